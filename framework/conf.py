@@ -1,0 +1,300 @@
+"""Settings: ``from framework.conf import settings``.
+
+Settings are read lazily, on first use, from three places, later ones winning:
+
+1. the documented defaults below (:data:`DEFAULTS`);
+2. the module named by the ``FRAMEWORK_SETTINGS_MODULE`` environment variable
+   (its upper-case names), or the options given to ``settings.configure()``;
+3. the environment, for deployment: ``FRAMEWORK_<NAME>`` for any setting
+   (parsed as JSON when it looks like JSON, booleans as ``1/0/true/false``,
+   lists as comma-separated text), and ``DATABASE_URL`` for the default
+   database.
+
+``override_settings`` changes settings temporarily and sends
+``setting_changed`` on enter and on exit, so caches can react.
+"""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import copy
+import functools
+import importlib
+import inspect
+import json
+import os
+import threading
+import typing as t
+
+from .signals import setting_changed
+
+__all__ = [
+    "DEFAULTS",
+    "ImproperlyConfigured",
+    "Settings",
+    "override_settings",
+    "settings",
+]
+
+ENVIRONMENT_VARIABLE = "FRAMEWORK_SETTINGS_MODULE"
+"""The environment variable naming the settings module."""
+
+ENV_PREFIX = "FRAMEWORK_"
+"""Prefix of the environment variables that override single settings."""
+
+DEFAULTS: dict[str, t.Any] = {
+    "DEBUG": False,
+    "SECRET_KEY": "",
+    "ALLOWED_HOSTS": ["localhost", "127.0.0.1", "[::1]"],
+    "MAX_CONTENT_LENGTH": 2_621_440,
+    "MAX_FORM_MEMORY_SIZE": 2_621_440,
+    "MAX_FORM_PARTS": 1000,
+    "MAX_FORM_FIELDS": 1000,
+    "DEFAULT_CHARSET": "utf-8",
+    "TEMPLATE_DIRS": [],
+    "TEMPLATES_AUTO_RELOAD": False,
+    "INSTALLED_APPS": [],
+    "DATABASES": {"default": "sqlite:///db.sqlite3"},
+    "TIME_ZONE": "UTC",
+    "USE_TZ": True,
+}
+"""The documented default of every built-in setting.
+
+- ``DEBUG``: show tracebacks in 500 responses and enable debug tooling.
+- ``SECRET_KEY``: key for signing; set it in production.
+- ``ALLOWED_HOSTS``: host names the app answers (``"*"`` for any,
+  ``".example.com"`` for a domain and its subdomains); others get a 400.
+- ``MAX_CONTENT_LENGTH``: largest request body in bytes (413 above it).
+- ``MAX_FORM_MEMORY_SIZE``: largest non-file form field in bytes.
+- ``MAX_FORM_PARTS``: most parts in a multipart body.
+- ``MAX_FORM_FIELDS``: most fields in a form body or a query string (400).
+- ``DEFAULT_CHARSET``: charset of text responses.
+- ``TEMPLATE_DIRS``: extra directories searched for templates.
+- ``TEMPLATES_AUTO_RELOAD``: re-read templates that changed on disk.
+- ``INSTALLED_APPS``: app packages (models, migrations, management modules).
+- ``DATABASES``: alias -> URL string or dict with ``"URL"`` and options.
+- ``TIME_ZONE`` / ``USE_TZ``: time zone of aware datetimes.
+"""
+
+
+class ImproperlyConfigured(Exception):
+    """The settings are missing or invalid."""
+
+
+_MISSING: t.Final = type("_Missing", (), {"__repr__": lambda self: "<missing>"})()
+
+
+def _parse_env(name: str, raw: str, default: t.Any) -> t.Any:
+    text = raw.strip()
+    if isinstance(default, bool):
+        lowered = text.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off", ""):
+            return False
+        raise ImproperlyConfigured(
+            f"{ENV_PREFIX}{name}={raw!r} is not a boolean; use 1/0 or true/false."
+        )
+    if text[:1] in ("[", "{", '"') or (isinstance(default, int | float) and text):
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            if not isinstance(default, list):
+                raise ImproperlyConfigured(
+                    f"{ENV_PREFIX}{name}={raw!r} is not valid JSON: {exc}"
+                ) from None
+    if isinstance(default, list):
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return raw
+
+
+class Settings:
+    """The resolved settings: attribute access to upper-case names."""
+
+    def __init__(self, options: cabc.Mapping[str, t.Any], source: str) -> None:
+        self._source = source
+        for name, value in DEFAULTS.items():
+            setattr(self, name, copy.deepcopy(value))
+        for name, value in options.items():
+            if not name.isupper():
+                continue
+            setattr(self, name, value)
+        for key, raw in os.environ.items():
+            if key.startswith(ENV_PREFIX) and key != ENVIRONMENT_VARIABLE:
+                name = key[len(ENV_PREFIX) :]
+                if name.isupper():
+                    setattr(self, name, _parse_env(name, raw, getattr(self, name, "")))
+        database_url = os.environ.get("DATABASE_URL")
+        if database_url:
+            databases: dict[str, t.Any] = dict(vars(self)["DATABASES"])
+            current = databases.get("default")
+            if isinstance(current, dict):
+                databases["default"] = {**current, "URL": database_url}
+            else:
+                databases["default"] = database_url
+            self.DATABASES = databases
+
+    def __repr__(self) -> str:
+        return f"<Settings from {self._source}>"
+
+    if t.TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> t.Any: ...
+
+
+class LazySettings:
+    """The ``settings`` object: resolves the settings on first attribute access."""
+
+    def __init__(self) -> None:
+        self._wrapped: Settings | None = None
+        self._lock = threading.Lock()
+
+    def _setup(self) -> Settings:
+        with self._lock:
+            if self._wrapped is None:
+                module_name = os.environ.get(ENVIRONMENT_VARIABLE)
+                options: dict[str, t.Any] = {}
+                source = "defaults"
+                if module_name:
+                    try:
+                        module = importlib.import_module(module_name)
+                    except ImportError as exc:
+                        raise ImproperlyConfigured(
+                            f"Cannot import the settings module {module_name!r} named"
+                            f" by {ENVIRONMENT_VARIABLE}: {exc}"
+                        ) from exc
+                    options = vars(module)
+                    source = module_name
+                self._wrapped = Settings(options, source)
+            return self._wrapped
+
+    def __getattr__(self, name: str) -> t.Any:
+        wrapped = self._wrapped or self._setup()
+        try:
+            return getattr(wrapped, name)
+        except AttributeError:
+            raise AttributeError(
+                f"There is no setting {name!r}; define it in your settings module or"
+                " pass it to settings.configure()."
+            ) from None
+
+    def __setattr__(self, name: str, value: t.Any) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._wrapped or self._setup(), name, value)
+
+    def __dir__(self) -> list[str]:
+        return sorted(n for n in vars(self._wrapped or self._setup()) if n.isupper())
+
+    @property
+    def configured(self) -> bool:
+        """Whether the settings have been resolved already."""
+        return self._wrapped is not None
+
+    def configure(self, **options: t.Any) -> None:
+        """Resolve the settings from ``options`` instead of a settings module.
+
+        :raises ImproperlyConfigured: the settings were already resolved.
+        """
+        with self._lock:
+            if self._wrapped is not None:
+                raise ImproperlyConfigured(
+                    "Settings are already configured; call settings.configure() once,"
+                    " before anything reads a setting."
+                )
+            bad = sorted(name for name in options if not name.isupper())
+            if bad:
+                raise ImproperlyConfigured(
+                    f"Setting names must be upper case, got {', '.join(bad)}."
+                )
+            self._wrapped = Settings(options, "settings.configure()")
+
+    def reset(self) -> None:
+        """Forget the resolved settings; the next access resolves them again."""
+        with self._lock:
+            self._wrapped = None
+
+
+settings = LazySettings()
+"""The settings of the running project."""
+
+
+class override_settings:
+    """Override settings temporarily: a context manager and a decorator.
+
+    Decorates functions (sync or async) and classes (every ``test*`` method,
+    and ``setUp``/``tearDown`` of unittest classes see the override too).
+    Sends ``setting_changed`` for each setting on enter (``enter=True``, the
+    new value) and on exit (``enter=False``, the restored value, ``None`` if
+    the setting did not exist).
+    """
+
+    def __init__(self, **options: t.Any) -> None:
+        self.options = options
+        self._saved: list[dict[str, t.Any]] = []
+
+    def __enter__(self) -> override_settings:
+        wrapped = settings._wrapped or settings._setup()
+        saved = {name: getattr(wrapped, name, _MISSING) for name in self.options}
+        self._saved.append(saved)
+        for name, value in self.options.items():
+            setattr(wrapped, name, value)
+        errors = []
+        for name, value in self.options.items():
+            for _receiver, response in setting_changed.send_robust(
+                Settings, setting=name, value=value, enter=True
+            ):
+                if isinstance(response, Exception):
+                    errors.append(response)
+        if errors:
+            self.__exit__(None, None, None)
+            raise errors[0]
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        wrapped = settings._wrapped or settings._setup()
+        saved = self._saved.pop()
+        for name, value in saved.items():
+            if value is _MISSING:
+                delattr(wrapped, name)
+            else:
+                setattr(wrapped, name, value)
+        errors = []
+        for name, value in saved.items():
+            restored = None if value is _MISSING else value
+            for _receiver, response in setting_changed.send_robust(
+                Settings, setting=name, value=restored, enter=False
+            ):
+                if isinstance(response, Exception):
+                    errors.append(response)
+        if errors and exc_info[0] is None:
+            raise errors[0]
+
+    def __call__(self, target: t.Any) -> t.Any:
+        """Decorate a function, coroutine function or test class."""
+        if isinstance(target, type):
+            return self._decorate_class(target)
+        if inspect.iscoroutinefunction(target):
+
+            @functools.wraps(target)
+            async def async_inner(*args: t.Any, **kwargs: t.Any) -> t.Any:
+                with override_settings(**self.options):
+                    return await target(*args, **kwargs)
+
+            return async_inner
+
+        @functools.wraps(target)
+        def inner(*args: t.Any, **kwargs: t.Any) -> t.Any:
+            with override_settings(**self.options):
+                return target(*args, **kwargs)
+
+        return inner
+
+    def _decorate_class(self, cls: type) -> type:
+        for name, attr in list(vars(cls).items()):
+            if callable(attr) and (
+                name.startswith("test") or name in ("setUp", "tearDown", "setup_method")
+            ):
+                setattr(cls, name, self(attr))
+        return cls

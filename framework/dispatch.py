@@ -1,0 +1,808 @@
+"""The signal dispatcher every part of ``framework`` announces itself on.
+
+A :class:`Signal` keeps an ordered list of receivers. ``connect`` and
+``disconnect`` replace that list under a lock (copy-on-write); ``send`` never
+takes the lock: it reads a per-sender tuple of receiver references that is
+rebuilt lazily after any change. Weak references only flag the signal as dirty
+when their referent dies, so garbage collection inside a locked section can
+never deadlock, and nothing here keeps a weakly connected receiver alive.
+
+Senders match by identity. A sender that can be weakly referenced is held
+weakly and its receivers are dropped when it dies, so a new object that reuses
+its ``id()`` never receives them; any other sender is held strongly while
+receivers are connected for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections.abc as cabc
+import contextlib
+import dataclasses
+import inspect
+import itertools
+import logging
+import os
+import sys
+import threading
+import types
+import typing as t
+import warnings
+import weakref
+
+__all__ = [
+    "ANY",
+    "DEFERRED",
+    "ConnectionInfo",
+    "DeprecatedSignal",
+    "Signal",
+    "all_signals",
+    "receiver",
+    "set_debug",
+    "set_on_commit_hook",
+]
+
+logger = logging.getLogger("framework.dispatch")
+
+Receiver = cabc.Callable[..., t.Any]
+F = t.TypeVar("F", bound=cabc.Callable[..., t.Any])
+
+
+class _Symbol:
+    """A named sentinel with a readable ``repr``."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def __reduce__(self) -> str:
+        return self.name
+
+
+ANY = _Symbol("ANY")
+"""Sender filter of a receiver connected for every sender (``sender=None``)."""
+
+DEFERRED = _Symbol("DEFERRED")
+"""Response recorded for an ``on_commit`` receiver whose call was deferred."""
+
+_ANY_KEY: t.Final = ("any",)
+_MAX_CACHED_SENDERS: t.Final = 1024
+
+# The ORM installs a hook that defers ``on_commit=True`` receivers until the
+# current transaction commits. It is called as ``hook(callback, named)`` and
+# returns True when it took the callback, False to have it called at once.
+OnCommitHook = cabc.Callable[[cabc.Callable[[], t.Any], dict[str, t.Any]], bool]
+_on_commit_hook: OnCommitHook | None = None
+
+_registry: weakref.WeakValueDictionary[int, Signal] = weakref.WeakValueDictionary()
+_signal_seq = itertools.count()
+
+
+def set_on_commit_hook(hook: OnCommitHook | None) -> OnCommitHook | None:
+    """Install the function that defers ``on_commit=True`` receivers.
+
+    The ORM calls this when it is imported; without a hook such receivers are
+    called at once, as they would be outside a transaction.
+
+    :param hook: ``hook(callback, named) -> bool``; ``named`` holds the send's
+        keyword arguments (``using`` among them for model signals). It returns
+        True when it will call ``callback`` after the commit.
+    :returns: the hook that was installed before.
+    """
+    global _on_commit_hook
+    previous, _on_commit_hook = _on_commit_hook, hook
+    return previous
+
+
+def all_signals() -> list[Signal]:
+    """Return every live :class:`Signal`, in the order they were created."""
+    return [_registry[key] for key in sorted(_registry.keys())]
+
+
+class _StrongRef:
+    """Stand-in for a weak reference that holds its object strongly."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: t.Any) -> None:
+        self.obj = obj
+
+    def __call__(self) -> t.Any:
+        return self.obj
+
+
+@dataclasses.dataclass(frozen=True)
+class ConnectionInfo:
+    """A description of one connected receiver, for tooling."""
+
+    receiver: Receiver
+    """The receiver itself."""
+    name: str
+    """Its qualified name, ``module.qualname``."""
+    location: str | None
+    """``path:line`` of its definition, when it can be found."""
+    sender: t.Any
+    """The sender it was connected for, or :data:`ANY`."""
+    weak: bool
+    """Whether the signal holds it weakly."""
+    dispatch_uid: t.Hashable | None
+    """The ``dispatch_uid`` it was connected with."""
+    priority: int
+    """Its priority (higher runs first)."""
+    is_async: bool
+    """Whether it is a coroutine function, awaited by ``asend``."""
+    on_commit: bool
+    """Whether its call waits for the current transaction to commit."""
+
+
+class _Record:
+    """One connection: a receiver reference plus its sender filter."""
+
+    __slots__ = (
+        "key",
+        "ref",
+        "sender_key",
+        "sender_ref",
+        "dispatch_uid",
+        "priority",
+        "seq",
+        "weak",
+        "is_async",
+        "on_commit",
+    )
+
+    key: t.Hashable
+    ref: cabc.Callable[[], t.Any]
+    sender_key: t.Hashable
+    sender_ref: cabc.Callable[[], t.Any] | None
+    dispatch_uid: t.Hashable | None
+    priority: int
+    seq: int
+    weak: bool
+    is_async: bool
+    on_commit: bool
+
+    def alive(self) -> bool:
+        if self.ref() is None:
+            return False
+        return self.sender_ref is None or self.sender_ref() is not None
+
+    def matches(self, sender: t.Any) -> bool:
+        if self.sender_ref is None:
+            return True
+        return self.sender_ref() is sender
+
+
+def _receiver_key(receiver: t.Any) -> t.Hashable:
+    if isinstance(receiver, types.MethodType):
+        return (id(receiver.__self__), id(receiver.__func__))
+    return id(receiver)
+
+
+def _describe(receiver: t.Any) -> str:
+    target = receiver.__func__ if isinstance(receiver, types.MethodType) else receiver
+    name: str | None = getattr(target, "__qualname__", None)
+    module: str | None
+    if name is None:
+        name = type(target).__qualname__
+        module = type(target).__module__
+    else:
+        module = t.cast("str | None", getattr(target, "__module__", None))
+    return f"{module}.{name}" if module else name
+
+
+def _location(receiver: t.Any) -> str | None:
+    target = inspect.unwrap(getattr(receiver, "__func__", receiver))
+    code = getattr(target, "__code__", None)
+    if code is None:
+        call = type(target).__dict__.get("__call__")
+        code = getattr(call, "__code__", None)
+    if code is None:
+        return None
+    return f"{code.co_filename}:{code.co_firstlineno}"
+
+
+def _is_async(receiver: t.Any) -> bool:
+    if inspect.iscoroutinefunction(receiver):
+        return True
+    call = getattr(receiver, "__call__", None)  # noqa: B004
+    return call is not None and inspect.iscoroutinefunction(call)
+
+
+def _check_receiver(signal: Signal, receiver: t.Any) -> None:
+    if not callable(receiver):
+        raise TypeError(
+            f"Cannot connect {receiver!r} to {signal!r}: receivers must be"
+            " callable, for example a function taking (sender, **kwargs)."
+        )
+    try:
+        params = inspect.signature(receiver).parameters.values()
+    except (TypeError, ValueError):
+        # Some builtins have no introspectable signature; trust them.
+        return
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        raise ValueError(
+            f"Cannot connect {_describe(receiver)} to {signal!r}: receivers must"
+            " accept keyword arguments (add **kwargs to its signature), because"
+            " signals may grow new arguments."
+        )
+
+
+def _call_async(receiver: Receiver, kwargs: dict[str, t.Any]) -> t.Any:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(receiver(**kwargs))
+    raise RuntimeError(
+        f"{_describe(receiver)} is a coroutine function and an event loop is"
+        " running in this thread: use 'await signal.asend(...)' instead of send()."
+    )
+
+
+class Signal:
+    """A named event that receivers can subscribe to.
+
+    :param name: the name shown by ``repr`` and in error messages.
+    :param doc: who sends the signal, what ``sender`` is, and every argument.
+    :param args: the keyword argument names each send carries; checked on
+        every send while debug mode is on (see :func:`set_debug`).
+    """
+
+    def __init__(
+        self,
+        name: str | None = None,
+        doc: str | None = None,
+        args: cabc.Iterable[str] | None = None,
+    ) -> None:
+        self.name = name
+        """The signal's name."""
+        self.__doc__ = doc
+        self.args: frozenset[str] | None = frozenset(args) if args is not None else None
+        """The declared keyword argument names, or ``None`` if undeclared."""
+        self._lock = threading.Lock()
+        self._records: tuple[_Record, ...] = ()
+        # Per-sender cache: id(sender) -> (plain, refs). ``plain`` is False when
+        # a cached receiver is async or waits for the commit.
+        self._cache: dict[int, tuple[bool, tuple[t.Any, ...]]] = {}
+        self._dirty = False
+        self._seq = itertools.count()
+        _registry[next(_signal_seq)] = self
+
+    def __repr__(self) -> str:
+        if self.name:
+            return f"<Signal {self.name!r}>"
+        return f"<Signal at {id(self):#x}>"
+
+    # Connecting -----------------------------------------------------------
+
+    def connect(
+        self,
+        receiver: Receiver,
+        sender: t.Any = None,
+        weak: bool = True,
+        dispatch_uid: t.Hashable | None = None,
+        priority: int = 0,
+        on_commit: bool = False,
+    ) -> Receiver:
+        """Connect ``receiver`` so that it is called on every matching send.
+
+        :param receiver: a callable accepting ``**kwargs``; it is called with
+            ``signal``, ``sender`` and the send's keyword arguments.
+        :param sender: only sends from this object (matched by identity) reach
+            the receiver; ``None`` means any sender.
+        :param weak: hold the receiver weakly, so that it disconnects itself
+            when it is garbage collected.
+        :param dispatch_uid: a hashable that identifies the connection instead
+            of the receiver, to prevent duplicates.
+        :param priority: receivers with a higher priority run first; equal
+            priorities run in connection order.
+        :param on_commit: call the receiver only after the current database
+            transaction commits (never if it rolls back), or at once outside a
+            transaction. Needs the ORM; otherwise the call is immediate.
+        :returns: ``receiver``, so that ``connect`` can be used as a decorator.
+        :raises TypeError: ``receiver`` is not callable, cannot be weakly
+            referenced with ``weak=True``, or ``dispatch_uid`` is unhashable.
+        :raises ValueError: ``receiver`` does not accept ``**kwargs``.
+        """
+        _check_receiver(self, receiver)
+        if dispatch_uid is not None:
+            try:
+                hash(dispatch_uid)
+            except TypeError:
+                raise TypeError(
+                    f"dispatch_uid {dispatch_uid!r} given to {self!r}.connect() is"
+                    " unhashable; use a string or another hashable value."
+                ) from None
+        record = _Record()
+        record.key = (
+            ("uid", dispatch_uid)
+            if dispatch_uid is not None
+            else (_receiver_key(receiver))
+        )
+        record.dispatch_uid = dispatch_uid
+        record.priority = priority
+        record.weak = weak
+        record.is_async = _is_async(receiver)
+        record.on_commit = on_commit
+        if weak:
+            ref_type = (
+                weakref.WeakMethod
+                if isinstance(receiver, types.MethodType)
+                else weakref.ref
+            )
+            try:
+                record.ref = ref_type(receiver, self._flag_dead)
+            except TypeError:
+                raise TypeError(
+                    f"Cannot connect {_describe(receiver)} to {self!r} weakly: it"
+                    " cannot be weakly referenced. Pass weak=False to keep it alive."
+                ) from None
+        else:
+            record.ref = _StrongRef(receiver)
+        if sender is None:
+            record.sender_key = _ANY_KEY
+            record.sender_ref = None
+        else:
+            record.sender_key = id(sender)
+            try:
+                record.sender_ref = weakref.ref(sender, self._flag_dead)
+            except TypeError:
+                record.sender_ref = _StrongRef(sender)
+
+        with self._lock:
+            records = self._live_records()
+            for existing in records:
+                if (
+                    existing.key == record.key
+                    and existing.sender_key == record.sender_key
+                ):
+                    if dispatch_uid is not None or existing.ref() is receiver:
+                        self._publish(records)
+                        return receiver
+            record.seq = next(self._seq)
+            records.append(record)
+            records.sort(key=lambda rec: (-rec.priority, rec.seq))
+            self._publish(records)
+        return receiver
+
+    def disconnect(
+        self,
+        receiver: Receiver | None = None,
+        sender: t.Any = None,
+        dispatch_uid: t.Hashable | None = None,
+    ) -> bool:
+        """Disconnect a receiver, identified by itself or its ``dispatch_uid``.
+
+        :param sender: the sender the receiver was connected for.
+        :returns: whether a receiver was disconnected.
+        """
+        if dispatch_uid is not None:
+            key: t.Hashable = ("uid", dispatch_uid)
+        elif receiver is not None:
+            key = _receiver_key(receiver)
+        else:
+            raise TypeError(
+                f"{self!r}.disconnect() needs a receiver or a dispatch_uid."
+            )
+        sender_key = _ANY_KEY if sender is None else id(sender)
+        with self._lock:
+            records = self._live_records()
+            kept = [
+                rec
+                for rec in records
+                if not (
+                    rec.key == key
+                    and rec.sender_key == sender_key
+                    and rec.matches(sender)
+                    and (dispatch_uid is not None or rec.ref() is receiver)
+                )
+            ]
+            self._publish(kept)
+        return len(kept) != len(records)
+
+    def connected_to(
+        self, receiver: Receiver, sender: t.Any = None
+    ) -> contextlib.AbstractContextManager[Receiver]:
+        """Connect ``receiver`` (strongly) for the duration of a ``with`` block."""
+        return self._connected_to(receiver, sender)
+
+    @contextlib.contextmanager
+    def _connected_to(self, receiver: Receiver, sender: t.Any) -> t.Iterator[Receiver]:
+        self.connect(receiver, sender=sender, weak=False)
+        try:
+            yield receiver
+        finally:
+            self.disconnect(receiver, sender=sender)
+
+    @contextlib.contextmanager
+    def muted(self) -> t.Iterator[None]:
+        """Disconnect every receiver inside a ``with`` block, then restore them.
+
+        Receivers connected inside the block are dropped on exit; the original
+        receivers come back in their original order.
+        """
+        with self._lock:
+            saved = self._records
+            self._publish([])
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._publish([rec for rec in saved if rec.alive()])
+
+    # Sending --------------------------------------------------------------
+
+    def send(
+        self, sender: t.Any, *args: t.Any, **named: t.Any
+    ) -> list[tuple[Receiver, t.Any]]:
+        """Call every receiver connected for ``sender``, in order.
+
+        A receiver's exception propagates and later receivers do not run.
+
+        :param sender: the object sending the signal; may be ``None``.
+        :param named: the keyword arguments passed to every receiver.
+        :returns: a list of ``(receiver, response)`` pairs.
+        """
+        # PERF: no receivers is the common case on every request: one check.
+        if not self._records:
+            if args:
+                raise self._positional_error(args)
+            return []
+        if args:
+            raise self._positional_error(args)
+        try:
+            plain, refs = self._cache[id(sender)]
+        except KeyError:
+            plain, refs = self._lookup(sender)
+        responses = []
+        if plain:
+            for ref in refs:
+                receiver = ref()
+                if receiver is not None:
+                    responses.append(
+                        (receiver, receiver(signal=self, sender=sender, **named))
+                    )
+            return responses
+        return self._send_special(refs, sender, named, robust=False)
+
+    def send_robust(
+        self, sender: t.Any, *args: t.Any, **named: t.Any
+    ) -> list[tuple[Receiver, t.Any]]:
+        """Call every receiver like :meth:`send`, but collect exceptions.
+
+        An :class:`Exception` raised by a receiver is logged on the
+        ``framework.dispatch`` logger and returned as that receiver's response
+        (its ``__traceback__`` set); the remaining receivers still run.
+        ``KeyboardInterrupt`` and ``SystemExit`` propagate.
+        """
+        if args:
+            raise self._positional_error(args)
+        if not self._records:
+            return []
+        try:
+            plain, refs = self._cache[id(sender)]
+        except KeyError:
+            plain, refs = self._lookup(sender)
+        if not plain:
+            return self._send_special(refs, sender, named, robust=True)
+        responses: list[tuple[Receiver, t.Any]] = []
+        for ref in refs:
+            receiver = ref()
+            if receiver is None:
+                continue
+            try:
+                response = receiver(signal=self, sender=sender, **named)
+            except Exception as exc:
+                self._log_failure(receiver, exc)
+                responses.append((receiver, exc))
+            else:
+                responses.append((receiver, response))
+        return responses
+
+    async def asend(
+        self, sender: t.Any, **named: t.Any
+    ) -> list[tuple[Receiver, t.Any]]:
+        """Call every receiver, awaiting coroutine receivers, in order.
+
+        Synchronous receivers are called directly. Exceptions propagate.
+        """
+        return await self._asend(sender, named, robust=False)
+
+    async def asend_robust(
+        self, sender: t.Any, **named: t.Any
+    ) -> list[tuple[Receiver, t.Any]]:
+        """Await every receiver like :meth:`asend`, collecting exceptions."""
+        return await self._asend(sender, named, robust=True)
+
+    def has_listeners(self, sender: t.Any = None) -> bool:
+        """Return whether any live receiver would be called for ``sender``."""
+        if not self._records:
+            return False
+        try:
+            _, refs = self._cache[id(sender)]
+        except KeyError:
+            _, refs = self._lookup(sender)
+        return any(ref() is not None for ref in refs)
+
+    def connections(self) -> list[ConnectionInfo]:
+        """Describe every live receiver, in the order they would run."""
+        infos = []
+        for rec in self._records:
+            receiver = rec.ref()
+            if receiver is None:
+                continue
+            if rec.sender_ref is None:
+                sender = ANY
+            else:
+                sender = rec.sender_ref()
+                if sender is None:
+                    continue
+            infos.append(
+                ConnectionInfo(
+                    receiver=receiver,
+                    name=_describe(receiver),
+                    location=_location(receiver),
+                    sender=sender,
+                    weak=rec.weak,
+                    dispatch_uid=rec.dispatch_uid,
+                    priority=rec.priority,
+                    is_async=rec.is_async,
+                    on_commit=rec.on_commit,
+                )
+            )
+        return infos
+
+    # Internals --------------------------------------------------------------
+
+    def _flag_dead(self, ref: t.Any) -> None:
+        # NOTE: runs from the garbage collector, possibly while this thread
+        # holds self._lock: it must not take the lock or do real work. A new
+        # dict makes every sender's snapshot stale; connect/disconnect prune.
+        self._dirty = True
+        self._cache = {}
+
+    def _live_records(self) -> list[_Record]:
+        # Caller holds self._lock.
+        if self._dirty:
+            self._dirty = False
+            return [rec for rec in self._records if rec.alive()]
+        return list(self._records)
+
+    def _publish(self, records: list[_Record]) -> None:
+        # Caller holds self._lock. Order matters for lock-free readers: the
+        # new records first, then the empty cache (see _lookup).
+        self._records = tuple(records)
+        self._cache = {}
+
+    def _lookup(self, sender: t.Any) -> tuple[bool, tuple[t.Any, ...]]:
+        # Read the cache before the records: if a writer publishes in
+        # between, this entry lands in the discarded dict, never in the new.
+        cache = self._cache
+        records = self._records
+        sender_key = id(sender)
+        matched = [
+            rec
+            for rec in records
+            if (rec.sender_key is _ANY_KEY or rec.sender_key == sender_key)
+            and rec.matches(sender)
+            and rec.ref() is not None
+        ]
+        plain = not any(rec.is_async or rec.on_commit for rec in matched)
+        refs: tuple[t.Any, ...]
+        if plain:
+            refs = tuple(rec.ref for rec in matched)
+        else:
+            refs = tuple(matched)
+        if len(cache) >= _MAX_CACHED_SENDERS:
+            cache.clear()
+        cache[sender_key] = (plain, refs)
+        return plain, refs
+
+    def _send_special(
+        self,
+        records: tuple[_Record, ...],
+        sender: t.Any,
+        named: dict[str, t.Any],
+        robust: bool,
+    ) -> list[tuple[Receiver, t.Any]]:
+        responses: list[tuple[Receiver, t.Any]] = []
+        for rec in records:
+            receiver = rec.ref()
+            if receiver is None:
+                continue
+            kwargs = {"signal": self, "sender": sender, **named}
+            try:
+                if rec.on_commit:
+                    response = self._defer(receiver, kwargs, rec.is_async, robust)
+                elif rec.is_async:
+                    response = _call_async(receiver, kwargs)
+                else:
+                    response = receiver(**kwargs)
+            except Exception as exc:
+                if not robust:
+                    raise
+                self._log_failure(receiver, exc)
+                response = exc
+            responses.append((receiver, response))
+        return responses
+
+    async def _asend(
+        self, sender: t.Any, named: dict[str, t.Any], robust: bool
+    ) -> list[tuple[Receiver, t.Any]]:
+        if not self._records:
+            return []
+        try:
+            _, refs = self._cache[id(sender)]
+        except KeyError:
+            _, refs = self._lookup(sender)
+        responses: list[tuple[Receiver, t.Any]] = []
+        for item in refs:
+            rec = item if isinstance(item, _Record) else None
+            receiver = item() if rec is None else rec.ref()
+            if receiver is None:
+                continue
+            kwargs = {"signal": self, "sender": sender, **named}
+            try:
+                if rec is not None and rec.on_commit:
+                    response = self._defer(receiver, kwargs, rec.is_async, robust)
+                elif rec is not None and rec.is_async:
+                    response = await receiver(**kwargs)
+                else:
+                    response = receiver(**kwargs)
+            except Exception as exc:
+                if not robust:
+                    raise
+                self._log_failure(receiver, exc)
+                response = exc
+            responses.append((receiver, response))
+        return responses
+
+    def _defer(
+        self, receiver: Receiver, kwargs: dict[str, t.Any], is_async: bool, robust: bool
+    ) -> t.Any:
+        def call() -> t.Any:
+            try:
+                if is_async:
+                    return _call_async(receiver, kwargs)
+                return receiver(**kwargs)
+            except Exception as exc:
+                if not robust:
+                    raise
+                self._log_failure(receiver, exc)
+                return exc
+
+        hook = _on_commit_hook
+        if hook is not None and hook(call, kwargs):
+            return DEFERRED
+        if is_async:
+            return _call_async(receiver, kwargs)
+        return receiver(**kwargs)
+
+    def _log_failure(self, receiver: Receiver, exc: Exception) -> None:
+        logger.error("Error calling %s in %r", _describe(receiver), self, exc_info=exc)
+
+    def _positional_error(self, args: tuple[t.Any, ...]) -> TypeError:
+        return TypeError(
+            f"{self!r}.send() takes the sender as its only positional argument;"
+            f" got {len(args)} more. Pass the other arguments by keyword."
+        )
+
+    def _checked_send(
+        self, sender: t.Any, *args: t.Any, **named: t.Any
+    ) -> list[tuple[Receiver, t.Any]]:
+        self._check_args(named)
+        return _unchecked_send(self, sender, *args, **named)
+
+    def _checked_send_robust(
+        self, sender: t.Any, *args: t.Any, **named: t.Any
+    ) -> list[tuple[Receiver, t.Any]]:
+        self._check_args(named)
+        return _unchecked_send_robust(self, sender, *args, **named)
+
+    def _check_args(self, named: dict[str, t.Any]) -> None:
+        if self.args is None:
+            return
+        sent = frozenset(named)
+        if sent != self.args:
+            unexpected = sorted(sent - self.args)
+            missing = sorted(self.args - sent)
+            raise TypeError(
+                f"{self!r} was sent with unexpected arguments {unexpected} and"
+                f" without {missing}; it declares {sorted(self.args)}."
+            )
+
+
+_unchecked_send = Signal.send
+_unchecked_send_robust = Signal.send_robust
+
+
+def set_debug(enabled: bool) -> None:
+    """Turn the check of every send's keyword names against ``args`` on or off.
+
+    It is off by default and costs nothing then: switching it on swaps the
+    send methods for checking ones. ``FRAMEWORK_DISPATCH_DEBUG=1`` in the
+    environment turns it on at import time.
+    """
+    if enabled:
+        Signal.send = Signal._checked_send  # type: ignore[method-assign]
+        Signal.send_robust = Signal._checked_send_robust  # type: ignore[method-assign]
+    else:
+        Signal.send = _unchecked_send  # type: ignore[method-assign]
+        Signal.send_robust = _unchecked_send_robust  # type: ignore[method-assign]
+
+
+if os.environ.get("FRAMEWORK_DISPATCH_DEBUG", "") not in ("", "0"):
+    set_debug(True)
+
+
+def _caller_stacklevel() -> int:
+    """Return the stacklevel of the first frame outside this module."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level
+
+
+class DeprecatedSignal:
+    """A deprecated name for another signal; connecting to it warns.
+
+    Receivers connected through it are connected to the target signal, so
+    they receive exactly the target's sends.
+    """
+
+    def __init__(self, name: str, target: Signal, removed_in: str) -> None:
+        self.name = name
+        """The deprecated name."""
+        self.target = target
+        """The signal that replaces it."""
+        self.removed_in = removed_in
+        """The version that will remove it."""
+        self.__doc__ = f"Deprecated alias of ``{target.name}``."
+
+    def __repr__(self) -> str:
+        return f"<DeprecatedSignal {self.name!r} -> {self.target.name!r}>"
+
+    def connect(self, receiver: Receiver, *args: t.Any, **kwargs: t.Any) -> Receiver:
+        """Warn, then connect ``receiver`` to the target signal."""
+        warnings.warn(
+            f"The {self.name} signal is deprecated and will be removed in"
+            f" framework {self.removed_in}; connect to {self.target.name} instead.",
+            DeprecationWarning,
+            stacklevel=_caller_stacklevel(),
+        )
+        return self.target.connect(receiver, *args, **kwargs)
+
+    def disconnect(self, *args: t.Any, **kwargs: t.Any) -> bool:
+        """Disconnect from the target signal."""
+        return self.target.disconnect(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> t.Any:
+        return getattr(self.target, name)
+
+
+SignalLike = Signal | DeprecatedSignal
+
+
+def receiver(
+    signal: SignalLike | cabc.Iterable[SignalLike], **connect_kwargs: t.Any
+) -> cabc.Callable[[F], F]:
+    """Connect the decorated function to one signal or to each of a list.
+
+    :param signal: a signal, or a list or tuple of signals.
+    :param connect_kwargs: passed on to :meth:`Signal.connect` (``sender``,
+        ``weak``, ``dispatch_uid``, ``priority``, ``on_commit``).
+    """
+
+    def decorator(func: F) -> F:
+        signals = signal if isinstance(signal, list | tuple) else (signal,)
+        for sig in signals:
+            sig.connect(func, **connect_kwargs)
+        return func
+
+    return decorator

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import os
+import pathlib
+
+import pytest
+
+from framework import dispatch
+
+TESTS_DIR = pathlib.Path(__file__).parent
+FIXTURE_APPS_DIR = TESTS_DIR / "apps"
+
+
+def _test_receivers() -> set[tuple[int, int]]:
+    """Receivers connected from test modules (not from fixture apps)."""
+    found = set()
+    for signal in dispatch.all_signals():
+        for info in signal.connections():
+            location = info.location or ""
+            path = pathlib.Path(location.rsplit(":", 1)[0])
+            if TESTS_DIR in path.parents and FIXTURE_APPS_DIR not in path.parents:
+                found.add((id(signal), id(info.receiver)))
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _receiver_leak_detector():
+    """Fail the test that leaves one of its receivers connected."""
+    before = _test_receivers()
+    yield
+    leaked = _test_receivers() - before
+    if leaked:
+        names = sorted(
+            f"{info.name} on {signal!r}"
+            for signal in dispatch.all_signals()
+            for info in signal.connections()
+            if (id(signal), id(info.receiver)) in leaked
+        )
+        for signal in dispatch.all_signals():
+            for info in signal.connections():
+                if (id(signal), id(info.receiver)) in leaked:
+                    signal.disconnect(info.receiver, sender=None if info.sender is dispatch.ANY else info.sender, dispatch_uid=info.dispatch_uid)
+        pytest.fail(f"test left receivers connected: {', '.join(names)}")
+
+
+@pytest.fixture(autouse=True)
+def _reset_os_environ():
+    """Undo changes a test makes to os.environ."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
