@@ -1,0 +1,214 @@
+"""``framework serve``: run the application under gunicorn, in process.
+
+The command builds a :class:`framework.serving.GunicornApplication` (gunicorn's
+own application API, no shell-out). The common settings have options of their
+own; any other gunicorn option may follow them and is parsed by gunicorn's own
+argument parser, so ``framework serve --keep-alive 5 --preload`` works as
+``gunicorn --keep-alive 5 --preload`` does.
+
+Before forking the workers, the master migrates the database (unless
+``--no-migrate``), so the first start of a fresh checkout creates and migrates
+its SQLite database; it then drops its own connections so that no worker
+inherits one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import typing as t
+
+import click
+
+from framework.serving import GunicornApplication
+
+if t.TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+
+__all__ = ["serve"]
+
+
+def _load_app(spec: str | None) -> WSGIApplication:
+    cli = importlib.import_module("framework.cli")
+    load_app = getattr(cli, "load_app", None)
+    if load_app is not None:
+        return t.cast("WSGIApplication", load_app(spec))
+    from gunicorn.util import import_app
+
+    return t.cast("WSGIApplication", import_app(spec or "app_example.wsgi:app"))
+
+
+def _uses_orm() -> bool:
+    from framework.conf import settings
+
+    if not settings.INSTALLED_APPS:
+        return False
+    try:
+        importlib.import_module("framework.orm")
+    except ImportError:
+        return False
+    return True
+
+
+def migrate_before_fork(verbosity: int = 1) -> bool:
+    """Migrate the default database in the master, then drop its connections.
+
+    :param verbosity: passed to ``migrate``.
+    :returns: whether ``migrate`` ran (only for apps that use the ORM).
+    """
+    if not _uses_orm():
+        return False
+    cli = importlib.import_module("framework.cli")
+    cli.call_command("migrate", interactive=False, verbosity=verbosity)
+    orm = importlib.import_module("framework.orm")
+    connections = getattr(orm, "connections", None)
+    close_all = getattr(connections, "close_all", None)
+    if callable(close_all):
+        close_all()
+    return True
+
+
+def parse_gunicorn_args(args: t.Sequence[str]) -> dict[str, t.Any]:
+    """Parse gunicorn command line options into settings.
+
+    :param args: options as the ``gunicorn`` command takes them.
+    :returns: the settings given, by name.
+    :raises click.UsageError: an option gunicorn does not know, or a stray
+        positional argument.
+    """
+    if not args:
+        return {}
+    from gunicorn.config import Config
+
+    parser = Config(usage="framework serve").parser()
+    try:
+        namespace, unknown = parser.parse_known_args(list(args))
+    except SystemExit as exc:
+        raise click.UsageError(f"bad gunicorn option in {' '.join(args)}") from exc
+    if unknown or namespace.args:
+        stray = " ".join([*unknown, *namespace.args])
+        raise click.UsageError(
+            f"unknown option or argument {stray!r}; see `gunicorn --help` for the"
+            " options framework serve passes through."
+        )
+    return {
+        name: value
+        for name, value in vars(namespace).items()
+        if value is not None and name != "args"
+    }
+
+
+@click.command(
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": True}
+)
+@click.option(
+    "--app",
+    "app_spec",
+    envvar="FRAMEWORK_APP",
+    default=None,
+    help="The application as module:attr (default: app_example.wsgi:app).",
+)
+@click.option(
+    "-b",
+    "--bind",
+    multiple=True,
+    help="Address to listen on, HOST:PORT or unix:PATH (default 127.0.0.1:8000).",
+)
+@click.option(
+    "-w",
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes (default: $WEB_CONCURRENCY, else 2 * cores + 1).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Threads per worker; more than 1 selects the gthread worker.",
+)
+@click.option(
+    "-k",
+    "--worker-class",
+    default=None,
+    help="Worker class: sync (default) or gthread, or any gunicorn worker.",
+)
+@click.option("-t", "--timeout", type=int, default=None, help="Worker timeout, s.")
+@click.option(
+    "--graceful-timeout",
+    type=int,
+    default=None,
+    help="Seconds in-flight requests get to finish after SIGTERM.",
+)
+@click.option(
+    "--max-requests",
+    type=int,
+    default=None,
+    help="Recycle a worker after this many requests.",
+)
+@click.option(
+    "-c",
+    "--config",
+    "config_file",
+    default=None,
+    help="A gunicorn configuration file (default: ./gunicorn.conf.py if present).",
+)
+@click.option(
+    "--access-logfile",
+    default=None,
+    help="Access log file; '-' is stdout (the default).",
+)
+@click.option("--no-access-log", is_flag=True, help="Do not write an access log.")
+@click.option(
+    "--no-migrate",
+    is_flag=True,
+    help="Do not migrate the database before starting the workers.",
+)
+@click.argument("gunicorn_args", nargs=-1, type=click.UNPROCESSED)
+def serve(
+    app_spec: str | None,
+    bind: tuple[str, ...],
+    workers: int | None,
+    threads: int | None,
+    worker_class: str | None,
+    timeout: int | None,
+    graceful_timeout: int | None,
+    max_requests: int | None,
+    config_file: str | None,
+    access_logfile: str | None,
+    no_access_log: bool,
+    no_migrate: bool,
+    gunicorn_args: tuple[str, ...],
+) -> None:
+    """Serve the application with gunicorn.
+
+    Any other gunicorn option may be given too (for example --keep-alive 5,
+    --preload, --max-requests-jitter 50); a ./gunicorn.conf.py is read when it
+    exists. The database is migrated before the workers start.
+    """
+    options = parse_gunicorn_args(gunicorn_args)
+    options.update(
+        {
+            "bind": list(bind) or None,
+            "workers": workers,
+            "threads": threads,
+            "worker_class": worker_class,
+            "timeout": timeout,
+            "graceful_timeout": graceful_timeout,
+            "max_requests": max_requests,
+            "accesslog": access_logfile,
+        }
+    )
+    application: WSGIApplication | str
+    if no_migrate:
+        application = app_spec or "<default app>"
+    else:
+        application = _load_app(app_spec)
+        migrate_before_fork()
+    server = GunicornApplication(
+        application,
+        options,
+        config_file=config_file,
+        loader=lambda _spec: _load_app(app_spec),
+        access_log=not no_access_log,
+    )
+    server.run()

@@ -1,0 +1,178 @@
+"""Serve a WSGI application with gunicorn, in process, through its application API.
+
+:class:`GunicornApplication` is what ``framework serve`` runs. It is an ordinary
+gunicorn application (a :class:`gunicorn.app.base.Application`), so every gunicorn
+setting works, read from the same places and with the same precedence as the
+``gunicorn`` command, lowest first:
+
+1. the framework's defaults (:func:`default_options`): bind ``127.0.0.1:8000``,
+   ``WEB_CONCURRENCY`` or ``2 * cores + 1`` sync workers, access log on stdout;
+2. a gunicorn configuration file: the one given with ``config_file``, else the
+   one named by ``--config`` in ``GUNICORN_CMD_ARGS``, else ``./gunicorn.conf.py``
+   when it exists;
+3. ``GUNICORN_CMD_ARGS`` from the environment;
+4. the options given to the constructor (the command line of ``framework serve``).
+
+Worker lifecycle: database connections are never shared between processes. A
+``post_fork`` hook (chained before any ``post_fork`` of the configuration file)
+asks the ORM to forget the connections a worker inherited from the master, but
+only when :mod:`framework.orm` was imported at all, so a web-only app never pays
+for SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import os
+import sys
+import typing as t
+
+from gunicorn.app.base import Application
+
+if t.TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+
+__all__ = [
+    "DEFAULT_BIND",
+    "DEFAULT_CONFIG_FILE",
+    "GunicornApplication",
+    "default_options",
+    "default_workers",
+    "discard_inherited_connections",
+]
+
+DEFAULT_BIND = "127.0.0.1:8000"
+"""Where ``framework serve`` listens unless told otherwise: loopback only."""
+
+DEFAULT_CONFIG_FILE = "gunicorn.conf.py"
+"""The configuration file read from the working directory when it exists."""
+
+
+def default_workers() -> int:
+    """Return the default number of worker processes.
+
+    ``WEB_CONCURRENCY`` from the environment when set (as gunicorn and most
+    platforms do), otherwise ``2 * cores + 1``, gunicorn's own rule of thumb for
+    sync workers that spend part of their time waiting on the database.
+
+    :returns: the worker count, at least 1.
+    """
+    raw = os.environ.get("WEB_CONCURRENCY", "").strip()
+    if raw:
+        return max(1, int(raw))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
+    return 2 * (cores or os.cpu_count() or 1) + 1
+
+
+def default_options() -> dict[str, t.Any]:
+    """Return the framework's defaults for gunicorn settings.
+
+    :returns: gunicorn setting names mapped to values.
+    """
+    return {
+        "bind": [DEFAULT_BIND],
+        "workers": default_workers(),
+        "worker_class": "sync",
+        "accesslog": "-",
+    }
+
+
+def discard_inherited_connections() -> None:
+    """Make the current (freshly forked) process forget its parent's DB connections.
+
+    Does nothing unless :mod:`framework.orm` has been imported. The connections
+    are dropped without being closed: closing them would end the parent's
+    sessions on the server, because the sockets are shared after ``fork()``.
+    """
+    orm = sys.modules.get("framework.orm")
+    if orm is None:
+        return
+    connections = getattr(orm, "connections", None)
+    for name in ("discard_after_fork", "after_fork", "reset_after_fork"):
+        hook = getattr(connections, name, None)
+        if callable(hook):
+            hook()
+            return
+
+
+def _post_fork_hook(
+    chained: cabc.Callable[[t.Any, t.Any], t.Any],
+) -> cabc.Callable[[t.Any, t.Any], t.Any]:
+    def post_fork(server: t.Any, worker: t.Any) -> None:
+        discard_inherited_connections()
+        chained(server, worker)
+
+    post_fork.__framework_post_fork__ = True  # type: ignore[attr-defined]
+    return post_fork
+
+
+class GunicornApplication(Application):  # type: ignore[misc]
+    """A gunicorn application serving a WSGI callable or an ``module:attr`` spec.
+
+    :param app: the WSGI callable, or a spec that ``loader`` resolves in each
+        worker (so the master stays free of the application unless preloaded).
+    :param options: gunicorn settings by name (``"workers"``, ``"bind"``, ...);
+        ``None`` values are ignored, so unset command line options fall through.
+    :param config_file: a gunicorn configuration file to read.
+    :param loader: resolves ``app`` when it is a string; defaults to
+        :func:`gunicorn.util.import_app`.
+    :param access_log: ``False`` turns the access log off, whatever the
+        configuration file says.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication | str,
+        options: cabc.Mapping[str, t.Any] | None = None,
+        *,
+        config_file: str | None = None,
+        loader: cabc.Callable[[str], WSGIApplication] | None = None,
+        access_log: bool = True,
+    ) -> None:
+        self.application = app
+        self.options = {
+            name: value for name, value in (options or {}).items() if value is not None
+        }
+        self.config_file = config_file
+        self.loader = loader
+        self.access_log = access_log
+        super().__init__(usage="framework serve", prog="framework serve")
+
+    def init(self, parser: t.Any, opts: t.Any, args: t.Any) -> None:
+        """Take no settings from a command line: they come in as ``options``."""
+        return None
+
+    def load_config(self) -> None:
+        """Resolve the settings in the documented order of precedence."""
+        for name, value in default_options().items():
+            self.cfg.set(name, value)
+        parser = self.cfg.parser()
+        env_args = parser.parse_args(self.cfg.get_cmd_args_from_env())
+        config_file = self.config_file or env_args.config
+        if not config_file and os.path.exists(DEFAULT_CONFIG_FILE):
+            config_file = DEFAULT_CONFIG_FILE
+        if config_file:
+            self.load_config_from_file(config_file)
+        for name, value in vars(env_args).items():
+            if value is not None and name not in ("args", "config"):
+                self.cfg.set(name.lower(), value)
+        for name, value in self.options.items():
+            key = name.lower()
+            if key not in self.cfg.settings:
+                raise ValueError(f"{name!r} is not a gunicorn setting.")
+            self.cfg.set(key, value)
+        if not self.access_log:
+            self.cfg.set("accesslog", None)
+        if not getattr(self.cfg.post_fork, "__framework_post_fork__", False):
+            self.cfg.set("post_fork", _post_fork_hook(self.cfg.post_fork))
+        self.chdir()
+
+    def load(self) -> WSGIApplication:
+        """Return the WSGI callable, importing it in the worker if given as a spec."""
+        if not isinstance(self.application, str):
+            return self.application
+        if self.loader is not None:
+            return self.loader(self.application)
+        from gunicorn.util import import_app
+
+        return t.cast("WSGIApplication", import_app(self.application))

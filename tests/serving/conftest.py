@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+HERE = pathlib.Path(__file__).parent
+ROOT = HERE.parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def get(url: str, timeout: float = 10.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+class Server:
+    """A real ``framework serve`` process on 127.0.0.1, output in a file."""
+
+    def __init__(self, tmp_path: pathlib.Path, args: list[str], env: dict[str, str]):
+        self.port = free_port()
+        self.log_path = tmp_path / f"server-{self.port}.log"
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [
+            sys.executable,
+            "-c",
+            "import sys; from framework.cli.serve import serve;"
+            " serve(sys.argv[1:], prog_name='framework serve')",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            *args,
+        ]
+        full_env = {**os.environ, **env}
+        full_env["PYTHONPATH"] = os.pathsep.join(
+            [str(HERE), str(ROOT), full_env.get("PYTHONPATH", "")]
+        )
+        self.log_file = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            command,
+            cwd=tmp_path,
+            env=full_env,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+    @property
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited early:\n{self.output}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError(f"server did not start in {timeout}s:\n{self.output}")
+
+    def stop(self, timeout: float = 20.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+            raise
+        finally:
+            self.log_file.close()
+
+
+@pytest.fixture
+def start_server(tmp_path):
+    servers: list[Server] = []
+
+    def start(args: list[str], env: dict[str, str] | None = None, ready=True):
+        server = Server(tmp_path, args, env or {})
+        servers.append(server)
+        if ready:
+            server.wait_ready()
+        return server
+
+    yield start
+    for server in servers:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.wait(5)
+        if not server.log_file.closed:
+            server.log_file.close()

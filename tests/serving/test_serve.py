@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+import collections
+import os
+import pathlib
+import signal
+import threading
+import time
+
+import click
+import pytest
+from conftest import get
+
+from framework import serving
+from framework.cli.serve import parse_gunicorn_args
+
+
+def test_defaults_bind_loopback_sync_workers_and_access_log(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    monkeypatch.delenv("GUNICORN_CMD_ARGS", raising=False)
+    cfg = serving.GunicornApplication("fixture_app:app").cfg
+    assert cfg.bind == ["127.0.0.1:8000"]
+    cores = len(os.sched_getaffinity(0))
+    assert cfg.workers == 2 * cores + 1
+    assert cfg.worker_class_str == "sync"
+    assert cfg.accesslog == "-"
+
+
+def test_web_concurrency_sets_the_default_worker_count(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    assert serving.GunicornApplication("fixture_app:app").cfg.workers == 3
+
+
+def test_threads_select_gthread_workers(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = serving.GunicornApplication("fixture_app:app", {"threads": 4}).cfg
+    assert cfg.threads == 4
+    assert cfg.worker_class_str == "gthread"
+
+
+def test_config_file_then_env_then_options_take_precedence(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "gunicorn.conf.py").write_text(
+        "workers = 7\ntimeout = 11\nkeepalive = 4\nmax_requests = 50\n"
+    )
+    monkeypatch.setenv("GUNICORN_CMD_ARGS", "--keep-alive 9")
+    cfg = serving.GunicornApplication(
+        "fixture_app:app", {"workers": 2, "max_requests": None}
+    ).cfg
+    assert (cfg.workers, cfg.timeout, cfg.keepalive, cfg.max_requests) == (
+        2,
+        11,
+        9,
+        50,
+    )
+
+
+def test_an_explicit_config_file_wins_over_the_default_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "gunicorn.conf.py").write_text("timeout = 11\n")
+    (tmp_path / "prod.py").write_text("timeout = 12\n")
+    cfg = serving.GunicornApplication("x:y", config_file="prod.py").cfg
+    assert cfg.timeout == 12
+
+
+def test_unknown_setting_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match="1"):
+        serving.GunicornApplication("x:y", {"wrokers": 2})
+
+
+def test_no_access_log_wins_over_the_config_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "gunicorn.conf.py").write_text("accesslog = 'access.log'\n")
+    assert serving.GunicornApplication("x:y").cfg.accesslog == "access.log"
+    assert serving.GunicornApplication("x:y", access_log=False).cfg.accesslog is None
+
+
+def test_gunicorn_options_pass_through():
+    assert parse_gunicorn_args(["--keep-alive", "5", "--preload"]) == {
+        "keepalive": 5,
+        "preload_app": True,
+    }
+    with pytest.raises(click.UsageError, match="--no-such-option"):
+        parse_gunicorn_args(["--no-such-option"])
+
+
+def test_post_fork_of_the_config_file_is_chained(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "gunicorn.conf.py").write_text(
+        "calls = []\ndef post_fork(server, worker):\n    calls.append(worker)\n"
+    )
+    cfg = serving.GunicornApplication("x:y").cfg
+    cfg.post_fork(None, "worker-1")
+    import sys
+
+    assert sys.modules["__config__"].calls == ["worker-1"]
+
+
+def _count(log_dir: pathlib.Path) -> collections.Counter[str]:
+    counts: collections.Counter[str] = collections.Counter()
+    for path in log_dir.glob("*.log"):
+        for line in path.read_text().splitlines():
+            counts[line.split()[0]] += 1
+    return counts
+
+
+@pytest.mark.server
+def test_serve_runs_gunicorn_with_access_log_and_user_post_fork(tmp_path, start_server):
+    (tmp_path / "gunicorn.conf.py").write_text(
+        "import os\n"
+        "def post_fork(server, worker):\n"
+        "    open(f'forked-{os.getpid()}', 'w').close()\n"
+    )
+    server = start_server(["--app", "fixture_app:app", "-w", "2", "--no-migrate"])
+    status, body = get(server.url + "/hello")
+    assert status == 200
+    assert body.startswith(b"pid=")
+    assert server.stop() == 0
+    assert len(list(tmp_path.glob("forked-*"))) == 2
+    assert '"GET /hello HTTP/1.1" 200' in server.output
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("worker", ["sync", "gthread"])
+def test_sigterm_lets_in_flight_requests_finish(tmp_path, start_server, worker):
+    log_dir = tmp_path / "requests"
+    log_dir.mkdir()
+    server = start_server(
+        ["--app", "fixture_app:app", "-w", "1", "-k", worker, "--no-migrate"],
+        env={"FIXTURE_LOG_DIR": str(log_dir)},
+    )
+    results: list[tuple[int, bytes]] = []
+    client = threading.Thread(
+        target=lambda: results.append(get(server.url + "/slow?ms=1200"))
+    )
+    client.start()
+    deadline = time.monotonic() + 5
+    while not _count(log_dir)["started"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(server.process.pid, signal.SIGTERM)
+    client.join(10)
+    assert server.stop() == 0
+    assert results and results[0][0] == 200
+    assert _count(log_dir) == {"started": 1, "finished": 1}
+
+
+@pytest.mark.server
+def test_max_requests_recycling_loses_no_request(tmp_path, start_server):
+    log_dir = tmp_path / "requests"
+    log_dir.mkdir()
+    server = start_server(
+        ["--app", "fixture_app:app", "-w", "1", "--max-requests", "3", "--no-migrate"],
+        env={"FIXTURE_LOG_DIR": str(log_dir)},
+    )
+    pids = set()
+    for _ in range(8):
+        status, body = get(server.url + "/")
+        assert status == 200
+        pids.add(body)
+    assert server.stop() == 0
+    assert len(pids) >= 2
+    assert _count(log_dir) == {"started": 8, "finished": 8}
