@@ -1,0 +1,461 @@
+"""The ``framework`` command: ``framework [OPTIONS] COMMAND [ARGS]...``.
+
+Global options (before the command name):
+
+- ``--app module:attr`` (env ``FRAMEWORK_APP``, default
+  ``app_example.wsgi:app``): the application; ``module:factory()`` calls a
+  factory.
+- ``--settings MODULE``: sets ``FRAMEWORK_SETTINGS_MODULE``.
+- ``--traceback``: show the full traceback of a failure.
+- ``-v/--verbosity 0..3``: 0 silent, 1 normal, 2 verbose, 3 very verbose (and
+  tracebacks). Every command also accepts ``-v`` after its name.
+
+Subcommands are loaded lazily from :data:`COMMANDS`; a command whose module is
+not installed is simply not listed. Exit codes: 0 success, 1 failure (one
+line ``Error: ...`` on stderr, no traceback unless asked for), 2 misuse.
+
+From Python, :func:`call_command` runs any subcommand and returns its result.
+"""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import contextlib
+import importlib
+import importlib.util
+import os
+import sys
+import typing as t
+
+import click
+
+from ..conf import ENVIRONMENT_VARIABLE
+from ..conf import settings
+
+App = t.Any
+"""The application type (``framework.App`` or any WSGI callable)."""
+
+__all__ = [
+    "COMMANDS",
+    "CommandContext",
+    "CommandError",
+    "CommandUsageError",
+    "call_command",
+    "database_option",
+    "load_app",
+    "main",
+    "noinput_option",
+    "pass_context",
+    "verbosity_option",
+]
+
+DEFAULT_APP = "app_example.wsgi:app"
+"""The application loaded when neither ``--app`` nor ``FRAMEWORK_APP`` is set."""
+
+COMMANDS: dict[str, str] = {
+    "dumpdata": "framework.cli.data:dumpdata",
+    "flush": "framework.cli.data:flush",
+    "loaddata": "framework.cli.data:loaddata",
+    "loadtest": "framework.cli.loadtest:loadtest",
+    "makemigrations": "framework.cli.migrations:makemigrations",
+    "migrate": "framework.cli.migrations:migrate",
+    "routes": "framework.cli.introspect:routes",
+    "run": "framework.cli.develop:run",
+    "serve": "framework.cli.serve:serve",
+    "shell": "framework.cli.develop:shell",
+    "showmigrations": "framework.cli.migrations:showmigrations",
+    "signals": "framework.cli.introspect:signals",
+}
+"""Command name -> ``"module:attribute"`` of its :class:`click.Command`."""
+
+
+class CommandError(click.ClickException):
+    """A command failed; the message says why and, if possible, how to fix it.
+
+    Raised by commands (exit code 1, the message on stderr) and by
+    :func:`call_command` for any failure (a usage error is the subclass
+    :class:`CommandUsageError`, exit code 2).
+    """
+
+
+class CommandUsageError(CommandError):
+    """A command was called wrongly (exit code 2), from :func:`call_command`."""
+
+    exit_code = 2
+
+
+class CommandContext:
+    """What every command shares: the global options and the loaded project.
+
+    Commands receive it with the :data:`pass_context` decorator.
+
+    :param stdout: where commands write their output (default: ``sys.stdout``).
+    :param stderr: where commands write diagnostics (default: ``sys.stderr``).
+    """
+
+    def __init__(
+        self,
+        stdout: t.IO[str] | None = None,
+        stderr: t.IO[str] | None = None,
+    ) -> None:
+        self.app_spec: str = os.environ.get("FRAMEWORK_APP") or DEFAULT_APP
+        """The ``module:attr`` of the application."""
+        self.app_explicit = "FRAMEWORK_APP" in os.environ
+        """Whether the app was named (option or environment), not defaulted."""
+        self.traceback = False
+        """Whether failures show their traceback (``--traceback``)."""
+        self.verbosity = 1
+        """0 silent, 1 normal, 2 verbose, 3 very verbose."""
+        self.stdout = stdout
+        """Output stream, or ``None`` for ``sys.stdout``."""
+        self.stderr = stderr
+        """Diagnostic stream, or ``None`` for ``sys.stderr``."""
+        self._app: App | None = None
+        self._project_loaded = False
+
+    @property
+    def show_traceback(self) -> bool:
+        """Whether a failure should show its traceback (``--traceback``, ``-v 3``)."""
+        return self.traceback or self.verbosity >= 3
+
+    @property
+    def interactive_output(self) -> bool:
+        """Whether the output goes to a terminal (progress bars, colours)."""
+        stream = self.stdout if self.stdout is not None else sys.stdout
+        isatty = getattr(stream, "isatty", None)
+        return bool(isatty and isatty())
+
+    def echo(self, message: str = "", level: int = 1, err: bool = False) -> None:
+        """Write ``message`` if the verbosity is at least ``level``.
+
+        :param err: write to the diagnostic stream instead of the output.
+        """
+        if self.verbosity >= level:
+            click.echo(message, file=self.stderr if err else self.stdout, err=err)
+
+    def load_app(self) -> App:
+        """Import and return the application named by ``--app`` (cached)."""
+        if self._app is None:
+            self._app = load_app(self.app_spec)
+        return self._app
+
+    def load_project(self, require_app: bool = False) -> App | None:
+        """Load the app (if it can be found) and every installed app's modules.
+
+        The app is imported first because its module may choose the settings.
+        A missing *default* app is skipped unless ``require_app``; an app named
+        with ``--app`` or ``FRAMEWORK_APP`` must load.
+
+        :returns: the application, or ``None`` when there is none.
+        :raises CommandError: the app or an installed app cannot be loaded.
+        """
+        app: App | None = None
+        if require_app or self.app_explicit:
+            app = self.load_app()
+        else:
+            module_name = _split_spec(self.app_spec)[0]
+            with contextlib.suppress(ImportError, ValueError):
+                if importlib.util.find_spec(module_name) is not None:
+                    app = self.load_app()
+        if not self._project_loaded:
+            from ..apps import apps
+
+            apps.populate()
+            apps.import_modules()
+            self._project_loaded = True
+        return app
+
+
+pass_context = click.make_pass_decorator(CommandContext, ensure=True)
+"""Decorator passing the :class:`CommandContext` as a command's first argument."""
+
+
+def _split_spec(spec: str) -> tuple[str, str]:
+    module_name, _, attr = spec.partition(":")
+    if not module_name:
+        raise CommandError(
+            f"Invalid app {spec!r}: use 'module:attribute', for example"
+            f" {DEFAULT_APP!r}."
+        )
+    return module_name, attr or "app"
+
+
+def load_app(spec: str | None = None) -> App:
+    """Import the application named by ``spec``.
+
+    The current directory is put on ``sys.path`` first, so that a project
+    in the working directory is found by the installed ``framework`` script.
+
+    :param spec: ``"module:attr"`` (``attr`` defaults to ``app``), or
+        ``"module:factory()"`` to call a factory without arguments; ``None``
+        means ``FRAMEWORK_APP`` or else :data:`DEFAULT_APP`.
+    :returns: the application object.
+    :raises CommandError: the module or attribute does not exist, or the
+        module fails to import.
+    """
+    if spec is None:
+        spec = os.environ.get("FRAMEWORK_APP") or DEFAULT_APP
+    module_name, attr = _split_spec(spec)
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and module_name.startswith(exc.name):
+            raise CommandError(
+                f"Cannot import the app module {module_name!r} ({spec!r}): no such"
+                " module. Pass --app module:attr or set FRAMEWORK_APP."
+            ) from exc
+        raise
+    call = attr.endswith("()")
+    name = attr[:-2] if call else attr
+    try:
+        obj = getattr(module, name)
+    except AttributeError:
+        raise CommandError(
+            f"Module {module_name!r} has no attribute {name!r} ({spec!r})."
+        ) from None
+    if call:
+        obj = obj()
+    if not callable(obj):
+        raise CommandError(f"{spec!r} is {obj!r}, not a WSGI application.")
+    return obj
+
+
+def verbosity_option(func: cabc.Callable[..., t.Any]) -> cabc.Callable[..., t.Any]:
+    """Add ``-v/--verbosity 0..3`` to a command; it overrides the global one."""
+
+    def set_verbosity(ctx: click.Context, param: click.Parameter, value: t.Any) -> None:
+        if value is not None:
+            ctx.ensure_object(CommandContext).verbosity = value
+
+    return click.option(
+        "-v",
+        "--verbosity",
+        type=click.IntRange(0, 3),
+        default=None,
+        expose_value=False,
+        is_eager=True,
+        callback=set_verbosity,
+        help="0 silent, 1 normal, 2 verbose, 3 very verbose (with tracebacks).",
+    )(func)
+
+
+def database_option(func: cabc.Callable[..., t.Any]) -> cabc.Callable[..., t.Any]:
+    """Add ``--database ALIAS`` (default ``default``) as the ``database`` argument."""
+    return click.option(
+        "--database",
+        default="default",
+        show_default=True,
+        help="The database alias (a key of DATABASES).",
+    )(func)
+
+
+def noinput_option(func: cabc.Callable[..., t.Any]) -> cabc.Callable[..., t.Any]:
+    """Add ``--noinput/--no-input`` as the boolean ``interactive`` argument."""
+    return click.option(
+        "--noinput",
+        "--no-input",
+        "interactive",
+        is_flag=True,
+        flag_value=False,
+        default=True,
+        help="Never prompt; answer yes.",
+    )(func)
+
+
+def _load_command(name: str) -> click.Command | None:
+    target = COMMANDS.get(name)
+    if target is None:
+        return None
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            return None
+        raise
+    command = getattr(module, attr)
+    if not isinstance(command, click.Command):
+        raise TypeError(f"{target} is not a click command.")
+    return command
+
+
+def _command_available(name: str) -> bool:
+    module_name = COMMANDS[name].partition(":")[0]
+    try:
+        return importlib.util.find_spec(module_name) is not None
+    except ImportError:
+        return False
+
+
+class FrameworkGroup(click.Group):
+    """The ``framework`` group: lazy subcommands, one-line errors."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Return the names of the commands whose module is installed."""
+        names = set(super().list_commands(ctx))
+        names.update(name for name in COMMANDS if _command_available(name))
+        return sorted(names)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Import and return the command ``cmd_name``, or ``None``."""
+        command = super().get_command(ctx, cmd_name)
+        if command is None:
+            command = _load_command(cmd_name)
+        return command
+
+    def invoke(self, ctx: click.Context) -> t.Any:
+        """Run the subcommand; turn unexpected errors into one-line failures."""
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            obj = ctx.find_object(CommandContext)
+            if obj is not None and obj.show_traceback:
+                raise
+            raise CommandError(f"{type(exc).__name__}: {exc}") from exc
+
+
+@click.group(
+    cls=FrameworkGroup, context_settings={"help_option_names": ["-h", "--help"]}
+)
+@click.option(
+    "--app",
+    "app_spec",
+    envvar="FRAMEWORK_APP",
+    default=None,
+    metavar="MODULE:ATTR",
+    help=f"The application (env FRAMEWORK_APP; default {DEFAULT_APP}).",
+)
+@click.option(
+    "--settings",
+    "settings_module",
+    default=None,
+    metavar="MODULE",
+    help=f"The settings module (sets {ENVIRONMENT_VARIABLE}).",
+)
+@click.option("--traceback", is_flag=True, help="Show tracebacks of failures.")
+@click.option(
+    "-v",
+    "--verbosity",
+    type=click.IntRange(0, 3),
+    default=1,
+    show_default=True,
+    help="0 silent, 1 normal, 2 verbose, 3 very verbose (with tracebacks).",
+)
+@click.version_option(package_name="framework", prog_name="framework")
+@click.pass_context
+def main(
+    ctx: click.Context,
+    app_spec: str | None,
+    settings_module: str | None,
+    traceback: bool,
+    verbosity: int,
+) -> None:
+    """Manage a framework project: run it, inspect it, migrate its database."""
+    obj = ctx.ensure_object(CommandContext)
+    if app_spec:
+        obj.app_spec = app_spec
+        obj.app_explicit = True
+    obj.traceback = traceback
+    obj.verbosity = verbosity
+    if settings_module and os.environ.get(ENVIRONMENT_VARIABLE) != settings_module:
+        os.environ[ENVIRONMENT_VARIABLE] = settings_module
+        settings.reset()
+
+
+def _option_argv(command: click.Command, options: dict[str, t.Any]) -> list[str]:
+    params = {param.name: param for param in command.params if param.name}
+    argv: list[str] = []
+    for key, value in options.items():
+        param = params[key]
+        if isinstance(param, click.Argument):
+            values = value if isinstance(value, list | tuple) else [value]
+            argv.extend(["--", *map(str, values)])
+            continue
+        assert isinstance(param, click.Option)
+        long_opts = [opt for opt in param.opts if opt.startswith("--")]
+        opt = long_opts[0] if long_opts else param.opts[0]
+        if param.is_flag:
+            # The "on" value may be falsy (--noinput sets interactive=False);
+            # Click leaves it unset for plain boolean flags.
+            on_value = param.flag_value
+            if not isinstance(on_value, bool | str | int):
+                on_value = True
+            if value == on_value:
+                argv.append(opt)
+            elif param.secondary_opts:
+                argv.append(param.secondary_opts[0])
+        elif param.multiple:
+            for item in value:
+                argv.extend([opt, str(item)])
+        else:
+            argv.extend([opt, str(value)])
+    return argv
+
+
+def call_command(
+    name: str,
+    *args: t.Any,
+    stdout: t.IO[str] | None = None,
+    stderr: t.IO[str] | None = None,
+    **options: t.Any,
+) -> t.Any:
+    """Run the subcommand ``name`` from Python and return its result.
+
+    Positional ``args`` are passed as command-line words; ``options`` use the
+    parameter names of the command (``interactive=False`` for ``--noinput``,
+    ``verbosity=0``, ``database="other"``). The global options ``app``,
+    ``settings`` and ``traceback`` are accepted too.
+
+    :param stdout: a text stream for the command's output (default stdout).
+    :param stderr: a text stream for diagnostics (default stderr).
+    :returns: what the command returns (documented per command).
+    :raises CommandError: the command failed or was misused (``exit_code``
+        1 or 2); the original exception is its ``__cause__``.
+    """
+    command = _load_command(name)
+    if command is None:
+        raise CommandError(
+            f"Unknown command {name!r}; available: {', '.join(_available())}."
+        )
+    global_argv: list[str] = []
+    own = {param.name for param in command.params}
+    for key in ("app", "settings", "traceback", "verbosity"):
+        if key in options and key not in own:
+            value = options.pop(key)
+            if key == "traceback":
+                if value:
+                    global_argv.append("--traceback")
+            else:
+                global_argv.extend([f"--{key}", str(value)])
+    unknown = sorted(set(options) - own)
+    if unknown:
+        raise CommandError(
+            f"Unknown option(s) {', '.join(unknown)} for command {name!r}; it"
+            f" accepts {', '.join(sorted(n for n in own if n))}."
+        )
+    argv = [*global_argv, name, *map(str, args), *_option_argv(command, options)]
+    obj = CommandContext(stdout=stdout, stderr=stderr)
+    try:
+        result = main.main(
+            args=argv, prog_name="framework", standalone_mode=False, obj=obj
+        )
+    except CommandError:
+        raise
+    except click.UsageError as exc:
+        raise CommandUsageError(exc.format_message()) from exc
+    except click.ClickException as exc:
+        raise CommandError(exc.format_message()) from exc
+    except click.Abort as exc:
+        raise CommandError(f"Command {name!r} was aborted.") from exc
+    except Exception as exc:
+        raise CommandError(f"{type(exc).__name__}: {exc}") from exc
+    return result
+
+
+def _available() -> list[str]:
+    return sorted(name for name in COMMANDS if _command_available(name))

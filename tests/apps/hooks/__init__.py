@@ -1,0 +1,1 @@
+"""A fixture app without models whose management module connects receivers."""

@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import click
+import pytest
+
+from framework import cli
+from framework.cli import CommandError
+from framework.cli import CommandUsageError
+from framework.cli import call_command
+from framework.cli import load_app
+from framework.cli import main
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_help_lists_available_commands_only(runner, monkeypatch):
+    monkeypatch.setitem(cli.COMMANDS, "ghost", "framework.cli.no_such_module:ghost")
+    result = runner.invoke(main, ["--help"])
+    assert result.exit_code == 0, result.output
+    for name in ("signals", "routes"):
+        assert name in result.output
+    assert "ghost" not in result.output
+    result = runner.invoke(main, ["ghost"])
+    assert result.exit_code == 2
+    assert "No such command 'ghost'" in result.output
+
+
+def test_usage_errors_exit_2(runner):
+    result = runner.invoke(main, ["-v", "7", "signals"])
+    assert result.exit_code == 2
+    assert "0<=x<=3" in result.output
+    result = runner.invoke(main, ["signals", "--no-such-option"])
+    assert result.exit_code == 2
+
+
+def test_failure_is_one_line_without_traceback(runner, configure):
+    configure()
+    result = runner.invoke(
+        main, ["--app", "tests.apps.wsgiapp:broken_factory()", "routes"]
+    )
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "Error: RuntimeError: the factory exploded"
+    assert "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize("flags", [["--traceback"], ["-v", "3"]])
+def test_traceback_on_request(runner, configure, flags):
+    configure()
+    args = [*flags, "--app", "tests.apps.wsgiapp:broken_factory()", "routes"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 1
+    assert isinstance(result.exception, RuntimeError)
+    assert str(result.exception) == "the factory exploded"
+
+
+def test_subcommand_verbosity_3_shows_traceback(runner, configure):
+    configure()
+    args = ["--app", "tests.apps.wsgiapp:broken_factory()", "routes", "-v", "3"]
+    result = runner.invoke(main, args)
+    assert isinstance(result.exception, RuntimeError)
+
+
+def test_load_app():
+    from tests.apps import wsgiapp
+
+    assert load_app("tests.apps.wsgiapp:app") is wsgiapp.app
+    assert load_app("tests.apps.wsgiapp") is wsgiapp.app
+    with pytest.raises(CommandError, match="no attribute 'nope'"):
+        load_app("tests.apps.wsgiapp:nope")
+    with pytest.raises(CommandError, match="no such module"):
+        load_app("tests.apps.no_such_module:app")
+    with pytest.raises(CommandError, match="not a WSGI application"):
+        load_app("tests.apps.wsgiapp:not_callable")
+    with pytest.raises(CommandError, match="Invalid app"):
+        load_app(":app")
+
+
+def test_load_app_defaults_to_environment(monkeypatch):
+    from tests.apps import wsgiapp
+
+    monkeypatch.setenv("FRAMEWORK_APP", "tests.apps.wsgiapp:app")
+    assert load_app() is wsgiapp.app
+
+
+def test_call_command_returns_result_and_writes_to_stdout(configure, capsys):
+    configure(INSTALLED_APPS=["tests.apps.hooks"])
+    result = call_command("signals", "post_migrate", as_json=True)
+    assert [item["name"] for item in result] == ["post_migrate"]
+    assert json.loads(capsys.readouterr().out) == result
+
+
+def test_call_command_errors(configure):
+    configure()
+    with pytest.raises(CommandError, match="Unknown command 'nope'"):
+        call_command("nope")
+    with pytest.raises(CommandError, match="Unknown option.*colour"):
+        call_command("signals", colour=True)
+    with pytest.raises(CommandUsageError, match="Unknown signal") as info:
+        call_command("signals", "no_such_signal")
+    assert info.value.exit_code == 2
+    with pytest.raises(
+        CommandError, match="RuntimeError: the factory exploded"
+    ) as info:
+        call_command("routes", app="tests.apps.wsgiapp:broken_factory()")
+    assert isinstance(info.value.__cause__, RuntimeError)
+    assert info.value.exit_code == 1
+
+
+def test_settings_option_sets_environment(runner, monkeypatch):
+    monkeypatch.setenv("FRAMEWORK_APP", "tests.apps.wsgiapp:app")
+    monkeypatch.setenv("FRAMEWORK_SETTINGS_MODULE", "tests.apps.no_such_settings")
+    from framework.conf import settings
+
+    try:
+        result = runner.invoke(
+            main, ["--settings", "tests.apps.hooks_settings", "signals"]
+        )
+        assert result.exit_code == 0, result.output
+        assert os.environ["FRAMEWORK_SETTINGS_MODULE"] == "tests.apps.hooks_settings"
+        assert settings.INSTALLED_APPS == ["tests.apps.hooks"]
+    finally:
+        settings.reset()
+
+
+def test_python_dash_m_framework_subprocess(tmp_path):
+    out = tmp_path / "out.json"
+    err = tmp_path / "err.txt"
+    env = {
+        **os.environ,
+        "FRAMEWORK_APP": "tests.apps.wsgiapp:app",
+        "FRAMEWORK_INSTALLED_APPS": '["tests.apps.hooks"]',
+    }
+    env.pop("FRAMEWORK_SETTINGS_MODULE", None)
+    with out.open("w") as stdout, err.open("w") as stderr:
+        code = subprocess.call(
+            [sys.executable, "-m", "framework", "signals", "--json", "--connected"],
+            cwd=ROOT,
+            env=env,
+            stdout=stdout,
+            stderr=stderr,
+            timeout=60,
+        )
+    assert code == 0, err.read_text()
+    data = {item["name"]: item for item in json.loads(out.read_text())}
+    [receiver] = [
+        r for r in data["post_migrate"]["receivers"] if r["name"].startswith("tests.")
+    ]
+    assert receiver == {
+        "name": "tests.apps.hooks.management.record_post_migrate",
+        "location": "tests/apps/hooks/management.py:8",
+        "sender": None,
+        "weak": True,
+        "dispatch_uid": "hooks.record_post_migrate",
+        "priority": 5,
+        "async": False,
+        "on_commit": False,
+    }
+    assert data["post_migrate"]["deprecated_aliases"] == ["post_syncdb"]
+
+
+def test_subprocess_failure_exit_code_and_message(tmp_path):
+    err = tmp_path / "err.txt"
+    env = {**os.environ, "FRAMEWORK_APP": "tests.apps.wsgiapp:broken_factory()"}
+    with err.open("w") as stderr:
+        code = subprocess.call(
+            [sys.executable, "-m", "framework", "routes"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            timeout=60,
+        )
+    assert code == 1
+    assert err.read_text() == "Error: RuntimeError: the factory exploded\n"
+
+
+def test_click_usage_error_class_is_not_swallowed():
+    assert issubclass(CommandUsageError, click.ClickException)
