@@ -6,15 +6,21 @@ import pathlib
 import pytest
 
 from framework import dispatch
+from framework import signals as catalogue
 
 TESTS_DIR = pathlib.Path(__file__).parent
 FIXTURE_APPS_DIR = TESTS_DIR / "apps"
 
 
+BUILT_IN_SIGNALS = [
+    value for value in vars(catalogue).values() if isinstance(value, dispatch.Signal)
+]
+
+
 def _test_receivers() -> set[tuple[int, int]]:
-    """Receivers connected from test modules (not from fixture apps)."""
+    """Receivers of built-in signals connected from test modules (not fixture apps)."""
     found = set()
-    for signal in dispatch.all_signals():
+    for signal in BUILT_IN_SIGNALS:
         for info in signal.connections():
             location = info.location or ""
             path = pathlib.Path(location.rsplit(":", 1)[0])
@@ -30,16 +36,15 @@ def _receiver_leak_detector():
     yield
     leaked = _test_receivers() - before
     if leaked:
-        names = sorted(
-            f"{info.name} on {signal!r}"
-            for signal in dispatch.all_signals()
-            for info in signal.connections()
-            if (id(signal), id(info.receiver)) in leaked
-        )
-        for signal in dispatch.all_signals():
+        names = []
+        for signal in BUILT_IN_SIGNALS:
             for info in signal.connections():
                 if (id(signal), id(info.receiver)) in leaked:
-                    signal.disconnect(info.receiver, sender=None if info.sender is dispatch.ANY else info.sender, dispatch_uid=info.dispatch_uid)
+                    names.append(f"{info.name} on {signal!r}")
+                    sender = None if info.sender is dispatch.ANY else info.sender
+                    signal.disconnect(
+                        info.receiver, sender=sender, dispatch_uid=info.dispatch_uid
+                    )
         pytest.fail(f"test left receivers connected: {', '.join(names)}")
 
 

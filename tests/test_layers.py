@@ -1,0 +1,66 @@
+"""DESIGN.md's layer arrows, checked (import-linter checks the rest in CI)."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+import subprocess
+import sys
+
+import framework
+
+PACKAGE_DIR = pathlib.Path(framework.__file__).parent
+
+
+def imported_modules(path):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name
+        elif isinstance(node, ast.ImportFrom):
+            yield ("." * node.level) + (node.module or "")
+
+
+def test_dispatch_imports_only_the_standard_library():
+    modules = set(imported_modules(PACKAGE_DIR / "dispatch.py"))
+    assert modules
+    outside = {
+        name
+        for name in modules
+        if name.startswith(".") or name.split(".")[0] not in sys.stdlib_module_names
+    }
+    assert outside == {"__future__"} or outside == set(), outside
+
+
+def run_python(code):
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_import_framework_leaves_the_orm_out():
+    result = run_python(
+        "import sys, framework, framework.signals, framework.conf\n"
+        "heavy = [m for m in ('sqlalchemy', 'alembic', 'psycopg', 'framework.orm')"
+        " if m in sys.modules]\n"
+        "print(heavy)"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_serving_a_request_leaves_the_orm_out():
+    result = run_python(
+        "import sys, io, framework\n"
+        "app = framework.App(__name__)\n"
+        "app.route('/')(lambda request: 'hi')\n"
+        "environ = {'REQUEST_METHOD': 'GET', 'PATH_INFO': '/', 'SERVER_NAME':"
+        " 'localhost', 'SERVER_PORT': '80', 'wsgi.url_scheme': 'http',"
+        " 'wsgi.input': io.BytesIO(), 'HTTP_HOST': 'localhost'}\n"
+        "body = app(environ, lambda status, headers, exc_info=None: None)\n"
+        "print(b''.join(body)); body.close()\n"
+        "print('sqlalchemy' in sys.modules)"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["b'hi'", "False"]
