@@ -249,43 +249,85 @@ def _call_async(receiver: Receiver, kwargs: dict[str, t.Any]) -> t.Any:
     )
 
 
+Caller = cabc.Callable[
+    ["Signal", t.Any, tuple[t.Any, ...], dict[str, t.Any]],
+    "list[tuple[Receiver, t.Any]] | None",
+]
+
+
 class _Entry:
-    """The receivers of one sender, as ``send`` reads them."""
+    """The receivers of one sender, and the function ``send`` calls them with."""
 
-    __slots__ = ("plain", "refs", "fast")
+    __slots__ = ("plain", "refs", "call")
 
-    def __init__(self, plain: bool, refs: tuple[t.Any, ...]) -> None:
+    def __init__(self, plain: bool, refs: tuple[t.Any, ...], call: Caller) -> None:
         self.plain = plain
         """False when a receiver is async or waits for the commit."""
         self.refs = refs
         """Weak (or strong stand-in) references when plain, else records."""
-        self.fast: tuple[cabc.KeysView[str], t.Any] | None = None
-        """The keyword names of the last send and the generated caller."""
+        self.call = call
+        """``call(signal, sender, refs, named)``: the responses, or ``None`` to
+        have send() take the generic path (names changed, receiver died)."""
+
+
+def _call_none(
+    signal: Signal, sender: t.Any, refs: tuple[t.Any, ...], named: dict[str, t.Any]
+) -> list[tuple[Receiver, t.Any]]:
+    return []
+
+
+def _call_generic(
+    signal: Signal, sender: t.Any, refs: tuple[t.Any, ...], named: dict[str, t.Any]
+) -> list[tuple[Receiver, t.Any]]:
+    named["signal"] = signal
+    named["sender"] = sender
+    responses = []
+    for ref in refs:
+        receiver = ref()
+        if receiver is not None:
+            responses.append((receiver, receiver(**named)))
+    return responses
+
+
+def _call_unprepared(
+    signal: Signal, sender: t.Any, refs: tuple[t.Any, ...], named: dict[str, t.Any]
+) -> None:
+    return None
+
+
+def _call_special(
+    signal: Signal, sender: t.Any, refs: tuple[t.Any, ...], named: dict[str, t.Any]
+) -> list[tuple[Receiver, t.Any]]:
+    return signal._send_special(refs, sender, named, robust=False)
 
 
 # PERF: a receiver called as ``r(**named)`` costs about twice a call with
 # literal keywords, because CPython copies the dict at the call site. So
 # send() runs a loop-free function, generated once per (receiver count,
-# keyword names), that calls each receiver with literal keywords.
-# bench/dispatch.py measures it ("send, 1 receiver", "send, 10 receivers").
+# keyword names), that calls each receiver with literal keywords. It returns
+# None when the names differ or a receiver died, and send() falls back to
+# _call_generic. bench/dispatch.py measures it ("send, 1/10 receivers").
 _UNROLL_MAX: t.Final = 24
-_callers: dict[tuple[int, frozenset[str]], cabc.Callable[..., t.Any]] = {}
+_callers: dict[tuple[int, frozenset[str]], Caller] = {}
 
 
-def _make_caller(count: int, names: frozenset[str]) -> cabc.Callable[..., t.Any] | None:
-    key = (count, names)
+def _make_caller(count: int, names: cabc.Iterable[str]) -> Caller:
+    """Return the function that calls ``count`` plain receivers with ``names``."""
+    if count == 0:
+        return _call_none
+    key = (count, frozenset(names))
     caller = _callers.get(key)
     if caller is not None:
         return caller
-    if not all(
+    ordered = sorted(key[1])
+    if count > _UNROLL_MAX or not all(
         name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("_")
-        for name in names
+        for name in ordered
     ):
-        return None
+        return _call_generic
     if len(_callers) > 256:
         _callers.clear()
-    ordered = sorted(names)
-    unpack = "".join(f"    {name} = _named[{name!r}]\n" for name in ordered)
+    unpack = "".join(f"        {name} = _named[{name!r}]\n" for name in ordered)
     keywords = "".join(f", {name}={name}" for name in ordered)
     refs = "".join(f"_f{i}, " for i in range(count))
     receivers = "".join(f"_r{i}, " for i in range(count))
@@ -297,16 +339,22 @@ def _make_caller(count: int, names: frozenset[str]) -> cabc.Callable[..., t.Any]
     )
     source = (
         "def _caller(_signal, _sender, _refs, _named):\n"
+        f"    if len(_named) != {len(ordered)}:\n"
+        "        return None\n"
+        "    try:\n"
+        f"{unpack}"
+        "        pass\n"
+        "    except KeyError:\n"
+        "        return None\n"
         f"    {refs}= _refs\n"
         f"    {receivers}= {derefs}\n"
         f"    if {dead}:\n"
         "        return None\n"
-        f"{unpack}"
         f"    return [{calls}]\n"
     )
     namespace: dict[str, t.Any] = {}
     exec(compile(source, f"<framework.dispatch caller {count}>", "exec"), namespace)
-    caller = t.cast("cabc.Callable[..., t.Any]", namespace["_caller"])
+    caller = t.cast(Caller, namespace["_caller"])
     _callers[key] = caller
     return caller
 
@@ -524,27 +572,18 @@ class Signal:
         try:
             entry = self._cache[id(sender)]
         except KeyError:
-            entry = self._lookup(sender)
-        if not entry.plain:
-            return self._send_special(entry.refs, sender, named, robust=False)
-        refs = entry.refs
-        if refs:
-            fast = entry.fast
-            if fast is None or fast[0] != named.keys():
-                fast = self._prepare_caller(entry, named)
-            if fast[1] is not None:
-                result: list[tuple[Receiver, t.Any]] | None = fast[1](
-                    self, sender, refs, named
+            entry = self._lookup(sender, named)
+        responses = entry.call(self, sender, entry.refs, named)
+        if responses is None:
+            # The keyword names changed, or a receiver died: re-pick the
+            # caller for these names and take the generic path this time.
+            if "signal" in named:
+                raise TypeError(
+                    f"{self!r}.send() got an argument named 'signal'; receivers get"
+                    " the signal itself under that name. Rename the argument."
                 )
-                if result is not None:
-                    return result
-        named["signal"] = self
-        named["sender"] = sender
-        responses = []
-        for ref in refs:
-            receiver = ref()
-            if receiver is not None:
-                responses.append((receiver, receiver(**named)))
+            entry.call = _make_caller(len(entry.refs), named)
+            responses = _call_generic(self, sender, entry.refs, named)
         return responses
 
     def send_robust(
@@ -660,7 +699,7 @@ class Signal:
         self._records = tuple(records)
         self._cache = {}
 
-    def _lookup(self, sender: t.Any) -> _Entry:
+    def _lookup(self, sender: t.Any, named: dict[str, t.Any] | None = None) -> _Entry:
         # Read the cache before the records: if a writer publishes in
         # between, this entry lands in the discarded dict, never in the new.
         cache = self._cache
@@ -674,32 +713,20 @@ class Signal:
             and rec.ref() is not None
         ]
         plain = not any(rec.is_async or rec.on_commit for rec in matched)
-        if plain:
-            entry = _Entry(True, tuple(rec.ref for rec in matched))
+        if not plain:
+            entry = _Entry(False, tuple(matched), _call_special)
+        elif named is None or "signal" in named:
+            entry = _Entry(True, tuple(rec.ref for rec in matched), _call_unprepared)
         else:
-            entry = _Entry(False, tuple(matched))
+            entry = _Entry(
+                True,
+                tuple(rec.ref for rec in matched),
+                _make_caller(len(matched), named),
+            )
         if len(cache) >= _MAX_CACHED_SENDERS:
             cache.clear()
         cache[sender_key] = entry
         return entry
-
-    def _prepare_caller(
-        self, entry: _Entry, named: dict[str, t.Any]
-    ) -> tuple[cabc.KeysView[str], t.Any]:
-        if "signal" in named:
-            raise TypeError(
-                f"{self!r}.send() got an argument named 'signal'; receivers get the"
-                " signal itself under that name. Rename the argument."
-            )
-        count = len(entry.refs)
-        caller = None
-        if count <= _UNROLL_MAX:
-            caller = _make_caller(count, frozenset(named))
-        # One attribute holds names and caller together, so a concurrent
-        # send() never pairs one send's names with another's caller.
-        fast = (dict.fromkeys(named).keys(), caller)
-        entry.fast = fast
-        return fast
 
     def _send_special(
         self,
