@@ -1,0 +1,275 @@
+"""In-process cost per request: framework against its peers.
+
+Each app serves ``GET /hello`` (13 bytes of text) and ``GET /users/<int:id>``
+(a small JSON object). A request is: copy a prepared WSGI environ, call the
+app, consume the body, call ``close()``. The best of several rounds is
+printed, in microseconds per request.
+
+    python bench/requests.py [--rounds 5] [--number 20000] [--only NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import io
+import json
+import sys
+import time
+import types
+import typing as t
+
+HELLO = "Hello, World!"
+
+
+def make_environ(path: str) -> dict[str, t.Any]:
+    return {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "localhost",
+        "HTTP_ACCEPT": "*/*",
+        "HTTP_USER_AGENT": "bench",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+
+
+def user_data(user_id: int) -> dict[str, t.Any]:
+    return {"id": user_id, "name": "Ada", "email": "ada@example.com"}
+
+
+# Apps ------------------------------------------------------------------------
+
+
+def bare_app() -> t.Any:
+    hello = HELLO.encode()
+
+    def app(environ: dict[str, t.Any], start_response: t.Any) -> list[bytes]:
+        path = environ["PATH_INFO"]
+        if path == "/hello":
+            body = hello
+            ctype = "text/plain; charset=utf-8"
+        elif path.startswith("/users/"):
+            body = json.dumps(user_data(int(path[7:]))).encode()
+            ctype = "application/json"
+        else:
+            start_response("404 Not Found", [("Content-Length", "0")])
+            return []
+        start_response(
+            "200 OK", [("Content-Type", ctype), ("Content-Length", str(len(body)))]
+        )
+        return [body]
+
+    return app
+
+
+def framework_app() -> t.Any:
+    from framework import App
+
+    app = App("bench")
+
+    @app.route("/hello")
+    def hello(request: t.Any) -> str:
+        return HELLO
+
+    @app.route("/users/<int:user_id>")
+    def user(request: t.Any, user_id: int) -> dict[str, t.Any]:
+        return user_data(user_id)
+
+    return app
+
+
+def falcon_app() -> t.Any:
+    import falcon
+
+    class Hello:
+        def on_get(self, req: t.Any, resp: t.Any) -> None:
+            resp.content_type = falcon.MEDIA_TEXT
+            resp.text = HELLO
+
+    class User:
+        def on_get(self, req: t.Any, resp: t.Any, user_id: int) -> None:
+            resp.media = user_data(user_id)
+
+    app = falcon.App()
+    app.add_route("/hello", Hello())
+    app.add_route("/users/{user_id:int}", User())
+    return app
+
+
+def bottle_app() -> t.Any:
+    import bottle
+
+    app = bottle.Bottle()
+
+    @app.get("/hello")
+    def hello() -> str:
+        return HELLO
+
+    @app.get("/users/<user_id:int>")
+    def user(user_id: int) -> dict[str, t.Any]:
+        return user_data(user_id)
+
+    return app
+
+
+def flask_app() -> t.Any:
+    import flask
+
+    app = flask.Flask("bench")
+
+    @app.get("/hello")
+    def hello() -> str:
+        return HELLO
+
+    @app.get("/users/<int:user_id>")
+    def user(user_id: int) -> dict[str, t.Any]:
+        return user_data(user_id)
+
+    return app
+
+
+def django_app() -> t.Any:
+    import django
+    from django.conf import settings
+
+    urls = types.ModuleType("bench_django_urls")
+    sys.modules[urls.__name__] = urls
+    settings.configure(
+        DEBUG=False,
+        SECRET_KEY="bench",
+        ROOT_URLCONF=urls.__name__,
+        ALLOWED_HOSTS=["localhost"],
+        MIDDLEWARE=[],
+        INSTALLED_APPS=[],
+        USE_TZ=True,
+    )
+    django.setup()
+    from django.core.wsgi import get_wsgi_application
+    from django.http import HttpResponse
+    from django.http import JsonResponse
+    from django.urls import path
+
+    def hello(request: t.Any) -> t.Any:
+        return HttpResponse(HELLO, content_type="text/plain")
+
+    def user(request: t.Any, user_id: int) -> t.Any:
+        return JsonResponse(user_data(user_id))
+
+    urls.urlpatterns = [  # type: ignore[attr-defined]
+        path("hello", hello),
+        path("users/<int:user_id>", user),
+    ]
+    return get_wsgi_application()
+
+
+# Measuring -------------------------------------------------------------------
+
+
+def start_response(status: str, headers: t.Any, exc_info: t.Any = None) -> t.Any:
+    return None
+
+
+def check(app: t.Any, path: str) -> bytes:
+    statuses = []
+
+    def recording(status: str, headers: t.Any, exc_info: t.Any = None) -> None:
+        statuses.append(status)
+
+    result = app(make_environ(path), recording)
+    try:
+        body = b"".join(result)
+    finally:
+        if hasattr(result, "close"):
+            result.close()
+    if not statuses or not statuses[0].startswith("200"):
+        raise SystemExit(f"{app!r} answered {statuses} for {path}")
+    return body
+
+
+def per_request(app: t.Any, path: str, number: int, rounds: int) -> float:
+    environ = make_environ(path)
+    best = float("inf")
+    for _ in range(rounds):
+        gc.collect()
+        started = time.perf_counter()
+        for _ in range(number):
+            result = app(environ.copy(), start_response)
+            for _chunk in result:
+                pass
+            if hasattr(result, "close"):
+                result.close()
+        best = min(best, (time.perf_counter() - started) / number)
+    return best * 1e6
+
+
+def connect_one_receiver_each() -> list[t.Any]:
+    from framework import signals
+
+    def note(**kwargs: t.Any) -> None:
+        return None
+
+    for signal in (
+        signals.request_started,
+        signals.request_finished,
+        signals.got_request_exception,
+    ):
+        signal.connect(note, weak=False)
+    return [note]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--number", type=int, default=20000)
+    parser.add_argument("--only", nargs="*", default=None)
+    options = parser.parse_args(argv)
+
+    makers: list[tuple[str, t.Callable[[], t.Any]]] = [
+        ("bare WSGI (floor)", bare_app),
+        ("framework", framework_app),
+        ("framework, 1 receiver each", framework_app),
+        ("falcon", falcon_app),
+        ("bottle", bottle_app),
+        ("flask", flask_app),
+        ("django", django_app),
+    ]
+    rows = []
+    for name, maker in makers:
+        if options.only and not any(part in name for part in options.only):
+            continue
+        if "receiver" in name:
+            connect_one_receiver_each()
+        app = maker()
+        check(app, "/hello")
+        check(app, "/users/42")
+        hello = per_request(app, "/hello", options.number, options.rounds)
+        users = per_request(app, "/users/42", options.number, options.rounds)
+        rows.append((name, hello, users))
+        print(f"  measured {name}", file=sys.stderr)
+
+    base = {name: (hello, users) for name, hello, users in rows}.get("framework")
+    print(f"{'app':<28} {'/hello us':>10} {'/users/42 us':>13}  vs framework")
+    for name, hello, users in rows:
+        ratio = ""
+        if base:
+            ratio = f"{hello / base[0]:.2f}x / {users / base[1]:.2f}x"
+        print(f"{name:<28} {hello:>10.2f} {users:>13.2f}  {ratio}")
+    print(
+        f"Python {sys.version.split()[0]}, best of {options.rounds} x {options.number}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,713 @@
+"""The application: a WSGI callable that announces every request on signals.
+
+``App.__call__`` is the handler. For every request it
+
+1. sends ``request_started(sender=type(app), environ=environ)``, first;
+2. calls :attr:`App.wsgi_app` (the routing and view core, possibly wrapped
+   in WSGI middleware), turning any unhandled exception into a 500 and a
+   ``got_request_exception``;
+3. returns a :class:`~framework.wrappers.ClosingIterable` whose ``close()``
+   sends ``request_finished`` exactly once, after the body's own ``close()``.
+
+If a ``BaseException`` that is not an ``Exception`` (``SystemExit`` from a
+worker timeout, ``KeyboardInterrupt``) interrupts the handler before it has
+an iterable to return, ``request_finished`` is sent before it propagates.
+"""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import json
+import logging
+import os
+import re
+import sys
+import threading
+import time
+import traceback
+import typing as t
+import weakref
+
+from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import InternalServerError
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.routing import Map
+from werkzeug.routing import Rule
+from werkzeug.wrappers import Response as BaseResponse
+
+from . import templating
+from .conf import settings
+from .exceptions import DisallowedHost
+from .exceptions import HeaderValueError
+from .exceptions import RouteError
+from .routing import Router
+from .signals import got_request_exception
+from .signals import request_started
+from .signals import setting_changed
+from .wrappers import ClosingIterable
+from .wrappers import Request
+from .wrappers import Response
+
+if t.TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse
+    from _typeshed.wsgi import WSGIApplication
+    from _typeshed.wsgi import WSGIEnvironment
+
+    from .typing import ErrorHandler
+    from .typing import ResponseReturnValue
+    from .typing import ViewFunction
+    from .typing import ViewMiddleware
+
+__all__ = ["App"]
+
+logger = logging.getLogger("framework.request")
+
+F = t.TypeVar("F", bound=cabc.Callable[..., t.Any])
+
+_SETTINGS_READ: t.Final = frozenset(
+    {
+        "DEBUG",
+        "ALLOWED_HOSTS",
+        "MAX_CONTENT_LENGTH",
+        "MAX_FORM_MEMORY_SIZE",
+        "MAX_FORM_PARTS",
+        "MAX_FORM_FIELDS",
+        "DEFAULT_CHARSET",
+    }
+)
+_HOST_RE: t.Final = re.compile(
+    r"^([a-z0-9.-]+|\[[a-f0-9]*:[a-f0-9.:]+\])(:[0-9]+)?$", re.IGNORECASE
+)
+_BAD_HEADER_CHARS: t.Final = re.compile(r"[\r\n\0]")
+_json_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_apps: weakref.WeakSet[App] = weakref.WeakSet()
+
+
+def _reset_app_settings(*, setting: str, **kwargs: t.Any) -> None:
+    """Make every app read the settings again after ``setting`` changed."""
+    if setting in _SETTINGS_READ:
+        for app in list(_apps):
+            app._state = None
+
+
+setting_changed.connect(_reset_app_settings, dispatch_uid="framework.app.settings")
+
+
+def _host_allowed(host: str, allowed: cabc.Sequence[str]) -> bool:
+    """Whether a Host header value matches ``ALLOWED_HOSTS`` (Django's rules)."""
+    if not _HOST_RE.match(host):
+        return False
+    host = host.lower()
+    if host.endswith("]"):
+        domain = host
+    else:
+        domain = host.rsplit(":", 1)[0]
+    domain = domain.removesuffix(".")
+    for pattern in allowed:
+        pattern = pattern.lower()
+        if pattern == "*" or pattern == domain:
+            return True
+        if pattern.startswith(".") and (
+            domain.endswith(pattern) or domain == pattern[1:]
+        ):
+            return True
+    return False
+
+
+class _State:
+    """What an app reads from the settings and builds once, per change."""
+
+    __slots__ = (
+        "router",
+        "debug",
+        "allowed_hosts",
+        "good_hosts",
+        "max_content_length",
+        "charset",
+        "html_type",
+        "json_type",
+        "request_class",
+        "handler",
+    )
+
+    router: Router
+    debug: bool
+    allowed_hosts: list[str]
+    good_hosts: dict[str, bool]
+    max_content_length: int | None
+    charset: str
+    html_type: str
+    json_type: str
+    request_class: type[Request]
+    handler: cabc.Callable[[Request], Response] | None
+
+
+class App:
+    """A WSGI application: routes, views, error handlers and middleware.
+
+    :param import_name: the name of the module defining the app, usually
+        ``__name__``; templates are looked up next to it.
+    :param template_folder: a folder of templates, relative to that module's
+        directory (or absolute); searched before ``TEMPLATE_DIRS``.
+    """
+
+    request_class: type[Request] = Request
+    """The class of the request passed to views."""
+
+    response_class: type[Response] = Response
+    """The class used to turn view return values into responses."""
+
+    def __init__(
+        self, import_name: str, template_folder: str | os.PathLike[str] | None = None
+    ) -> None:
+        self.import_name = import_name
+        """The name of the module defining the app."""
+        module = sys.modules.get(import_name)
+        module_file = getattr(module, "__file__", None)
+        self.root_path = (
+            os.path.dirname(os.path.abspath(module_file))
+            if module_file
+            else os.getcwd()
+        )
+        """The directory relative paths (templates) are resolved against."""
+        self.template_folder = (
+            os.path.join(self.root_path, template_folder)
+            if template_folder is not None
+            else os.path.join(self.root_path, "templates")
+        )
+        """The app's own template directory."""
+        self.url_map = Map()
+        """The werkzeug :class:`~werkzeug.routing.Map` of every route."""
+        self.view_functions: dict[str, ViewFunction] = {}
+        """Endpoint name -> view function."""
+        self.error_handlers: dict[int | type[BaseException], ErrorHandler] = {}
+        """HTTP status code or exception class -> error handler."""
+        self.view_middleware: list[ViewMiddleware] = []
+        """Per-request middleware factories, outermost first."""
+        self._wsgi_app: WSGIApplication = self.dispatch
+        self._direct = True
+        self._state: _State | None = None
+        self._lock = threading.Lock()
+        self._build_adapter: t.Any = None
+        _apps.add(self)
+        templating.register_app(self)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.import_name!r}>"
+
+    # Registration ---------------------------------------------------------
+
+    def route(
+        self,
+        rule: str,
+        methods: cabc.Iterable[str] | None = None,
+        endpoint: str | None = None,
+        **options: t.Any,
+    ) -> cabc.Callable[[F], F]:
+        """Register the decorated view for ``rule``.
+
+        :param rule: a werkzeug rule, such as ``"/users/<int:id>"``.
+        :param methods: allowed methods (default ``GET``); ``HEAD`` is added
+            with ``GET`` and ``OPTIONS`` is answered automatically unless
+            listed.
+        :param endpoint: the name for :meth:`url_for`; default: the view's
+            ``__name__``.
+        :param options: passed on to :class:`werkzeug.routing.Rule`.
+        """
+
+        def decorator(view: F) -> F:
+            self.add_route(rule, view, methods=methods, endpoint=endpoint, **options)
+            return view
+
+        return decorator
+
+    def add_route(
+        self,
+        rule: str,
+        view: ViewFunction,
+        methods: cabc.Iterable[str] | None = None,
+        endpoint: str | None = None,
+        **options: t.Any,
+    ) -> Rule:
+        """Register ``view`` for ``rule``; see :meth:`route`.
+
+        :returns: the new werkzeug rule.
+        :raises RouteError: ``endpoint`` already names another view, or the
+            rule is malformed.
+        """
+        if not callable(view):
+            raise RouteError(f"Cannot route {rule!r} to {view!r}: it is not callable.")
+        name = endpoint or view.__name__
+        existing = self.view_functions.get(name)
+        if existing is not None and existing is not view:
+            raise RouteError(
+                f"Endpoint {name!r} is already used by {existing!r}; pass"
+                f" endpoint=... to route {rule!r} to {view!r}."
+            )
+        if isinstance(methods, str):
+            raise RouteError(
+                f"methods for {rule!r} must be a list such as [{methods!r}], not a"
+                " string."
+            )
+        wanted = {m.upper() for m in (methods or ("GET",))}
+        automatic_options = "OPTIONS" not in wanted
+        if automatic_options:
+            wanted.add("OPTIONS")
+        try:
+            url_rule = Rule(rule, methods=wanted, endpoint=name, **options)
+            self.url_map.add(url_rule)
+        except (ValueError, TypeError, LookupError) as exc:
+            raise RouteError(f"Cannot add the route {rule!r}: {exc}") from exc
+        url_rule.provide_automatic_options = automatic_options  # type: ignore[attr-defined]
+        self.view_functions[name] = view
+        self._invalidate()
+        return url_rule
+
+    def errorhandler(
+        self, code_or_exception: int | type[BaseException]
+    ) -> cabc.Callable[[F], F]:
+        """Register the decorated ``handler(request, exc)`` for an error.
+
+        :param code_or_exception: an HTTP status code (for ``HTTPException``s
+            and, with 500, for unhandled exceptions) or an exception class
+            (matched along the raised exception's MRO).
+        """
+
+        def decorator(handler: F) -> F:
+            self.register_error_handler(code_or_exception, handler)
+            return handler
+
+        return decorator
+
+    def register_error_handler(
+        self, code_or_exception: int | type[BaseException], handler: ErrorHandler
+    ) -> None:
+        """Register ``handler(request, exc)``; see :meth:`errorhandler`.
+
+        :raises TypeError: ``code_or_exception`` is neither an int nor an
+            exception class.
+        """
+        if not (
+            isinstance(code_or_exception, int)
+            or (
+                isinstance(code_or_exception, type)
+                and issubclass(code_or_exception, BaseException)
+            )
+        ):
+            raise TypeError(
+                f"errorhandler() takes an HTTP status code or an exception class,"
+                f" not {code_or_exception!r}."
+            )
+        self.error_handlers[code_or_exception] = handler
+
+    def add_view_middleware(self, factory: ViewMiddleware) -> ViewMiddleware:
+        """Add per-request middleware around the views, Django style.
+
+        ``factory(get_response)`` is called once, when the app is built, and
+        returns ``handler(request) -> response``; ``get_response(request)``
+        routes, calls the view and returns a :class:`Response` (HTTP errors
+        already turned into responses). Middleware added first is outermost.
+        Unhandled exceptions propagate through it.
+
+        :returns: ``factory``, so that this can be used as a decorator.
+        """
+        self.view_middleware.append(factory)
+        self._invalidate()
+        return factory
+
+    def add_wsgi_middleware(
+        self,
+        middleware: cabc.Callable[..., WSGIApplication],
+        *args: t.Any,
+        **kwargs: t.Any,
+    ) -> None:
+        """Wrap :attr:`wsgi_app` in ``middleware(wsgi_app, *args, **kwargs)``.
+
+        The request signals stay outside every middleware: request_started
+        comes before it, request_finished after its iterable's ``close()``,
+        which the middleware must forward.
+        """
+        self.wsgi_app = middleware(self.wsgi_app, *args, **kwargs)
+
+    @property
+    def wsgi_app(self) -> WSGIApplication:
+        """The WSGI application inside the signal handler.
+
+        Replace it to add WSGI middleware, as in Flask:
+        ``app.wsgi_app = Middleware(app.wsgi_app)``.
+        """
+        return self._wsgi_app
+
+    @wsgi_app.setter
+    def wsgi_app(self, value: WSGIApplication) -> None:
+        self._wsgi_app = value
+        self._direct = (
+            getattr(value, "__func__", None) is App.dispatch
+            and getattr(value, "__self__", None) is self
+        )
+
+    def _invalidate(self) -> None:
+        self._state = None
+        self._build_adapter = None
+
+    # URLs -----------------------------------------------------------------
+
+    def url_for(
+        self,
+        endpoint: str,
+        *,
+        _request: Request | None = None,
+        _external: bool = False,
+        _method: str | None = None,
+        _anchor: str | None = None,
+        **values: t.Any,
+    ) -> str:
+        """Build the URL of ``endpoint`` with ``values``.
+
+        :param _request: bind to this request (its script root and host);
+            without it the URL is relative to the root, and ``_external``
+            uses ``localhost``.
+        :param _external: return an absolute URL with scheme and host.
+        :param _method: pick the rule for this method.
+        :param _anchor: append ``#anchor``.
+        :raises werkzeug.routing.BuildError: no rule can build the URL.
+        """
+        if _request is not None:
+            adapter = self.url_map.bind_to_environ(_request.environ)
+        else:
+            adapter = self._build_adapter
+            if adapter is None:
+                adapter = self._build_adapter = self.url_map.bind("localhost")
+        url = adapter.build(endpoint, values, method=_method, force_external=_external)
+        if _anchor is not None:
+            url += "#" + _anchor
+        return url
+
+    def iter_routes(self) -> cabc.Iterator[tuple[Rule, ViewFunction]]:
+        """Yield every rule with its view, in registration order."""
+        for rule in self.url_map.iter_rules():
+            yield rule, self.view_functions[rule.endpoint]
+
+    # Templates --------------------------------------------------------------
+
+    @property
+    def jinja_env(self) -> t.Any:
+        """Return the app's Jinja2 environment, built on first use.
+
+        It searches :attr:`template_folder`, then ``TEMPLATE_DIRS``, and is
+        rebuilt when those settings change.
+        """
+        return templating.environment_for(self)
+
+    def render_template(self, template_name: str, **context: t.Any) -> str:
+        """Render a template of this app with ``context``."""
+        return templating.render_with(self.jinja_env, template_name, context)
+
+    # Building ---------------------------------------------------------------
+
+    def _setup(self) -> _State:
+        with self._lock:
+            state = _State()
+            state.router = Router(self.url_map)
+            state.debug = bool(settings.DEBUG)
+            state.allowed_hosts = list(settings.ALLOWED_HOSTS)
+            state.good_hosts = {}
+            state.max_content_length = settings.MAX_CONTENT_LENGTH
+            state.charset = settings.DEFAULT_CHARSET
+            state.html_type = f"text/html; charset={state.charset}"
+            state.json_type = "application/json"
+            app = self
+
+            class BoundRequest(self.request_class):  # type: ignore[name-defined,misc]
+                max_content_length = settings.MAX_CONTENT_LENGTH
+                max_form_memory_size = settings.MAX_FORM_MEMORY_SIZE
+                max_form_parts = settings.MAX_FORM_PARTS
+                max_form_fields = settings.MAX_FORM_FIELDS
+
+            BoundRequest.app = app
+            BoundRequest.__name__ = self.request_class.__name__
+            BoundRequest.__qualname__ = self.request_class.__qualname__
+            state.request_class = BoundRequest
+            handler: cabc.Callable[[Request], Response] | None = None
+            if self.view_middleware:
+                handler = self._get_response
+                for factory in reversed(self.view_middleware):
+                    handler = factory(handler)
+            state.handler = handler
+            self._state = state
+            return state
+
+    # Handling ---------------------------------------------------------------
+
+    def __call__(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> ClosingIterable:
+        """Handle one request; see the module docstring for the signal rules."""
+        closing = ClosingIterable(self, environ, time.perf_counter(), start_response)
+        try:
+            request_started.send(type(self), environ=environ)
+            if self._direct:
+                closing.iterable = self._handle(environ, closing)
+            else:
+                closing.iterable = self._wsgi_app(environ, closing.start_response)
+        except Exception:
+            closing.iterable = self._unhandled(environ, closing)
+        except BaseException:
+            # NOTE: SystemExit from a worker timeout or KeyboardInterrupt: no
+            # iterable will reach the server, so end the request now.
+            closing.closed = True
+            closing.finish()
+            raise
+        return closing
+
+    def dispatch(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> cabc.Iterable[bytes]:
+        """Run routing, the view and error handling: the app inside the signals.
+
+        This is the default :attr:`wsgi_app`; the handler calls it directly
+        (a faster way to the same result) while no WSGI middleware wraps it.
+        """
+        closing = ClosingIterable(self, environ, 0.0, start_response)
+        return self._handle(environ, closing)
+
+    def _handle(
+        self, environ: WSGIEnvironment, closing: ClosingIterable
+    ) -> cabc.Iterable[bytes]:
+        state = self._state or self._setup()
+        request = state.request_class(environ)
+        try:
+            host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
+            if host not in state.good_hosts:
+                self._check_host(state, host)
+            length = environ.get("CONTENT_LENGTH")
+            if length and state.max_content_length is not None:
+                self._check_length(state, length)
+            if state.handler is not None:
+                response = state.handler(request)
+                return response(environ, closing.start_response)
+            method = request.method
+            rule, values = state.router.match(environ, method)
+            if method == "OPTIONS" and getattr(
+                rule, "provide_automatic_options", False
+            ):
+                return self._options_response(state, request)(
+                    environ, closing.start_response
+                )
+            request.endpoint = endpoint = rule.endpoint
+            request.view_args = values
+            rv: t.Any = self.view_functions[endpoint](request, **values)
+            # PERF: common return values skip werkzeug's Response; the
+            # output equals Response's (tests/test_app.py compares them).
+            kind = type(rv)
+            if kind is str:
+                body = rv.encode(state.charset)
+                content_type = state.html_type
+            elif kind is dict or kind is list:
+                body = _json_encode(rv).encode()
+                content_type = state.json_type
+            elif kind is bytes:
+                body = rv
+                content_type = state.html_type
+            else:
+                response = self.make_response(rv)
+                return response(environ, closing.start_response)
+            closing.start_response(
+                "200 OK",
+                [("Content-Type", content_type), ("Content-Length", str(len(body)))],
+            )
+            if method == "HEAD":
+                return []
+            return [body]
+        except HTTPException as exc:
+            response = self.handle_http_exception(request, exc)
+        except Exception:
+            response = self.handle_exception(request)
+        return response(environ, closing.start_response)
+
+    def _get_response(self, request: Request) -> Response:
+        """Route and call the view; the innermost ``get_response``."""
+        state = self._state or self._setup()
+        try:
+            method = request.method
+            rule, values = state.router.match(request.environ, method)
+            if method == "OPTIONS" and getattr(
+                rule, "provide_automatic_options", False
+            ):
+                return self._options_response(state, request)
+            request.endpoint = rule.endpoint
+            request.view_args = values
+            rv = self.view_functions[rule.endpoint](request, **values)
+            return self.make_response(rv)
+        except HTTPException as exc:
+            return self.handle_http_exception(request, exc)
+
+    def _check_host(self, state: _State, host: str) -> None:
+        if _host_allowed(host, state.allowed_hosts):
+            if len(state.good_hosts) < 256:
+                state.good_hosts[host] = True
+            return
+        raise DisallowedHost(f"The Host header {host!r} is not in ALLOWED_HOSTS.")
+
+    def _check_length(self, state: _State, length: str) -> None:
+        try:
+            size = int(length)
+        except ValueError:
+            return
+        if state.max_content_length is not None and size > state.max_content_length:
+            raise RequestEntityTooLarge()
+
+    def _options_response(self, state: _State, request: Request) -> Response:
+        response = self.response_class()
+        response.allow.update(state.router.allowed_methods(request.environ))
+        return response
+
+    def make_response(self, rv: ResponseReturnValue) -> Response:  # noqa: C901
+        """Turn a view's return value into a :class:`Response`.
+
+        Accepted: a :class:`~werkzeug.wrappers.Response` (returned as is), a
+        ``str`` or ``bytes`` body, a ``dict`` or ``list`` (JSON), an iterable
+        or generator of ``bytes``/``str`` (streamed), or a tuple
+        ``(body, status)``, ``(body, headers)`` or
+        ``(body, status, headers)``.
+
+        :raises TypeError: the value is none of these.
+        :raises HeaderValueError: a header contains CR, LF or NUL.
+        """
+        status: t.Any = None
+        headers: t.Any = None
+        if isinstance(rv, tuple):
+            if len(rv) == 3:
+                rv, status, headers = rv
+            elif len(rv) == 2:
+                if isinstance(rv[1], int | str):
+                    rv, status = rv
+                else:
+                    rv, headers = rv
+            else:
+                raise TypeError(
+                    "A view returned a tuple of length"
+                    f" {len(rv)}; return (body, status), (body, headers) or"
+                    " (body, status, headers)."
+                )
+        if rv is None:
+            raise TypeError(
+                "A view returned None; return a response, a string, bytes, a dict"
+                " or list (JSON), or a tuple."
+            )
+        response: Response
+        if isinstance(rv, Response):
+            response = rv
+        elif isinstance(rv, str | bytes | bytearray):
+            response = self.response_class(rv)
+        elif isinstance(rv, dict | list):
+            response = self.response_class(
+                _json_encode(rv), mimetype="application/json"
+            )
+        elif isinstance(rv, HTTPException):
+            response = t.cast(Response, rv.get_response())
+        elif isinstance(rv, BaseResponse):
+            response = t.cast(Response, rv)
+        elif isinstance(rv, cabc.Iterable):
+            response = self.response_class(rv)
+        else:
+            raise TypeError(
+                f"A view returned {type(rv).__name__}; return a response, a string,"
+                " bytes, a dict or list (JSON), or a tuple."
+            )
+        if status is not None:
+            response.status = status
+        if headers:
+            items = headers.items() if hasattr(headers, "items") else headers
+            for name, value in items:
+                if _BAD_HEADER_CHARS.search(f"{name}{value}"):
+                    raise HeaderValueError(
+                        f"The header {name!r} has CR, LF or NUL in its name or value"
+                        f" {value!r}; that would split the response."
+                    )
+                response.headers[name] = value
+        return response
+
+    def handle_http_exception(self, request: Request, exc: HTTPException) -> Response:
+        """Turn an HTTP error into a response, through its error handler.
+
+        A redirect (``RequestRedirect``) or an error without a code is
+        returned as is. A failing error handler is an unhandled exception.
+        """
+        if exc.code is None or exc.code < 400:
+            return t.cast(Response, exc.get_response(request.environ))
+        handler = self.error_handlers.get(exc.code) or self._find_handler(exc)
+        if handler is None:
+            return t.cast(Response, exc.get_response(request.environ))
+        try:
+            return self.make_response(handler(request, exc))
+        except Exception:
+            return self.handle_exception(request)
+
+    def _find_handler(self, exc: BaseException) -> ErrorHandler | None:
+        if not self.error_handlers:
+            return None
+        for cls in type(exc).__mro__:
+            handler = self.error_handlers.get(cls)
+            if handler is not None:
+                return handler
+        return None
+
+    def handle_exception(self, request: Request | None) -> Response:
+        """Turn the exception being handled into a response.
+
+        A handler registered for its class turns it into a response.
+        Otherwise it is unhandled: ``got_request_exception`` is sent, the
+        error is logged on ``framework.request`` and the response is a 500
+        (from the 500 handler if any) that shows the traceback only when
+        ``DEBUG`` is on.
+        """
+        exc = sys.exception()
+        assert exc is not None
+        handler = (
+            self._find_handler(exc) if not isinstance(exc, HTTPException) else None
+        )
+        if handler is not None:
+            try:
+                return self.make_response(handler(request, exc))
+            except Exception:
+                return self.handle_exception(request)
+        self.log_exception(request, exc)
+        got_request_exception.send_robust(type(self), request=request)
+        server_error = InternalServerError(original_exception=exc)
+        handler = self.error_handlers.get(500)
+        if handler is not None:
+            try:
+                return self.make_response(handler(request, server_error))
+            except Exception as handler_exc:
+                self.log_exception(request, handler_exc)
+                got_request_exception.send_robust(type(self), request=request)
+        state = self._state
+        if state is not None and state.debug:
+            text = "".join(traceback.format_exception(exc))
+            return self.response_class(text, status=500, mimetype="text/plain")
+        return t.cast(Response, server_error.get_response())
+
+    def log_exception(self, request: Request | None, exc: BaseException) -> None:
+        """Log an unhandled exception with its traceback on ``framework.request``."""
+        path = request.path if request is not None else "?"
+        method = request.method if request is not None else "?"
+        logger.error("Internal Server Error: %s %s", method, path, exc_info=exc)
+
+    def _unhandled(
+        self, environ: WSGIEnvironment, closing: ClosingIterable
+    ) -> cabc.Iterable[bytes]:
+        """Answer 500 for an exception raised outside the core's own handling."""
+        request = environ.get("werkzeug.request")
+        if request is None:
+            try:
+                request = self.request_class(environ)
+            except Exception:
+                request = None
+        response = self.handle_exception(request)
+        exc_info = sys.exc_info() if closing.status is not None else None
+        status = response.status
+        headers = response.get_wsgi_headers(environ).to_wsgi_list()
+        closing.status = status
+        closing.server_start_response(status, headers, exc_info)
+        return response.get_app_iter(environ)

@@ -1,0 +1,303 @@
+"""The test kit: a WebTest client, signal recorders and settings overrides.
+
+- :class:`TestApp`: WebTest's ``TestApp`` with its WSGI lint on (WebTest is
+  imported on first use, so loading the pytest plugin stays cheap);
+- :func:`capture`: record the sends of some signals, in order, with
+  assert-helpers;
+- :func:`mute`: disconnect every receiver of some signals for a block, then
+  restore them in their order;
+- :func:`connected_to`: connect a receiver for a block;
+- :class:`override_settings` (from :mod:`framework.conf`);
+- :func:`setup_test_environment` / :func:`teardown_test_environment`: turn
+  test instrumentation (``template_rendered``) on and off. The pytest plugin
+  (:mod:`framework.testing.pytest_plugin`) does this for the whole session.
+"""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import contextlib
+import dataclasses
+import threading
+import typing as t
+
+from .. import templating
+from ..conf import override_settings
+from ..dispatch import Signal
+
+if t.TYPE_CHECKING:
+    from webtest import TestApp as TestApp
+
+__all__ = [
+    "ANYTHING",
+    "Call",
+    "SignalCapture",
+    "TestApp",
+    "capture",
+    "connected_to",
+    "mute",
+    "override_settings",
+    "setup_test_environment",
+    "teardown_test_environment",
+]
+
+
+class _Anything:
+    """Compares equal to everything; a wildcard in assert-helpers."""
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __ne__(self, other: object) -> bool:
+        return False
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "ANYTHING"
+
+
+ANYTHING: t.Final = _Anything()
+"""A value equal to anything, for the assert-helpers' keyword arguments."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Call:
+    """One recorded send."""
+
+    signal: Signal
+    """The signal that was sent."""
+    sender: t.Any
+    """The sender."""
+    kwargs: dict[str, t.Any]
+    """The keyword arguments of the send (without ``signal`` and ``sender``)."""
+
+    @property
+    def name(self) -> str | None:
+        """The signal's name."""
+        return self.signal.name
+
+
+class SignalCapture:
+    """Record every send of some signals, in order; a context manager.
+
+    :param signals: the signals to record.
+    :param sender: record only sends from this sender (``None``: any).
+    """
+
+    def __init__(self, *signals: Signal, sender: t.Any = None) -> None:
+        if not signals:
+            raise TypeError("capture() needs at least one signal to record.")
+        self.signals = signals
+        """The recorded signals."""
+        self.sender = sender
+        """The sender filter."""
+        self.calls: list[Call] = []
+        """Every recorded send, in order."""
+        self._lock = threading.Lock()
+        self._active = False
+
+    def _record(self, signal: Signal, sender: t.Any, **kwargs: t.Any) -> None:
+        with self._lock:
+            self.calls.append(Call(signal, sender, kwargs))
+
+    def start(self) -> SignalCapture:
+        """Connect the recorder to every signal.
+
+        :raises RuntimeError: the capture is already recording.
+        """
+        if self._active:
+            raise RuntimeError(f"{self!r} is already recording.")
+        for signal in self.signals:
+            signal.connect(self._record, sender=self.sender, weak=False)
+        self._active = True
+        return self
+
+    def stop(self) -> None:
+        """Disconnect the recorder; the recorded calls stay."""
+        if not self._active:
+            return
+        for signal in self.signals:
+            signal.disconnect(self._record, sender=self.sender)
+        self._active = False
+
+    def __enter__(self) -> SignalCapture:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        names = ", ".join(str(signal.name) for signal in self.signals)
+        return f"<SignalCapture of {names}: {len(self.calls)} calls>"
+
+    def __len__(self) -> int:
+        return len(self.calls)
+
+    def __iter__(self) -> cabc.Iterator[Call]:
+        return iter(list(self.calls))
+
+    def __getitem__(self, index: int) -> Call:
+        return self.calls[index]
+
+    def clear(self) -> None:
+        """Forget the recorded calls."""
+        with self._lock:
+            self.calls.clear()
+
+    @property
+    def names(self) -> list[str | None]:
+        """The names of the recorded signals, in send order."""
+        return [call.signal.name for call in self.calls]
+
+    def calls_of(self, signal: Signal) -> list[Call]:
+        """Return the recorded sends of ``signal``, in order."""
+        return [call for call in self.calls if call.signal is signal]
+
+    def _describe(self) -> str:
+        if not self.calls:
+            return "nothing was sent"
+        lines = [
+            f"  {call.name}(sender={call.sender!r}, {sorted(call.kwargs)})"
+            for call in self.calls
+        ]
+        return "sent:\n" + "\n".join(lines)
+
+    def assert_sent(
+        self, signal: Signal, sender: t.Any = ANYTHING, **kwargs: t.Any
+    ) -> Call:
+        """Assert ``signal`` was sent at least once with these arguments.
+
+        Only the given keyword arguments are compared; :data:`ANYTHING`
+        matches any value.
+
+        :returns: the first matching call.
+        :raises AssertionError: no send matched.
+        """
+        for call in self.calls_of(signal):
+            if self._matches(call, sender, kwargs):
+                return call
+        raise AssertionError(
+            f"{signal!r} was not sent with sender={sender!r} and {kwargs!r};"
+            f" {self._describe()}"
+        )
+
+    def assert_sent_once_with(
+        self, signal: Signal, sender: t.Any = ANYTHING, **kwargs: t.Any
+    ) -> Call:
+        """Assert ``signal`` was sent exactly once, with these arguments.
+
+        :returns: that call.
+        :raises AssertionError: it was not sent, sent more than once, or
+            with other arguments.
+        """
+        calls = self.calls_of(signal)
+        if len(calls) != 1:
+            raise AssertionError(
+                f"{signal!r} was sent {len(calls)} times, expected once;"
+                f" {self._describe()}"
+            )
+        if not self._matches(calls[0], sender, kwargs):
+            raise AssertionError(
+                f"{signal!r} was sent with sender={calls[0].sender!r} and"
+                f" {calls[0].kwargs!r}, expected sender={sender!r} and {kwargs!r}."
+            )
+        return calls[0]
+
+    def assert_not_sent(self, signal: Signal | None = None) -> None:
+        """Assert ``signal`` (or, without it, any recorded signal) was not sent.
+
+        :raises AssertionError: it was sent.
+        """
+        calls = self.calls if signal is None else self.calls_of(signal)
+        if calls:
+            what = "nothing" if signal is None else repr(signal)
+            raise AssertionError(f"expected {what} to be sent; {self._describe()}")
+
+    @staticmethod
+    def _matches(call: Call, sender: t.Any, kwargs: dict[str, t.Any]) -> bool:
+        if not (sender is ANYTHING or call.sender is sender or call.sender == sender):
+            return False
+        for name, value in kwargs.items():
+            if name not in call.kwargs or not (value == call.kwargs[name]):
+                return False
+        return True
+
+
+def capture(*signals: Signal, sender: t.Any = None) -> SignalCapture:
+    """Return a recorder of ``signals``; use it as a context manager.
+
+    >>> with capture(signals.request_started, signals.request_finished) as calls:
+    ...     client.get("/")
+    >>> calls.names
+    ['request_started', 'request_finished']
+    """
+    return SignalCapture(*signals, sender=sender)
+
+
+@contextlib.contextmanager
+def mute(*signals: Signal) -> cabc.Iterator[None]:
+    """Disconnect every receiver of ``signals`` for a ``with`` block.
+
+    On exit the original receivers come back in their original order, and
+    receivers connected inside the block are dropped.
+    """
+    with contextlib.ExitStack() as stack:
+        for signal in signals:
+            stack.enter_context(signal.muted())
+        yield
+
+
+def connected_to(
+    signal: Signal, receiver: cabc.Callable[..., t.Any], sender: t.Any = None
+) -> contextlib.AbstractContextManager[cabc.Callable[..., t.Any]]:
+    """Connect ``receiver`` to ``signal`` (strongly) for a ``with`` block."""
+    return signal.connected_to(receiver, sender=sender)
+
+
+_environment_depth = 0
+_environment_lock = threading.Lock()
+
+
+def setup_test_environment() -> None:
+    """Turn test instrumentation on: ``template_rendered`` is sent.
+
+    Calls nest: instrumentation stays on until each call is matched by
+    :func:`teardown_test_environment`.
+    """
+    global _environment_depth
+    with _environment_lock:
+        _environment_depth += 1
+        templating.set_instrumentation(True)
+
+
+def teardown_test_environment() -> None:
+    """Undo one :func:`setup_test_environment`."""
+    global _environment_depth
+    with _environment_lock:
+        _environment_depth = max(0, _environment_depth - 1)
+        if _environment_depth == 0:
+            templating.set_instrumentation(False)
+
+
+def _make_test_app_class() -> type[t.Any]:
+    import webtest
+
+    class TestApp(webtest.TestApp):  # type: ignore[misc]
+        """WebTest's ``TestApp`` with its WSGI lint on (the default)."""
+
+        def __init__(self, app: t.Any, *args: t.Any, **kwargs: t.Any) -> None:
+            kwargs.setdefault("lint", True)
+            super().__init__(app, *args, **kwargs)
+
+    TestApp.__module__ = __name__
+    return TestApp
+
+
+def __getattr__(name: str) -> t.Any:
+    if name == "TestApp":
+        cls = _make_test_app_class()
+        globals()["TestApp"] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,269 @@
+"""Request and response objects, and the iterable that ends a request.
+
+:class:`Request` and :class:`Response` are werkzeug's, subclassed. The
+request computes its URL parts on first use instead of in ``__init__``
+(werkzeug's eager ``__init__`` alone costs more than a whole fast request),
+and applies the size and field limits from the settings.
+
+:class:`ClosingIterable` is what the handler returns to the server: it
+iterates the real body, reports an exception raised while iterating with
+``got_request_exception``, and sends ``request_finished`` exactly once when
+the server calls ``close()``, after the wrapped iterable's own ``close()``.
+"""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import functools
+import logging
+import time
+import typing as t
+
+from werkzeug.datastructures import EnvironHeaders
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import BadRequest
+from werkzeug.wrappers import Request as _WerkzeugRequest
+from werkzeug.wrappers import Response as _WerkzeugResponse
+
+from .exceptions import TooManyFieldsSent
+from .signals import got_request_exception
+from .signals import request_finished
+
+if t.TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse
+    from _typeshed.wsgi import WSGIEnvironment
+
+    from .app import App
+
+__all__ = ["ClosingIterable", "Request", "Response"]
+
+logger = logging.getLogger("framework.request")
+
+
+def _decode_wsgi(value: str) -> str:
+    """Decode a WSGI (latin-1 tunnelled) string as UTF-8, like werkzeug."""
+    return value.encode("latin1").decode(errors="replace")
+
+
+class Request(_WerkzeugRequest):
+    """The request passed to every view: werkzeug's, with lazy URL parts.
+
+    Besides werkzeug's API it carries :attr:`app`, :attr:`endpoint` and
+    :attr:`view_args`, and enforces ``MAX_FORM_FIELDS`` on :attr:`args` and
+    :attr:`form` (a 400 :class:`~framework.exceptions.TooManyFieldsSent`).
+    """
+
+    max_form_fields: int | None = None
+    """Most fields allowed in the query string or a form body (``None``: any)."""
+
+    app: App | None = None
+    """The application handling the request."""
+
+    endpoint: str | None = None
+    """The endpoint of the matched route, once routing has run."""
+
+    view_args: dict[str, t.Any] | None = None
+    """The values captured by the matched route, once routing has run."""
+
+    def __init__(
+        self,
+        environ: WSGIEnvironment,
+        populate_request: bool = True,
+        shallow: bool = False,
+    ) -> None:
+        # PERF: werkzeug's __init__ computes server, paths, query string and
+        # headers eagerly (about 2 us); they are computed on first use below,
+        # with werkzeug's own expressions (tests/test_app.py compares them).
+        self.environ = environ
+        self.shallow = shallow
+        self.method = environ.get("REQUEST_METHOD", "GET").upper()
+        if populate_request and not shallow:
+            environ["werkzeug.request"] = self
+
+    @functools.cached_property
+    def scheme(self) -> str:  # type: ignore[override]
+        """The URL scheme, such as ``http`` or ``https``."""
+        return t.cast(str, self.environ.get("wsgi.url_scheme", "http"))
+
+    @functools.cached_property
+    def server(self) -> tuple[str, int | None] | None:  # type: ignore[override]
+        """The server address, ``(host, port)``, or ``None`` if unknown."""
+        name = self.environ.get("SERVER_NAME")
+        if name is None:
+            return None
+        try:
+            port: int | None = int(self.environ["SERVER_PORT"])
+        except (KeyError, TypeError, ValueError):
+            port = None  # a unix socket
+        return name, port
+
+    @functools.cached_property
+    def root_path(self) -> str:  # type: ignore[override]
+        """The prefix the application is mounted under, without trailing slash."""
+        raw = self.environ.get("SCRIPT_NAME") or ""
+        return _decode_wsgi(raw).rstrip("/")
+
+    @functools.cached_property
+    def path(self) -> str:  # type: ignore[override]
+        """The path after :attr:`root_path`, used for routing."""
+        raw = self.environ.get("PATH_INFO") or ""
+        return "/" + _decode_wsgi(raw).lstrip("/")
+
+    @functools.cached_property
+    def query_string(self) -> bytes:  # type: ignore[override]
+        """The raw query string."""
+        return t.cast(str, self.environ.get("QUERY_STRING", "")).encode("latin1")
+
+    @functools.cached_property
+    def headers(self) -> EnvironHeaders:  # type: ignore[override]
+        """The request headers."""
+        return EnvironHeaders(self.environ)
+
+    @functools.cached_property
+    def remote_addr(self) -> str | None:  # type: ignore[override]
+        """The client's address."""
+        return t.cast("str | None", self.environ.get("REMOTE_ADDR"))
+
+    @functools.cached_property
+    def args(self) -> MultiDict[str, str]:
+        """The parsed query string.
+
+        :raises TooManyFieldsSent: more fields than ``MAX_FORM_FIELDS``.
+        """
+        limit = self.max_form_fields
+        if limit is not None and self.query_string.count(b"&") >= limit:
+            # Count the real fields only when the cheap bound is exceeded.
+            fields = [p for p in self.query_string.split(b"&") if p]
+            if len(fields) > limit:
+                raise TooManyFieldsSent()
+        return super().args
+
+    def _load_form_data(self) -> None:
+        super()._load_form_data()
+        limit = self.max_form_fields
+        if limit is not None and "form" in self.__dict__:
+            count = len(self.__dict__["form"]) + len(self.__dict__.get("files", ()))
+            if count > limit:
+                raise TooManyFieldsSent()
+
+    def on_json_loading_failed(self, e: ValueError | None) -> t.Any:
+        """Raise a 400 that says why the body is not the JSON the view asked for.
+
+        :raises BadRequest: always.
+        """
+        if e is None:
+            return super().on_json_loading_failed(e)
+        raise BadRequest(f"The request body is not valid JSON: {e}") from e
+
+
+class Response(_WerkzeugResponse):
+    """A response: werkzeug's, with ``text/html`` as the default mimetype."""
+
+    default_mimetype = "text/html"
+
+
+class ClosingIterable:
+    """The response iterable handed to the server; ends the request on close().
+
+    It is created by the handler before anything else of the request runs
+    and records the status passed to ``start_response``. ``close()`` closes
+    the wrapped iterable first, then sends ``request_finished`` once.
+    """
+
+    __slots__ = (
+        "app",
+        "environ",
+        "started",
+        "server_start_response",
+        "status",
+        "iterable",
+        "closed",
+    )
+
+    def __init__(
+        self,
+        app: App,
+        environ: WSGIEnvironment,
+        started: float,
+        server_start_response: StartResponse,
+    ) -> None:
+        self.app = app
+        """The application that handled the request."""
+        self.environ = environ
+        """The WSGI environ."""
+        self.started = started
+        """``time.perf_counter()`` when request_started was sent."""
+        self.server_start_response = server_start_response
+        """The server's ``start_response``."""
+        self.status: str | None = None
+        """The status line passed to ``start_response`` (last call wins)."""
+        self.iterable: cabc.Iterable[bytes] = ()
+        """The body iterable returned by the wrapped WSGI application."""
+        self.closed = False
+        """Whether ``close()`` has run."""
+
+    def __iter__(self) -> cabc.Iterator[bytes]:
+        """Iterate the body; an exception raised by it is reported and re-raised."""
+        iterable = self.iterable
+        # PERF: a list or tuple body cannot fail while iterating.
+        if type(iterable) is list or type(iterable) is tuple:
+            return iter(iterable)
+        return self._stream(iterable)
+
+    def _stream(self, iterable: cabc.Iterable[bytes]) -> cabc.Iterator[bytes]:
+        try:
+            yield from iterable
+        except Exception:
+            got_request_exception.send_robust(
+                type(self.app), request=self.environ.get("werkzeug.request")
+            )
+            logger.error(
+                "Error while streaming the response to %s",
+                self.environ.get("PATH_INFO"),
+                exc_info=True,
+            )
+            raise
+
+    def close(self) -> None:
+        """Close the wrapped iterable, then send ``request_finished`` once."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            close = getattr(self.iterable, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self.finish()
+
+    def finish(self) -> None:
+        """Send ``request_finished``; log any receiver failure, never raise."""
+        status = self.status
+        code = 500
+        if status:
+            try:
+                code = int(status[:3])
+            except ValueError:
+                code = 500
+        for receiver, response in request_finished.send_robust(
+            type(self.app),
+            environ=self.environ,
+            status=code,
+            duration=time.perf_counter() - self.started,
+        ):
+            if isinstance(response, Exception):
+                logger.error(
+                    "request_finished receiver %r raised",
+                    receiver,
+                    exc_info=response,
+                )
+
+    def start_response(
+        self,
+        status: str,
+        headers: list[tuple[str, str]],
+        exc_info: t.Any = None,
+    ) -> t.Any:
+        """Record ``status`` and pass the call on to the server's start_response."""
+        self.status = status
+        return self.server_start_response(status, headers, exc_info)

@@ -1,0 +1,478 @@
+"""When request_started, got_request_exception and request_finished fire.
+
+The app is called directly as WSGI, so the tests see exactly when close()
+triggers request_finished.
+"""
+
+from __future__ import annotations
+
+import io
+import wsgiref.util
+
+import pytest
+from werkzeug.test import EnvironBuilder
+
+from framework import App
+from framework import signals
+from framework.conf import override_settings
+from framework.testing import ANYTHING
+from framework.testing import capture
+from tests.web_apps import lifecycle
+
+REQUEST_SIGNALS = (
+    signals.request_started,
+    signals.got_request_exception,
+    signals.request_finished,
+)
+
+
+@pytest.fixture
+def app():
+    lifecycle.EVENTS.clear()
+    return lifecycle.make_app()
+
+
+def call(app, path, method="GET", environ=None, **builder):
+    env = EnvironBuilder(path, method=method, **builder).get_environ()
+    env.update(environ or {})
+    started = []
+
+    def start_response(status, headers, exc_info=None):
+        started.append((status, headers))
+
+    result = app(env, start_response)
+    return env, result, started
+
+
+def test_request_finished_waits_for_close(app):
+    with capture(*REQUEST_SIGNALS) as calls:
+        env, result, started = call(app, "/hello")
+        assert b"".join(result) == b"Hello, World!"
+        assert calls.names == ["request_started"]
+        result.close()
+    assert calls.names == ["request_started", "request_finished"]
+    calls.assert_sent_once_with(signals.request_started, sender=App, environ=env)
+    finished = calls.assert_sent_once_with(
+        signals.request_finished, sender=App, environ=env, status=200
+    )
+    assert isinstance(finished.kwargs["duration"], float)
+    assert 0 <= finished.kwargs["duration"] < 5
+    assert started[0][0] == "200 OK"
+
+
+def test_sender_is_the_app_class():
+    class MyApp(App):
+        pass
+
+    app = MyApp(__name__)
+    app.add_route("/", lambda request: "ok", endpoint="index")
+    with capture(*REQUEST_SIGNALS) as calls:
+        _, result, _ = call(app, "/")
+        result.close()
+    assert [call.sender for call in calls] == [MyApp, MyApp]
+
+
+def test_close_twice_sends_once(app):
+    with capture(signals.request_finished) as calls:
+        _, result, _ = call(app, "/hello")
+        result.close()
+        result.close()
+    assert len(calls) == 1
+
+
+def test_streamed_body_finishes_after_inner_close(app):
+    seen = []
+
+    def note(**kwargs):
+        seen.append(list(lifecycle.EVENTS))
+
+    with capture(*REQUEST_SIGNALS) as calls:
+        with signals.request_finished.connected_to(note):
+            _, result, started = call(app, "/stream")
+            chunks = iter(result)
+            assert next(chunks) == b"one,"
+            assert calls.names == ["request_started"]
+            result.close()
+    assert seen == [["generator closed"]]
+    calls.assert_sent_once_with(signals.request_finished, status=200)
+    calls.assert_not_sent(signals.got_request_exception)
+
+
+def test_exception_mid_stream_is_reported_and_propagates(app):
+    with capture(*REQUEST_SIGNALS) as calls:
+        env, result, _ = call(app, "/stream-error")
+        chunks = iter(result)
+        assert next(chunks) == b"start,"
+        with pytest.raises(RuntimeError, match="broken stream"):
+            next(chunks)
+        assert calls.names == ["request_started", "got_request_exception"]
+        result.close()
+    assert calls.names[-1] == "request_finished"
+    sent = calls.assert_sent_once_with(signals.got_request_exception, sender=App)
+    assert sent.kwargs["request"].path == "/stream-error"
+    calls.assert_sent_once_with(signals.request_finished, status=200)
+
+
+def test_unhandled_exception_is_a_500_that_reveals_nothing(app, caplog):
+    with capture(*REQUEST_SIGNALS) as calls:
+        _, result, started = call(app, "/boom")
+        body = b"".join(result)
+        result.close()
+    assert started[0][0] == "500 INTERNAL SERVER ERROR"
+    assert b"secret detail" not in body
+    assert b"Traceback" not in body
+    assert b"RuntimeError" not in body
+    assert calls.names == [
+        "request_started",
+        "got_request_exception",
+        "request_finished",
+    ]
+    request = calls.assert_sent_once_with(signals.got_request_exception).kwargs[
+        "request"
+    ]
+    assert request.path == "/boom"
+    calls.assert_sent_once_with(signals.request_finished, status=500)
+    record = next(r for r in caplog.records if r.name == "framework.request")
+    assert record.exc_info is not None
+    assert "GET /boom" in record.getMessage()
+
+
+def test_debug_500_shows_the_traceback(app):
+    with override_settings(DEBUG=True):
+        _, result, started = call(app, "/boom")
+        body = b"".join(result)
+        result.close()
+    assert started[0][0].startswith("500")
+    assert b"RuntimeError: secret detail" in body
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "status"),
+    [
+        ("/missing", "GET", 404),
+        ("/hello", "POST", 405),
+        ("/forbidden", "GET", 403),
+        ("/dir", "GET", 308),
+    ],
+)
+def test_http_errors_are_not_exceptions(app, path, method, status):
+    with capture(*REQUEST_SIGNALS) as calls:
+        _, result, started = call(app, path, method=method)
+        b"".join(result)
+        result.close()
+    assert int(started[0][0][:3]) == status
+    calls.assert_not_sent(signals.got_request_exception)
+    calls.assert_sent_once_with(signals.request_finished, status=status)
+
+
+def test_failing_request_started_receiver_is_a_500(app):
+    def explode(**kwargs):
+        raise ValueError("receiver failed")
+
+    with capture(*REQUEST_SIGNALS) as calls:
+        with signals.request_started.connected_to(explode):
+            _, result, started = call(app, "/hello")
+            b"".join(result)
+            result.close()
+    assert started[0][0].startswith("500")
+    assert calls.names == [
+        "request_started",
+        "got_request_exception",
+        "request_finished",
+    ]
+    request = calls.assert_sent_once_with(signals.got_request_exception).kwargs[
+        "request"
+    ]
+    assert request.path == "/hello"
+
+
+def test_every_got_request_exception_receiver_runs(app):
+    def explode(**kwargs):
+        raise ValueError("receiver failed")
+
+    with capture(signals.got_request_exception) as calls:
+        with signals.got_request_exception.connected_to(explode):
+            with capture(signals.got_request_exception) as later:
+                _, result, started = call(app, "/boom")
+                b"".join(result)
+                result.close()
+    assert started[0][0].startswith("500")
+    assert len(calls) == 1
+    assert len(later) == 1
+
+
+def test_every_request_finished_receiver_runs_and_failures_are_logged(app, caplog):
+    def explode(**kwargs):
+        raise ValueError("finished receiver failed")
+
+    ran = []
+
+    def after(**kwargs):
+        ran.append(kwargs["status"])
+
+    with signals.request_finished.connected_to(explode):
+        with signals.request_finished.connected_to(after):
+            _, result, _ = call(app, "/hello")
+            result.close()
+    assert ran == [200]
+    records = [r for r in caplog.records if r.name == "framework.request"]
+    assert len(records) == 1
+    assert records[0].exc_info[1].args == ("finished receiver failed",)
+
+
+def test_system_exit_in_the_view_still_finishes_the_request(app):
+    with capture(*REQUEST_SIGNALS) as calls:
+        with pytest.raises(SystemExit, match="3"):
+            call(app, "/exit")
+    assert calls.names == ["request_started", "request_finished"]
+    calls.assert_sent_once_with(signals.request_finished, status=500)
+
+
+def test_system_exit_in_a_request_started_receiver_finishes_the_request(app):
+    def leave(**kwargs):
+        raise SystemExit(4)
+
+    with capture(signals.request_started, signals.request_finished) as calls:
+        with signals.request_started.connected_to(leave):
+            with pytest.raises(SystemExit, match="4"):
+                call(app, "/hello")
+    assert calls.names == ["request_started", "request_finished"]
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "status"),
+    [
+        ("/hello", "HEAD", 200),
+        ("/stream", "HEAD", 200),
+        ("/no-content", "GET", 204),
+        ("/not-modified", "GET", 304),
+    ],
+)
+def test_bodyless_responses_finish_once(app, path, method, status):
+    with capture(signals.request_finished) as calls:
+        _, result, started = call(app, path, method=method)
+        assert b"".join(result) == b""
+        result.close()
+        result.close()
+    assert int(started[0][0][:3]) == status
+    calls.assert_sent_once_with(signals.request_finished, status=status)
+
+
+def test_file_response_through_wsgi_file_wrapper(app):
+    order = []
+
+    def note(**kwargs):
+        order.append(("finished", list(lifecycle.EVENTS)))
+
+    with signals.request_finished.connected_to(note):
+        env, result, started = call(
+            app, "/file", environ={"wsgi.file_wrapper": wsgiref.util.FileWrapper}
+        )
+        assert b"".join(result) == b"file body"
+        assert order == []
+        result.close()
+    assert order == [("finished", ["file closed"])]
+
+
+def test_wsgi_middleware_sits_inside_the_signals(app):
+    events = []
+
+    class Closing:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __iter__(self):
+            return iter(self.inner)
+
+        def close(self):
+            events.append("middleware close")
+            close = getattr(self.inner, "close", None)
+            if close is not None:
+                close()
+
+    def middleware(wsgi_app):
+        def wrapped(environ, start_response):
+            events.append("middleware")
+            return Closing(wsgi_app(environ, start_response))
+
+        return wrapped
+
+    def started(**kwargs):
+        events.append("request_started")
+
+    def finished(**kwargs):
+        events.append(f"request_finished {kwargs['status']}")
+
+    app.add_wsgi_middleware(middleware)
+    with signals.request_started.connected_to(started):
+        with signals.request_finished.connected_to(finished):
+            _, result, status = call(app, "/users/7")
+            assert b"".join(result) == b'{"id":7,"name":"Ada"}'
+            result.close()
+    assert events == [
+        "request_started",
+        "middleware",
+        "middleware close",
+        "request_finished 200",
+    ]
+
+
+def test_failing_wsgi_middleware_is_an_unhandled_exception(app):
+    def middleware(wsgi_app):
+        def wrapped(environ, start_response):
+            raise KeyError("middleware failed")
+
+        return wrapped
+
+    app.wsgi_app = middleware(app.wsgi_app)
+    with capture(*REQUEST_SIGNALS) as calls:
+        _, result, started = call(app, "/hello")
+        b"".join(result)
+        result.close()
+    assert started[0][0].startswith("500")
+    assert calls.names == [
+        "request_started",
+        "got_request_exception",
+        "request_finished",
+    ]
+
+
+def test_view_middleware_wraps_views_and_sees_responses(app):
+    seen = []
+
+    def timing(get_response):
+        def handler(request):
+            seen.append(("before", request.path))
+            response = get_response(request)
+            seen.append(("after", response.status_code))
+            response.headers["X-Seen"] = "1"
+            return response
+
+        return handler
+
+    app.add_view_middleware(timing)
+    with capture(*REQUEST_SIGNALS) as calls:
+        _, result, started = call(app, "/users/3")
+        assert b"".join(result) == b'{"id":3,"name":"Ada"}'
+        result.close()
+        _, result, started_missing = call(app, "/missing")
+        result.close()
+    assert seen == [
+        ("before", "/users/3"),
+        ("after", 200),
+        ("before", "/missing"),
+        ("after", 404),
+    ]
+    assert ("X-Seen", "1") in started[0][1]
+    assert started_missing[0][0].startswith("404")
+    calls.assert_not_sent(signals.got_request_exception)
+
+
+def test_exception_through_view_middleware_is_reported_once(app):
+    def passthrough(get_response):
+        return get_response
+
+    app.add_view_middleware(passthrough)
+    with capture(signals.got_request_exception) as calls:
+        _, result, started = call(app, "/boom")
+        result.close()
+    assert started[0][0].startswith("500")
+    assert len(calls) == 1
+
+
+def test_error_handler_replaces_the_response_without_the_signal(app):
+    @app.errorhandler(404)
+    def missing(request, exc):
+        return f"nothing at {request.path}", 404
+
+    @app.errorhandler(LookupError)
+    def lookup(request, exc):
+        return {"error": str(exc)}, 409
+
+    @app.route("/lookup")
+    def fails(request):
+        raise KeyError("k")
+
+    with capture(signals.got_request_exception) as calls:
+        _, result, started = call(app, "/nowhere")
+        assert b"".join(result) == b"nothing at /nowhere"
+        result.close()
+        _, result, started2 = call(app, "/lookup")
+        assert b"".join(result) == b'{"error":"\'k\'"}'
+        result.close()
+    assert started[0][0].startswith("404")
+    assert started2[0][0].startswith("409")
+    calls.assert_not_sent()
+
+
+def test_failing_error_handler_is_one_unhandled_exception(app):
+    @app.errorhandler(404)
+    def missing(request, exc):
+        raise RuntimeError("handler failed")
+
+    with capture(signals.got_request_exception, signals.request_finished) as calls:
+        _, result, started = call(app, "/nowhere")
+        b"".join(result)
+        result.close()
+    assert started[0][0].startswith("500")
+    assert calls.names == ["got_request_exception", "request_finished"]
+
+
+def test_500_handler_customises_the_error_page(app):
+    @app.errorhandler(500)
+    def server_error(request, exc):
+        return f"sorry ({type(exc.original_exception).__name__})", 500
+
+    with capture(signals.got_request_exception) as calls:
+        _, result, started = call(app, "/boom")
+        assert b"".join(result) == b"sorry (RuntimeError)"
+        result.close()
+    assert len(calls) == 1
+
+
+def test_view_returning_none_is_a_500(app):
+    with capture(signals.got_request_exception) as calls:
+        _, result, started = call(app, "/none")
+        result.close()
+    assert started[0][0].startswith("500")
+    assert len(calls) == 1
+
+
+def test_orm_style_receivers_run_even_if_a_user_receiver_raises(app):
+    calls = []
+
+    def user_receiver(**kwargs):
+        raise RuntimeError("user bug")
+
+    def close_old_connections(**kwargs):
+        calls.append(kwargs["sender"])
+
+    with signals.request_finished.connected_to(user_receiver):
+        with signals.request_finished.connected_to(close_old_connections):
+            _, result, _ = call(app, "/hello")
+            result.close()
+    assert calls == [App]
+
+
+def test_duration_measures_from_request_started(app):
+    import time
+
+    def slow(**kwargs):
+        time.sleep(0.02)
+
+    with capture(signals.request_finished) as calls:
+        with signals.request_started.connected_to(slow):
+            _, result, _ = call(app, "/hello")
+            result.close()
+    assert calls[0].kwargs["duration"] >= 0.02
+
+
+def test_body_is_not_read_when_unneeded(app):
+    stream = io.BytesIO(b"x" * 10)
+    env, result, started = call(
+        app, "/hello", environ={"wsgi.input": stream, "CONTENT_LENGTH": "10"}
+    )
+    result.close()
+    assert stream.tell() == 0
+    assert started[0][0] == "200 OK"
+    assert ANYTHING == started
