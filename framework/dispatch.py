@@ -471,13 +471,13 @@ class Signal:
         with self._lock:
             records = self._live_records()
             for existing in records:
+                # Live records only: their ids cannot belong to another object.
                 if (
                     existing.key == record.key
                     and existing.sender_key == record.sender_key
                 ):
-                    if dispatch_uid is not None or existing.ref() is receiver:
-                        self._publish(records)
-                        return receiver
+                    self._publish(records)
+                    return receiver
             record.seq = next(self._seq)
             records.append(record)
             records.sort(key=lambda rec: (-rec.priority, rec.seq))
@@ -862,7 +862,7 @@ def set_debug(enabled: bool) -> None:
 
 
 if os.environ.get("FRAMEWORK_DISPATCH_DEBUG", "") not in ("", "0"):
-    set_debug(True)
+    set_debug(True)  # pragma: no cover - tested in a subprocess
 
 
 def _caller_stacklevel() -> int:

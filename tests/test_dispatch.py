@@ -847,3 +847,165 @@ def test_deprecated_signal_warns_at_the_caller_and_forwards():
     assert old.has_listeners()
     target.disconnect(decorated)
     assert "old_name" in repr(old)
+
+
+# Edge cases -------------------------------------------------------------------
+
+
+def test_sentinels_have_readable_reprs_and_pickle_by_name():
+    import pickle
+
+    assert repr(ANY) == "ANY" and repr(DEFERRED) == "DEFERRED"
+    assert pickle.loads(pickle.dumps(ANY)) is ANY
+
+
+def test_callable_instance_location_and_uninspectable_builtin():
+    sig = Signal()
+
+    class Handler:
+        def __call__(self, sender, **kwargs):
+            return None
+
+    handler = Handler()
+    sig.connect(handler)
+    sig.connect(dict, weak=False)  # no introspectable signature: trusted
+    infos = sig.connections()
+    assert infos[0].location.endswith(
+        f"test_dispatch.py:{Handler.__call__.__code__.co_firstlineno}"
+    )
+    assert infos[1].name == "builtins.dict" and infos[1].location is None
+    assert sig.send(None)[1] == (dict, {"signal": sig, "sender": None})
+    assert sig.disconnect(dict)
+    sig.disconnect(handler)
+
+
+def test_many_distinct_senders_and_name_sets_stay_bounded():
+    sig = Signal()
+    func = record_into([])
+    sig.connect(func)
+    for index in range(dispatch._MAX_CACHED_SENDERS + 10):
+        sig.send(index)
+    assert len(sig._cache) <= dispatch._MAX_CACHED_SENDERS
+    for index in range(300):
+        sig.send(None, **{f"name{index}": index})
+    assert len(dispatch._callers) <= 257
+
+
+def test_has_listeners_and_robust_send_with_special_receivers():
+    sig = Signal()
+
+    async def async_receiver(sender, **kwargs):
+        return "async"
+
+    sig.connect(async_receiver)
+    assert sig.has_listeners()
+    assert sig.send_robust(None) == [(async_receiver, "async")]
+    del async_receiver
+    gc.collect()
+    assert not sig.has_listeners()
+    assert sig.send_robust(None) == []
+    assert asyncio.run(sig.asend(None)) == []
+
+
+def test_special_send_propagates_without_robust():
+    sig = Signal()
+
+    async def failing(sender, **kwargs):
+        raise ValueError("special boom")
+
+    sig.connect(failing)
+    with pytest.raises(ValueError, match="special boom"):
+        sig.send(None)
+
+
+def test_asend_with_on_commit_and_async_deferred_receivers():
+    sig = Signal()
+    calls = []
+    pending = []
+
+    async def later(sender, **kwargs):
+        calls.append("async later")
+        return "done"
+
+    sig.connect(later, on_commit=True)
+    previous = dispatch.set_on_commit_hook(lambda cb, named: pending.append(cb) or True)
+    try:
+        assert asyncio.run(sig.asend(None)) == [(later, DEFERRED)]
+    finally:
+        dispatch.set_on_commit_hook(previous)
+    assert pending[0]() == "done"
+    previous = dispatch.set_on_commit_hook(None)
+    try:
+        assert sig.send(None) == [(later, "done")]
+    finally:
+        dispatch.set_on_commit_hook(previous)
+    assert calls == ["async later", "async later"]
+
+
+def test_deferred_receiver_failure_propagates_without_robust():
+    sig = Signal()
+    pending = []
+
+    def failing(sender, **kwargs):
+        raise ValueError("commit-time failure")
+
+    sig.connect(failing, on_commit=True)
+    previous = dispatch.set_on_commit_hook(lambda cb, named: pending.append(cb) or True)
+    try:
+        sig.send(None)
+    finally:
+        dispatch.set_on_commit_hook(previous)
+    with pytest.raises(ValueError, match="commit-time failure"):
+        pending[0]()
+
+
+def test_sends_skip_receivers_that_died_after_the_cache_was_filled():
+    sig = Signal()
+    assert sig.send_robust(None) == []
+    assert asyncio.run(sig.asend(None)) == []
+    calls = []
+    keep = record_into(calls, "keep")
+    holder = [record_into(calls, "gone")]
+    sig.connect(keep)
+    sig.connect(holder[0])
+    sig.send(None)
+    entry = sig._cache[id(None)]
+    holder.clear()
+    gc.collect()
+    # Put the stale snapshot back, as a send racing with the collector could.
+    sig._cache[id(None)] = entry
+    assert [func for func, _ in sig.send_robust(None)] == [keep]
+    sig._cache[id(None)] = entry
+    assert [func for func, _ in asyncio.run(sig.asend(None))] == [keep]
+    sig._cache[id(None)] = entry
+    assert [func for func, _ in sig.send(None)] == [keep]
+
+
+def test_debug_mode_accepts_undeclared_signals_and_env_switch():
+    sig = Signal(name="free-form")
+    func = record_into([])
+    sig.connect(func)
+    dispatch.set_debug(True)
+    try:
+        assert sig.send_robust(None, anything=1) == [(func, None)]
+    finally:
+        dispatch.set_debug(False)
+    import os
+    import subprocess
+
+    code = (
+        "from framework.dispatch import Signal\n"
+        "sig = Signal(name='x', args=('a',))\n"
+        "sig.connect(lambda sender, **kw: None, weak=False)\n"
+        "try:\n    sig.send(None, b=1)\n"
+        "except TypeError as exc:\n    print('checked', exc)\n"
+    )
+    env = {**os.environ, "FRAMEWORK_DISPATCH_DEBUG": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.stdout.startswith("checked <Signal 'x'> was sent with unexpected")
