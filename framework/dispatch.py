@@ -208,6 +208,10 @@ def _location(receiver: t.Any) -> str | None:
 
 
 def _is_async(receiver: t.Any) -> bool:
+    # PERF: plain functions and methods answer from their code flags.
+    code = getattr(getattr(receiver, "__func__", receiver), "__code__", None)
+    if code is not None:
+        return bool(code.co_flags & inspect.CO_COROUTINE)
     if inspect.iscoroutinefunction(receiver):
         return True
     call = getattr(receiver, "__call__", None)  # noqa: B004
