@@ -626,6 +626,9 @@ class App:
                         f" {value!r}; that would split the response."
                     )
                 response.headers[name] = value
+        if response.status_code == 204 or response.status_code < 200:
+            # A response without content must not announce a content type.
+            response.headers.pop("Content-Type", None)
         return response
 
     def handle_http_exception(self, request: Request, exc: HTTPException) -> Response:

@@ -136,7 +136,7 @@ class Router:
             ``MethodNotAllowed`` or a ``RequestRedirect``, from werkzeug.
         """
         if self.enabled:
-            path = environ.get("PATH_INFO") or "/"
+            path = environ.get("PATH_INFO", "")
             # PERF: the fast path; tests/test_routing.py checks it against
             # werkzeug's matcher on a map full of ambiguous rules.
             methods = self.static.get(path)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections.abc as cabc
 import functools
+import io
 import logging
 import time
 import typing as t
@@ -22,6 +23,7 @@ import typing as t
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request as _WerkzeugRequest
 from werkzeug.wrappers import Response as _WerkzeugResponse
 
@@ -43,6 +45,25 @@ logger = logging.getLogger("framework.request")
 def _decode_wsgi(value: str) -> str:
     """Decode a WSGI (latin-1 tunnelled) string as UTF-8, like werkzeug."""
     return value.encode("latin1").decode(errors="replace")
+
+
+class _CappedStream(io.RawIOBase):
+    """A body stream that raises a 413 when it holds more than ``limit`` bytes."""
+
+    def __init__(self, stream: t.IO[bytes], limit: int) -> None:
+        self._stream = stream
+        self._left = limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: t.Any) -> int:
+        data = self._stream.read(min(len(buffer), self._left + 1))
+        if len(data) > self._left:
+            raise RequestEntityTooLarge()
+        self._left -= len(data)
+        buffer[: len(data)] = data
+        return len(data)
 
 
 class Request(_WerkzeugRequest):
@@ -137,6 +158,24 @@ class Request(_WerkzeugRequest):
             if len(fields) > limit:
                 raise TooManyFieldsSent()
         return super().args
+
+    @functools.cached_property
+    def stream(self) -> t.IO[bytes]:
+        """The body stream, limited to ``max_content_length`` bytes.
+
+        Unlike werkzeug's, a body without ``Content-Length`` (chunked, with
+        ``wsgi.input_terminated``) that goes past the limit raises a 413
+        instead of being cut silently.
+        """
+        limit = self.max_content_length
+        if (
+            limit is not None
+            and not self.shallow
+            and self.content_length is None
+            and "wsgi.input_terminated" in self.environ
+        ):
+            return t.cast(t.IO[bytes], _CappedStream(self.environ["wsgi.input"], limit))
+        return super().stream
 
     def _load_form_data(self) -> None:
         super()._load_form_data()

@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import threading
 import typing as t
+import warnings
 
 from .. import templating
 from ..conf import override_settings
@@ -282,7 +283,11 @@ def teardown_test_environment() -> None:
 
 
 def _make_test_app_class() -> type[t.Any]:
-    import webtest
+    with warnings.catch_warnings():
+        # NOTE: WebOb imports the deprecated cgi module on Python 3.11/3.12;
+        # the warning is WebOb's, and would fail runs with warnings as errors.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import webtest
 
     class TestApp(webtest.TestApp):  # type: ignore[misc]
         """WebTest's ``TestApp`` with its WSGI lint on (the default)."""

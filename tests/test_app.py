@@ -1,0 +1,248 @@
+"""App behaviour through WebTest (lint on) and wsgiref.validate."""
+
+from __future__ import annotations
+
+import wsgiref.util
+import wsgiref.validate
+
+import pytest
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request as WerkzeugRequest
+
+from framework import App
+from framework import Request
+from framework import Response
+from framework import signals
+from framework.testing import TestApp
+from framework.testing import capture
+from tests.web_apps import lifecycle
+
+
+@pytest.fixture
+def app():
+    lifecycle.EVENTS.clear()
+    return lifecycle.make_app()
+
+
+@pytest.fixture
+def client(app):
+    return TestApp(app)
+
+
+def test_text_json_and_tuples(client):
+    response = client.get("/hello")
+    assert response.status_int == 200
+    assert response.content_type == "text/html"
+    assert response.charset == "utf-8"
+    assert response.text == "Hello, World!"
+    assert client.get("/users/5").json == {"id": 5, "name": "Ada"}
+    assert client.get("/list").json == [1, "two", None]
+    created = client.post("/created")
+    assert created.status_int == 201
+    assert created.headers["X-Made"] == "yes"
+    assert created.text == "made"
+    custom = client.get("/response")
+    assert (custom.status_int, custom.content_type, custom.text) == (
+        202,
+        "text/plain",
+        "custom",
+    )
+    assert client.get("/bytes").body == b"\x00bytes"
+
+
+def test_streaming_and_files(client):
+    assert client.get("/stream").text == "one,two,three"
+    assert lifecycle.EVENTS == ["generator closed"]
+    assert client.get("/file").body == b"file body"
+
+
+def test_head_options_and_405(client):
+    head = client.head("/hello")
+    assert head.body == b""
+    assert head.headers["Content-Length"] == "13"
+    options = client.options("/items/x")
+    assert set(options.headers["Allow"].split(", ")) == {
+        "GET",
+        "HEAD",
+        "POST",
+        "OPTIONS",
+    }
+    refused = client.delete("/hello", status=405)
+    assert set(refused.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+
+
+def test_strict_slash_redirect(client):
+    response = client.get("/dir", status=308)
+    assert response.headers["Location"] == "http://localhost/dir/"
+
+
+def test_template_response(client):
+    assert client.get("/template").text == "Hello &lt;b&gt;Ada&lt;/b&gt;!"
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "status"),
+    [
+        ("/hello", "GET", "200"),
+        ("/bytes", "GET", "200"),
+        ("/users/1", "GET", "200"),
+        ("/list", "GET", "200"),
+        ("/created", "POST", "201"),
+        ("/response", "GET", "202"),
+        ("/stream", "GET", "200"),
+        ("/file", "GET", "200"),
+        ("/hello", "HEAD", "200"),
+        ("/hello", "OPTIONS", "200"),
+        ("/no-content", "GET", "204"),
+        ("/not-modified", "GET", "304"),
+        ("/missing", "GET", "404"),
+        ("/hello", "POST", "405"),
+        ("/dir", "GET", "308"),
+        ("/boom", "GET", "500"),
+        ("/template", "GET", "200"),
+    ],
+)
+def test_every_response_kind_passes_wsgiref_validate(app, path, method, status):
+    validated = wsgiref.validate.validator(app)
+    env = EnvironBuilder(path, method=method).get_environ()
+    wsgiref.util.setup_testing_defaults(env)
+    env["wsgi.file_wrapper"] = wsgiref.util.FileWrapper
+    started = []
+
+    def start_response(status_line, headers, exc_info=None):
+        started.append(status_line)
+        return lambda data: None
+
+    with capture(signals.request_finished) as calls:
+        result = validated(env, start_response)
+        for _chunk in result:
+            pass
+        result.close()
+    assert started[0][:3] == status
+    assert len(calls) == 1
+
+
+# PERF checks: the shortcuts match werkzeug --------------------------------------
+
+
+ENVIRONS = [
+    EnvironBuilder("/a/b", query_string="x=1&y=2").get_environ(),
+    EnvironBuilder(
+        "/caf%C3%A9//x", base_url="https://h.example:8443/root/"
+    ).get_environ(),
+    {"REQUEST_METHOD": "post", "wsgi.input": None},
+    {
+        "PATH_INFO": "//lead\xff",
+        "SCRIPT_NAME": "/s/",
+        "SERVER_NAME": "/tmp/sock",
+        "SERVER_PORT": "",
+        "QUERY_STRING": "a=%E2%82%AC",
+        "wsgi.url_scheme": "https",
+        "REMOTE_ADDR": "10.0.0.1",
+        "HTTP_X_THING": "1",
+    },
+]
+ATTRIBUTES = [
+    "method",
+    "scheme",
+    "server",
+    "root_path",
+    "path",
+    "query_string",
+    "remote_addr",
+    "full_path",
+    "url",
+    "host",
+    "args",
+]
+
+
+@pytest.mark.parametrize("env", ENVIRONS)
+def test_lazy_request_matches_werkzeug_request(env):
+    ours = Request(dict(env))
+    theirs = WerkzeugRequest(dict(env))
+    for name in ATTRIBUTES:
+        if name in ("url", "host") and "SERVER_NAME" not in env:
+            continue
+        assert getattr(ours, name) == getattr(theirs, name), name
+    assert dict(ours.headers) == dict(theirs.headers)
+
+
+RETURN_VALUES = [
+    "Hello, World!",
+    "h\xe9llo \u20ac",
+    "",
+    b"\x00\xffraw",
+    {"id": 42, "name": "Ada", "nested": [1, 2.5, None, True]},
+    {"text": "caf\xe9 \u20ac"},
+    [],
+    [1, "two"],
+]
+
+
+@pytest.mark.parametrize("value", RETURN_VALUES, ids=repr)
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_fast_responses_match_werkzeug_responses(value, method):
+    app = App(__name__)
+    app.add_route("/", lambda request: value, endpoint="index")
+    env = EnvironBuilder("/", method=method).get_environ()
+
+    def run(wsgi_app, environ):
+        started = []
+        result = wsgi_app(environ, lambda s, h, e=None: started.append((s, h)))
+        body = b"".join(result)
+        result.close()
+        return started[0][0], sorted(started[0][1]), body
+
+    fast = run(app, dict(env))
+    slow_response = app.make_response(value)
+    slow = run(slow_response, dict(env))
+    assert fast == slow
+
+
+def test_make_response_accepts_the_documented_shapes():
+    app = App(__name__)
+    assert app.make_response(("x", 201)).status == "201 CREATED"
+    assert app.make_response(("x", {"X-A": "1"})).headers["X-A"] == "1"
+    response = app.make_response(("x", "418 TEAPOT", [("X-B", "2")]))
+    assert (response.status, response.headers["X-B"]) == ("418 TEAPOT", "2")
+    streamed = app.make_response(iter([b"a", b"b"]))
+    assert streamed.is_streamed
+    with pytest.raises(TypeError, match="tuple of length 4"):
+        app.make_response(("a", 1, {}, 2))
+    with pytest.raises(TypeError, match="returned None"):
+        app.make_response(None)
+    with pytest.raises(TypeError, match="returned int"):
+        app.make_response(3)
+    assert isinstance(app.make_response("x"), Response)
+
+
+def test_errorhandler_rejects_other_keys():
+    app = App(__name__)
+    with pytest.raises(TypeError, match="status code or an exception class"):
+        app.register_error_handler("404", lambda request, exc: "")
+
+
+def test_wsgi_app_property_tracks_middleware():
+    app = App(__name__)
+    assert app.wsgi_app == app.dispatch
+    app.add_route("/", lambda request: "x", endpoint="index")
+    app.add_wsgi_middleware(
+        lambda inner, prefix: lambda environ, start: inner(environ, start), "unused"
+    )
+    assert app._direct is False
+    assert TestApp(app).get("/").text == "x"
+    app.wsgi_app = app.dispatch
+    assert app._direct is True
+
+
+def test_dispatch_is_a_plain_wsgi_app():
+    app = App(__name__)
+    app.add_route("/", lambda request: "inner", endpoint="index")
+    with capture(signals.request_started, signals.request_finished) as calls:
+        assert TestApp(app.dispatch).get("/").text == "inner"
+    assert len(calls) == 0
+
+
+def test_repr():
+    assert repr(App("x.y")) == "<App 'x.y'>"

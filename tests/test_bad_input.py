@@ -1,0 +1,177 @@
+"""Bad input gets a 4xx (never a 500, never got_request_exception).
+
+Every case still sends request_finished exactly once.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from werkzeug.test import EnvironBuilder
+
+from framework import signals
+from framework.conf import override_settings
+from framework.testing import capture
+from tests.web_apps import lifecycle
+
+
+@pytest.fixture
+def app():
+    return lifecycle.make_app()
+
+
+def run(app, env):
+    started = []
+    with capture(
+        signals.request_started,
+        signals.got_request_exception,
+        signals.request_finished,
+    ) as calls:
+        result = app(env, lambda s, h, e=None: started.append((s, h)))
+        body = b"".join(result)
+        result.close()
+    assert len(calls.calls_of(signals.request_finished)) == 1
+    return int(started[-1][0][:3]), dict(started[-1][1]), body, calls
+
+
+def environ(path="/hello", **kwargs):
+    return EnvironBuilder(path, **kwargs).get_environ()
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed", "status"),
+    [
+        ("evil.example", ["localhost"], 400),
+        ("localhost:8000", ["localhost"], 200),
+        ("LOCALHOST", ["localhost"], 200),
+        ("api.example.com", [".example.com"], 200),
+        ("example.com:443", [".example.com"], 200),
+        ("badexample.com", [".example.com"], 400),
+        ("[::1]:80", ["[::1]"], 200),
+        ("anything.test", ["*"], 200),
+        ("bad host", ["*"], 400),
+        ("a.b:c:d", ["a.b"], 400),
+    ],
+)
+def test_host_header_must_be_allowed(app, host, allowed, status):
+    called = []
+    app.add_route("/probe", lambda request: called.append(1) or "ok", endpoint="p")
+    with override_settings(ALLOWED_HOSTS=allowed):
+        env = environ("/probe", headers={"Host": host})
+        code, _, body, calls = run(app, env)
+    assert code == status
+    assert bool(called) == (status == 200)
+    calls.assert_not_sent(signals.got_request_exception)
+
+
+def test_allowed_hosts_change_takes_effect(app):
+    env = environ(headers={"Host": "new.example"})
+    assert run(app, dict(env))[0] == 400
+    with override_settings(ALLOWED_HOSTS=["new.example"]):
+        assert run(app, dict(env))[0] == 200
+    assert run(app, dict(env))[0] == 400
+
+
+def test_body_over_the_limit_is_413_without_reading_it(app):
+    stream = io.BytesIO(b"x" * 100)
+    env = environ("/json", method="POST")
+    env.update({"wsgi.input": stream, "CONTENT_LENGTH": "100"})
+    with override_settings(MAX_CONTENT_LENGTH=10):
+        code, _, _, calls = run(app, env)
+    assert code == 413
+    assert stream.tell() == 0
+    calls.assert_not_sent(signals.got_request_exception)
+
+
+def test_chunked_body_over_the_limit_is_413(app):
+    env = environ(
+        "/form",
+        method="POST",
+        data="a=" + "x" * 100,
+        content_type="application/x-www-form-urlencoded",
+    )
+    del env["CONTENT_LENGTH"]
+    env["wsgi.input_terminated"] = True
+    with override_settings(MAX_CONTENT_LENGTH=10):
+        code, _, _, calls = run(app, env)
+    assert code == 413
+    calls.assert_not_sent(signals.got_request_exception)
+
+
+def test_too_many_form_fields_in_the_body(app):
+    data = "&".join(f"f{i}=v" for i in range(11))
+    with override_settings(MAX_FORM_FIELDS=10):
+        code, _, body, calls = run(
+            app,
+            environ(
+                "/form",
+                method="POST",
+                data=data,
+                content_type="application/x-www-form-urlencoded",
+            ),
+        )
+        ok = run(
+            app,
+            environ(
+                "/form",
+                method="POST",
+                data="&".join(f"f{i}=v" for i in range(10)),
+                content_type="application/x-www-form-urlencoded",
+            ),
+        )
+    assert code == 400
+    assert b"more form or query fields" in body
+    assert ok[0] == 200
+    assert ok[2] == b'{"fields":10}'
+    calls.assert_not_sent(signals.got_request_exception)
+
+
+def test_too_many_multipart_fields(app):
+    data = {f"f{i}": "v" for i in range(6)}
+    with override_settings(MAX_FORM_FIELDS=5):
+        code, _, _, calls = run(app, environ("/form", method="POST", data=data))
+    assert code == 400
+    calls.assert_not_sent(signals.got_request_exception)
+
+
+def test_too_many_query_fields(app):
+    query = "&".join(f"q{i}=1" for i in range(11))
+    with override_settings(MAX_FORM_FIELDS=10):
+        code, _, _, calls = run(app, environ("/query", query_string=query))
+        ok = run(app, environ("/query", query_string=query.rsplit("&", 1)[0]))
+    assert code == 400
+    assert ok[0] == 200
+    calls.assert_not_sent(signals.got_request_exception)
+
+
+@pytest.mark.parametrize(
+    "raw_path",
+    ["/\xff\xfe", "/users/\xc3", "/users/%zz", "/%", "/caf\xc3\xa9/../x"],
+)
+def test_undecodable_paths_are_404(app, raw_path):
+    env = environ()
+    env["PATH_INFO"] = raw_path
+    code, _, _, calls = run(app, env)
+    assert code == 404
+    calls.assert_not_sent(signals.got_request_exception)
+
+
+def test_malformed_json_is_a_clear_400(app):
+    env = environ("/json", method="POST", data="{nope", content_type="application/json")
+    code, _, body, calls = run(app, env)
+    assert code == 400
+    assert b"The request body is not valid JSON" in body
+    calls.assert_not_sent(signals.got_request_exception)
+    good = environ("/json", method="POST", json={"a": 1})
+    assert run(app, good)[2] == b'{"got":{"a":1}}'
+
+
+@pytest.mark.parametrize("path", ["/split-header", "/split-header-direct"])
+def test_header_with_newline_is_a_logged_500(app, caplog, path):
+    code, headers, body, calls = run(app, environ(path))
+    assert code == 500
+    assert "Set-Cookie" not in headers
+    assert "X-Evil" not in headers
+    calls.assert_sent_once_with(signals.got_request_exception)
+    assert any(r.name == "framework.request" and r.exc_info for r in caplog.records)
