@@ -98,6 +98,9 @@ class SignalCapture:
         """Every recorded send, in order."""
         self._lock = threading.Lock()
         self._active = False
+        # NOTE: one bound method object for connect and disconnect: the
+        # dispatcher compares receivers by identity.
+        self._receiver = self._record
 
     def _record(self, signal: Signal, sender: t.Any, **kwargs: t.Any) -> None:
         with self._lock:
@@ -111,7 +114,7 @@ class SignalCapture:
         if self._active:
             raise RuntimeError(f"{self!r} is already recording.")
         for signal in self.signals:
-            signal.connect(self._record, sender=self.sender, weak=False)
+            signal.connect(self._receiver, sender=self.sender, weak=False)
         self._active = True
         return self
 
@@ -120,7 +123,7 @@ class SignalCapture:
         if not self._active:
             return
         for signal in self.signals:
-            signal.disconnect(self._record, sender=self.sender)
+            signal.disconnect(self._receiver, sender=self.sender)
         self._active = False
 
     def __enter__(self) -> SignalCapture:
