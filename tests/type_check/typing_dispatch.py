@@ -9,7 +9,9 @@ from framework.dispatch import ConnectionInfo
 from framework.dispatch import Signal
 from framework.dispatch import receiver
 
-order_paid = Signal(name="order_paid", doc="Sent when an order is paid.", args=("order",))
+order_paid = Signal(
+    name="order_paid", doc="Sent when an order is paid.", args=("order",)
+)
 
 
 @receiver(order_paid, priority=10)
