@@ -1,0 +1,171 @@
+"""Server-side request signals under a real gunicorn on 127.0.0.1."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytestmark = pytest.mark.server
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    def __init__(self, tmp_path, timeout):
+        self.signal_log = tmp_path / "signals.log"
+        self.signal_log.touch()
+        self.output = tmp_path / "gunicorn.log"
+        self.port = free_port()
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith("FRAMEWORK_")
+        }
+        env["WEB_APPS_SIGNAL_LOG"] = str(self.signal_log)
+        env["PYTHONPATH"] = str(ROOT)
+        with open(self.output, "w") as out:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "--bind",
+                    f"127.0.0.1:{self.port}",
+                    "--workers",
+                    "1",
+                    "--timeout",
+                    str(timeout),
+                    "--graceful-timeout",
+                    "1",
+                    "tests.web_apps.served:app",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(self.output.read_text())
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("gunicorn did not start:\n" + self.output.read_text())
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+    def lines(self):
+        return self.signal_log.read_text().splitlines()
+
+    def wait_for(self, line, timeout=8.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            lines = self.lines()
+            if line in lines:
+                return lines
+            time.sleep(0.02)
+        raise AssertionError(
+            f"{line!r} never logged; got {self.lines()}\n{self.output.read_text()}"
+        )
+
+    def get(self, path, timeout=10):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            return response.status, response.read()
+        finally:
+            conn.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    server = Server(tmp_path_factory.mktemp("gunicorn"), timeout=2)
+    yield server
+    server.stop()
+
+
+def test_plain_request(server):
+    assert server.get("/hello") == (200, b"Hello, World!")
+    lines = server.wait_for("finished /hello 200")
+    assert lines.index("started /hello") < lines.index("finished /hello 200")
+
+
+def test_streamed_body_finishes_after_delivery(server):
+    status, body = server.get("/stream")
+    assert (status, body) == (200, b"chunk0;chunk1;chunk2;chunk3;chunk4;")
+    lines = server.wait_for("finished /stream 200")
+    assert lines.index("generator closed /stream") < lines.index("finished /stream 200")
+    assert lines.count("finished /stream 200") == 1
+
+
+def test_client_disconnect_mid_stream(server):
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    sock.sendall(b"GET /endless HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert sock.recv(1024).startswith(b"HTTP/1.1 200")
+    sock.setsockopt(
+        socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+    )
+    sock.close()
+    lines = server.wait_for("finished /endless 200", timeout=5)
+    assert "endless ran out /endless" not in lines
+    assert lines.index("generator closed /endless") < lines.index(
+        "finished /endless 200"
+    )
+
+
+def test_exception_mid_stream_truncates_and_finishes(server):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    conn.request("GET", "/stream-error")
+    response = conn.getresponse()
+    assert response.status == 200
+    with pytest.raises(http.client.IncompleteRead, match="8 bytes read") as info:
+        response.read()
+    assert info.value.partial == b"partial;"
+    conn.close()
+    lines = server.wait_for("finished /stream-error 200")
+    assert lines.count("exception /stream-error") == 1
+    assert lines.index("exception /stream-error") < lines.index(
+        "finished /stream-error 200"
+    )
+
+
+def test_file_response(server):
+    assert server.get("/file") == (200, b"file body")
+    lines = server.wait_for("finished /file 200")
+    assert lines.index("file closed /file") < lines.index("finished /file 200")
+
+
+def test_worker_timeout_still_finishes_the_request(server):
+    # Runs last in this module: the timeout replaces the worker.
+    # gunicorn answers the aborted request with its own 500 page.
+    status, body = server.get("/sleep", timeout=15)
+    assert status == 500
+    assert b"woke up" not in body
+    lines = server.wait_for("finished /sleep 500", timeout=10)
+    assert lines.count("started /sleep") == 1
+    assert lines.count("finished /sleep 500") == 1
+    assert "WORKER TIMEOUT" in server.output.read_text()
