@@ -1,0 +1,206 @@
+"""Set-based writes: ``bulk_create``, ``QuerySet.update`` and raw deletes."""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import typing as t
+
+import sqlalchemy as sa
+
+from .db import compile_sql
+from .db import compile_with_params
+from .exceptions import ValidationError
+
+if t.TYPE_CHECKING:
+    from .db import DatabaseWrapper
+    from .models import Model
+    from .query import QuerySet
+
+__all__ = ["bulk_insert", "raw_delete", "update_rows"]
+
+# SQLite's default limit of bound parameters in one statement (recent
+# versions allow more; this keeps every build happy).
+_MAX_PARAMS: t.Final = 999
+
+
+def bulk_insert(
+    model: type[Model],
+    objs: list[t.Any],
+    conn: DatabaseWrapper,
+    batch_size: int | None,
+) -> None:
+    """Insert ``objs`` with multi-row INSERTs, setting primary keys."""
+    from .models import _saver
+    from .transaction import atomic
+
+    saver = _saver(model._meta)
+    errors: dict[str, list[str]] = {}
+    for obj in objs:
+        if not isinstance(obj, model):
+            raise TypeError(f"bulk_create() of {model.__name__} got {obj!r}.")
+        obj._prepare_related()
+        for field in saver.pre_save_fields:
+            field.pre_save(obj, True)
+        try:
+            saver.clean(obj, saver.fields)
+        except ValidationError as exc:
+            for key, messages in exc.message_dict.items():
+                errors.setdefault(key, []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
+    pk_attname = model._meta.pk.attname
+    with_pk = [obj for obj in objs if obj.__dict__[pk_attname] is not None]
+    without_pk = [obj for obj in objs if obj.__dict__[pk_attname] is None]
+    with atomic(using=conn.alias):
+        for group, include_pk in ((with_pk, True), (without_pk, False)):
+            if group:
+                _insert_group(model, group, conn, include_pk, batch_size)
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = conn.alias
+
+
+def _insert_group(
+    model: type[Model],
+    objs: list[t.Any],
+    conn: DatabaseWrapper,
+    include_pk: bool,
+    batch_size: int | None,
+) -> None:
+    from .models import _params
+    from .models import _saver
+
+    saver = _saver(model._meta)
+    sql, order, getter, convs, _returning = saver._insert_sql(conn, include_pk)
+    width = max(1, len(order))
+    size = max(1, _MAX_PARAMS // width)
+    if batch_size:
+        size = min(size, batch_size)
+    sql = sql.partition(" RETURNING ")[0]
+    head, _, group = sql.partition(" VALUES ")
+    if not order:
+        group = ""
+    pk_column = conn.dialect.identifier_preparer.quote(model._meta.pk.column)
+    for start in range(0, len(objs), size):
+        batch = objs[start : start + size]
+        params: list[t.Any] = []
+        for obj in batch:
+            params.extend(_params(obj.__dict__, order, getter, convs))
+        if order:
+            statement = f"{head} VALUES {', '.join([group] * len(batch))}"
+        else:
+            statement = head
+        if include_pk:
+            conn.execute(statement, params)
+            continue
+        if not order:
+            for obj in batch:
+                cursor = conn.execute(f"{head} RETURNING {pk_column}", ())
+                obj.__dict__[model._meta.pk.attname] = cursor.fetchone()[0]
+            continue
+        rows = conn.execute(f"{statement} RETURNING {pk_column}", params).fetchall()
+        for obj, row in zip(batch, rows, strict=True):
+            obj.__dict__[model._meta.pk.attname] = row[0]
+
+
+def update_rows(
+    qs: QuerySet[t.Any], values: cabc.Mapping[str, t.Any], want_pks: bool
+) -> tuple[int, frozenset[t.Any] | None, dict[str, t.Any]]:
+    """Run ``UPDATE`` for a queryset; collect the primary keys if asked.
+
+    :returns: ``(rowcount, pk_set or None, values by field name)``.
+    """
+    from .db import connections
+    from .query import _pk_of
+    from .query import check_values
+
+    model = qs.model
+    meta = model._meta
+    fields = {}
+    for name in values:
+        field = meta.get_field(name)
+        if not field.concrete or field.many_to_many or not hasattr(field, "column"):
+            raise ValueError(
+                f"update() can only set concrete fields; {name!r} is not one."
+            )
+        if field.primary_key:
+            raise ValueError(f"update() cannot change the primary key {name!r}.")
+        fields[name] = field
+    check_values(model, values)
+    conn = connections[qs.db]
+    table = meta.table
+    assignments = {}
+    for name, value in values.items():
+        field = fields[name]
+        target = field.target_field if field.is_relation else field
+        raw = _pk_of(value)
+        prepped = None if raw is None else target.get_db_prep_value(raw, conn.vendor)
+        assignments[field.column] = sa.bindparam(
+            None, prepped, type_=table.c[field.column].type
+        )
+    if qs._empty:
+        return 0, (frozenset() if want_pks else None), dict(values)
+    pk_select, has_joins, where = qs._pk_select(conn)
+    stmt: t.Any = table.update().values(assignments)
+    if has_joins:
+        stmt = stmt.where(table.c[meta.pk.column].in_(pk_select.correlate(None)))
+    elif where is not None:
+        stmt = stmt.where(where)
+    if want_pks:
+        stmt = stmt.returning(table.c[meta.pk.column])
+    sql, params = compile_with_params(stmt, conn.dialect)
+    cursor = conn.execute(sql, params)
+    if want_pks:
+        converter = meta.pk.python_converter(conn.vendor)
+        pks = [row[0] for row in cursor.fetchall()]
+        if converter is not None:
+            pks = [converter(pk) for pk in pks]
+        return len(pks), frozenset(pks), dict(values)
+    return int(cursor.rowcount), None, dict(values)
+
+
+def raw_delete(qs: QuerySet[t.Any]) -> int:
+    """Delete the rows of ``qs`` with one statement, no signals, no cascade."""
+    from .db import connections
+
+    if qs._empty:
+        return 0
+    conn = connections[qs.db]
+    table = qs.model._meta.table
+    pk_select, has_joins, where = qs._pk_select(conn)
+    stmt: t.Any = table.delete()
+    if has_joins:
+        stmt = stmt.where(
+            table.c[qs.model._meta.pk.column].in_(pk_select.correlate(None))
+        )
+    elif where is not None:
+        stmt = stmt.where(where)
+    sql, params = compile_with_params(stmt, conn.dialect)
+    return int(conn.execute(sql, params).rowcount)
+
+
+def delete_pks(model: type[Model], conn: DatabaseWrapper, pks: list[t.Any]) -> int:
+    """Delete rows by primary key in batches; return how many went."""
+    meta = model._meta
+    if len(pks) == 1:
+        key = ("delete", conn.vendor)
+        sql = meta._sql_cache.get(key)
+        if sql is None:
+            table = meta.table
+            stmt = table.delete().where(table.c[meta.pk.column] == sa.bindparam("pk"))
+            sql = compile_sql(stmt, conn.dialect)[0]
+            meta._sql_cache[key] = sql
+        convert = meta.pk.db_converter(conn.vendor)
+        pk = pks[0] if convert is None else convert(pks[0])
+        return int(conn.execute(sql, (pk,)).rowcount)
+    total = 0
+    table = meta.table
+    convert = meta.pk.db_converter(conn.vendor)
+    for start in range(0, len(pks), _MAX_PARAMS):
+        batch = pks[start : start + _MAX_PARAMS]
+        if convert is not None:
+            batch = [convert(pk) for pk in batch]
+        stmt = table.delete().where(table.c[meta.pk.column].in_(batch))
+        sql, params = compile_with_params(stmt, conn.dialect)
+        total += int(conn.execute(sql, params).rowcount)
+    return total

@@ -1,0 +1,928 @@
+"""Declarative models: ``class Pizza(orm.Model): name = orm.CharField(max_length=50)``.
+
+A model class gets a ``_meta`` (:class:`Options`) describing its fields and
+table, a manager as ``objects``, and its own ``DoesNotExist`` and
+``MultipleObjectsReturned``. Instances send ``pre_init``/``post_init``,
+``pre_save``/``post_save`` and ``pre_delete``/``post_delete`` with the model
+class as sender.
+"""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import copy
+import operator
+import sys
+import threading
+import typing as t
+
+import sqlalchemy as sa
+
+from framework import signals
+
+from . import fields as _fields
+from .db import DEFAULT_DB_ALIAS
+from .db import compile_sql
+from .db import connections
+from .exceptions import FieldError
+from .exceptions import IntegrityError
+from .exceptions import MultipleObjectsReturned
+from .exceptions import ObjectDoesNotExist
+from .exceptions import ValidationError
+
+if t.TYPE_CHECKING:
+    from .db import DatabaseWrapper
+    from .query import Manager
+    from .related import ForeignObjectRel
+
+__all__ = ["Model", "ModelState", "Options", "Registry", "registry"]
+
+_pre_init = signals.pre_init
+_post_init = signals.post_init
+_pre_save = signals.pre_save
+_post_save = signals.post_save
+
+_META_OPTIONS = frozenset(
+    {
+        "abstract",
+        "app_label",
+        "db_table",
+        "ordering",
+        "unique_together",
+        "indexes",
+        "constraints",
+        "verbose_name",
+        "verbose_name_plural",
+        "auto_created",
+    }
+)
+
+
+class Registry:
+    """Every model class, by ``"app_label.modelname"``, in definition order."""
+
+    def __init__(self) -> None:
+        self._models: dict[str, type[Model]] = {}
+        self._pending: dict[str, list[cabc.Callable[[type[Model]], None]]] = {}
+        self._lock = threading.RLock()
+        self._metadata = sa.MetaData()
+
+    @property
+    def metadata(self) -> sa.MetaData:
+        """The SQLAlchemy MetaData holding every model's table."""
+        for model in list(self._models.values()):
+            if not model._meta.pending_relations:
+                model._meta.table  # noqa: B018 -- builds the table on first use
+        return self._metadata
+
+    def register(self, model: type[Model]) -> None:
+        """Add ``model``; a model redefined in the same module replaces the old."""
+        key = model._meta.label_lower
+        with self._lock:
+            old = self._models.get(key)
+            if old is not None:
+                if (old.__module__, old.__qualname__) != (
+                    model.__module__,
+                    model.__qualname__,
+                ):
+                    raise FieldError(
+                        f"Conflicting models {old.__module__}.{old.__qualname__} and"
+                        f" {model.__module__}.{model.__qualname__}: both are"
+                        f" {model._meta.label!r}. Give one Meta.app_label or"
+                        " Meta.db_table... a different app_label or class name."
+                    )
+                old_table = old._meta._table
+                if old_table is not None and old_table.name in self._metadata.tables:
+                    self._metadata.remove(old_table)
+                del self._models[key]
+            self._models[key] = model
+
+    def resolve_pending(self, model: type[Model]) -> None:
+        """Run the callbacks waiting for ``model`` (after its class_prepared)."""
+        with self._lock:
+            waiting = self._pending.pop(model._meta.label_lower, [])
+        for callback in waiting:
+            callback(model)
+
+    def lazy(self, label: str, callback: cabc.Callable[[type[Model]], None]) -> None:
+        """Call ``callback(model)`` once the model ``label`` exists (maybe now)."""
+        key = label.lower()
+        with self._lock:
+            model = self._models.get(key)
+            if model is None:
+                self._pending.setdefault(key, []).append(callback)
+                return
+        callback(model)
+
+    def get_models(self, app_label: str | None = None) -> list[type[Model]]:
+        """Return the models (auto-created through models included) in order."""
+        models = list(self._models.values())
+        if app_label is not None:
+            models = [m for m in models if m._meta.app_label == app_label]
+        return models
+
+    def get_model(self, label: str, model_name: str | None = None) -> type[Model]:
+        """Return the model ``"app_label.ModelName"`` (model name case-insensitive).
+
+        :raises LookupError: no such model.
+        """
+        if model_name is not None:
+            label = f"{label}.{model_name}"
+        app_label, _, name = label.rpartition(".")
+        key = f"{app_label}.{name.lower()}"
+        try:
+            return self._models[key]
+        except KeyError:
+            known = ", ".join(m._meta.label for m in self._models.values()) or "none"
+            raise LookupError(f"No model {label!r}; known models: {known}.") from None
+
+    def unregister(self, model: type[Model]) -> None:
+        """Forget ``model`` (tests that define throw-away models use this)."""
+        with self._lock:
+            if self._models.get(model._meta.label_lower) is model:
+                del self._models[model._meta.label_lower]
+                table = model._meta._table
+                if table is not None and table.name in self._metadata.tables:
+                    self._metadata.remove(table)
+
+
+registry = Registry()
+"""The model registry: ``get_models()``, ``get_model()``, ``metadata``."""
+
+
+class Options:
+    """The ``_meta`` of a model: its fields, table and naming."""
+
+    def __init__(self, meta: t.Any, model: type[Model]) -> None:
+        self.model = model
+        self.object_name = model.__name__
+        """The class name."""
+        self.model_name = model.__name__.lower()
+        """The lower-case class name."""
+        self.abstract: bool = bool(vars(meta).get("abstract")) if meta else False
+        self.app_label: str = getattr(meta, "app_label", None) or _app_label_for(
+            model.__module__
+        )
+        self.db_table: str = (
+            getattr(meta, "db_table", None) or f"{self.app_label}_{self.model_name}"
+        )
+        self.ordering: list[str] = list(getattr(meta, "ordering", None) or [])
+        self.unique_together: list[tuple[str, ...]] = [
+            tuple(group) for group in _normalize_together(meta)
+        ]
+        self.indexes: list[t.Any] = list(getattr(meta, "indexes", None) or [])
+        self.constraints: list[t.Any] = list(getattr(meta, "constraints", None) or [])
+        self.auto_created: bool = bool(getattr(meta, "auto_created", False))
+        """True for the automatic through model of a ManyToManyField."""
+        self.verbose_name: str = getattr(meta, "verbose_name", None) or self.model_name
+        self.fields: list[_fields.Field] = []
+        """The concrete fields, primary key first."""
+        self.many_to_many: list[t.Any] = []
+        """The ManyToManyFields declared on this model."""
+        self.related_objects: list[ForeignObjectRel] = []
+        """Reverse relations: foreign keys and many-to-many fields pointing here."""
+        self.pk: _fields.Field | t.Any = None
+        """The primary key field."""
+        self.pending_relations: set[str] = set()
+        self._table: sa.Table | None = None
+        self._sql_cache: dict[t.Hashable, t.Any] = {}
+        self._reset_caches()
+        if meta is not None:
+            unknown = sorted(
+                name
+                for name in vars(meta)
+                if not name.startswith("_") and name not in _META_OPTIONS
+            )
+            if unknown:
+                raise FieldError(
+                    f"{model.__name__}.Meta has unknown option(s) {', '.join(unknown)};"
+                    f" valid: {', '.join(sorted(_META_OPTIONS))}."
+                )
+
+    def __repr__(self) -> str:
+        return f"<Options for {self.object_name}>"
+
+    @property
+    def label(self) -> str:
+        """``"app_label.ClassName"``."""
+        return f"{self.app_label}.{self.object_name}"
+
+    @property
+    def label_lower(self) -> str:
+        """``"app_label.modelname"``."""
+        return f"{self.app_label}.{self.model_name}"
+
+    @property
+    def concrete_fields(self) -> list[_fields.Field]:
+        """The same as :attr:`fields`."""
+        return self.fields
+
+    def add_field(self, field: _fields.Field) -> None:
+        """Add ``field`` (called by ``Field.contribute_to_class``)."""
+        if field.many_to_many:
+            self.many_to_many.append(field)
+        elif field.primary_key:
+            if self.pk is not None:
+                raise FieldError(
+                    f"{self.object_name} has two primary keys: {self.pk.name!r} and"
+                    f" {field.name!r}."
+                )
+            self.pk = field
+            self.fields.insert(0, field)
+        else:
+            self.fields.append(field)
+        self._reset_caches()
+
+    def _reset_caches(self) -> None:
+        self._field_map: dict[str, t.Any] | None = None
+        self._sql_cache = {}
+        self._init_cache: tuple[t.Any, ...] | None = None
+
+    @property
+    def field_map(self) -> dict[str, t.Any]:
+        """Field lookup by name and attname (reverse relations by query name)."""
+        if self._field_map is None:
+            found: dict[str, t.Any] = {}
+            for rel in self.related_objects:
+                found[rel.query_name] = rel
+            for field in [*self.fields, *self.many_to_many]:
+                found[field.attname] = field
+                found[field.name] = field
+            self._field_map = found
+        return self._field_map
+
+    def get_field(self, name: str) -> t.Any:
+        """Return the field called ``name`` (reverse relations included).
+
+        :raises FieldError: no such field; the message lists the valid names.
+        """
+        try:
+            return self.field_map[name]
+        except KeyError:
+            raise FieldError(
+                f"{self.object_name} has no field named {name!r}. Choices are:"
+                f" {', '.join(self.field_names())}."
+            ) from None
+
+    def field_names(self) -> list[str]:
+        """Return every name usable in queries, sorted."""
+        names = {f.name for f in self.fields} | {f.name for f in self.many_to_many}
+        names |= {rel.query_name for rel in self.related_objects}
+        return sorted(names | {"pk"})
+
+    @property
+    def table(self) -> sa.Table:
+        """The SQLAlchemy Table of the model, on ``registry.metadata``."""
+        if self._table is None:
+            self._table = self._build_table()
+        return self._table
+
+    def _build_table(self) -> sa.Table:
+        if self.pending_relations:
+            raise FieldError(
+                f"{self.label} refers to {', '.join(sorted(self.pending_relations))},"
+                " which is not defined yet; define or import that model first."
+            )
+        metadata = registry._metadata
+        if self.db_table in metadata.tables:
+            metadata.remove(metadata.tables[self.db_table])
+        args: list[t.Any] = [field.sa_column() for field in self.fields]
+        by_name = {f.name: f for f in self.fields}
+        for group in self.unique_together:
+            args.append(
+                sa.UniqueConstraint(
+                    *(by_name[name].column for name in group),
+                    name=_constraint_name(self.db_table, group, "uniq"),
+                )
+            )
+        for item in [*self.constraints, *self.indexes]:
+            args.append(item.to_sa(self))
+        return sa.Table(self.db_table, metadata, *args)
+
+    # Hot-path caches --------------------------------------------------------
+
+    def init_cache(self) -> tuple[t.Any, ...]:
+        """Return the data ``Model.__init__`` uses, built once."""
+        cache = self._init_cache
+        if cache is None:
+            consts: dict[str, t.Any] = {}
+            callables: list[tuple[str, str, t.Any]] = []
+            for field in self.fields:
+                default = field.default
+                if callable(default):
+                    consts[field.attname] = None
+                    callables.append((field.attname, field.name, default))
+                else:
+                    consts[field.attname] = (
+                        None if default is _fields.NOT_PROVIDED else default
+                    )
+            attnames = frozenset(f.attname for f in self.fields)
+            positional = tuple(f.attname for f in self.fields)
+            cache = (consts, tuple(callables), attnames, positional)
+            self._init_cache = cache
+        return cache
+
+
+def _normalize_together(meta: t.Any) -> list[t.Any]:
+    value = getattr(meta, "unique_together", None) or []
+    if value and isinstance(value[0], str):
+        return [value]
+    return list(value)
+
+
+def _constraint_name(table: str, columns: cabc.Iterable[str], suffix: str) -> str:
+    name = f"{table}_{'_'.join(columns)}_{suffix}"
+    if len(name) > 60:
+        import hashlib
+
+        digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+        name = f"{name[:50]}_{digest}"
+    return name
+
+
+def _app_label_for(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) >= 2 and parts[-1] == "models":
+        return parts[-2]
+    return parts[-1]
+
+
+class ModelState:
+    """Per-instance bookkeeping: whether it is unsaved and which database it is in."""
+
+    __slots__ = ("adding", "db", "fields_cache")
+
+    def __init__(self, adding: bool = True, db: str | None = None) -> None:
+        self.adding = adding
+        """True until the instance is saved or loaded."""
+        self.db = db
+        """The alias of the database the instance came from or went to."""
+        self.fields_cache: dict[str, t.Any] = {}
+        """Related objects fetched through forward foreign keys."""
+
+    def __reduce__(self) -> tuple[t.Any, ...]:
+        return (ModelState, (self.adding, self.db))
+
+
+class ModelBase(type):
+    """Metaclass of :class:`Model`: builds ``_meta`` and registers the class."""
+
+    def __new__(
+        mcs,
+        name: str,
+        bases: tuple[type, ...],
+        attrs: dict[str, t.Any],
+        **kwargs: t.Any,
+    ) -> ModelBase:
+        parents: list[t.Any] = [b for b in bases if isinstance(b, ModelBase)]
+        if not parents:
+            return super().__new__(mcs, name, bases, attrs, **kwargs)
+        meta = attrs.pop("Meta", None)
+        contributable = {
+            key: value
+            for key, value in attrs.items()
+            if not isinstance(value, type) and hasattr(value, "contribute_to_class")
+        }
+        plain = {k: v for k, v in attrs.items() if k not in contributable}
+        cls = t.cast(type["Model"], super().__new__(mcs, name, bases, plain, **kwargs))
+        if meta is None:
+            meta = _inherited_meta(parents)
+        cls._meta = Options(meta, cls)
+        module = attrs.get("__module__", "")
+        if not cls._meta.abstract:
+            cls.DoesNotExist = _subclass_exception(  # type: ignore[assignment]
+                "DoesNotExist", parents, ObjectDoesNotExist, cls, module
+            )
+            cls.MultipleObjectsReturned = _subclass_exception(  # type: ignore[assignment]
+                "MultipleObjectsReturned", parents, MultipleObjectsReturned, cls, module
+            )
+        for parent in parents:
+            if parent is Model:
+                continue
+            if not parent._meta.abstract:
+                raise FieldError(
+                    f"{name} subclasses the concrete model {parent.__name__}:"
+                    " multi-table inheritance is not supported. Make"
+                    f" {parent.__name__} abstract (Meta.abstract = True)."
+                )
+            for field in [*parent._meta.fields, *parent._meta.many_to_many]:
+                if field.auto_created or field.name in contributable:
+                    continue
+                copy.copy(field).contribute_to_class(cls, field.name)
+        has_manager = False
+        for key, value in contributable.items():
+            if key == "pk":
+                raise FieldError(f"{name}: 'pk' is reserved; name the field 'id'.")
+            if isinstance(value, _fields.Field):
+                value.check_definition()
+            else:
+                has_manager = True
+            value.contribute_to_class(cls, key)
+        if cls._meta.abstract:
+            if meta is not None:
+                cls.Meta = meta  # type: ignore[attr-defined]
+            return cls
+        _prepare(cls, has_manager)
+        return cls
+
+
+def _inherited_meta(parents: list[ModelBase]) -> t.Any:
+    for parent in parents:
+        options = getattr(parent, "_meta", None)
+        if options is not None and options.abstract:
+            inherited = type("Meta", (), {})
+            if options.ordering:
+                inherited.ordering = list(options.ordering)  # type: ignore[attr-defined]
+            return inherited
+    return None
+
+
+def _subclass_exception(
+    name: str,
+    parents: list[ModelBase],
+    base: type[Exception],
+    cls: type,
+    module: str,
+) -> type[Exception]:
+    bases = tuple(
+        getattr(parent, name)
+        for parent in parents
+        if hasattr(parent, name) and not parent._meta.abstract  # type: ignore[attr-defined]
+    ) or (base,)
+    return type(
+        name,
+        bases,
+        {"__module__": module, "__qualname__": f"{cls.__qualname__}.{name}"},
+    )
+
+
+def _prepare(cls: type[Model], has_manager: bool) -> None:
+    from .query import Manager
+
+    opts = cls._meta
+    if opts.pk is None:
+        auto = _fields.AutoField(primary_key=True)
+        auto.auto_created = True
+        auto.contribute_to_class(cls, "id")
+    if not has_manager and "objects" not in cls.__dict__:
+        Manager[t.Any]().contribute_to_class(cls, "objects")
+    names = [f.name for f in opts.fields] + [f.name for f in opts.many_to_many]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise FieldError(f"{cls.__name__} defines {', '.join(duplicates)} twice.")
+    registry.register(cls)
+    signals.class_prepared.send(sender=cls)
+    registry.resolve_pending(cls)
+
+
+class _PKDescriptor:
+    """``instance.pk``: the primary key value, whatever the field is called."""
+
+    def __get__(self, instance: Model | None, owner: type) -> t.Any:
+        if instance is None:
+            return self
+        return instance.__dict__[instance._meta.pk.attname]
+
+    def __set__(self, instance: Model, value: t.Any) -> None:
+        instance.__dict__[instance._meta.pk.attname] = value
+
+
+class Model(metaclass=ModelBase):
+    """Base class of every model.
+
+    Keyword arguments set fields by name (``author=obj`` or ``author_id=3``);
+    positional arguments set fields in :attr:`Options.fields` order.
+    """
+
+    _meta: t.ClassVar[Options]
+    objects: t.ClassVar[Manager[t.Any]]
+    DoesNotExist: t.ClassVar[type[ObjectDoesNotExist]]
+    MultipleObjectsReturned: t.ClassVar[type[MultipleObjectsReturned]]
+    _state: ModelState
+
+    pk = _PKDescriptor()
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        cls = self.__class__
+        # PERF: the signal check is an attribute test when nobody listens.
+        if _pre_init._records:
+            _pre_init.send(sender=cls, args=args, kwargs=kwargs)
+        consts, callables, attnames, positional = cls._meta.init_cache()
+        d = self.__dict__
+        d.update(consts)
+        d["_state"] = ModelState()
+        if args:
+            if len(args) > len(positional):
+                raise IndexError(
+                    f"{cls.__name__}() takes at most {len(positional)} positional"
+                    f" values, got {len(args)}."
+                )
+            d.update(zip(positional, args, strict=False))
+        for attname, name, default in callables:
+            if attname not in kwargs and name not in kwargs:
+                d[attname] = default()
+        if kwargs:
+            for key, value in kwargs.items():
+                if key in attnames:
+                    d[key] = value
+                else:
+                    self._set_named(key, value)
+        if _post_init._records:
+            _post_init.send(sender=cls, instance=self)
+
+    def _set_named(self, key: str, value: t.Any) -> None:
+        cls = self.__class__
+        if key == "pk":
+            self.__dict__[cls._meta.pk.attname] = value
+            return
+        field = cls._meta.field_map.get(key)
+        if field is not None and field.is_relation and not field.many_to_many:
+            setattr(self, key, value)
+            return
+        if isinstance(getattr(cls, key, None), property):
+            setattr(self, key, value)
+            return
+        if field is not None and field.many_to_many:
+            raise TypeError(
+                f"{cls.__name__}() cannot set the many-to-many field {key!r}; save"
+                f" the instance, then use instance.{key}.set(...)."
+            )
+        raise TypeError(
+            f"{cls.__name__}() got an unexpected keyword argument {key!r}. Fields:"
+            f" {', '.join(f.name for f in cls._meta.fields)}."
+        )
+
+    @classmethod
+    def from_db(cls, db: str, values: cabc.Sequence[t.Any]) -> t.Any:
+        """Build an instance from a row (values in :attr:`Options.fields` order)."""
+        new = cls.__new__(cls)
+        if _pre_init._records:
+            _pre_init.send(sender=cls, args=tuple(values), kwargs={})
+        d = new.__dict__
+        d.update(zip(cls._meta.init_cache()[3], values, strict=True))
+        d["_state"] = ModelState(False, db)
+        if _post_init._records:
+            _post_init.send(sender=cls, instance=new)
+        return new
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}: {self}>"
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__} object ({self.pk})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Model):
+            return NotImplemented
+        if type(self) is not type(other):
+            return False
+        if self.pk is None:
+            return self is other
+        return bool(self.pk == other.pk)
+
+    def __hash__(self) -> int:
+        if self.pk is None:
+            raise TypeError("Model instances without a primary key are unhashable.")
+        return hash((type(self), self.pk))
+
+    def __getstate__(self) -> dict[str, t.Any]:
+        state = dict(self.__dict__)
+        state["_state"] = ModelState(self._state.adding, self._state.db)
+        return state
+
+    # Saving -------------------------------------------------------------------
+
+    def save(
+        self,
+        using: str | None = None,
+        update_fields: cabc.Iterable[str] | None = None,
+        raw: bool = False,
+        force_insert: bool = False,
+    ) -> None:
+        """Insert or update the row, sending ``pre_save`` and ``post_save``.
+
+        :param using: the database alias; by default the instance's or
+            ``"default"``.
+        :param update_fields: save only these fields (an UPDATE, never an insert).
+        :param raw: save the values exactly as given, primary key included
+            (fixture loading); receivers see ``raw=True``.
+        :param force_insert: always INSERT.
+        :raises ValidationError: a value cannot be saved; nothing is written.
+        """
+        cls = self.__class__
+        meta = cls._meta
+        alias = using or self._state.db or DEFAULT_DB_ALIAS
+        fields_set: frozenset[str] | None = None
+        if update_fields is not None:
+            fields_set = _check_update_fields(meta, update_fields)
+            if not fields_set:
+                return
+        if _pre_save._records:
+            _pre_save.send(
+                sender=cls,
+                instance=self,
+                raw=raw,
+                using=alias,
+                update_fields=fields_set,
+            )
+        d = self.__dict__
+        pk_value = d[meta.pk.attname]
+        adding = (
+            pk_value is None
+            or force_insert
+            or (self._state.adding and meta.pk.has_default())
+        )
+        self._prepare_related()
+        saver = _saver(meta)
+        conn = connections[alias]
+        if adding:
+            saver.insert(self, conn, raw)
+            created = True
+        elif not saver.update(self, conn, fields_set, raw):
+            if fields_set is not None:
+                raise IntegrityError(
+                    f"Cannot save {cls.__name__} with update_fields: no row has"
+                    f" primary key {pk_value!r}."
+                )
+            saver.insert(self, conn, raw)
+            created = True
+        else:
+            created = False
+        state = self._state
+        state.adding = False
+        state.db = alias
+        if _post_save._records:
+            _post_save.send(
+                sender=cls,
+                instance=self,
+                raw=raw,
+                using=alias,
+                update_fields=fields_set,
+                created=created,
+            )
+
+    save.alters_data = True  # type: ignore[attr-defined]
+
+    def _prepare_related(self) -> None:
+        cache = self._state.fields_cache
+        if not cache:
+            return
+        for name, obj in cache.items():
+            if obj is None:
+                continue
+            field = self._meta.field_map[name]
+            if obj.pk is None:
+                raise ValueError(
+                    f"save() prohibited: {type(self).__name__}.{name} refers to an"
+                    f" unsaved {type(obj).__name__}; save it first."
+                )
+            if self.__dict__.get(field.attname) is None:
+                self.__dict__[field.attname] = getattr(obj, field.target_field.attname)
+
+    def clean_fields(self, exclude: cabc.Iterable[str] = ()) -> None:
+        """Check every value as ``save()`` does.
+
+        :raises ValidationError: listing every bad value by field name.
+        """
+        _saver(self._meta).clean(self, self._meta.fields, frozenset(exclude))
+
+    def full_clean(self) -> None:
+        """Check every value as ``save()`` does (alias of :meth:`clean_fields`)."""
+        self.clean_fields()
+
+    def delete(self, using: str | None = None) -> tuple[int, dict[str, int]]:
+        """Delete the row and, by ``on_delete``, its dependants.
+
+        Sends ``pre_delete`` for every instance before any row goes and
+        ``post_delete`` for each afterwards, with ``origin=self``.
+
+        :returns: the number of rows deleted and a count per model label.
+        :raises ProtectedError: a PROTECT foreign key blocks it; nothing goes.
+        """
+        from .related import Collector
+
+        if self.pk is None:
+            raise ValueError(
+                f"{type(self).__name__} object can't be deleted because its"
+                f" {self._meta.pk.attname} attribute is None."
+            )
+        alias = using or self._state.db or DEFAULT_DB_ALIAS
+        collector = Collector(alias, origin=self)
+        collector.collect([self])
+        return collector.delete()
+
+    delete.alters_data = True  # type: ignore[attr-defined]
+
+    def refresh_from_db(self, using: str | None = None) -> None:
+        """Reload every field from the database."""
+        cls = type(self)
+        alias = using or self._state.db or DEFAULT_DB_ALIAS
+        fresh = cls.objects.using(alias).get(pk=self.pk)
+        for field in cls._meta.fields:
+            self.__dict__[field.attname] = fresh.__dict__[field.attname]
+        self._state.fields_cache.clear()
+        self._state.db = alias
+
+
+def _check_update_fields(
+    meta: Options, update_fields: cabc.Iterable[str]
+) -> frozenset[str]:
+    names = frozenset(update_fields)
+    valid = {f.name for f in meta.fields} | {f.attname for f in meta.fields}
+    bad = sorted(names - valid)
+    if bad:
+        raise FieldError(
+            f"update_fields names {', '.join(repr(b) for b in bad)}, which"
+            f" {meta.object_name} does not have (or that are not concrete)."
+            f" Choices are: {', '.join(f.name for f in meta.fields)}."
+        )
+    return names
+
+
+class _Saver:
+    """Compiled INSERT/UPDATE statements and value checks for one model."""
+
+    def __init__(self, meta: Options) -> None:
+        self.meta = meta
+        self.fields = meta.fields
+        self.pk = meta.pk
+        self.auto_pk = isinstance(meta.pk, _fields.AutoField)
+        self.pre_save_fields = [f for f in meta.fields if f.has_pre_save]
+        self.vendor_data: dict[str, t.Any] = {}
+
+    def clean(
+        self,
+        instance: Model,
+        fields: cabc.Iterable[_fields.Field],
+        exclude: frozenset[str] = frozenset(),
+    ) -> None:
+        d = instance.__dict__
+        errors: dict[str, list[str]] | None = None
+        for field in fields:
+            value = d[field.attname]
+            if value is None:
+                if field.null or (field is self.pk and self.auto_pk):
+                    continue
+                if field.name in exclude:
+                    continue
+                message = "cannot be None (the field is not null=True)"
+            else:
+                try:
+                    clean = field.clean(value)
+                    if field._choice_values is not None:
+                        field.check_choices(clean)
+                except ValueError as exc:
+                    message = str(exc)
+                else:
+                    if clean is not value:
+                        d[field.attname] = clean
+                    continue
+            if field.name in exclude:
+                continue
+            if errors is None:
+                errors = {}
+            errors.setdefault(field.name, []).append(message)
+        if errors:
+            raise ValidationError(
+                {
+                    f"{self.meta.object_name}.{name}": msgs
+                    for name, msgs in errors.items()
+                }
+            )
+
+    def _vendor(self, conn: DatabaseWrapper) -> t.Any:
+        data = self.vendor_data.get(conn.vendor)
+        if data is None:
+            data = {
+                f.attname: f.db_converter(conn.vendor)
+                for f in self.fields
+                if f.db_converter(conn.vendor) is not None
+            }
+            self.vendor_data[conn.vendor] = data
+        return data
+
+    def _insert_sql(self, conn: DatabaseWrapper, with_pk: bool) -> t.Any:
+        key = ("insert", conn.vendor, with_pk)
+        cached = self.meta._sql_cache.get(key)
+        if cached is None:
+            fields = [f for f in self.fields if with_pk or f is not self.pk]
+            table = self.meta.table
+            stmt: t.Any = table.insert().values(
+                {f.column: sa.bindparam(f.attname) for f in fields}
+            )
+            returning = not with_pk and conn.vendor != "sqlite"
+            if returning:
+                stmt = stmt.returning(table.c[self.pk.column])
+            sql, names = compile_sql(stmt, conn.dialect)
+            converters = self._vendor(conn)
+            order = tuple(names)
+            getter = operator.itemgetter(*order) if len(order) > 1 else None
+            convs = tuple(
+                (i, converters[name])
+                for i, name in enumerate(order)
+                if name in converters
+            )
+            cached = (sql, order, getter, convs, returning)
+            self.meta._sql_cache[key] = cached
+        return cached
+
+    def insert(self, instance: Model, conn: DatabaseWrapper, raw: bool) -> None:
+        d = instance.__dict__
+        if not raw:
+            for field in self.pre_save_fields:
+                field.pre_save(instance, True)
+        self.clean(instance, self.fields)
+        with_pk = d[self.pk.attname] is not None or not self.auto_pk
+        sql, order, getter, convs, returning = self._insert_sql(conn, with_pk)
+        params = _params(d, order, getter, convs)
+        cursor = conn.execute(sql, params)
+        if not with_pk:
+            if returning:
+                d[self.pk.attname] = cursor.fetchone()[0]
+            else:
+                d[self.pk.attname] = cursor.lastrowid
+
+    def _update_sql(self, conn: DatabaseWrapper, names: frozenset[str] | None) -> t.Any:
+        key = ("update", conn.vendor, names)
+        cached = self.meta._sql_cache.get(key)
+        if cached is None:
+            fields = [
+                f
+                for f in self.fields
+                if f is not self.pk
+                and (names is None or f.name in names or f.attname in names)
+            ]
+            table = self.meta.table
+            pk_col = table.c[self.pk.column]
+            stmt = (
+                table.update()
+                .where(pk_col == sa.bindparam("__pk"))
+                .values({f.column: sa.bindparam(f.attname) for f in fields})
+            )
+            sql, bind_names = compile_sql(stmt, conn.dialect)
+            order = tuple(
+                self.pk.attname if name == "__pk" else name for name in bind_names
+            )
+            converters = self._vendor(conn)
+            getter = operator.itemgetter(*order) if len(order) > 1 else None
+            convs = tuple(
+                (i, converters[name])
+                for i, name in enumerate(order)
+                if name in converters
+            )
+            cached = (sql, order, getter, convs, tuple(fields))
+            self.meta._sql_cache[key] = cached
+        return cached
+
+    def update(
+        self,
+        instance: Model,
+        conn: DatabaseWrapper,
+        names: frozenset[str] | None,
+        raw: bool,
+    ) -> bool:
+        sql, order, getter, convs, fields = self._update_sql(conn, names)
+        if not raw:
+            for field in self.pre_save_fields:
+                if field in fields:
+                    field.pre_save(instance, False)
+        self.clean(instance, (self.pk, *fields))
+        if not fields:
+            return bool(
+                instance.__class__.objects.using(conn.alias)
+                .filter(pk=instance.pk)
+                .exists()
+            )
+        cursor = conn.execute(sql, _params(instance.__dict__, order, getter, convs))
+        return bool(cursor.rowcount > 0)
+
+
+def _params(
+    d: dict[str, t.Any],
+    order: tuple[str, ...],
+    getter: t.Any,
+    convs: tuple[tuple[int, t.Any], ...],
+) -> t.Any:
+    if getter is None:
+        params: t.Any = [d[name] for name in order]
+    else:
+        params = getter(d)
+    if convs:
+        params = list(params)
+        for index, convert in convs:
+            value = params[index]
+            if value is not None:
+                params[index] = convert(value)
+    return params
+
+
+def _saver(meta: Options) -> _Saver:
+    saver = meta._sql_cache.get("saver")
+    if saver is None:
+        saver = _Saver(meta)
+        meta._sql_cache["saver"] = saver
+    return t.cast(_Saver, saver)
+
+
+def _module_name(obj: t.Any) -> str:
+    return getattr(sys.modules.get(obj.__module__), "__name__", "")

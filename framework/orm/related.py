@@ -1,0 +1,939 @@
+"""Relations: ForeignKey, ManyToManyField, their accessors, and cascading deletes.
+
+``ForeignKey(Author, on_delete=CASCADE)`` on ``Book`` gives ``book.author``
+(fetched once and cached), ``book.author_id``, and the reverse manager
+``author.book_set`` (or ``related_name``). ``ManyToManyField`` gives managers
+on both sides with ``add``/``remove``/``clear``/``set``, each sending
+``m2m_changed`` with the through model as sender.
+"""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import typing as t
+
+import sqlalchemy as sa
+
+from framework import signals
+
+from .db import DEFAULT_DB_ALIAS
+from .db import connections
+from .exceptions import FieldError
+from .exceptions import ProtectedError
+from .exceptions import RestrictedError
+from .fields import Field
+from .query import Manager
+from .query import QuerySet
+from .query import _Path
+
+if t.TYPE_CHECKING:
+    from .models import Model
+
+__all__ = [
+    "CASCADE",
+    "DO_NOTHING",
+    "PROTECT",
+    "RESTRICT",
+    "SET_NULL",
+    "Collector",
+    "ForeignKey",
+    "ForeignObjectRel",
+    "ManyToManyField",
+    "ManyToManyRel",
+]
+
+
+class _OnDelete:
+    """An ``on_delete`` behaviour; compared by identity."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+CASCADE: t.Final = _OnDelete("CASCADE")
+"""Delete the rows that refer to a deleted row."""
+PROTECT: t.Final = _OnDelete("PROTECT")
+"""Refuse to delete a row that is referred to (:class:`ProtectedError`)."""
+RESTRICT: t.Final = _OnDelete("RESTRICT")
+"""Like PROTECT, unless the referring rows are deleted by the same cascade."""
+SET_NULL: t.Final = _OnDelete("SET_NULL")
+"""Set the referring foreign keys to NULL (needs ``null=True``)."""
+DO_NOTHING: t.Final = _OnDelete("DO_NOTHING")
+"""Leave referring rows alone (the database constraint may then refuse)."""
+
+_ON_DELETE = (CASCADE, PROTECT, RESTRICT, SET_NULL, DO_NOTHING)
+
+
+def _resolve_label(reference: t.Any, model: type[Model]) -> str:
+    from .models import ModelBase
+
+    if isinstance(reference, ModelBase):
+        return t.cast("type[Model]", reference)._meta.label_lower
+    if not isinstance(reference, str) or not reference:
+        raise FieldError(
+            f"{model.__name__}: a relation needs a model class or a name such as"
+            f" 'Author' or 'app_label.Author', got {reference!r}."
+        )
+    if reference == "self":
+        return model._meta.label_lower
+    if "." not in reference:
+        return f"{model._meta.app_label}.{reference}".lower()
+    return reference.lower()
+
+
+class ForeignObjectRel:
+    """The reverse side of a relation, living on the target model's ``_meta``.
+
+    :param field: the ForeignKey or ManyToManyField.
+    :param model: the model the relation points at.
+    """
+
+    is_relation: t.ClassVar[bool] = True
+    many_to_many: t.ClassVar[bool] = False
+    concrete: t.ClassVar[bool] = False
+    primary_key: t.ClassVar[bool] = False
+
+    def __init__(self, field: t.Any, model: type[Model]) -> None:
+        self.field = field
+        """The relation field on the other model."""
+        self.model = model
+        """The model this reverse relation lives on."""
+        self.related_model: type[Model] = field.model
+        """The model declaring the field."""
+        self.hidden = bool(field.related_name and field.related_name.endswith("+"))
+        source_name = field.model._meta.model_name
+        self.accessor_name: str = field.related_name or f"{source_name}_set"
+        """The attribute holding the reverse manager."""
+        self.query_name: str = (
+            field.related_query_name or field.related_name or source_name
+        )
+        """The name used in lookups spanning this relation."""
+        self.name = self.query_name
+        self.on_delete = getattr(field, "on_delete", None)
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__}: {self.related_model.__name__}.{self.field.name}>"
+        )
+
+    def subquery_plan(self) -> tuple[t.Any, t.Any, t.Any, tuple[t.Any, ...]]:
+        """Return how a lookup spanning this relation becomes a subquery."""
+        return self.related_model, self.field, self.field.target_field, ()
+
+
+class ManyToManyRel(ForeignObjectRel):
+    """The reverse side of a ManyToManyField."""
+
+    many_to_many = True
+
+    def subquery_plan(self) -> tuple[t.Any, t.Any, t.Any, tuple[t.Any, ...]]:
+        """Return how a lookup spanning this relation becomes a subquery."""
+        field = self.field
+        return field.through, field.target_fk, self.model._meta.pk, (field.source_fk,)
+
+
+class ForeignKey(Field):
+    """A many-to-one relation: the column holds the target's primary key.
+
+    :param to: the target model, ``"self"``, ``"Model"`` or ``"app.Model"``.
+    :param on_delete: CASCADE, PROTECT, RESTRICT, SET_NULL or DO_NOTHING.
+    :param related_name: the reverse accessor (``"+"`` suffix: none).
+    :param related_query_name: the name for lookups from the target.
+    """
+
+    is_relation = True
+
+    def __init__(
+        self,
+        to: t.Any,
+        on_delete: t.Any,
+        *,
+        related_name: str | None = None,
+        related_query_name: str | None = None,
+        db_constraint: bool = True,
+        **kwargs: t.Any,
+    ) -> None:
+        kwargs.setdefault("db_index", True)
+        super().__init__(**kwargs)
+        if on_delete not in _ON_DELETE:
+            raise FieldError(
+                f"ForeignKey(on_delete=...) must be one of CASCADE, PROTECT, RESTRICT,"
+                f" SET_NULL or DO_NOTHING from framework.orm; got {on_delete!r}."
+            )
+        if on_delete is SET_NULL and not self.null:
+            raise FieldError("ForeignKey(on_delete=SET_NULL) needs null=True.")
+        self.to = to
+        self.on_delete = on_delete
+        self.related_name = related_name
+        self.related_query_name = related_query_name
+        self.db_constraint = db_constraint
+        self.related_model: type[Model] = t.cast("type[Model]", None)
+        """The target model (once resolved)."""
+        self.remote_field: ForeignObjectRel = t.cast(ForeignObjectRel, None)
+        """The reverse relation object on the target."""
+
+    def get_attname(self) -> str:
+        """Return ``<name>_id``."""
+        return f"{self.name}_id"
+
+    @property
+    def target_field(self) -> Field:
+        """The target's primary key field."""
+        return self.related_model._meta.pk
+
+    def contribute_to_class(self, cls: type[Model], name: str) -> None:
+        """Add the field, its descriptor, and resolve the target lazily."""
+        from .models import registry
+
+        super().contribute_to_class(cls, name)
+        setattr(cls, name, ForwardManyToOneDescriptor(self))
+        label = _resolve_label(self.to, cls)
+        cls._meta.pending_relations.add(label)
+        registry.lazy(label, lambda target: self._resolve(cls, label, target))
+
+    def _resolve(self, cls: type[Model], label: str, target: type[Model]) -> None:
+        self.related_model = target
+        rel = ForeignObjectRel(self, target)
+        self.remote_field = rel
+        target._meta.related_objects.append(rel)
+        target._meta._reset_caches()
+        if not rel.hidden:
+            setattr(target, rel.accessor_name, ReverseManyToOneDescriptor(rel))
+        cls._meta.pending_relations.discard(label)
+        cls._meta._reset_caches()
+
+    def clean(self, value: t.Any) -> t.Any:
+        """Check the raw key against the target's primary key field."""
+        return self.target_field.clean(value)
+
+    def db_converter(self, vendor: str) -> t.Any:
+        """Convert like the target's primary key."""
+        return self.target_field.db_converter(vendor)
+
+    def python_converter(self, vendor: str) -> t.Any:
+        """Convert like the target's primary key."""
+        return self.target_field.python_converter(vendor)
+
+    def get_db_prep_value(self, value: t.Any, vendor: str) -> t.Any:
+        """Convert a key (or an instance) like the target's primary key."""
+        from .query import _pk_of
+
+        return self.target_field.get_db_prep_value(_pk_of(value), vendor)
+
+    def to_python(self, value: t.Any) -> t.Any:
+        """Turn a fixture's key into the Python key."""
+        return self.target_field.to_python(value)
+
+    def to_json(self, value: t.Any) -> t.Any:
+        """Serialise the key like the target's primary key."""
+        return self.target_field.to_json(value)
+
+    def sa_type(self) -> t.Any:
+        """Return the target primary key's column type."""
+        target = self.target_field
+        if type(target).__name__ in ("AutoField",):
+            return sa.Integer()
+        if type(target).__name__ == "BigAutoField":
+            return sa.BigInteger()
+        return target.sa_type()
+
+    def sa_column(self) -> sa.Column[t.Any]:
+        """Return the key column with a deferrable foreign key constraint."""
+        target_meta = self.related_model._meta
+        args: list[t.Any] = []
+        if self.db_constraint:
+            args.append(
+                sa.ForeignKey(
+                    f"{target_meta.db_table}.{self.target_field.column}",
+                    deferrable=True,
+                    initially="DEFERRED",
+                )
+            )
+        return sa.Column(
+            self.column,
+            self.sa_type(),
+            *args,
+            nullable=self.null,
+            unique=self.unique,
+            index=self.db_index and not self.unique,
+        )
+
+
+class ForwardManyToOneDescriptor:
+    """``book.author``: the related instance, fetched once and cached."""
+
+    def __init__(self, field: ForeignKey) -> None:
+        self.field = field
+
+    def __get__(self, instance: Model | None, owner: type) -> t.Any:
+        if instance is None:
+            return self
+        field = self.field
+        value = instance.__dict__[field.attname]
+        cache = instance._state.fields_cache
+        cached = cache.get(field.name, _MISSING)
+        if cached is not _MISSING and (
+            (cached is None and value is None)
+            or (cached is not None and (cached.pk == value or cached.pk is None))
+        ):
+            return cached
+        if value is None:
+            return None
+        alias = instance._state.db or DEFAULT_DB_ALIAS
+        obj = field.related_model.objects.using(alias).get(pk=value)
+        cache[field.name] = obj
+        return obj
+
+    def __set__(self, instance: Model, value: t.Any) -> None:
+        field = self.field
+        if value is None:
+            instance.__dict__[field.attname] = None
+            instance._state.fields_cache[field.name] = None
+            return
+        if not isinstance(value, field.related_model):
+            raise TypeError(
+                f"{type(instance).__name__}.{field.name} must be a"
+                f" {field.related_model.__name__} instance, got {value!r}."
+                f" To set the key, assign {field.attname}."
+            )
+        instance.__dict__[field.attname] = value.pk
+        instance._state.fields_cache[field.name] = value
+
+
+_MISSING: t.Final = object()
+
+
+class ReverseManyToOneDescriptor:
+    """``author.book_set``: a manager of the rows referring to the instance."""
+
+    def __init__(self, rel: ForeignObjectRel) -> None:
+        self.rel = rel
+
+    def __get__(self, instance: Model | None, owner: type) -> t.Any:
+        if instance is None:
+            return self
+        return RelatedManager(instance, self.rel)
+
+    def __set__(self, instance: Model, value: t.Any) -> None:
+        raise TypeError(
+            f"Direct assignment to the reverse side of {self.rel!r} is not allowed;"
+            f" use {self.rel.accessor_name}.set() instead."
+        )
+
+
+def _require_saved(instance: Model, what: str) -> None:
+    if instance.pk is None:
+        raise ValueError(
+            f"{type(instance).__name__} instance needs a primary key before {what}"
+            " can be used; save it first."
+        )
+
+
+class RelatedManager(Manager[t.Any]):
+    """Manager of the instances whose foreign key points at one instance."""
+
+    def __init__(self, instance: Model, rel: ForeignObjectRel) -> None:
+        super().__init__()
+        _require_saved(instance, f"the relation {rel.accessor_name!r}")
+        self.instance = instance
+        self.rel = rel
+        self.field: ForeignKey = rel.field
+        self.model = rel.related_model
+        self.name = rel.accessor_name
+        self._db = instance._state.db or DEFAULT_DB_ALIAS
+
+    def get_queryset(self) -> QuerySet[t.Any]:
+        """Return the related rows."""
+        return QuerySet(self.model, self._db).filter(**{self.field.name: self.instance})
+
+    def create(self, **kwargs: t.Any) -> t.Any:
+        """Create a related instance pointing at the owner."""
+        kwargs[self.field.name] = self.instance
+        return QuerySet(self.model, self._db).create(**kwargs)
+
+    def add(self, *objs: Model) -> None:
+        """Point ``objs`` at the owner and save them."""
+        from .transaction import atomic
+
+        with atomic(using=self._db):
+            for obj in objs:
+                if not isinstance(obj, self.model):
+                    raise TypeError(
+                        f"{self.name}.add() expects {self.model.__name__}, got {obj!r}."
+                    )
+                setattr(obj, self.field.name, self.instance)
+                obj.save(using=self._db)
+
+    def remove(self, *objs: Model) -> None:
+        """Set the foreign key of ``objs`` to NULL (needs ``null=True``)."""
+        from .transaction import atomic
+
+        self._check_nullable("remove")
+        with atomic(using=self._db):
+            for obj in objs:
+                if obj.__dict__.get(self.field.attname) != self.instance.pk:
+                    raise ValueError(f"{obj!r} is not related to {self.instance!r}.")
+                setattr(obj, self.field.name, None)
+                obj.save(using=self._db)
+
+    def clear(self) -> None:
+        """Set the foreign key of every related row to NULL (needs ``null=True``)."""
+        from .transaction import atomic
+
+        self._check_nullable("clear")
+        with atomic(using=self._db):
+            for obj in self.get_queryset():
+                setattr(obj, self.field.name, None)
+                obj.save(using=self._db)
+
+    def set(self, objs: cabc.Iterable[Model]) -> None:
+        """Make ``objs`` exactly the related rows."""
+        from .transaction import atomic
+
+        objs = list(objs)
+        with atomic(using=self._db):
+            if self.field.null:
+                keep = {obj.pk for obj in objs}
+                self.remove(*[obj for obj in self.get_queryset() if obj.pk not in keep])
+            self.add(*objs)
+
+    def _check_nullable(self, action: str) -> None:
+        if not self.field.null:
+            raise ValueError(
+                f"{self.name}.{action}() needs {self.model.__name__}.{self.field.name}"
+                " to be null=True; delete the rows instead."
+            )
+
+
+class ManyToManyField(Field):
+    """A many-to-many relation through an automatic or a custom model.
+
+    :param to: the target model, ``"self"``, ``"Model"`` or ``"app.Model"``.
+    :param through: a custom through model (or its name) with two foreign keys.
+    :param through_fields: ``(source_fk_name, target_fk_name)`` on ``through``.
+    :param related_name: the reverse accessor on the target.
+    """
+
+    is_relation = True
+    many_to_many = True
+    concrete = False
+
+    def __init__(
+        self,
+        to: t.Any,
+        *,
+        through: t.Any = None,
+        through_fields: tuple[str, str] | None = None,
+        related_name: str | None = None,
+        related_query_name: str | None = None,
+        **kwargs: t.Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.to = to
+        self.through_ref = through
+        self.through_fields = through_fields
+        self.related_name = related_name
+        self.related_query_name = related_query_name
+        self.related_model: type[Model] = t.cast("type[Model]", None)
+        self.remote_field: ManyToManyRel = t.cast(ManyToManyRel, None)
+        self.through: type[Model] = t.cast("type[Model]", None)
+        """The through model (automatic or custom)."""
+        self.source_fk: ForeignKey = t.cast(ForeignKey, None)
+        self.target_fk: ForeignKey = t.cast(ForeignKey, None)
+
+    @property
+    def target_field(self) -> Field:
+        """The target's primary key field."""
+        return self.related_model._meta.pk
+
+    def contribute_to_class(self, cls: type[Model], name: str) -> None:
+        """Add the field and its descriptor; build the through model lazily."""
+        from .models import registry
+
+        super().contribute_to_class(cls, name)
+        setattr(cls, name, ManyToManyDescriptor(self, reverse=False))
+        if cls._meta.abstract:
+            return
+        label = _resolve_label(self.to, cls)
+        # The through model is built once both ends exist, after the source.
+        registry.lazy(
+            label,
+            lambda target: registry.lazy(
+                cls._meta.label_lower, lambda _: self._resolve_target(cls, target)
+            ),
+        )
+
+    def _resolve_target(self, cls: type[Model], target: type[Model]) -> None:
+        from .models import registry
+
+        self.related_model = target
+        if self.through_ref is None:
+            self._set_through(cls, _create_through(self, cls, target))
+        else:
+            label = _resolve_label(self.through_ref, cls)
+            registry.lazy(label, lambda through: self._set_through(cls, through))
+
+    def _set_through(self, cls: type[Model], through: type[Model]) -> None:
+        self.through = through
+        fks = [f for f in through._meta.fields if isinstance(f, ForeignKey)]
+        if self.through_fields:
+            by_name = {f.name: f for f in fks}
+            source, target = (by_name[name] for name in self.through_fields)
+        else:
+            sources = [
+                f for f in fks if _resolve_label(f.to, through) == cls._meta.label_lower
+            ]
+            targets = [
+                f
+                for f in fks
+                if _resolve_label(f.to, through) == self.related_model._meta.label_lower
+            ]
+            if cls is self.related_model and len(sources) == 2:
+                source, target = sources
+            elif len(sources) != 1 or len(targets) != 1:
+                raise FieldError(
+                    f"{cls.__name__}.{self.name}: the through model {through.__name__}"
+                    f" needs exactly one ForeignKey to {cls.__name__} and one to"
+                    f" {self.related_model.__name__}; use through_fields=(...)"
+                    " to choose."
+                )
+            else:
+                source, target = sources[0], targets[0]
+        self.source_fk, self.target_fk = source, target
+        rel = ManyToManyRel(self, self.related_model)
+        self.remote_field = rel
+        target_model = self.related_model
+        target_model._meta.related_objects.append(rel)
+        target_model._meta._reset_caches()
+        if not rel.hidden:
+            setattr(
+                target_model,
+                rel.accessor_name,
+                ManyToManyDescriptor(self, reverse=True),
+            )
+
+    def sa_column(self) -> sa.Column[t.Any]:
+        """Many-to-many fields have no column."""
+        raise FieldError(f"{self!r} has no column; its rows live in the through table.")
+
+    def value_from_object(self, obj: Model) -> t.Any:
+        """Return the related primary keys (for dumpdata)."""
+        return list(getattr(obj, self.name).values_list("pk", flat=True))
+
+    def subquery_plan(self) -> tuple[t.Any, t.Any, t.Any, tuple[t.Any, ...]]:
+        """Return how a lookup spanning this relation becomes a subquery."""
+        return self.through, self.source_fk, self.model._meta.pk, (self.target_fk,)  # type: ignore[union-attr]
+
+
+def _create_through(
+    field: ManyToManyField, cls: type[Model], target: type[Model]
+) -> type[Model]:
+    from .models import Model
+
+    name = f"{cls.__name__}_{field.name}"
+    source_name = cls._meta.model_name
+    target_name = target._meta.model_name
+    if source_name == target_name:
+        source_name, target_name = f"from_{source_name}", f"to_{target_name}"
+    meta = type(
+        "Meta",
+        (),
+        {
+            "app_label": cls._meta.app_label,
+            "db_table": f"{cls._meta.db_table}_{field.name}",
+            "auto_created": True,
+            "unique_together": [(source_name, target_name)],
+        },
+    )
+    attrs = {
+        "__module__": cls.__module__,
+        "__qualname__": name,
+        "Meta": meta,
+        source_name: ForeignKey(cls, on_delete=CASCADE, related_name=f"{name}+"),
+        target_name: ForeignKey(target, on_delete=CASCADE, related_name=f"{name}+"),
+    }
+    metaclass: t.Any = type(Model)
+    return t.cast("type[Model]", metaclass(name, (Model,), attrs))
+
+
+class ManyToManyDescriptor:
+    """``pizza.toppings`` / ``topping.pizza_set``: a many-to-many manager."""
+
+    def __init__(self, field: ManyToManyField, reverse: bool) -> None:
+        self.field = field
+        self.reverse = reverse
+
+    @property
+    def through(self) -> type[Model]:
+        """The through model (``Pizza.toppings.through``)."""
+        return self.field.through
+
+    def __get__(self, instance: Model | None, owner: type) -> t.Any:
+        if instance is None:
+            return self
+        return ManyRelatedManager(instance, self.field, self.reverse)
+
+    def __set__(self, instance: Model, value: t.Any) -> None:
+        raise TypeError(
+            f"Direct assignment to {self.field.name!r} is not allowed; use"
+            " .set(objs) instead."
+        )
+
+
+class ManyRelatedManager(Manager[t.Any]):
+    """Manager of the instances linked to one instance through a through model."""
+
+    def __init__(self, instance: Model, field: ManyToManyField, reverse: bool) -> None:
+        super().__init__()
+        _require_saved(instance, f"the many-to-many relation {field.name!r}")
+        self.instance = instance
+        self.field = field
+        self.is_reverse = reverse
+        self.through = field.through
+        if reverse:
+            self.model = t.cast("type[Model]", field.model)
+            self.source_fk, self.target_fk = field.target_fk, field.source_fk
+        else:
+            self.model = field.related_model
+            self.source_fk, self.target_fk = field.source_fk, field.target_fk
+        self.name = field.name
+        self._db = instance._state.db or DEFAULT_DB_ALIAS
+
+    def get_queryset(self) -> QuerySet[t.Any]:
+        """Return the linked instances."""
+        qs: QuerySet[t.Any] = QuerySet(self.model, self._db)
+        rel = _LinkStep(self.through, self.target_fk, self.source_fk, self.model)
+        path = _Path((rel,), self.source_fk.target_field, "exact", "pk")
+        qs._where.append(("AND", False, [(path, self.instance.pk)]))
+        return qs
+
+    def _pks(self, objs: cabc.Iterable[t.Any]) -> set[t.Any]:
+        pks = set()
+        for obj in objs:
+            if isinstance(obj, self.model):
+                _require_saved(obj, f"{self.name}.add()/remove()")
+                pks.add(obj.pk)
+            elif hasattr(obj, "_meta"):
+                raise TypeError(
+                    f"{self.name} expects {self.model.__name__}, got {obj!r}."
+                )
+            else:
+                try:
+                    pks.add(self.model._meta.pk.clean(obj))
+                except ValueError as exc:
+                    raise TypeError(
+                        f"{self.name} expects {self.model.__name__} instances or"
+                        " primary"
+                        f" keys, got {obj!r}: {exc}"
+                    ) from None
+        return pks
+
+    def _linked(self, pks: set[t.Any] | None) -> set[t.Any]:
+        qs = QuerySet(self.through, self._db).filter(
+            **{self.source_fk.attname: self.instance.pk}
+        )
+        if pks is not None:
+            qs = qs.filter(**{f"{self.target_fk.attname}__in": list(pks)})
+        return set(qs.values_list(self.target_fk.attname, flat=True))
+
+    def _send(self, action: str, pk_set: set[t.Any] | None) -> None:
+        if signals.m2m_changed.has_listeners(self.through):
+            signals.m2m_changed.send(
+                sender=self.through,
+                instance=self.instance,
+                action=action,
+                reverse=self.is_reverse,
+                model=self.model,
+                pk_set=pk_set,
+                using=self._db,
+            )
+
+    def add(
+        self, *objs: t.Any, through_defaults: dict[str, t.Any] | None = None
+    ) -> None:
+        """Link ``objs`` (instances or primary keys); linked ones are skipped."""
+        from .transaction import atomic
+
+        pks = self._pks(objs)
+        with atomic(using=self._db):
+            new = pks - self._linked(pks)
+            self._send("pre_add", new)
+            if new:
+                rows = [
+                    self.through(
+                        **{
+                            self.source_fk.attname: self.instance.pk,
+                            self.target_fk.attname: pk,
+                            **(through_defaults or {}),
+                        }
+                    )
+                    for pk in sorted(new, key=repr)
+                ]
+                QuerySet(self.through, self._db).bulk_create(rows)
+            self._send("post_add", new)
+
+    def remove(self, *objs: t.Any) -> None:
+        """Unlink ``objs``; ``pk_set`` holds the ones really unlinked."""
+        from .transaction import atomic
+
+        pks = self._pks(objs)
+        with atomic(using=self._db):
+            gone = self._linked(pks)
+            self._send("pre_remove", gone)
+            if gone:
+                QuerySet(self.through, self._db).filter(
+                    **{
+                        self.source_fk.attname: self.instance.pk,
+                        f"{self.target_fk.attname}__in": list(gone),
+                    }
+                ).delete()
+            self._send("post_remove", gone)
+
+    def clear(self) -> None:
+        """Unlink everything (``pk_set`` is None in the signals)."""
+        from .transaction import atomic
+
+        with atomic(using=self._db):
+            self._send("pre_clear", None)
+            QuerySet(self.through, self._db).filter(
+                **{self.source_fk.attname: self.instance.pk}
+            ).delete()
+            self._send("post_clear", None)
+
+    def set(
+        self,
+        objs: cabc.Iterable[t.Any],
+        *,
+        through_defaults: dict[str, t.Any] | None = None,
+    ) -> None:
+        """Make ``objs`` exactly the linked instances (remove, then add)."""
+        from .transaction import atomic
+
+        wanted = self._pks(objs)
+        with atomic(using=self._db):
+            current = self._linked(None)
+            stale = current - wanted
+            if stale:
+                self.remove(*stale)
+            missing = wanted - current
+            if missing:
+                self.add(*missing, through_defaults=through_defaults)
+
+    def create(
+        self, *, through_defaults: dict[str, t.Any] | None = None, **kwargs: t.Any
+    ) -> t.Any:
+        """Create a target instance and link it."""
+        from .transaction import atomic
+
+        with atomic(using=self._db):
+            obj = QuerySet(self.model, self._db).create(**kwargs)
+            self.add(obj, through_defaults=through_defaults)
+        return obj
+
+
+class _LinkStep:
+    """A relation step from a model to its through rows (for manager queries)."""
+
+    is_relation = True
+    many_to_many = True
+
+    def __init__(
+        self, through: t.Any, own_fk: t.Any, other_fk: t.Any, model: t.Any
+    ) -> None:
+        self.through = through
+        self.own_fk = own_fk
+        self.other_fk = other_fk
+        self.model = model
+        self.name = "through"
+        self.related_model = other_fk.related_model
+
+    def subquery_plan(self) -> tuple[t.Any, t.Any, t.Any, tuple[t.Any, ...]]:
+        return self.through, self.own_fk, self.model._meta.pk, (self.other_fk,)
+
+
+# Deleting ------------------------------------------------------------
+
+
+def _can_fast_delete(model: type[Model]) -> bool:
+    if signals.pre_delete.has_listeners(model) or signals.post_delete.has_listeners(
+        model
+    ):
+        return False
+    return not any(
+        isinstance(rel.field, ForeignKey) and rel.on_delete is not DO_NOTHING
+        for rel in model._meta.related_objects
+    )
+
+
+class Collector:
+    """Gathers everything a delete takes with it, then deletes it in one go.
+
+    :param using: the database alias.
+    :param origin: the instance or queryset whose ``delete()`` started it.
+    """
+
+    def __init__(self, using: str, origin: t.Any) -> None:
+        self.using = using
+        self.origin = origin
+        self.data: dict[type[Model], dict[t.Any, Model]] = {}
+        self.fast_deletes: list[QuerySet[t.Any]] = []
+        self.field_updates: list[tuple[ForeignKey, list[Model]]] = []
+        self.protected: list[tuple[ForeignKey, list[Model]]] = []
+        self.restricted: list[tuple[ForeignKey, list[Model]]] = []
+
+    def collect_queryset(self, qs: QuerySet[t.Any]) -> None:
+        """Collect the rows of ``qs`` (one statement when nothing depends on them)."""
+        if _can_fast_delete(qs.model):
+            self.fast_deletes.append(qs)
+        else:
+            self.collect(list(qs))
+
+    def collect(self, objs: cabc.Iterable[Model]) -> None:
+        """Collect ``objs`` and, by ``on_delete``, what refers to them."""
+        new: list[Model] = []
+        for obj in objs:
+            bucket = self.data.setdefault(type(obj), {})
+            if obj.pk not in bucket:
+                bucket[obj.pk] = obj
+                new.append(obj)
+        if not new:
+            return
+        model = type(new[0])
+        pks = [obj.pk for obj in new]
+        for rel in model._meta.related_objects:
+            field = rel.field
+            if not isinstance(field, ForeignKey) or rel.on_delete is DO_NOTHING:
+                continue
+            related: QuerySet[t.Any] = QuerySet(rel.related_model, self.using).filter(
+                **{f"{field.attname}__in": pks}
+            )
+            if rel.on_delete is CASCADE:
+                if _can_fast_delete(rel.related_model):
+                    self.fast_deletes.append(related)
+                else:
+                    self.collect(list(related))
+                continue
+            found = list(related)
+            if not found:
+                continue
+            if rel.on_delete is PROTECT:
+                self.protected.append((field, found))
+            elif rel.on_delete is RESTRICT:
+                self.restricted.append((field, found))
+            else:
+                self.field_updates.append((field, found))
+
+    def _check(self) -> None:
+        if self.protected:
+            objs = [obj for _, found in self.protected for obj in found]
+            names = sorted({f"{f.model.__name__}.{f.name}" for f, _ in self.protected})  # type: ignore[union-attr]
+            raise ProtectedError(
+                f"Cannot delete {self._describe_origin()}: referenced through protected"
+                f" foreign keys {', '.join(names)} by"
+                f" {', '.join(repr(o) for o in objs[:10])}"
+                f"{' ...' if len(objs) > 10 else ''}. Nothing was deleted.",
+                objs,
+            )
+        blocking = [
+            (field, obj)
+            for field, found in self.restricted
+            for obj in found
+            if obj.pk not in self.data.get(type(obj), {})
+        ]
+        if blocking:
+            names = sorted({f"{f.model.__name__}.{f.name}" for f, _ in blocking})  # type: ignore[union-attr]
+            raise RestrictedError(
+                f"Cannot delete {self._describe_origin()}: referenced through"
+                " restricted"
+                f" foreign keys {', '.join(names)} by"
+                f" {', '.join(repr(o) for _, o in blocking[:10])}."
+                " Nothing was deleted.",
+                [obj for _, obj in blocking],
+            )
+
+    def _describe_origin(self) -> str:
+        from .models import Model
+
+        if isinstance(self.origin, Model):
+            return repr(self.origin)
+        return f"some {self.origin.model.__name__} instances"
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        """Send ``pre_delete``, delete every collected row, send ``post_delete``."""
+        from .bulk import delete_pks
+        from .bulk import raw_delete
+        from .transaction import atomic
+
+        self._check()
+        counts: dict[str, int] = {}
+        conn = connections[self.using]
+        simple = (
+            not self.fast_deletes and not self.field_updates and len(self.data) == 1
+        )
+        simple = simple and len(next(iter(self.data.values()))) == 1
+        with atomic(using=self.using) if not simple else _nullcontext():
+            for model, instances in self.data.items():
+                if signals.pre_delete.has_listeners(model):
+                    for obj in instances.values():
+                        signals.pre_delete.send(
+                            sender=model,
+                            instance=obj,
+                            using=self.using,
+                            origin=self.origin,
+                        )
+            for qs in self.fast_deletes:
+                count = raw_delete(qs)
+                if count:
+                    label = qs.model._meta.label
+                    counts[label] = counts.get(label, 0) + count
+            for field, objs in self.field_updates:
+                _raw_set_null(
+                    QuerySet(t.cast(t.Any, field.model), self.using).filter(
+                        pk__in=[obj.pk for obj in objs]
+                    ),
+                    field,
+                )
+                for obj in objs:
+                    obj.__dict__[field.attname] = None
+            for model, instances in reversed(list(self.data.items())):
+                count = delete_pks(model, conn, list(instances))
+                if count:
+                    counts[model._meta.label] = counts.get(model._meta.label, 0) + count
+            for model, instances in self.data.items():
+                if signals.post_delete.has_listeners(model):
+                    for obj in instances.values():
+                        signals.post_delete.send(
+                            sender=model,
+                            instance=obj,
+                            using=self.using,
+                            origin=self.origin,
+                        )
+        for model, instances in self.data.items():
+            for obj in instances.values():
+                obj.__dict__[model._meta.pk.attname] = None
+                obj._state.adding = True
+        return sum(counts.values()), counts
+
+
+class _nullcontext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _raw_set_null(self: QuerySet[t.Any], field: ForeignKey) -> None:
+    from .db import compile_with_params
+
+    conn = connections[self.db]
+    table = self.model._meta.table
+    _, _, where = self._pk_select(conn)
+    stmt = table.update().values({field.column: None}).where(where)
+    sql, params = compile_with_params(stmt, conn.dialect)
+    conn.execute(sql, params)

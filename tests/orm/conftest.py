@@ -1,0 +1,93 @@
+"""Run every ORM test on a SQLite file and on PostgreSQL (ids ``sqlite``/``postgres``).
+
+The backend fixture is package-scoped and parametrised, so pytest runs all the
+SQLite tests, then all the PostgreSQL ones, creating the test tables once per
+backend; each test then empties them. PostgreSQL tests use a database of
+their own (``fw_orm_<pid>``) created on 127.0.0.1:5432 and dropped at the end;
+they skip when the server does not answer, unless FRAMEWORK_REQUIRE_POSTGRES=1.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+from framework import orm
+from framework.conf import override_settings
+
+from . import models  # noqa: F401 -- defines the shared test models
+
+PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
+
+
+def postgres_up() -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        try:
+            sock.connect(("127.0.0.1", 5432))
+        except OSError:
+            return False
+    return True
+
+
+def orm_test_models() -> list[type[orm.Model]]:
+    return [
+        model
+        for model in orm.registry.get_models()
+        if model._meta.app_label.startswith("ormtests")
+    ]
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    if not postgres_up():
+        if os.environ.get("FRAMEWORK_REQUIRE_POSTGRES") == "1":
+            pytest.fail("PostgreSQL on 127.0.0.1:5432 is required but does not answer")
+        pytest.skip("PostgreSQL on 127.0.0.1:5432 does not answer")
+    import psycopg
+
+    name = f"fw_orm_{os.getpid()}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name}")
+        admin.execute(f"CREATE DATABASE {name}")
+    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    orm.connections.reset()
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(
+    scope="package",
+    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+)
+def backend(request, tmp_path_factory):
+    """The URL of the database under test, installed as DATABASES["default"]."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('orm')}/db.sqlite3"
+    else:
+        url = request.getfixturevalue("pg_url")
+    with override_settings(DATABASES={"default": url}):
+        orm.create_tables(orm_test_models())
+        yield url
+        orm.drop_tables(orm_test_models())
+        orm.connections.close_all()
+
+
+@pytest.fixture
+def db(backend):
+    """The default connection wrapper, on empty test tables."""
+    conn = orm.connections["default"]
+    yield conn
+    conn = orm.connections["default"]
+    if conn.in_atomic_block or conn.in_transaction():
+        conn.execute("ROLLBACK")
+        conn._reset_state()
+    orm.flush_tables(orm_test_models())
+    orm.connections.close_all()
+
+
+@pytest.fixture
+def vendor(db):
+    return db.vendor
