@@ -31,9 +31,10 @@ import click
 
 from ..conf import ENVIRONMENT_VARIABLE
 from ..conf import settings
+from ..exceptions import FrameworkError
 
-App = t.Any
-"""The application type (``framework.App`` or any WSGI callable)."""
+if t.TYPE_CHECKING:
+    from ..app import App
 
 __all__ = [
     "COMMANDS",
@@ -69,7 +70,7 @@ COMMANDS: dict[str, str] = {
 """Command name -> ``"module:attribute"`` of its :class:`click.Command`."""
 
 
-class CommandError(click.ClickException):
+class CommandError(FrameworkError, click.ClickException):
     """A command failed; the message says why and, if possible, how to fix it.
 
     Raised by commands (exit code 1, the message on stderr) and by
@@ -220,7 +221,7 @@ def load_app(spec: str | None = None) -> App:
         obj = obj()
     if not callable(obj):
         raise CommandError(f"{spec!r} is {obj!r}, not a WSGI application.")
-    return obj
+    return t.cast("App", obj)
 
 
 def verbosity_option(func: cabc.Callable[..., t.Any]) -> cabc.Callable[..., t.Any]:

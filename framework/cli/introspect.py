@@ -179,7 +179,8 @@ def routes(
 
     Returns the rows as dicts (``rule``, ``methods``, ``endpoint``, ``view``).
     """
-    app = obj.load_project(require_app=True)
+    obj.load_project(require_app=True)
+    app = obj.load_app()
     url_map = getattr(app, "url_map", None)
     if url_map is None:
         raise click.ClickException(

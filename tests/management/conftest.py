@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+
 import pytest
 from click.testing import CliRunner
 
 from framework.apps import apps
 from framework.conf import settings
+
+PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
 
 
 @pytest.fixture
@@ -16,13 +22,103 @@ def configure(monkeypatch):
         settings.reset()
         settings.configure(**options)
         apps.reset()
+        _reset_orm()
         return settings
 
     yield _configure
+    _reset_orm()
     settings.reset()
     apps.reset()
+
+
+def _reset_orm():
+    orm = sys.modules.get("framework.orm")
+    if orm is not None:
+        orm.connections.reset()
 
 
 @pytest.fixture
 def runner():
     return CliRunner()
+
+
+@pytest.fixture(scope="session")
+def pg_database():
+    """A PostgreSQL database of this test session (created, dropped at the end)."""
+    try:
+        import psycopg
+
+        admin = psycopg.connect(PG_ADMIN, autocommit=True)
+    except Exception as exc:
+        if os.environ.get("FRAMEWORK_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required but does not answer: {exc}")
+        pytest.skip(f"PostgreSQL does not answer: {exc}")
+    name = f"fw_mgmt_{os.getpid()}"
+    admin.execute(f"DROP DATABASE IF EXISTS {name}")
+    admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        _reset_orm()
+        with contextlib.suppress(Exception):
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
+
+
+def _empty_pg(url):
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql://", "postgresql://", 1)) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path):
+    """A fresh, empty database: a SQLite file, or the session's PostgreSQL one."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    url = request.getfixturevalue("pg_database")
+    _reset_orm()
+    _empty_pg(url)
+    return url
+
+
+def sa_url(url):
+    """The SQLAlchemy URL of a DATABASES URL (psycopg 3 driver for PostgreSQL)."""
+    return url.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+@pytest.fixture
+def make_app(tmp_path, monkeypatch):
+    """Write a throw-away app package under tmp_path; forget its modules after."""
+    root = tmp_path / "apps_root"
+    root.mkdir()
+    monkeypatch.syspath_prepend(str(root))
+    names = []
+
+    def _make(name, files):
+        package = root / name
+        for relative, text in {"__init__.py": "", **files}.items():
+            path = package / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        names.append(name)
+        return package
+
+    yield _make
+    forget_modules(*names)
+
+
+def forget_modules(*prefixes):
+    """Drop modules (and their models) so the next import is fresh."""
+    orm = sys.modules.get("framework.orm")
+    for name in list(sys.modules):
+        if any(name == p or name.startswith(p + ".") for p in prefixes):
+            module = sys.modules.pop(name)
+            if orm is not None and name.endswith(".models"):
+                for value in list(vars(module).values()):
+                    if isinstance(value, type) and issubclass(value, orm.Model):
+                        for field in value._meta.many_to_many:
+                            orm.registry.unregister(field.through)
+                        orm.registry.unregister(value)

@@ -1,0 +1,113 @@
+"""``framework run`` (development server) and ``framework shell``."""
+
+from __future__ import annotations
+
+import code
+import importlib
+import sys
+import typing as t
+
+import click
+
+from .. import signals as catalogue
+from ..apps import apps
+from ..conf import settings
+from . import CommandContext
+from . import CommandError
+from . import pass_context
+from . import verbosity_option
+
+__all__ = ["run", "shell"]
+
+HOST = "127.0.0.1"
+"""The development server only ever listens on the loopback interface."""
+
+
+@click.command()
+@click.option(
+    "-p",
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=5000,
+    show_default=True,
+    help="TCP port on 127.0.0.1 (0 picks a free one).",
+)
+@click.option("--reload/--no-reload", default=True, help="Restart when code changes.")
+@click.option(
+    "--debugger/--no-debugger",
+    default=None,
+    help="Werkzeug's interactive debugger (default: on when DEBUG is on).",
+)
+@click.option("--threaded/--no-threaded", default=True, help="One thread per request.")
+@verbosity_option
+@pass_context
+def run(
+    obj: CommandContext,
+    port: int,
+    reload: bool,
+    debugger: bool | None,
+    threaded: bool,
+) -> None:
+    """Run the development server on 127.0.0.1 (never in production).
+
+    The interactive debugger runs arbitrary code for whoever reaches it, so
+    it is refused unless DEBUG is on. Use 'framework serve' in production.
+    """
+    obj.load_project(require_app=True)
+    app = obj.load_app()
+    debug = bool(settings.DEBUG)
+    if debugger and not debug:
+        raise CommandError(
+            "Refusing to start the interactive debugger with DEBUG off: it lets"
+            " anyone who reaches the server run code. Set DEBUG=True (development"
+            " only) or drop --debugger."
+        )
+    use_debugger = debug if debugger is None else debugger
+    from werkzeug.serving import run_simple
+
+    run_simple(
+        HOST,
+        port,
+        app,
+        use_reloader=reload,
+        use_debugger=use_debugger,
+        use_evalex=use_debugger,
+        threaded=threaded,
+    )
+
+
+def _namespace(app: t.Any) -> dict[str, t.Any]:
+    namespace: dict[str, t.Any] = {
+        "app": app,
+        "apps": apps,
+        "settings": settings,
+        "signals": catalogue,
+    }
+    configs = apps.get_app_configs()
+    if any(config.models_module is not None for config in configs):
+        namespace["orm"] = importlib.import_module("framework.orm")
+        for config in configs:
+            for model in config.get_models():
+                if not getattr(model._meta, "auto_created", False):
+                    namespace.setdefault(model.__name__, model)
+    return namespace
+
+
+@click.command()
+@click.option("-c", "--command", default=None, help="Run this code instead.")
+@verbosity_option
+@pass_context
+def shell(obj: CommandContext, command: str | None) -> None:
+    """Open a Python shell with the app, settings, signals and models loaded.
+
+    With -c, or with code piped on stdin, runs it and exits.
+    """
+    app = obj.load_project()
+    namespace = _namespace(app)
+    if command is None and not sys.stdin.isatty():
+        command = sys.stdin.read()
+    if command is not None:
+        exec(compile(command, "<shell>", "exec"), namespace)
+        return
+    names = ", ".join(sorted(name for name in namespace if not name.startswith("_")))
+    code.interact(banner=f"framework shell; loaded: {names}", local=namespace)

@@ -1,0 +1,403 @@
+"""``framework migrate``, ``makemigrations`` and ``showmigrations``.
+
+``migrate`` sends ``pre_migrate`` for every installed app with a models
+module (``INSTALLED_APPS`` order), creates the tables of apps without
+migrations straight from their models, applies pending migrations (each in
+its own transaction), then sends ``post_migrate`` for the same apps. It
+does so on every run, even when nothing is pending.
+"""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import dataclasses
+import importlib
+import pathlib
+import typing as t
+
+import click
+
+from .. import signals
+from ..apps import AppConfig
+from ..apps import apps
+from ..conf import settings
+from . import CommandContext
+from . import CommandError
+from . import database_option
+from . import noinput_option
+from . import pass_context
+from . import verbosity_option
+
+if t.TYPE_CHECKING:
+    from ..orm.migrations import MigrationLoader
+
+__all__ = [
+    "MigrateResult",
+    "emit_post_migrate",
+    "emit_pre_migrate",
+    "makemigrations",
+    "migrate",
+    "showmigrations",
+]
+
+
+def orm_module() -> t.Any:
+    """Import ``framework.orm``, or fail with a hint to install the extra."""
+    try:
+        return importlib.import_module("framework.orm")
+    except ImportError as exc:
+        raise CommandError(
+            f"The ORM is not available ({exc}); install it with"
+            " 'pip install framework[orm]'."
+        ) from exc
+
+
+def check_database(database: str) -> None:
+    """Fail with a clear message if ``database`` is not a configured alias."""
+    databases = settings.DATABASES
+    if database not in databases:
+        raise CommandError(
+            f"Unknown database alias {database!r}; DATABASES has:"
+            f" {', '.join(sorted(databases)) or 'nothing'}."
+        )
+
+
+def engine_for(database: str) -> t.Any:
+    """Return the SQLAlchemy engine of the alias ``database``."""
+    check_database(database)
+    return orm_module().connections[database].engine
+
+
+def _apps_with_models() -> list[AppConfig]:
+    return [c for c in apps.get_app_configs() if c.models_module is not None]
+
+
+def emit_pre_migrate(
+    verbosity: int,
+    interactive: bool,
+    database: str,
+    create_models: cabc.Mapping[str, list[t.Any]],
+) -> None:
+    """Send ``pre_migrate`` for each installed app with models, in order.
+
+    :param create_models: app label -> models whose tables ``migrate`` will
+        create from the model definitions (apps without migrations).
+    """
+    for config in _apps_with_models():
+        signals.pre_migrate.send(
+            sender=config.models_module,
+            app=config.models_module,
+            app_config=config,
+            verbosity=verbosity,
+            interactive=interactive,
+            db=database,
+            using=database,
+            create_models=list(create_models.get(config.label, [])),
+        )
+
+
+def emit_post_migrate(
+    verbosity: int,
+    interactive: bool,
+    database: str,
+    created_models: cabc.Mapping[str, list[t.Any]],
+) -> None:
+    """Send ``post_migrate`` for each installed app with models, in order.
+
+    :param created_models: app label -> models whose tables this run created.
+    """
+    for config in _apps_with_models():
+        signals.post_migrate.send(
+            sender=config.models_module,
+            app=config.models_module,
+            app_config=config,
+            verbosity=verbosity,
+            interactive=interactive,
+            db=database,
+            using=database,
+            created_models=list(created_models.get(config.label, [])),
+        )
+
+
+def _loader() -> MigrationLoader:
+    from ..orm.migrations import MigrationError
+    from ..orm.migrations import MigrationLoader
+
+    try:
+        return MigrationLoader(apps.get_app_configs())
+    except MigrationError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+@dataclasses.dataclass
+class MigrateResult:
+    """What ``migrate`` did (the return value of ``call_command("migrate")``)."""
+
+    applied: list[str]
+    """The migrations applied, as ``"app_label.name"``."""
+    created_models: dict[str, list[t.Any]]
+    """App label -> the models whose tables were created from the models."""
+
+
+def _pending_changes(loader: MigrationLoader) -> list[str]:
+    from ..orm.migrations import MigrationError
+    from ..orm.migrations import detect_changes
+    from ..orm.migrations import state_from_models
+
+    labels = []
+    for config in _apps_with_models():
+        if config.label not in loader.by_app:
+            continue
+        try:
+            changes = detect_changes(
+                loader.app_state(config.label), state_from_models(config.get_models())
+            )
+        except MigrationError:
+            changes = [None]  # type: ignore[list-item]
+        if changes:
+            labels.append(config.label)
+    return labels
+
+
+@click.command()
+@database_option
+@noinput_option
+@click.option("--plan", is_flag=True, help="Only list what would be applied.")
+@verbosity_option
+@pass_context
+def migrate(
+    obj: CommandContext, database: str, interactive: bool, plan: bool
+) -> MigrateResult:
+    """Create the tables of apps without migrations and apply migrations.
+
+    Sends pre_migrate and post_migrate for every installed app with models,
+    on every run: receivers must be idempotent.
+    """
+    obj.load_project()
+    orm = orm_module()
+    engine = engine_for(database)
+    loader = _loader()
+    from ..orm.migrations import MigrationError
+    from ..orm.migrations import MigrationExecutor
+
+    executor = MigrationExecutor(engine, loader, using=database)
+    pending = executor.plan()
+    syncdb = {
+        config.label: config.get_models()
+        for config in _apps_with_models()
+        if config.label not in loader.by_app
+    }
+    if plan:
+        for label, models in syncdb.items():
+            obj.echo(f"Create missing tables of {label} ({len(models)} model(s))")
+        for migration in pending:
+            ops = "; ".join(op.describe() for op in migration.operations)
+            obj.echo(f"Apply {migration}: {ops}")
+        if not pending:
+            obj.echo("No migrations to apply.")
+        return MigrateResult([str(m) for m in pending], {})
+    verbosity = obj.verbosity
+    emit_pre_migrate(verbosity, interactive, database, syncdb)
+    created: dict[str, list[t.Any]] = {}
+    all_syncdb = [model for models in syncdb.values() for model in models]
+    if all_syncdb:
+        made = orm.create_tables(all_syncdb, using=database)
+        for label, models in syncdb.items():
+            created[label] = [model for model in models if model in made]
+            if created[label]:
+                names = ", ".join(m._meta.object_name for m in created[label])
+                obj.echo(f"Created tables of {label}: {names}", level=1)
+    applied = _apply(obj, executor, pending, MigrationError)
+    if not pending:
+        obj.echo("No migrations to apply.", level=2)
+    emit_post_migrate(verbosity, interactive, database, created)
+    stale = _pending_changes(loader)
+    if stale:
+        obj.echo(
+            f"Warning: the models of {', '.join(stale)} have changes that no"
+            " migration describes yet; run 'framework makemigrations'.",
+            err=True,
+        )
+    return MigrateResult([str(m) for m in applied], created)
+
+
+def _apply(
+    obj: CommandContext, executor: t.Any, pending: list[t.Any], error: type[Exception]
+) -> list[t.Any]:
+    done: list[t.Any] = []
+    if not pending:
+        return done
+    try:
+        if obj.interactive_output and obj.verbosity >= 1:
+            progress_bar: t.Any = click.progressbar(
+                length=len(pending),
+                label="Applying migrations",
+                file=t.cast("t.TextIO | None", obj.stdout),
+                item_show_func=lambda m: str(m) if m else None,
+            )
+            with progress_bar as bar:
+
+                def advance(migration: t.Any) -> None:
+                    done.append(migration)
+                    bar.update(1, migration)
+
+                executor.migrate(pending, progress=advance)
+        else:
+
+            def report(migration: t.Any) -> None:
+                done.append(migration)
+                obj.echo(f"Applied {migration}")
+
+            executor.migrate(pending, progress=report)
+    except error as exc:
+        raise CommandError(str(exc)) from exc
+    return done
+
+
+@click.command()
+@click.argument("app_labels", nargs=-1, metavar="[APP_LABEL]...")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing; exit 1 if the models have changes without a migration.",
+)
+@click.option("--dry-run", is_flag=True, help="Show the changes, write nothing.")
+@click.option("--name", default=None, help="Name of the new migration(s).")
+@verbosity_option
+@pass_context
+def makemigrations(
+    obj: CommandContext,
+    app_labels: tuple[str, ...],
+    check: bool,
+    dry_run: bool,
+    name: str | None,
+) -> dict[str, list[t.Any]]:
+    """Write the migrations that bring the history in line with the models.
+
+    Without APP_LABEL, looks at the apps that have a migrations package; name
+    an app to give it its first migration. Returns app label -> the detected
+    operations.
+    """
+    obj.load_project()
+    orm = orm_module()
+    from ..orm.migrations import MigrationError
+    from ..orm.migrations import detect_changes
+    from ..orm.migrations import state_from_models
+    from ..orm.migrations import write_migration
+
+    loader = _loader()
+    try:
+        configs = [apps.get_app_config(label) for label in app_labels]
+    except LookupError as exc:
+        raise click.UsageError(str(exc)) from None
+    if not configs:
+        configs = [c for c in _apps_with_models() if c.label in loader.by_app]
+    table_app = {
+        model._meta.db_table: model._meta.app_label
+        for model in orm.registry.get_models()
+    }
+    found: dict[str, list[t.Any]] = {}
+    for config in configs:
+        if config.models_module is None:
+            raise click.UsageError(f"App {config.label!r} has no models module.")
+        try:
+            operations = detect_changes(
+                loader.app_state(config.label), state_from_models(config.get_models())
+            )
+        except MigrationError as exc:
+            raise CommandError(f"{config.label}: {exc}") from exc
+        if not operations:
+            continue
+        found[config.label] = operations
+        obj.echo(f"Migrations for {config.label}:")
+        for operation in operations:
+            obj.echo(f"  - {operation.describe()}")
+        if check or dry_run:
+            continue
+        dependencies = _dependencies(config.label, operations, table_app, loader)
+        try:
+            path = write_migration(
+                pathlib.Path(config.path) / "migrations", operations, dependencies, name
+            )
+        except MigrationError as exc:
+            raise CommandError(f"{config.label}: {exc}") from exc
+        obj.echo(f"  wrote {path}")
+    if not found:
+        obj.echo("No changes detected.")
+    elif check:
+        raise CommandError(
+            f"Missing migrations for: {', '.join(found)}; run 'framework"
+            " makemigrations' and commit the files."
+        )
+    return found
+
+
+def _dependencies(
+    label: str,
+    operations: list[t.Any],
+    table_app: dict[str, str],
+    loader: MigrationLoader,
+) -> list[tuple[str, str]]:
+    from ..orm.migrations import AddColumn
+    from ..orm.migrations import AlterColumn
+    from ..orm.migrations import CreateTable
+
+    deps: list[tuple[str, str]] = []
+    leaf = loader.leaf(label)
+    if leaf is not None:
+        deps.append(leaf.key)
+    for operation in operations:
+        if isinstance(operation, CreateTable):
+            columns = operation.columns
+        elif isinstance(operation, AddColumn | AlterColumn):
+            columns = [operation.column]
+        else:
+            continue
+        for column in columns:
+            target = (column.foreign_key or "").rpartition(".")[0]
+            other = table_app.get(target)
+            if other and other != label:
+                other_leaf = loader.leaf(other)
+                if other_leaf is not None and other_leaf.key not in deps:
+                    deps.append(other_leaf.key)
+    return deps
+
+
+@click.command()
+@database_option
+@click.option("--plan", is_flag=True, help="List pending migrations in apply order.")
+@verbosity_option
+@pass_context
+def showmigrations(
+    obj: CommandContext, database: str, plan: bool
+) -> dict[str, list[tuple[str, bool]]]:
+    """List each app's migrations, applied ([X]) or pending ([ ]).
+
+    Returns app label -> ``(name, applied)`` pairs.
+    """
+    obj.load_project()
+    engine = engine_for(database)
+    loader = _loader()
+    from ..orm.migrations import MigrationExecutor
+
+    applied = MigrationExecutor(engine, loader, using=database).applied()
+    if plan:
+        for migration in loader.order:
+            mark = "X" if migration.key in applied else " "
+            obj.echo(f"[{mark}] {migration}")
+    listing: dict[str, list[tuple[str, bool]]] = {}
+    for config in apps.get_app_configs():
+        migrations = loader.by_app.get(config.label)
+        if migrations is None:
+            if config.models_module is not None and not plan:
+                obj.echo(
+                    f"{config.label}\n (no migrations: tables come from the models)"
+                )
+            continue
+        listing[config.label] = [(m.name, m.key in applied) for m in migrations]
+        if plan:
+            continue
+        obj.echo(config.label)
+        for name, done in listing[config.label]:
+            obj.echo(f" [{'X' if done else ' '}] {name}")
+    return listing

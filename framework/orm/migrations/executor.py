@@ -1,0 +1,135 @@
+"""Applying migrations, each in its own transaction."""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import contextlib
+import typing as t
+
+import sqlalchemy as sa
+from alembic.operations import Operations
+from alembic.runtime.migration import MigrationContext
+
+from .loader import Migration
+from .loader import MigrationError
+from .loader import MigrationLoader
+from .operations import RunContext
+from .recorder import MigrationRecorder
+
+__all__ = ["MigrationExecutor"]
+
+
+class MigrationExecutor:
+    """Applies a loader's migrations to one database.
+
+    :param engine: the database's SQLAlchemy engine.
+    :param loader: the migrations.
+    :param using: the database alias (given to data migrations).
+    """
+
+    def __init__(
+        self, engine: sa.Engine, loader: MigrationLoader, using: str = "default"
+    ) -> None:
+        self.engine = engine
+        self.loader = loader
+        self.using = using
+
+    def applied(self) -> set[tuple[str, str]]:
+        """Return the applied migrations as ``(app_label, name)`` pairs."""
+        with self.engine.connect() as connection:
+            return MigrationRecorder(connection).applied()
+
+    def plan(self) -> list[Migration]:
+        """Return the migrations still to apply, in order."""
+        return self.loader.plan(self.applied())
+
+    def migrate(
+        self,
+        plan: cabc.Sequence[Migration] | None = None,
+        progress: cabc.Callable[[Migration], t.Any] | None = None,
+    ) -> list[Migration]:
+        """Apply ``plan`` (default: everything pending), one transaction each.
+
+        :param progress: called with each migration once it is applied.
+        :returns: the migrations applied.
+        :raises MigrationError: a migration failed; it was rolled back and
+            is named in the message; the ones before it stay applied.
+        """
+        with self.engine.begin() as connection:
+            MigrationRecorder(connection).ensure_table()
+        if plan is None:
+            plan = self.plan()
+        done = []
+        for migration in plan:
+            self.apply(migration)
+            done.append(migration)
+            if progress is not None:
+                progress(migration)
+        return done
+
+    def apply(self, migration: Migration) -> None:
+        """Apply one migration and record it, in one transaction.
+
+        :raises MigrationError: an operation failed (the transaction is
+            rolled back).
+        """
+        state = self.loader.project_state(upto=migration)
+        with self.engine.connect() as connection, _foreign_keys_off(connection):
+            sqlite = connection.dialect.name == "sqlite"
+            # NOTE: the ORM runs its drivers in autocommit mode (and Python's
+            # sqlite3 would not open a transaction before DDL anyway), so the
+            # migration's transaction is opened and closed explicitly.
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if sqlite else "BEGIN")
+            try:
+                op = Operations(MigrationContext.configure(connection=connection))
+                for number, operation in enumerate(migration.operations, 1):
+                    context = RunContext(connection, op, state, self.using)
+                    try:
+                        operation.database_forwards(context)
+                    except Exception as exc:
+                        raise MigrationError(
+                            f"Migration {migration} failed at operation {number}"
+                            f" ({operation.describe()}): {type(exc).__name__}:"
+                            f" {exc}. It was rolled back; the migrations before"
+                            " it stay applied."
+                        ) from exc
+                    operation.state_forwards(state)
+                _check_foreign_keys(connection, migration)
+                MigrationRecorder(connection).record(*migration.key)
+            except BaseException:
+                connection.exec_driver_sql("ROLLBACK")
+                connection.commit()
+                raise
+            connection.exec_driver_sql("COMMIT")
+            connection.commit()
+
+
+@contextlib.contextmanager
+def _foreign_keys_off(connection: sa.Connection) -> t.Iterator[None]:
+    # SQLite rebuilds tables for many ALTERs (batch mode): with foreign keys
+    # enforced, dropping the old copy of a referenced table would cascade or
+    # fail. The pragma only works outside a transaction.
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    enabled = connection.exec_driver_sql("PRAGMA foreign_keys").scalar()
+    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    connection.commit()
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"PRAGMA foreign_keys={'ON' if enabled else 'OFF'}")
+        connection.commit()
+
+
+def _check_foreign_keys(connection: sa.Connection, migration: Migration) -> None:
+    if connection.dialect.name != "sqlite":
+        return
+    problems = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if problems:
+        table, rowid, parent, _ = problems[0]
+        raise MigrationError(
+            f"Migration {migration} leaves broken foreign keys: row {rowid} of"
+            f" {table} refers to a missing row of {parent}"
+            f" ({len(problems)} problem(s)). It was rolled back."
+        )

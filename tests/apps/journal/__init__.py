@@ -1,0 +1,1 @@
+"""A fixture app with models and a migrations package."""

@@ -1,0 +1,1 @@
+"""A fixture app with models and no migrations: ``migrate`` creates its tables."""
