@@ -45,6 +45,7 @@ from .signals import got_request_exception
 from .signals import request_started
 from .signals import setting_changed
 from .wrappers import ClosingIterable
+from .wrappers import FinishingFile
 from .wrappers import Request
 from .wrappers import Response
 
@@ -441,7 +442,7 @@ class App:
 
     def __call__(
         self, environ: WSGIEnvironment, start_response: StartResponse
-    ) -> ClosingIterable:
+    ) -> cabc.Iterable[bytes]:
         """Handle one request; see the module docstring for the signal rules."""
         closing = ClosingIterable(self, environ, time.perf_counter(), start_response)
         try:
@@ -458,7 +459,31 @@ class App:
             closing.closed = True
             closing.finish()
             raise
+        iterable = closing.iterable
+        if type(iterable) is not list:
+            wrapper = environ.get("wsgi.file_wrapper")
+            if wrapper is not None and type(iterable) is wrapper:
+                return self._file_response(iterable, wrapper, closing)
         return closing
+
+    def _file_response(
+        self,
+        iterable: t.Any,
+        wrapper: t.Any,
+        closing: ClosingIterable,
+    ) -> cabc.Iterable[bytes]:
+        """Keep a ``wsgi.file_wrapper`` response one, so servers can sendfile.
+
+        The new wrapper's file closes through ``closing``: the original
+        wrapper's ``close()`` first, then request_finished.
+        """
+        filelike = getattr(iterable, "filelike", None)
+        if filelike is None:
+            return closing
+        blksize = getattr(iterable, "blksize", 8192)
+        return t.cast(
+            "cabc.Iterable[bytes]", wrapper(FinishingFile(filelike, closing), blksize)
+        )
 
     def dispatch(
         self, environ: WSGIEnvironment, start_response: StartResponse

@@ -37,7 +37,7 @@ if t.TYPE_CHECKING:
 
     from .app import App
 
-__all__ = ["ClosingIterable", "Request", "Response"]
+__all__ = ["ClosingIterable", "FinishingFile", "Request", "Response"]
 
 logger = logging.getLogger("framework.request")
 
@@ -306,3 +306,24 @@ class ClosingIterable:
         """Record ``status`` and pass the call on to the server's start_response."""
         self.status = status
         return self.server_start_response(status, headers, exc_info)
+
+
+class FinishingFile:
+    """A file whose ``close()`` ends the request; the rest is the file's.
+
+    Handed to a server's ``wsgi.file_wrapper`` so the server can still use
+    ``sendfile`` (through ``fileno()``) on a file response.
+    """
+
+    __slots__ = ("_file", "_closing")
+
+    def __init__(self, file: t.Any, closing: ClosingIterable) -> None:
+        self._file = file
+        self._closing = closing
+
+    def __getattr__(self, name: str) -> t.Any:
+        return getattr(self._file, name)
+
+    def close(self) -> None:
+        """Close the original response (and file), then send request_finished."""
+        self._closing.close()

@@ -268,6 +268,7 @@ def test_file_response_through_wsgi_file_wrapper(app):
         env, result, started = call(
             app, "/file", environ={"wsgi.file_wrapper": wsgiref.util.FileWrapper}
         )
+        assert isinstance(result, wsgiref.util.FileWrapper)
         assert b"".join(result) == b"file body"
         assert order == []
         result.close()

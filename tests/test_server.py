@@ -159,6 +159,15 @@ def test_file_response(server):
     assert lines.index("file closed /file") < lines.index("finished /file 200")
 
 
+def test_disk_file_response_through_the_servers_file_wrapper(server):
+    source = (ROOT / "tests" / "web_apps" / "served.py").read_bytes()
+    assert server.get("/disk-file") == (200, source)
+    lines = server.wait_for("finished /disk-file 200")
+    assert lines.index("disk file closed /disk-file") < lines.index(
+        "finished /disk-file 200"
+    )
+
+
 def test_worker_timeout_still_finishes_the_request(server):
     # Runs last in this module: the timeout replaces the worker.
     # gunicorn answers the aborted request with its own 500 page.

@@ -96,6 +96,17 @@ def file(request):
     return send_file(Tracked(b"file body"), request.environ, mimetype="text/plain")
 
 
+@app.route("/disk-file")
+def disk_file(request):
+    class Tracked(io.FileIO):
+        def close(self):
+            if not self.closed:
+                log("disk file closed /disk-file")
+            super().close()
+
+    return send_file(Tracked(__file__), request.environ, mimetype="text/plain")
+
+
 @app.route("/sleep")
 def sleep(request):
     time.sleep(30)
