@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from framework.cli import call_command
+from framework.cli import main
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_routes_table_and_json(runner, configure):
+    configure()
+    result = runner.invoke(main, ["--app", "tests.apps.webapp:app", "routes"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["Endpoint", "Methods", "Rule"]
+    assert lines[2].split() == ["index", "GET", "/"]
+    assert lines[3].split() == ["about_page", "GET", "/about"]
+    assert lines[4].split() == ["item", "GET,", "POST", "/items/<int:item_id>"]
+    result = runner.invoke(
+        main,
+        ["--app", "tests.apps.webapp:app", "routes", "--json", "--sort", "endpoint"],
+    )
+    rows = json.loads(result.output)
+    assert [row["endpoint"] for row in rows] == ["about_page", "index", "item"]
+    assert rows[2] == {
+        "rule": "/items/<int:item_id>",
+        "methods": ["GET", "POST"],
+        "endpoint": "item",
+        "view": "tests.apps.webapp.item",
+    }
+
+
+def test_routes_needs_a_framework_app(configure):
+    configure()
+    with pytest.raises(Exception, match="has no url_map"):
+        call_command("routes", app="tests.apps.wsgiapp:app")
+
+
+def test_shell_runs_code_with_the_project_loaded(runner, configure):
+    configure(INSTALLED_APPS=["tests.apps.library"])
+    names = "('Author', 'Book', 'orm', 'app', 'settings')"
+    code = f"print(sorted(n for n in {names} if n in globals()))"
+    result = runner.invoke(main, ["shell", "-c", code])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "['Author', 'Book', 'app', 'orm', 'settings']"
+    result = runner.invoke(main, ["shell"], input="print(settings.INSTALLED_APPS)\n")
+    assert result.output.strip() == "['tests.apps.library']"
+
+
+def test_run_refuses_the_debugger_without_debug(runner, configure):
+    configure(DEBUG=False)
+    result = runner.invoke(
+        main, ["--app", "tests.apps.webapp:app", "run", "--debugger"]
+    )
+    assert result.exit_code == 1
+    assert "Refusing to start the interactive debugger" in result.stderr
+
+
+def test_run_serves_on_loopback_in_a_subprocess(tmp_path):
+    log = tmp_path / "run.log"
+    env = {
+        **os.environ,
+        "FRAMEWORK_APP": "tests.apps.webapp:app",
+        "FRAMEWORK_DEBUG": "0",
+    }
+    env.pop("FRAMEWORK_SETTINGS_MODULE", None)
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "framework", "run", "--port", "0", "--no-reload"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 20
+        match = None
+        while match is None and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()
+            match = re.search(r"Running on http://127\.0\.0\.1:(\d+)", log.read_text())
+            time.sleep(0.05)
+        assert match, log.read_text()
+        url = f"http://127.0.0.1:{match.group(1)}/"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert response.read() == b"hello from webapp"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

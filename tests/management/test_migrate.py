@@ -1,0 +1,284 @@
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import pathlib
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from framework import dispatch
+from framework import signals
+from framework.apps import apps
+from framework.cli import CommandError
+from framework.cli import call_command
+from framework.cli import main
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+APPS = ["tests.apps.hooks", "tests.apps.library", "tests.apps.journal"]
+PRE_KEYS = {
+    "app",
+    "app_config",
+    "verbosity",
+    "interactive",
+    "db",
+    "using",
+    "create_models",
+}
+POST_KEYS = PRE_KEYS - {"create_models"} | {"created_models"}
+
+
+@contextlib.contextmanager
+def recording(*sigs):
+    """Record (signal name, sender, kwargs) of every send of ``sigs``."""
+    calls = []
+
+    def record(signal, sender, **kwargs):
+        calls.append((signal.name, sender, kwargs))
+
+    with contextlib.ExitStack() as stack:
+        for sig in sigs:
+            stack.enter_context(sig.connected_to(record))
+        yield calls
+
+
+@contextlib.contextmanager
+def checked_sends():
+    """Make every send check its keyword names against the signal's args."""
+    was_on = dispatch.Signal.send is dispatch.Signal._checked_send
+    dispatch.set_debug(True)
+    try:
+        yield
+    finally:
+        dispatch.set_debug(was_on)
+
+
+def expected_sends(verbosity, interactive, created):
+    library = apps.get_app_config("library")
+    journal = apps.get_app_config("journal")
+    common = {"verbosity": verbosity, "interactive": interactive}
+    common |= {"db": "default", "using": "default"}
+    library_models = library.get_models()
+    pre = [
+        (cfg, {"create_models": models})
+        for cfg, models in ((library, library_models), (journal, []))
+    ]
+    post = [
+        (cfg, {"created_models": models})
+        for cfg, models in ((library, library_models if created else []), (journal, []))
+    ]
+    return [
+        (
+            name,
+            cfg.models_module,
+            {"app": cfg.models_module, "app_config": cfg} | common | extra,
+        )
+        for name, items in (("pre_migrate", pre), ("post_migrate", post))
+        for cfg, extra in items
+    ]
+
+
+def test_migrate_sends_the_signals_exactly_and_is_idempotent(configure, runner, db_url):
+    configure(INSTALLED_APPS=APPS, DATABASES={"default": db_url})
+    with checked_sends(), recording(signals.pre_migrate, signals.post_migrate) as calls:
+        result = runner.invoke(main, ["migrate", "--noinput", "-v", "2"])
+        assert result.exit_code == 0, result.output
+        first = list(calls)
+        calls.clear()
+        result2 = runner.invoke(main, ["-v", "0", "migrate", "--noinput"])
+        assert result2.exit_code == 0, result2.output
+    names = [m._meta.object_name for m in apps.get_app_config("library").get_models()]
+    assert f"Created tables of library: {', '.join(names)}\n" in result.output
+    assert "Applied journal.0001_initial" in result.output
+    assert first == expected_sends(2, False, created=True)
+    assert {m._meta.object_name for m in first[0][2]["create_models"]} == {
+        "Author",
+        "Tag",
+        "Book",
+        "Book_tags",
+    }
+    # A second run changes nothing, prints nothing at -v 0, and still sends.
+    assert result2.output == ""
+    assert calls == expected_sends(0, False, created=False)
+    for name, _sender, kwargs in calls:
+        assert set(kwargs) == (PRE_KEYS if name == "pre_migrate" else POST_KEYS)
+    # The management module's seed receiver ran twice and stayed idempotent.
+    from tests.apps.library.models import Tag
+
+    assert [t.label for t in Tag.objects.all()] == ["general"]
+    # The hooks app (no models) got no signal, its receiver saw the others.
+    from tests.apps.hooks import management
+
+    seen = [kw["app_config"].label for _, kw in management.CALLS[-2:]]
+    assert seen == ["library", "journal"]
+
+
+def test_deprecated_syncdb_names_get_the_same_sends(configure, db_url):
+    configure(INSTALLED_APPS=APPS, DATABASES={"default": db_url})
+    old_calls = []
+
+    def old_receiver(signal, sender, **kwargs):
+        old_calls.append((signal.name, sender, kwargs))
+
+    with pytest.warns(DeprecationWarning, match="pre_syncdb signal is deprecated"):
+        signals.pre_syncdb.connect(old_receiver, weak=False)
+    try:
+        with pytest.warns(DeprecationWarning, match="post_syncdb signal is deprecated"):
+            signals.post_syncdb.connect(old_receiver, weak=False)
+        try:
+            with recording(signals.pre_migrate, signals.post_migrate) as calls:
+                call_command("migrate", interactive=False, verbosity=0)
+        finally:
+            assert signals.post_syncdb.disconnect(old_receiver)
+    finally:
+        assert signals.pre_syncdb.disconnect(old_receiver)
+    assert old_calls == calls == expected_sends(0, False, created=True)
+
+
+def test_flush_sends_post_migrate_and_asks_first(configure, runner, db_url):
+    configure(INSTALLED_APPS=APPS, DATABASES={"default": db_url})
+    call_command("migrate", interactive=False, verbosity=0)
+    from tests.apps.journal.models import Entry
+    from tests.apps.library.models import Author
+    from tests.apps.library.models import Tag
+
+    Author(name="Ann").save()
+    Entry(headline="kept?").save()
+    with recording(signals.pre_migrate, signals.post_migrate) as calls:
+        result = runner.invoke(main, ["flush"], input="n\n")
+        assert result.exit_code == 0, result.output
+        assert "Flush cancelled." in result.output
+        assert calls == []
+        assert Author.objects.count() == 1
+        result = runner.invoke(main, ["flush"], input="y\n")
+        assert result.exit_code == 0, result.output
+    assert Author.objects.count() == 0
+    assert Entry.objects.count() == 0
+    library = apps.get_app_config("library")
+    journal = apps.get_app_config("journal")
+    assert [(name, kw["app_config"]) for name, _, kw in calls] == [
+        ("post_migrate", library),
+        ("post_migrate", journal),
+    ]
+    for _, _, kwargs in calls:
+        assert kwargs["created_models"] == []
+        assert kwargs["interactive"] is True
+        assert set(kwargs) == POST_KEYS
+    # post_migrate receivers re-seed after a flush; sequences start again.
+    assert [(t.pk, t.label) for t in Tag.objects.all()] == [(1, "general")]
+    author = Author(name="Bea")
+    author.save()
+    assert author.pk == 1
+    with recording(signals.post_migrate) as calls:
+        call_command("flush", interactive=False, verbosity=0)
+    assert [kw["interactive"] for _, _, kw in calls] == [False, False]
+
+
+def test_unknown_database_alias_fails_clearly(configure, runner, tmp_path):
+    configure(INSTALLED_APPS=APPS, DATABASES={"default": f"sqlite:///{tmp_path}/x.db"})
+    result = runner.invoke(main, ["migrate", "--database", "other"])
+    assert result.exit_code == 1
+    assert (
+        result.stderr
+        == "Error: Unknown database alias 'other'; DATABASES has: default.\n"
+    )
+
+
+def test_migrate_other_database_and_plan(configure, tmp_path):
+    other = tmp_path / "other.db"
+    configure(
+        INSTALLED_APPS=APPS,
+        DATABASES={
+            "default": f"sqlite:///{tmp_path}/main.db",
+            "other": f"sqlite:///{other}",
+        },
+    )
+    out = io.StringIO()
+    plan = call_command("migrate", database="other", plan=True, stdout=out)
+    assert plan.applied == ["journal.0001_initial"]
+    assert "Apply journal.0001_initial: Create table journal_entry" in out.getvalue()
+    with recording(signals.post_migrate) as calls:
+        result = call_command(
+            "migrate", database="other", interactive=False, verbosity=0
+        )
+    assert result.applied == ["journal.0001_initial"]
+    assert {kw["using"] for _, _, kw in calls} == {"other"}
+    with sqlite3.connect(other) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert {"journal_entry", "library_book", "framework_migrations"} <= tables
+    assert not (tmp_path / "main.db").exists() or "journal_entry" not in (
+        tmp_path / "main.db"
+    ).read_bytes().decode("latin-1")
+
+
+class TTY(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_only_on_a_terminal(configure, tmp_path):
+    configure(INSTALLED_APPS=APPS, DATABASES={"default": f"sqlite:///{tmp_path}/db"})
+    tty = TTY()
+    call_command("migrate", interactive=False, stdout=tty)
+    assert "Applying migrations" in tty.getvalue()
+    configure(INSTALLED_APPS=APPS, DATABASES={"default": f"sqlite:///{tmp_path}/db2"})
+    pipe = io.StringIO()
+    call_command("migrate", interactive=False, stdout=pipe)
+    assert "Applying migrations" not in pipe.getvalue()
+    assert "Applied journal.0001_initial\n" in pipe.getvalue()
+
+
+def test_migrate_in_a_real_subprocess(tmp_path):
+    db = tmp_path / "db.sqlite3"
+    out = tmp_path / "out.txt"
+    env = {
+        **os.environ,
+        "FRAMEWORK_APP": "tests.apps.wsgiapp:app",
+        "FRAMEWORK_INSTALLED_APPS": json.dumps(APPS),
+        "FRAMEWORK_DATABASES": json.dumps({"default": f"sqlite:///{db}"}),
+    }
+    env.pop("FRAMEWORK_SETTINGS_MODULE", None)
+    for _ in range(2):
+        with out.open("w") as stdout:
+            code = subprocess.call(
+                [sys.executable, "-m", "framework", "migrate", "--noinput"],
+                cwd=ROOT,
+                env=env,
+                stdout=stdout,
+                stderr=subprocess.STDOUT,
+                timeout=60,
+            )
+        assert code == 0, out.read_text()
+    assert out.read_text() == ""
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT app, name FROM framework_migrations").fetchall()
+        tags = conn.execute("SELECT label FROM library_tag").fetchall()
+    assert rows == [("journal", "0001_initial")]
+    assert tags == [("general",)]
+
+
+def test_migrate_error_message_names_the_migration(configure, make_app, tmp_path):
+    make_app(
+        "brokenapp",
+        {
+            "models.py": (
+                "from framework import orm\n\n"
+                "class Thing(orm.Model):\n    name = orm.CharField(max_length=5)\n"
+            ),
+            "migrations/__init__.py": "",
+            "migrations/0001_initial.py": (
+                "from framework.orm import migrations\n\n"
+                "class Migration(migrations.Migration):\n"
+                "    operations = [migrations.DropTable('missing_table')]\n"
+            ),
+        },
+    )
+    configure(
+        INSTALLED_APPS=["brokenapp"], DATABASES={"default": f"sqlite:///{tmp_path}/d"}
+    )
+    with pytest.raises(CommandError, match=r"Migration brokenapp\.0001_initial failed"):
+        call_command("migrate", interactive=False, verbosity=0)
