@@ -321,11 +321,15 @@ class DatabaseWrapper:
         conn = self.connection
         if conn is None:
             return False
-        if self.vendor == "sqlite":
-            return bool(conn.in_transaction)
-        from psycopg import pq
+        try:
+            if self.vendor == "sqlite":
+                return bool(conn.in_transaction)
+            from psycopg import pq
 
-        return bool(conn.info.transaction_status != pq.TransactionStatus.IDLE)
+            return bool(conn.info.transaction_status != pq.TransactionStatus.IDLE)
+        except self._errors:
+            self.errors_occurred = True
+            return False
 
     def close_if_unusable_or_obsolete(self) -> None:
         """Roll back a forgotten transaction; close broken or too old connections.
@@ -337,6 +341,9 @@ class DatabaseWrapper:
         if self.pid != os.getpid():
             self._discard()
             return
+        if self.errors_occurred and not self.is_usable():
+            self.close_physically()
+            return
         if self.in_atomic_block or self.in_transaction():
             logger.error(
                 "A transaction was left open on database %r; rolling it back.",
@@ -347,9 +354,6 @@ class DatabaseWrapper:
             except self._errors:
                 self.errors_occurred = True
             self._reset_state()
-        if self.errors_occurred and not self.is_usable():
-            self.close_physically()
-            return
         max_age = self.settings_dict["CONN_MAX_AGE"]
         if max_age == 0:
             self.close()

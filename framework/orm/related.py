@@ -844,6 +844,7 @@ class Collector:
             for field, found in self.restricted
             for obj in found
             if obj.pk not in self.data.get(type(obj), {})
+            and not self._fast_deleted(obj)
         ]
         if blocking:
             names = sorted({f"{f.model.__name__}.{f.name}" for f, _ in blocking})  # type: ignore[union-attr]
@@ -855,6 +856,12 @@ class Collector:
                 " Nothing was deleted.",
                 [obj for _, obj in blocking],
             )
+
+    def _fast_deleted(self, obj: Model) -> bool:
+        return any(
+            qs.model is type(obj) and qs.filter(pk=obj.pk).exists()
+            for qs in self.fast_deletes
+        )
 
     def _describe_origin(self) -> str:
         from .models import Model

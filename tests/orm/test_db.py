@@ -1,0 +1,248 @@
+import logging
+import os
+import sqlite3
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from framework import App
+from framework import orm
+from framework import signals
+from framework.conf import override_settings
+from framework.orm.db import parse_database
+from framework.testing import TestApp
+
+from .conftest import orm_test_models
+from .models import Author
+
+
+def test_parse_database():
+    config = parse_database("default", "sqlite:///x.db")
+    assert config["vendor"] == "sqlite" and config["CONN_MAX_AGE"] == 0
+    config = parse_database("pg", {"URL": "postgres://u@h/db", "CONN_MAX_AGE": None})
+    assert config["vendor"] == "postgresql" and config["CONN_MAX_AGE"] is None
+    assert config["sa_url"] == "postgresql+psycopg://u@h/db"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("mysql://h/db", "unsupported scheme 'mysql'"),
+        ("db.sqlite3", "needs a URL such as"),
+        ({"URL": "sqlite:///x", "CONN_MAX_AGE": -1}, "CONN_MAX_AGE"),
+        ({"URL": "sqlite:///x", "POOLSIZE": 3}, "unknown option\\(s\\) POOLSIZE"),
+        ({"URL": "sqlite:///x", "TRANSACTION_MODE": "eager"}, "TRANSACTION_MODE"),
+        (42, "must be a URL string or a dict"),
+    ],
+)
+def test_bad_database_settings(value, message):
+    with pytest.raises(orm.ImproperlyConfigured, match=message):
+        parse_database("default", value)
+
+
+def test_database_url_env_overrides_default(tmp_path, monkeypatch):
+    from framework.conf import settings
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/env.db")
+    settings.reset()
+    try:
+        orm.connections.reset()
+        assert orm.connections["default"].settings_dict["URL"].endswith("env.db")
+    finally:
+        monkeypatch.delenv("DATABASE_URL")
+        settings.reset()
+        orm.connections.reset()
+
+
+@pytest.fixture
+def sqlite_file(tmp_path):
+    url = f"sqlite:///{tmp_path}/solo.db"
+    with override_settings(DATABASES={"default": url}):
+        yield tmp_path / "solo.db"
+        orm.connections.close_all()
+
+
+def test_sqlite_pragmas(sqlite_file):
+    conn = orm.connections["default"]
+    cursor = conn.cursor()
+    assert cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert cursor.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert cursor.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
+    assert isinstance(conn.engine, sa.Engine)
+    assert conn.vendor == "sqlite"
+
+
+def test_sqlite_write_transactions_begin_immediate(sqlite_file):
+    orm.create_tables([Author])
+    other = sqlite3.connect(sqlite_file, timeout=0, isolation_level=None)
+    try:
+        with orm.atomic():
+            # Nothing written yet, but the write lock is already held.
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("INSERT INTO ormtests_author (name) VALUES ('x')")
+        other.execute("INSERT INTO ormtests_author (name) VALUES ('x')")
+    finally:
+        other.close()
+
+
+def make_app(actions):
+    app = App(__name__)
+
+    @app.route("/write")
+    def write(request):
+        Author.objects.create(name="view")
+        return "ok"
+
+    @app.route("/leave-open")
+    def leave_open(request):
+        orm.connections["default"].begin()
+        Author.objects.create(name="forgotten")
+        return "ok"
+
+    @app.route("/break")
+    def break_it(request):
+        Author.objects.count()
+        actions.append(orm.connections["default"].connection)
+        orm.connections["default"].connection.close()
+        try:
+            Author.objects.count()
+        except Exception:
+            return "broken"
+        return "not broken"
+
+    return app
+
+
+@pytest.fixture
+def client(db):
+    actions = []
+    app = make_app(actions)
+    client = TestApp(app, extra_environ={"HTTP_HOST": "localhost"})
+    client.actions = actions
+    return client
+
+
+def test_request_hands_connection_back(client):
+    created = []
+
+    def count(sender, connection, **kwargs):
+        created.append(connection)
+
+    orm.connections.close_all()
+    with signals.connection_created.connected_to(count):
+        client.get("/write")
+        assert orm.connections["default"].connection is None
+        client.get("/write")
+    # CONN_MAX_AGE=0 hands the connection back to the pool between requests.
+    assert Author.objects.count() == 2
+    assert len(created) <= 1
+
+
+def test_conn_max_age_closes_old_connections(client, backend):
+    with override_settings(
+        DATABASES={"default": {"URL": backend, "CONN_MAX_AGE": 0.2}}
+    ):
+        created = []
+
+        def count(sender, connection, **kwargs):
+            created.append(connection)
+
+        with signals.connection_created.connected_to(count):
+            client.get("/write")
+            first = orm.connections["default"].connection
+            assert first is not None
+            client.get("/write")
+            assert orm.connections["default"].connection is first
+            time.sleep(0.25)
+            client.get("/write")
+            assert orm.connections["default"].connection is not first
+        assert len(created) == 2
+        orm.connections.close_all()
+
+
+def test_transaction_left_open_is_rolled_back(client, caplog):
+    with caplog.at_level(logging.ERROR, logger="framework.orm"):
+        client.get("/leave-open")
+    assert "transaction was left open" in caplog.text
+    assert not orm.connections["default"].in_transaction()
+    assert Author.objects.count() == 0
+
+
+def test_cleanup_runs_when_user_receiver_raises(client, caplog):
+    def broken(sender, **kwargs):
+        raise RuntimeError("user receiver failed")
+
+    with signals.request_finished.connected_to(broken):
+        with caplog.at_level(logging.ERROR):
+            client.get("/leave-open")
+    assert Author.objects.count() == 0
+    assert (
+        orm.connections["default"].connection is None
+        or not orm.connections["default"].in_transaction()
+    )
+
+
+def test_broken_connection_is_replaced(client):
+    assert client.get("/break").text == "broken"
+    broken = client.actions[0]
+    assert orm.connections["default"].connection is not broken
+    client.get("/write")
+    assert Author.objects.count() == 1
+
+
+def test_close_all_and_reuse(db):
+    Author.objects.create(name="a")
+    orm.connections.close_all()
+    assert db.connection is None
+    assert Author.objects.count() == 1
+
+
+def test_connection_inherited_through_fork(db, tmp_path):
+    Author.objects.create(name="parent")
+    parent_connection = db.connection
+    out = tmp_path / "child.txt"
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the file
+        try:
+            wrapper = orm.connections["default"]
+            Author.objects.create(name="child")
+            same = wrapper.connection is parent_connection
+            out.write_text(f"ok {same}")
+            orm.connections.close_all()
+        except BaseException as exc:
+            out.write_text(f"error {exc!r}")
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert out.read_text() == "ok False"
+    # The parent's connection survived the child (it was not closed there).
+    assert db.connection is parent_connection
+    assert sorted(Author.objects.values_list("name", flat=True)) == ["child", "parent"]
+
+
+def test_flush_tables_resets_sequences(db):
+    Author.objects.create(name="a")
+    Author.objects.create(name="b")
+    orm.flush_tables(orm_test_models())
+    assert Author.objects.count() == 0
+    assert Author.objects.create(name="c").pk == 1
+
+
+def test_create_and_drop_tables(db):
+    class Temp(orm.Model):
+        name = orm.CharField(max_length=5)
+
+        class Meta:
+            app_label = "ormdynamic"
+
+    try:
+        assert orm.create_tables([Temp, Author]) == [Temp]
+        assert orm.create_tables([Temp]) == []
+        Temp.objects.create(name="x")
+        orm.drop_tables([Temp])
+        from framework.orm.schema import table_exists
+
+        assert not table_exists("ormdynamic_temp")
+    finally:
+        orm.registry.unregister(Temp)

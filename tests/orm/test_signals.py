@@ -1,0 +1,289 @@
+import contextlib
+
+import pytest
+
+from framework import dispatch
+from framework import orm
+from framework import signals
+
+from .models import Author
+from .models import Book
+from .models import Chapter
+from .models import Person
+from .models import Group
+from .models import Pizza
+from .models import Review
+from .models import Topping
+
+
+@pytest.fixture(autouse=True)
+def _check_signal_arguments():
+    """Every send must carry exactly the declared keyword names."""
+    dispatch.set_debug(True)
+    yield
+    dispatch.set_debug(False)
+
+
+class Recorder:
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, signal, sender, **kwargs):
+        self.calls.append((signal.name, sender, kwargs))
+
+
+@contextlib.contextmanager
+def recording(*sigs, sender=None):
+    recorder = Recorder()
+    with contextlib.ExitStack() as stack:
+        for sig in sigs:
+            stack.enter_context(sig.connected_to(recorder, sender=sender))
+        yield recorder.calls
+
+
+def test_init_signals(db):
+    with recording(signals.pre_init, signals.post_init, sender=Author) as calls:
+        author = Author(name="Ann")
+    assert calls == [
+        ("pre_init", Author, {"args": (), "kwargs": {"name": "Ann"}}),
+        ("post_init", Author, {"instance": author}),
+    ]
+    author.save()
+    with recording(signals.post_init, sender=Author) as calls:
+        loaded = Author.objects.get(pk=author.pk)
+        list(Author.objects.all())
+    assert [c[2]["instance"] for c in calls][0] is loaded
+    assert len(calls) == 2
+
+
+def test_init_signals_filtered_by_sender(db):
+    with recording(signals.post_init, sender=Book) as calls:
+        Author(name="x")
+    assert calls == []
+
+
+def test_save_signals(db):
+    with recording(signals.pre_save, signals.post_save, sender=Author) as calls:
+        author = Author(name="Ann")
+        author.save()
+        author.name = "Anne"
+        author.save(update_fields=["name"])
+        Author(id=77, name="Raw").save(raw=True)
+    assert calls[0] == (
+        "pre_save",
+        Author,
+        {"instance": author, "raw": False, "using": "default", "update_fields": None},
+    )
+    assert calls[1][2]["created"] is True
+    assert calls[2][2]["update_fields"] == frozenset({"name"})
+    assert isinstance(calls[2][2]["update_fields"], frozenset)
+    assert calls[3][2]["created"] is False
+    assert calls[5][2]["raw"] is True and calls[5][2]["created"] is True
+
+
+def test_post_save_sees_primary_key(db):
+    seen = []
+
+    def grab(sender, instance, created, **kwargs):
+        seen.append(
+            (instance.pk, created, Author.objects.filter(pk=instance.pk).exists())
+        )
+
+    with signals.post_save.connected_to(grab, sender=Author):
+        Author.objects.create(name="Ann")
+    assert seen[0][0] is not None and seen[0][1:] == (True, True)
+
+
+def test_failed_validation_sends_no_post_save(db):
+    with recording(signals.pre_save, signals.post_save, sender=Author) as calls:
+        with pytest.raises(orm.ValidationError, match="at most 50"):
+            Author(name="x" * 60).save()
+    assert [c[0] for c in calls] == ["pre_save"]
+
+
+def test_delete_signals_with_cascade(db):
+    author = Author.objects.create(name="Ann")
+    book = Book.objects.create(title="T", author=author)
+    chapter = Chapter.objects.create(book=book, number=1)
+    review = Review.objects.create(book=book, text="ok")
+    events = []
+
+    def before(sender, instance, origin, **kwargs):
+        # Every pre_delete comes before any row goes.
+        events.append(("pre", sender, instance.pk, origin, Chapter.objects.count()))
+
+    def after(sender, instance, origin, **kwargs):
+        events.append(("post", sender, instance.pk, origin, Chapter.objects.count()))
+
+    with (
+        signals.pre_delete.connected_to(before),
+        signals.post_delete.connected_to(after),
+    ):
+        author.delete()
+    pre = [e for e in events if e[0] == "pre"]
+    post = [e for e in events if e[0] == "post"]
+    assert {e[1] for e in pre} == {Author, Book, Chapter}
+    assert events.index(pre[-1]) < events.index(post[0])
+    assert all(e[4] == 1 for e in pre)
+    assert all(e[4] == 0 for e in post)
+    assert all(e[3] is author for e in events)
+    assert {(e[1], e[2]) for e in post} == {
+        (Author, author.pk or post[0][2]),
+        (Book, book.pk or [e for e in post if e[1] is Book][0][2]),
+        (Chapter, chapter.pk or [e for e in post if e[1] is Chapter][0][2]),
+    }
+    review.refresh_from_db()
+    assert review.book_id is None
+
+
+def test_queryset_delete_origin(db):
+    Author.objects.create(name="A")
+    Author.objects.create(name="B")
+    qs = Author.objects.filter(name__in=["A", "B"])
+    with recording(signals.pre_delete, signals.post_delete, sender=Author) as calls:
+        assert qs.delete()[0] == 2
+    assert [c[0] for c in calls] == [
+        "pre_delete",
+        "pre_delete",
+        "post_delete",
+        "post_delete",
+    ]
+    assert all(c[2]["origin"] is qs and c[2]["using"] == "default" for c in calls)
+
+
+def test_m2m_changed_forward_and_reverse(db):
+    cheese = Topping.objects.create(name="cheese")
+    ham = Topping.objects.create(name="ham")
+    pizza = Pizza.objects.create(name="p")
+    through = Pizza.toppings.through
+    with recording(signals.m2m_changed, sender=through) as calls:
+        pizza.toppings.add(cheese)
+        pizza.toppings.add(cheese, ham)
+        ham.pizza_set.remove(pizza)
+        pizza.toppings.clear()
+    actions = [(c[2]["action"], c[2]["pk_set"], c[2]["reverse"]) for c in calls]
+    assert actions == [
+        ("pre_add", {cheese.pk}, False),
+        ("post_add", {cheese.pk}, False),
+        ("pre_add", {ham.pk}, False),
+        ("post_add", {ham.pk}, False),
+        ("pre_remove", {pizza.pk}, True),
+        ("post_remove", {pizza.pk}, True),
+        ("pre_clear", None, False),
+        ("post_clear", None, False),
+    ]
+    assert calls[0][2]["model"] is Topping and calls[0][2]["instance"] is pizza
+    assert calls[4][2]["model"] is Pizza and calls[4][2]["instance"] is ham
+    assert all(c[1] is through and c[2]["using"] == "default" for c in calls)
+
+
+def test_m2m_changed_custom_through_reverse(db):
+    person = Person.objects.create(name="P")
+    group = Group.objects.create(name="G")
+    with recording(signals.m2m_changed, sender=Group.members.through) as calls:
+        person.groups.add(group, through_defaults={"role": "admin"})
+    assert [(c[2]["action"], c[2]["reverse"], c[2]["pk_set"]) for c in calls] == [
+        ("pre_add", True, {group.pk}),
+        ("post_add", True, {group.pk}),
+    ]
+
+
+def test_post_bulk_create(db):
+    with recording(signals.post_bulk_create, sender=Author) as calls:
+        authors = Author.objects.bulk_create([Author(name="a"), Author(name="b")])
+    assert calls == [
+        ("post_bulk_create", Author, {"instances": authors, "using": "default"})
+    ]
+    assert all(a.pk for a in calls[0][2]["instances"])
+
+
+def test_post_update(db):
+    a = Author.objects.create(name="a")
+    b = Author.objects.create(name="b")
+    Author.objects.create(name="c")
+    with recording(signals.post_update, sender=Author) as calls:
+        assert Author.objects.filter(name__in=["a", "b"]).update(email=None) == 2
+        assert Author.objects.filter(name="zzz").update(email=None) == 0
+    assert calls[0] == (
+        "post_update",
+        Author,
+        {
+            "pk_set": frozenset({a.pk, b.pk}),
+            "values": {"email": None},
+            "using": "default",
+        },
+    )
+    assert calls[1][2]["pk_set"] == frozenset()
+
+
+def test_on_commit_receivers(db):
+    calls = []
+
+    def after_commit(sender, instance, created, **kwargs):
+        calls.append((instance.name, Author.objects.filter(pk=instance.pk).exists()))
+
+    signals.post_save.connect(after_commit, sender=Author, on_commit=True)
+    try:
+        Author.objects.create(name="outside")
+        assert calls == [("outside", True)]
+        with orm.atomic():
+            Author.objects.create(name="inside")
+            assert calls == [("outside", True)]
+        assert calls[-1] == ("inside", True)
+        with pytest.raises(RuntimeError, match="boom"):
+            with orm.atomic():
+                Author.objects.create(name="rolled back")
+                raise RuntimeError("boom")
+        with orm.atomic():
+            Author.objects.create(name="kept")
+            with pytest.raises(RuntimeError, match="inner"):
+                with orm.atomic():
+                    Author.objects.create(name="savepoint")
+                    raise RuntimeError("inner")
+        assert [c[0] for c in calls] == ["outside", "inside", "kept"]
+    finally:
+        signals.post_save.disconnect(after_commit, sender=Author)
+
+
+def test_on_commit_receiver_via_decorator(db):
+    seen = []
+
+    @dispatch.receiver(signals.post_delete, sender=Author, on_commit=True, weak=False)
+    def gone(sender, instance, **kwargs):
+        seen.append(instance.name)
+
+    try:
+        author = Author.objects.create(name="x")
+        with orm.atomic():
+            author.delete()
+            assert seen == []
+        assert seen == ["x"]
+    finally:
+        signals.post_delete.disconnect(gone, sender=Author)
+
+
+def test_connection_created(backend):
+    orm.connections.close_all()
+    orm.connections.reset()
+    with recording(signals.connection_created) as calls:
+        conn = orm.connections["default"]
+        conn.ensure_connection()
+        conn.ensure_connection()
+    assert len(calls) == 1
+    name, sender, kwargs = calls[0]
+    assert sender is orm.DatabaseWrapper
+    wrapper = kwargs["connection"]
+    assert wrapper is conn
+    assert wrapper.alias == "default"
+    assert wrapper.vendor in ("sqlite", "postgresql")
+    cursor = wrapper.cursor()
+    cursor.execute("SELECT 1")
+    assert cursor.fetchone()[0] == 1
+    assert wrapper.connection is not None
+    orm.connections.close_all()
+
+
+def test_no_listeners_no_pk_collection(db):
+    assert not signals.post_update.has_listeners(Author)
+    Author.objects.create(name="a")
+    assert Author.objects.update(name="b") == 1

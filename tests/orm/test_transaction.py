@@ -1,0 +1,117 @@
+import pytest
+
+from framework import orm
+from framework.orm import transaction
+
+from .models import Author
+
+
+def names():
+    return sorted(Author.objects.values_list("name", flat=True))
+
+
+def test_atomic_commits(db):
+    with orm.atomic():
+        Author.objects.create(name="a")
+        assert db.in_atomic_block
+    assert not db.in_atomic_block
+    assert names() == ["a"]
+
+
+def test_failure_leaves_database_as_it_was(db):
+    Author.objects.create(name="before")
+    with pytest.raises(ZeroDivisionError, match="division"):
+        with orm.atomic():
+            Author.objects.create(name="a")
+            Author.objects.filter(name="before").update(name="changed")
+            Author.objects.filter(name="before").delete()
+            1 / 0  # noqa: B018
+    assert names() == ["before"]
+
+
+def test_nested_savepoints(db):
+    with orm.atomic():
+        Author.objects.create(name="outer")
+        with pytest.raises(ValueError, match="inner"):
+            with orm.atomic():
+                Author.objects.create(name="inner")
+                raise ValueError("inner")
+        with orm.atomic():
+            Author.objects.create(name="second")
+    assert names() == ["outer", "second"]
+
+
+def test_integrity_error_inside_savepoint_recovers(db):
+    Author.objects.create(name="a", email="dup@x")
+    with orm.atomic():
+        with pytest.raises(orm.IntegrityError, match="(?i)unique|duplicate"):
+            with orm.atomic():
+                Author.objects.create(name="b", email="dup@x")
+        Author.objects.create(name="c")
+    assert names() == ["a", "c"]
+
+
+def test_atomic_decorator(db):
+    @orm.atomic
+    def plain():
+        Author.objects.create(name="plain")
+        raise KeyError("x")
+
+    @transaction.atomic(using="default")
+    def with_args(name):
+        Author.objects.create(name=name)
+        return name
+
+    with pytest.raises(KeyError, match="x"):
+        plain()
+    assert with_args("ok") == "ok"
+    assert plain.__name__ == "plain"
+    assert names() == ["ok"]
+
+
+def test_durable(db):
+    with orm.atomic(durable=True):
+        pass
+    with orm.atomic():
+        with pytest.raises(orm.TransactionManagementError, match="durable"):
+            with orm.atomic(durable=True):
+                pass
+
+
+def test_on_commit(db):
+    calls = []
+    orm.on_commit(lambda: calls.append("now"))
+    assert calls == ["now"]
+    with orm.atomic():
+        orm.on_commit(lambda: calls.append("later"))
+        with pytest.raises(ValueError, match="x"):
+            with orm.atomic():
+                orm.on_commit(lambda: calls.append("dropped"))
+                raise ValueError("x")
+        with orm.atomic():
+            orm.on_commit(lambda: calls.append("nested"))
+        assert calls == ["now"]
+    assert calls == ["now", "later", "nested"]
+    with pytest.raises(ValueError, match="y"):
+        with orm.atomic():
+            orm.on_commit(lambda: calls.append("never"))
+            raise ValueError("y")
+    assert calls == ["now", "later", "nested"]
+
+
+def test_robust_on_commit_logs(db, caplog):
+    def broken():
+        raise RuntimeError("callback failed")
+
+    with orm.atomic():
+        orm.on_commit(broken, robust=True)
+    assert "callback failed" in caplog.text
+
+
+def test_savepoint_false_marks_rollback(db):
+    with orm.atomic():
+        Author.objects.create(name="a")
+        with pytest.raises(ValueError, match="z"):
+            with orm.atomic(savepoint=False):
+                raise ValueError("z")
+    assert names() == []
