@@ -272,7 +272,8 @@ def test_m2m_lookups(db):
     [
         (
             lambda: Book.objects.filter(titel="x"),
-            "Cannot resolve keyword 'titel' into a field of Book. Choices are: author, chapter, edition, id, in_print, loan, pages, pk, review, title",
+            "Cannot resolve keyword 'titel' into a field of Book. Choices are: author,"
+            " chapter, edition, id, in_print, loan, pages, pk, review, title",
         ),
         (
             lambda: Book.objects.filter(title__near="x"),

@@ -9,8 +9,8 @@ from framework import signals
 from .models import Author
 from .models import Book
 from .models import Chapter
-from .models import Person
 from .models import Group
+from .models import Person
 from .models import Pizza
 from .models import Review
 from .models import Topping
