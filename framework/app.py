@@ -669,6 +669,9 @@ class App:
             return t.cast(Response, exc.get_response(request.environ))
         try:
             return self.make_response(handler(request, exc))
+        except HTTPException as other:
+            # An HTTP error raised by the handler is still not an exception.
+            return t.cast(Response, other.get_response(request.environ))
         except Exception:
             return self.handle_exception(request)
 
@@ -728,10 +731,9 @@ class App:
         """Answer 500 for an exception raised outside the core's own handling."""
         request = environ.get("werkzeug.request")
         if request is None:
-            try:
-                request = self.request_class(environ)
-            except Exception:
-                request = None
+            # Building a request reads nothing (its parts are lazy): it
+            # cannot fail here.
+            request = self.request_class(environ)
         response = self.handle_exception(request)
         exc_info = sys.exc_info() if closing.status is not None else None
         status = response.status

@@ -108,9 +108,6 @@ class Router:
                 for method in sorted(t.cast("set[str]", rule.methods)):
                     methods.setdefault(method, rule)
                 continue
-            if not path.startswith("/"):
-                self.enabled = False
-                continue
             regex, names = _rule_regex(rule)
             converters = tuple(
                 (name, f"_fw{index}", rule._converters[name])

@@ -49,6 +49,7 @@ def environ(path="/hello", **kwargs):
         ("example.com:443", [".example.com"], 200),
         ("badexample.com", [".example.com"], 400),
         ("[::1]:80", ["[::1]"], 200),
+        ("[::1]", ["[::1]"], 200),
         ("anything.test", ["*"], 200),
         ("bad host", ["*"], 400),
         ("a.b:c:d", ["a.b"], 400),

@@ -477,3 +477,90 @@ def test_body_is_not_read_when_unneeded(app):
     assert stream.tell() == 0
     assert started[0][0] == "200 OK"
     assert ANYTHING == started
+
+
+def test_error_handler_raising_an_http_error_is_not_an_exception(app):
+    @app.errorhandler(404)
+    def missing(request, exc):
+        from framework import abort
+
+        abort(410)
+
+    with capture(signals.got_request_exception, signals.request_finished) as calls:
+        _, result, started = call(app, "/nowhere")
+        result.close()
+    assert started[0][0].startswith("410")
+    assert calls.names == ["request_finished"]
+
+
+def test_middleware_failing_after_start_response_replaces_the_status(app):
+    def middleware(wsgi_app):
+        def wrapped(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            raise RuntimeError("after start")
+
+        return wrapped
+
+    app.add_wsgi_middleware(middleware)
+    with capture(signals.got_request_exception, signals.request_finished) as calls:
+        _, result, started = call(app, "/hello")
+        result.close()
+    assert [status for status, _ in started] == ["200 OK", "500 INTERNAL SERVER ERROR"]
+    calls.assert_sent_once_with(signals.request_finished, status=500)
+
+
+def test_failing_500_handler_falls_back_to_the_plain_500(app):
+    @app.errorhandler(500)
+    def server_error(request, exc):
+        raise ValueError("handler broken too")
+
+    with capture(signals.got_request_exception) as calls:
+        _, result, started = call(app, "/boom")
+        body = b"".join(result)
+        result.close()
+    assert started[0][0].startswith("500")
+    assert b"handler broken" not in body
+    assert len(calls) == 2
+
+
+def test_file_wrapper_without_filelike_is_wrapped_normally(app):
+    class Wrapper:
+        def __init__(self, file, blksize=8192):
+            self.file = file
+
+        def __iter__(self):
+            return iter([self.file.read()])
+
+        def close(self):
+            self.file.close()
+
+    with capture(signals.request_finished) as calls:
+        _, result, _ = call(app, "/file", environ={"wsgi.file_wrapper": Wrapper})
+        assert b"".join(result) == b"file body"
+        assert not isinstance(result, Wrapper)
+        result.close()
+    assert lifecycle.EVENTS == ["file closed"]
+    assert len(calls) == 1
+
+
+def test_options_and_errors_through_view_middleware(app):
+    app.add_view_middleware(lambda get_response: get_response)
+    _, result, started = call(app, "/hello", method="OPTIONS")
+    result.close()
+    allow = dict(started[0][1])["Allow"]
+    assert set(allow.split(", ")) == {"HEAD", "GET", "OPTIONS"}
+
+
+def test_view_returning_an_http_exception(app):
+    from framework import NotFound
+
+    app.add_route("/raise-as-value", lambda request: NotFound(), endpoint="v")
+    _, result, started = call(app, "/raise-as-value")
+    result.close()
+    assert started[0][0].startswith("404")
+
+
+def test_invalid_content_length_is_ignored(app):
+    _, result, started = call(app, "/hello", environ={"CONTENT_LENGTH": "many"})
+    result.close()
+    assert started[0][0] == "200 OK"

@@ -53,6 +53,10 @@ def rules():
         Rule("/old", endpoint="old", redirect_to="/hello", methods=methods),
         Rule("/files/<name>.<ext>", endpoint="file", methods=methods),
         Rule("/files/<name>.txt", endpoint="txt", methods=methods),
+        Rule("/shop/<item>", endpoint="item", methods=methods),
+        Rule("/shop/special/", endpoint="special", methods=methods),
+        Rule("/blog/<slug>", endpoint="post", methods=methods),
+        Rule("/blog/<int:year>/", endpoint="year", methods=methods),
     ]
 
 
@@ -104,6 +108,12 @@ PATHS = [
     "/\xff",
     "/users/%zz",
     "/nowhere",
+    "/shop/special",
+    "/shop/special/",
+    "/shop/other",
+    "/blog/2020",
+    "/blog/2020/",
+    "/blog/hello",
 ]
 METHODS = ["GET", "HEAD", "POST", "OPTIONS", "DELETE"]
 
@@ -150,6 +160,8 @@ def test_fast_path_is_used_for_plain_rules():
     assert (rule.endpoint, values) == ("edit", {"id": 42})
     rule, values = router.match(environ("/float/1.5", "GET"), "GET")
     assert (rule.endpoint, values) == ("float", {"x": 1.5})
+    rule, values = router.match(environ("/blog/hello", "GET"), "GET")
+    assert (rule.endpoint, values) == ("post", {"slug": "hello"})
 
 
 def test_host_matching_disables_the_fast_path():

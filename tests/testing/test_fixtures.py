@@ -1,0 +1,47 @@
+"""The pytest plugin's fixtures, used in this very session."""
+
+from __future__ import annotations
+
+import pytest
+
+from framework import App
+from framework import signals
+from framework.conf import settings as real_settings
+
+
+@pytest.fixture
+def app():
+    app = App(__name__)
+    app.add_route("/", lambda request: "fixture app", endpoint="index")
+    return app
+
+
+def test_client_fixture(client):
+    assert client.get("/").text == "fixture app"
+
+
+def test_settings_fixture_sets_and_deletes(settings, signal_capture):
+    calls = signal_capture(signals.setting_changed)
+    settings.MAX_FORM_FIELDS = 3
+    assert real_settings.MAX_FORM_FIELDS == 3
+    assert settings.MAX_FORM_FIELDS == 3
+    settings.MAX_FORM_FIELDS = 4
+    del settings.SECRET_KEY
+    with pytest.raises(AttributeError, match="SECRET_KEY"):
+        real_settings.SECRET_KEY  # noqa: B018
+    calls.assert_sent(
+        signals.setting_changed, setting="MAX_FORM_FIELDS", value=3, enter=True
+    )
+
+
+def test_settings_fixture_restored():
+    assert real_settings.MAX_FORM_FIELDS == 1000
+    assert real_settings.SECRET_KEY == ""
+
+
+def test_signal_capture_fixture(signal_capture):
+    signal = signals.template_rendered
+    calls = signal_capture(signal, sender="me")
+    signal.send("me", template=None, context={})
+    signal.send("other", template=None, context={})
+    assert len(calls) == 1
