@@ -80,8 +80,38 @@ _HOST_RE: t.Final = re.compile(
     r"^([a-z0-9.-]+|\[[a-f0-9]*:[a-f0-9.:]+\])(:[0-9]+)?$", re.IGNORECASE
 )
 _BAD_HEADER_CHARS: t.Final = re.compile(r"[\r\n\0]")
-_json_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def _make_json_encode() -> cabc.Callable[[t.Any], str]:
+    """Return a compact UTF-8 JSON encoder for dicts and lists."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython always has the C encoder
+        return _encoder.encode
+    # PERF: JSONEncoder.encode builds a new C encoder on every call (about
+    # 0.9 us here); this one is built once. Without a markers dict a cyclic
+    # value raises RecursionError instead of ValueError: still a 500.
+    iterencode = make(
+        None,
+        _encoder.default,
+        json.encoder.c_encode_basestring,  # type: ignore[attr-defined]
+        None,
+        ":",
+        ",",
+        False,
+        False,
+        True,
+    )
+
+    def encode(value: t.Any) -> str:
+        return "".join(iterencode(value, 0))
+
+    return encode
+
+
+_json_encode = _make_json_encode()
 _apps: weakref.WeakSet[App] = weakref.WeakSet()
+_perf_counter = time.perf_counter
 
 
 def _reset_app_settings(*, setting: str, **kwargs: t.Any) -> None:
@@ -444,7 +474,7 @@ class App:
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> cabc.Iterable[bytes]:
         """Handle one request; see the module docstring for the signal rules."""
-        closing = ClosingIterable(self, environ, time.perf_counter(), start_response)
+        closing = ClosingIterable(self, environ, _perf_counter(), start_response)
         try:
             request_started.send(type(self), environ=environ)
             if self._direct:
@@ -537,7 +567,8 @@ class App:
             else:
                 response = self.make_response(rv)
                 return response(environ, closing.start_response)
-            closing.start_response(
+            closing.status = "200 OK"
+            closing.server_start_response(
                 "200 OK",
                 [("Content-Type", content_type), ("Content-Length", str(len(body)))],
             )

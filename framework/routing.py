@@ -81,14 +81,14 @@ class Router:
         """The werkzeug map this router was built from."""
         self.static: dict[str, dict[str, Rule]] = {}
         """Static usual rules: path -> method -> rule."""
-        self.by_segment: dict[str, list[_Candidate]] = {}
-        """Other rules by their first path segment when it is static."""
-        self.wildcards: list[_Candidate] = []
+        self.by_segment: dict[str, tuple[_Candidate, ...]] = {}
+        """Other rules to try by first path segment (with the wildcards)."""
+        self.wildcards: tuple[_Candidate, ...] = ()
         """Other rules whose first path segment is dynamic."""
-        self.slash_candidates: list[_Candidate] = []
-        """Other rules whose path ends with a slash."""
+        self.slash_candidates: tuple[_Candidate, ...] = ()
+        """Rules with converters whose path ends with a slash."""
         self.static_slash_paths: set[str] = set()
-        """Paths of all static rules (usual or not), to check slash redirects."""
+        """Static rule paths ending in a slash, without it (slash redirects)."""
         self.enabled = not url_map.host_matching and url_map.strict_slashes
         """Whether the fast path is used at all."""
         self._build()
@@ -96,18 +96,22 @@ class Router:
     def _build(self) -> None:
         rules = list(self.map.iter_rules())
         with_defaults = {rule.endpoint for rule in rules if rule.defaults}
+        by_segment: dict[str, list[_Candidate]] = {}
+        wildcards: list[_Candidate] = []
+        slash_candidates: list[_Candidate] = []
         for rule in rules:
             unusual = _is_unusual(rule, with_defaults)
             if not rule.strict_slashes or rule.subdomain or rule.host:
                 self.enabled = False
             path = rule.rule
             if not rule.arguments:
-                self.static_slash_paths.add(path)
-            if not rule.arguments and not unusual:
-                methods = self.static.setdefault(path, {})
-                for method in sorted(t.cast("set[str]", rule.methods)):
-                    methods.setdefault(method, rule)
-                continue
+                if path.endswith("/"):
+                    self.static_slash_paths.add(path[:-1])
+                if not unusual:
+                    methods = self.static.setdefault(path, {})
+                    for method in sorted(t.cast("set[str]", rule.methods)):
+                        methods.setdefault(method, rule)
+                    continue
             regex, names = _rule_regex(rule)
             converters = tuple(
                 (name, f"_fw{index}", rule._converters[name])
@@ -116,13 +120,19 @@ class Router:
             candidate = (regex, rule, converters, unusual)
             first = path[1:].split("/", 1)[0]
             if "<" in first or not rule.arguments:
-                # Static unusual rules go to the wildcard list too: they only
-                # force a fallback when they match.
-                self.wildcards.append(candidate)
+                # Static unusual rules are wildcards too: they only force a
+                # fallback when they match.
+                wildcards.append(candidate)
             else:
-                self.by_segment.setdefault(first, []).append(candidate)
+                by_segment.setdefault(first, []).append(candidate)
             if path.endswith("/") and rule.arguments:
-                self.slash_candidates.append(candidate)
+                slash_candidates.append(candidate)
+        self.wildcards = tuple(wildcards)
+        self.by_segment = {
+            segment: (*candidates, *wildcards)
+            for segment, candidates in by_segment.items()
+        }
+        self.slash_candidates = tuple(slash_candidates)
 
     def match(
         self, environ: WSGIEnvironment, method: str
@@ -153,22 +163,21 @@ class Router:
         end = path.find("/", 1)
         first = path[1:] if end < 0 else path[1:end]
         found: tuple[re.Match[str], _Candidate] | None = None
-        for candidates in (self.by_segment.get(first, ()), self.wildcards):
-            for candidate in candidates:
-                hit = candidate[0].fullmatch(path)
-                if hit is not None:
-                    if found is not None:
-                        return None
-                    found = (hit, candidate)
+        for candidate in self.by_segment.get(first, self.wildcards):
+            hit = candidate[0].fullmatch(path)
+            if hit is not None:
+                if found is not None:
+                    return None
+                found = (hit, candidate)
         if found is None:
             return None
         hit, (_, rule, converters, unusual) = found
         if unusual or method not in t.cast("set[str]", rule.methods):
             return None
-        if not path.endswith("/"):
+        if path in self.static_slash_paths:
+            return None
+        if self.slash_candidates and path[-1] != "/":
             slashed = path + "/"
-            if slashed in self.static_slash_paths:
-                return None
             for candidate in self.slash_candidates:
                 if candidate[0].fullmatch(slashed) is not None:
                     return None

@@ -277,6 +277,10 @@ class ClosingIterable:
 
     def finish(self) -> None:
         """Send ``request_finished``; log any receiver failure, never raise."""
+        sender = type(self.app)
+        # PERF: nothing to compute when nobody listens (the common case).
+        if not request_finished.has_listeners(sender):
+            return
         status = self.status
         code = 500
         if status:
@@ -285,7 +289,7 @@ class ClosingIterable:
             except ValueError:
                 code = 500
         for receiver, response in request_finished.send_robust(
-            type(self.app),
+            sender,
             environ=self.environ,
             status=code,
             duration=time.perf_counter() - self.started,

@@ -246,3 +246,38 @@ def test_dispatch_is_a_plain_wsgi_app():
 
 def test_repr():
     assert repr(App("x.y")) == "<App 'x.y'>"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"id": 42, "name": "Ada", "nested": {"list": [1, 2.5, None, True, False]}},
+        ["caf\xe9", "\u20ac", "\ud83d\ude00", 'quote" and \\ back', "\n\t\x00"],
+        {"1": 1e300, "2": -0.0, "3": float("nan"), "4": float("inf")},
+        [],
+        {},
+        [[[]]],
+        {"k": (1, 2)},
+    ],
+    ids=repr,
+)
+def test_json_encoder_matches_json_dumps(value):
+    import json
+
+    from framework.app import _json_encode
+
+    expected = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    assert _json_encode(value) == expected
+
+
+def test_json_encoder_refuses_what_json_refuses():
+    from framework.app import _json_encode
+
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        _json_encode({"when": object()})
+    cyclic = []
+    cyclic.append(cyclic)
+    with pytest.raises(RecursionError, match="recursion"):
+        _json_encode(cyclic)
+    # An earlier failure leaves nothing behind.
+    assert _json_encode({"ok": [1]}) == '{"ok":[1]}'
