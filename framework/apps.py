@@ -103,6 +103,7 @@ class Apps:
     def __init__(self) -> None:
         self._configs: dict[str, AppConfig] = {}
         self._names: tuple[str, ...] | None = None
+        self._explicit = False
         self._lock = threading.RLock()
 
     @property
@@ -137,6 +138,7 @@ class Apps:
         names = tuple(
             settings.INSTALLED_APPS if installed_apps is None else installed_apps
         )
+        self._explicit = installed_apps is not None
         with self._lock:
             if not self._stale(names):
                 return
@@ -172,9 +174,17 @@ class Apps:
             for config in self._configs.values():
                 config.import_modules()
 
+    def _ensure(self) -> None:
+        if not (self._explicit and self._names is not None):
+            self.populate()
+
     def get_app_configs(self) -> list[AppConfig]:
-        """Return the installed apps, in ``INSTALLED_APPS`` order."""
-        self.populate()
+        """Return the installed apps, in ``INSTALLED_APPS`` order.
+
+        Populates the registry from the settings first, unless it was
+        populated with an explicit list.
+        """
+        self._ensure()
         return list(self._configs.values())
 
     def get_app_config(self, label: str) -> AppConfig:
@@ -182,7 +192,7 @@ class Apps:
 
         :raises LookupError: no installed app has that label.
         """
-        self.populate()
+        self._ensure()
         try:
             return self._configs[label]
         except KeyError:
@@ -196,6 +206,7 @@ class Apps:
         with self._lock:
             self._configs = {}
             self._names = None
+            self._explicit = False
 
 
 apps = Apps()

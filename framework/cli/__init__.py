@@ -155,9 +155,11 @@ class CommandContext:
             app = self.load_app()
         else:
             module_name = _split_spec(self.app_spec)[0]
+            found = None
             with contextlib.suppress(ImportError, ValueError):
-                if importlib.util.find_spec(module_name) is not None:
-                    app = self.load_app()
+                found = importlib.util.find_spec(module_name)
+            if found is not None:
+                app = self.load_app()
         if not self._project_loaded:
             from ..apps import apps
 
@@ -203,7 +205,8 @@ def load_app(spec: str | None = None) -> App:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name is not None and module_name.startswith(exc.name):
+        missing = exc.name or ""
+        if module_name == missing or module_name.startswith(f"{missing}."):
             raise CommandError(
                 f"Cannot import the app module {module_name!r} ({spec!r}): no such"
                 " module. Pass --app module:attr or set FRAMEWORK_APP."
@@ -371,11 +374,12 @@ def main(
 def _option_argv(command: click.Command, options: dict[str, t.Any]) -> list[str]:
     params = {param.name: param for param in command.params if param.name}
     argv: list[str] = []
+    positional: list[str] = []
     for key, value in options.items():
         param = params[key]
         if isinstance(param, click.Argument):
             values = value if isinstance(value, list | tuple) else [value]
-            argv.extend(["--", *map(str, values)])
+            positional.extend(map(str, values))
             continue
         assert isinstance(param, click.Option)
         long_opts = [opt for opt in param.opts if opt.startswith("--")]
@@ -395,6 +399,8 @@ def _option_argv(command: click.Command, options: dict[str, t.Any]) -> list[str]
                 argv.extend([opt, str(item)])
         else:
             argv.extend([opt, str(value)])
+    if positional:
+        argv.extend(["--", *positional])
     return argv
 
 

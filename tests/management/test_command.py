@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import json
 import os
 import pathlib
@@ -183,3 +184,43 @@ def test_subprocess_failure_exit_code_and_message(tmp_path):
 
 def test_click_usage_error_class_is_not_swallowed():
     assert issubclass(CommandUsageError, click.ClickException)
+
+
+def test_call_command_arguments_by_name_and_global_options(configure):
+    configure(INSTALLED_APPS=["tests.apps.hooks"])
+    out = io.StringIO()
+    result = call_command("signals", names=["post_migrate"], connected=True, stdout=out)
+    assert [item["name"] for item in result] == ["post_migrate"]
+    assert out.getvalue().startswith("post_migrate(")
+    with pytest.raises(CommandError, match="RuntimeError: the factory") as info:
+        call_command(
+            "routes", app="tests.apps.wsgiapp:broken_factory()", traceback=True
+        )
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
+def test_broken_command_entries_are_not_hidden(monkeypatch):
+    monkeypatch.setitem(cli.COMMANDS, "weird", "tests.apps.wsgiapp:not_callable")
+    with pytest.raises(TypeError, match="is not a click command"):
+        call_command("weird")
+    monkeypatch.setitem(cli.COMMANDS, "inner", "tests.apps.broken_import:command")
+    with pytest.raises(ModuleNotFoundError, match="does_not_exist_anywhere"):
+        call_command("inner")
+    with pytest.raises(ModuleNotFoundError, match="does_not_exist_anywhere"):
+        load_app("tests.apps.broken_import:app")
+
+
+def test_project_loading_skips_a_missing_default_app(configure):
+    configure(INSTALLED_APPS=["tests.apps.hooks"])
+    from tests.apps import wsgiapp
+
+    context = cli.CommandContext()
+    context.app_spec, context.app_explicit = "tests.apps.no_such_module:app", False
+    assert context.load_project() is None
+    context = cli.CommandContext()
+    context.app_spec, context.app_explicit = "tests.apps.wsgiapp:app", False
+    assert context.load_project() is wsgiapp.app
+    context = cli.CommandContext()
+    context.app_spec, context.app_explicit = "tests.apps.no_such_module:app", False
+    with pytest.raises(CommandError, match="no such module"):
+        context.load_project(require_app=True)

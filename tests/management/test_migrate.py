@@ -282,3 +282,74 @@ def test_migrate_error_message_names_the_migration(configure, make_app, tmp_path
     )
     with pytest.raises(CommandError, match=r"Migration brokenapp\.0001_initial failed"):
         call_command("migrate", interactive=False, verbosity=0)
+
+
+def test_showmigrations_and_plans(configure, runner, tmp_path):
+    configure(INSTALLED_APPS=APPS, DATABASES={"default": f"sqlite:///{tmp_path}/db"})
+    result = runner.invoke(main, ["showmigrations"])
+    assert result.output == (
+        "library\n (no migrations: tables come from the models)\n"
+        "journal\n [ ] 0001_initial\n"
+    )
+    assert runner.invoke(main, ["showmigrations", "--plan"]).output == (
+        "[ ] journal.0001_initial\n"
+    )
+    result = runner.invoke(main, ["migrate", "--plan"])
+    assert result.output == (
+        "Create missing tables of library (4 model(s))\n"
+        "Apply journal.0001_initial: Create table journal_entry\n"
+    )
+    call_command("migrate", interactive=False, verbosity=0)
+    assert runner.invoke(main, ["migrate", "--plan"]).output.endswith(
+        "No migrations to apply.\n"
+    )
+    listing = call_command("showmigrations", stdout=io.StringIO())
+    assert listing == {"journal": [("0001_initial", True)]}
+
+
+def test_migrate_warns_about_models_without_migration(
+    configure, runner, make_app, tmp_path
+):
+    make_app(
+        "driftapp",
+        {
+            "models.py": (
+                "from framework import orm\n\n"
+                "class Thing(orm.Model):\n    name = orm.CharField(max_length=5)\n"
+            ),
+            "migrations/__init__.py": "",
+        },
+    )
+    configure(
+        INSTALLED_APPS=["driftapp"], DATABASES={"default": f"sqlite:///{tmp_path}/d"}
+    )
+    result = runner.invoke(main, ["migrate", "--noinput"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        "Warning: the models of driftapp have changes that no migration describes"
+        " yet; run 'framework makemigrations'.\n"
+    )
+
+
+def test_circular_dependencies_are_refused(configure, make_app, tmp_path):
+    migration = (
+        "from framework.orm import migrations\n\n"
+        "class Migration(migrations.Migration):\n"
+        "    dependencies = [({other!r}, '0001_initial')]\n"
+    )
+    for name, other in (("cyca", "cycb"), ("cycb", "cyca")):
+        make_app(
+            name,
+            {
+                "migrations/__init__.py": "",
+                "migrations/0001_initial.py": migration.format(other=other),
+            },
+        )
+    configure(
+        INSTALLED_APPS=["cyca", "cycb"],
+        DATABASES={"default": f"sqlite:///{tmp_path}/d"},
+    )
+    with pytest.raises(
+        CommandError, match="Circular migration dependencies: cyca.0001"
+    ):
+        call_command("showmigrations")

@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+from framework import signals
+from framework.cli import call_command
+from framework.cli import main
+from framework.cli.introspect import describe_signals
+from framework.dispatch import Signal
+
+HERE = "tests/management/test_introspect.py"
+
+
+class Sender:
+    pass
+
+
+def audit(sender, **kwargs):
+    pass
+
+
+async def notify(sender, **kwargs):
+    pass
+
+
+@contextlib.contextmanager
+def connected():
+    signals.post_save.connect(
+        audit, sender=Sender, dispatch_uid=("audit", 1), priority=3
+    )
+    signals.post_save.connect(notify, weak=False, on_commit=True)
+    signals.setting_changed.connect(audit, sender=signals)
+    try:
+        yield
+    finally:
+        signals.post_save.disconnect(sender=Sender, dispatch_uid=("audit", 1))
+        signals.post_save.disconnect(notify)
+        signals.setting_changed.disconnect(audit, sender=signals)
+
+
+def test_describe_receivers():
+    with connected():
+        described = {item["name"]: item for item in describe_signals()}
+    post_save = described["post_save"]
+    assert post_save["args"] == ["created", "instance", "raw", "update_fields", "using"]
+    assert post_save["doc"] == "Sent by ``Model.save()`` after the row is written."
+    mine = [r for r in post_save["receivers"] if r["name"].startswith(__name__)]
+    assert mine == [
+        {
+            "name": f"{__name__}.audit",
+            "location": f"{HERE}:{audit.__code__.co_firstlineno}",
+            "sender": f"{__name__}.Sender",
+            "weak": True,
+            "dispatch_uid": "('audit', 1)",
+            "priority": 3,
+            "async": False,
+            "on_commit": False,
+        },
+        {
+            "name": f"{__name__}.notify",
+            "location": f"{HERE}:{notify.__code__.co_firstlineno}",
+            "sender": None,
+            "weak": False,
+            "dispatch_uid": None,
+            "priority": 0,
+            "async": True,
+            "on_commit": True,
+        },
+    ]
+    [setting] = [
+        r
+        for r in described["setting_changed"]["receivers"]
+        if r["name"].endswith("audit")
+    ]
+    assert setting["sender"] == "module framework.signals"
+
+
+def test_signals_text_listing(runner, configure):
+    configure(INSTALLED_APPS=["tests.apps.hooks"])
+    with connected():
+        result = runner.invoke(main, ["signals", "post_save", "post_migrate"])
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert text.startswith(
+        "post_save(created, instance, raw, update_fields, using)\n"
+        f"  - {__name__}.audit  [weak, sync, priority=3,"
+        " dispatch_uid=\"('audit', 1)\"]\n"
+        f"    from {__name__}.Sender; {HERE}:{audit.__code__.co_firstlineno}\n"
+        f"  - {__name__}.notify  [strong, async, on_commit]\n"
+        f"    from any sender; {HERE}:{notify.__code__.co_firstlineno}\n"
+    )
+    assert (
+        "post_migrate(app, app_config, created_models, db, interactive, using,"
+        " verbosity)  (deprecated aliases: post_syncdb)\n"
+    ) in text
+    assert "tests.apps.hooks.management.record_post_migrate" in text
+
+
+def test_signals_json_lists_management_receivers(runner, configure):
+    configure(INSTALLED_APPS=["tests.apps.hooks", "tests.apps.library"])
+    result = runner.invoke(main, ["signals", "--json", "--connected"])
+    assert result.exit_code == 0, result.output
+    data = {item["name"]: item for item in json.loads(result.output)}
+    names = {r["name"]: r for r in data["post_migrate"]["receivers"]}
+    assert names["tests.apps.library.management.seed_default_tag"]["sender"] == (
+        "module tests.apps.library.models"
+    )
+    assert names["tests.apps.hooks.management.record_post_migrate"]["priority"] == 5
+    assert all(item["receivers"] for item in data.values())
+
+
+def test_signals_verbose_shows_docs_and_empty_signals(configure):
+    configure()
+    probe = Signal(name="mgmt_probe", args=("x",), doc="A probe.\n\nLonger text.")
+    out = io.StringIO()
+    call_command("signals", "mgmt_probe", verbosity=2, stdout=out)
+    assert out.getvalue() == "mgmt_probe(x)\n  A probe.\n  (no receivers)\n"
+    out = io.StringIO()
+    call_command("signals", "mgmt_probe", stdout=out)
+    assert out.getvalue() == "mgmt_probe(x)\n"
+    del probe
