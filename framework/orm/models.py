@@ -186,6 +186,7 @@ class Options:
         self.pending_relations: set[str] = set()
         self._table: sa.Table | None = None
         self._sql_cache: dict[t.Hashable, t.Any] = {}
+        self._query_cache: dict[t.Hashable, t.Any] = {}
         self._reset_caches()
         if meta is not None:
             unknown = sorted(
@@ -236,6 +237,7 @@ class Options:
     def _reset_caches(self) -> None:
         self._field_map: dict[str, t.Any] | None = None
         self._sql_cache = {}
+        self._query_cache = {}
         self._init_cache: tuple[t.Any, ...] | None = None
 
     @property

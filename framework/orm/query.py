@@ -23,7 +23,6 @@ from framework import signals
 
 from .db import DEFAULT_DB_ALIAS
 from .db import compile_sql
-from .db import compile_with_params
 from .db import connections
 from .exceptions import FieldError
 from .exceptions import IntegrityError
@@ -69,6 +68,8 @@ _TEXT_LOOKUPS: t.Final = frozenset(
         "iendswith",
     }
 )
+
+_MAX_CACHED_QUERIES: t.Final = 512
 
 _post_update = signals.post_update
 _post_bulk_create = signals.post_bulk_create
@@ -185,18 +186,18 @@ def _resolve_q(model: type[Model], q: Q) -> tuple[str, bool, list[t.Any]]:
         else:
             key, value = child
             path = resolve_path(model, key)
-            _check_value(path, value)
-            children.append((path, value))
+            children.append((path, _check_value(path, value)))
     return (q.connector, q.negated, children)
 
 
-def _check_value(path: _Path, value: t.Any) -> None:
+def _check_value(path: _Path, value: t.Any) -> t.Any:
     if path.lookup == "in":
         if isinstance(value, str | bytes) or not isinstance(value, cabc.Iterable):
             raise ValueError(
                 f"The value of {path.key!r} must be an iterable, got {value!r}."
             )
-    elif path.lookup == "range":
+        return list(value)
+    if path.lookup == "range":
         if not isinstance(value, list | tuple) or len(value) != 2:
             raise ValueError(
                 f"The value of {path.key!r} must be a (low, high) pair, got {value!r}."
@@ -205,9 +206,33 @@ def _check_value(path: _Path, value: t.Any) -> None:
         raise ValueError(
             f"The value of {path.key!r} must be True or False, got {value!r}."
         )
+    elif path.lookup in _TEXT_LOOKUPS and value is None:
+        raise ValueError(f"{path.key!r} cannot compare with None; use __isnull=True.")
+    elif path.lookup not in ("exact", "isnull") and value is None:
+        raise ValueError(f"{path.key!r} cannot compare with None.")
+    return value
 
 
-# Compiling -------------------------------------------------------------------------
+def _shape(node: tuple[str, bool, list[t.Any]]) -> t.Hashable:
+    """Return what decides the SQL of a condition tree (not its values)."""
+    connector, negated, children = node
+    parts: list[t.Hashable] = []
+    for child in children:
+        if isinstance(child[0], str):
+            parts.append(_shape(child))
+            continue
+        path, value = child
+        if path.lookup == "in":
+            kind: t.Hashable = len(value)
+        elif path.lookup in ("exact", "isnull"):
+            kind = value is None if path.lookup == "exact" else bool(value)
+        else:
+            kind = None
+        parts.append((path.key, path.lookup, kind))
+    return (connector, negated, tuple(parts))
+
+
+# Compiling ------------------------------------------------------------
 
 
 def _pk_of(value: t.Any) -> t.Any:
@@ -223,15 +248,29 @@ def _pk_of(value: t.Any) -> t.Any:
 
 
 class _Compiler:
-    """Turns resolved conditions into SQLAlchemy expressions for one vendor."""
+    """Turns resolved conditions into SQLAlchemy expressions for one vendor.
 
-    def __init__(self, model: type[Model], vendor: str, table: t.Any = None) -> None:
+    Every value becomes a bind parameter named ``p<n>`` by the order of the
+    conditions; with ``build=False`` only those parameters are computed, for
+    a statement whose SQL is cached already.
+    """
+
+    def __init__(
+        self,
+        model: type[Model],
+        vendor: str,
+        params: dict[str, t.Any] | None = None,
+        build: bool = True,
+    ) -> None:
         self.model = model
         self.vendor = vendor
-        self.table = model._meta.table if table is None else table
+        self.build = build
+        self.params: dict[str, t.Any] = {} if params is None else params
+        self.table = model._meta.table
         self.from_clause: t.Any = self.table
         self.joins: dict[tuple[int, str], t.Any] = {}
         self.counter = itertools.count(1)
+        self.param_counter = itertools.count()
 
     def join(self, table: t.Any, fk: t.Any) -> t.Any:
         key = (id(table), fk.name)
@@ -269,6 +308,8 @@ class _Compiler:
                 parts.append(self.where(child))
             else:
                 parts.append(self.condition(child[0], child[1]))
+        if not self.build:
+            return None
         if not parts:
             expr: t.Any = sa.true()
         elif len(parts) == 1:
@@ -280,34 +321,27 @@ class _Compiler:
     def condition(self, path: _Path, value: t.Any, table: t.Any = None) -> t.Any:
         from .related import ForeignKey
 
+        if not self.build:
+            _leaf_params(self, path, value)
+            return None
         table = self.table if table is None else table
         for index, step in enumerate(path.steps):
             if isinstance(step, ForeignKey):
                 rest = path.steps[index + 1 :]
                 if not rest and path.field is step.target_field:
                     # author__id=3 is author_id=3: no join.
-                    return _apply(
-                        table.c[step.column],
-                        step.target_field,
-                        path,
-                        value,
-                        self.vendor,
-                    )
+                    return _leaf(self, table.c[step.column], path, value)
                 table = self.join(table, step)
                 continue
-            return self._subquery(
-                table, step, path._replace(steps=path.steps[index + 1 :]), value
-            )
-        field = path.field
-        column = table.c[field.column]
-        if field.is_relation:
-            return _apply(column, field.target_field, path, value, self.vendor)
-        return _apply(column, field, path, value, self.vendor)
+            remaining = path._replace(steps=path.steps[index + 1 :])
+            return self._subquery(table, step, remaining, value)
+        return _leaf(self, table.c[path.field.column], path, value)
 
     def _subquery(self, table: t.Any, step: t.Any, rest: _Path, value: t.Any) -> t.Any:
         link_model, link_fk, outer_field, inner_steps = step.subquery_plan()
-        sub = _Compiler(link_model, self.vendor)
+        sub = _Compiler(link_model, self.vendor, self.params)
         sub.counter = self.counter
+        sub.param_counter = self.param_counter
         sub.table = sub.from_clause = link_model._meta.table.alias(
             f"U{next(self.counter)}_{link_model._meta.db_table}"
         )
@@ -328,60 +362,99 @@ def _prep(field: t.Any, value: t.Any, vendor: str, key: str) -> t.Any:
     try:
         return field.get_db_prep_value(value, vendor)
     except ValueError as exc:
+        owner = field.model.__name__ if field.model is not None else "?"
         raise ValueError(
-            f"Invalid value for {key!r} ({field.model.__name__}.{field.name}): {exc}"
+            f"Invalid value for {key!r} ({owner}.{field.name}): {exc}"
         ) from None
 
 
-def _apply(
-    column: t.Any, field: t.Any, path: _Path, value: t.Any, vendor: str
-) -> t.Any:
+def _escape_like(text: str) -> str:
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
+_LIKE_PATTERNS: t.Final = {
+    "contains": "%{}%",
+    "icontains": "%{}%",
+    "startswith": "{}%",
+    "istartswith": "{}%",
+    "endswith": "%{}",
+    "iendswith": "%{}",
+}
+
+
+def _leaf_params(compiler: _Compiler, path: _Path, value: t.Any) -> str:
+    """Compute the bind parameters of one condition; return their base name."""
+    name = f"p{next(compiler.param_counter)}"
     lookup = path.lookup
-    key = path.key
+    field = path.field.target_field if path.field.is_relation else path.field
+    vendor = compiler.vendor
+    params = compiler.params
+    if lookup == "isnull":
+        return name
+    if lookup == "in":
+        values = [_prep(field, v, vendor, path.key) for v in value]
+        values = [v for v in values if v is not None]
+        for index, item in enumerate(values, 1):
+            params[f"{name}_{index}"] = item
+        params[name] = values
+        return name
+    if lookup == "range":
+        params[f"{name}a"] = _prep(field, value[0], vendor, path.key)
+        params[f"{name}b"] = _prep(field, value[1], vendor, path.key)
+        return name
+    if lookup in _TEXT_LOOKUPS:
+        text = str(_pk_of(value))
+        if lookup == "iexact":
+            params[name] = text.lower()
+        else:
+            pattern = _LIKE_PATTERNS[lookup].format(_escape_like(text))
+            params[name] = pattern.lower() if lookup.startswith("i") else pattern
+        return name
+    prepped = _prep(field, value, vendor, path.key)
+    if prepped is not None:
+        params[name] = prepped
+    return name
+
+
+def _leaf(compiler: _Compiler, column: t.Any, path: _Path, value: t.Any) -> t.Any:
+    name = _leaf_params(compiler, path, value)
+    params = compiler.params
+    lookup = path.lookup
+    col_type = column.type
     if lookup == "isnull":
         return column.is_(None) if value else column.is_not(None)
     if lookup == "in":
-        values = [_prep(field, v, vendor, key) for v in value]
-        return column.in_([v for v in values if v is not None])
+        values = params.pop(name)
+        for index in range(len(values)):
+            params.pop(f"{name}_{index + 1}")
+        return column.in_(sa.bindparam(name, values, expanding=True, type_=col_type))
     if lookup == "range":
-        low, high = (_prep(field, v, vendor, key) for v in value)
-        return column.between(low, high)
+        return column.between(
+            sa.bindparam(f"{name}a", params[f"{name}a"], type_=col_type),
+            sa.bindparam(f"{name}b", params[f"{name}b"], type_=col_type),
+        )
     if lookup in _TEXT_LOOKUPS:
-        if value is None:
-            raise ValueError(f"{key!r} cannot compare with None; use __isnull=True.")
-        text = str(_pk_of(value))
-        return _text_lookup(column, lookup, text)
-    prepped = _prep(field, value, vendor, key)
+        text_col = (
+            column if isinstance(col_type, sa.String) else sa.cast(column, sa.Text)
+        )
+        bind = sa.bindparam(name, params[name], type_=sa.Text())
+        if lookup == "iexact":
+            return sa.func.lower(text_col) == bind
+        if lookup.startswith("i"):
+            return sa.func.lower(text_col).like(bind, escape="/")
+        return text_col.like(bind, escape="/")
+    if name not in params:
+        return column.is_(None)
+    bind = sa.bindparam(name, params[name], type_=col_type)
     if lookup == "exact":
-        return column.is_(None) if prepped is None else column == prepped
-    if prepped is None:
-        raise ValueError(f"{key!r} cannot compare with None.")
+        return column == bind
     if lookup == "gt":
-        return column > prepped
+        return column > bind
     if lookup == "gte":
-        return column >= prepped
+        return column >= bind
     if lookup == "lt":
-        return column < prepped
-    return column <= prepped
-
-
-def _text_lookup(column: t.Any, lookup: str, text: str) -> t.Any:
-    column = (
-        sa.cast(column, sa.Text) if not isinstance(column.type, sa.String) else column
-    )
-    if lookup == "iexact":
-        return sa.func.lower(column) == text.lower()
-    if lookup == "contains":
-        return column.contains(text, autoescape=True)
-    if lookup == "icontains":
-        return column.icontains(text, autoescape=True)
-    if lookup == "startswith":
-        return column.startswith(text, autoescape=True)
-    if lookup == "istartswith":
-        return column.istartswith(text, autoescape=True)
-    if lookup == "endswith":
-        return column.endswith(text, autoescape=True)
-    return column.iendswith(text, autoescape=True)
+        return column < bind
+    return column <= bind
 
 
 def _loader(model: type[Model], vendor: str) -> tuple[tuple[int, t.Any], ...]:
@@ -583,41 +656,93 @@ class QuerySet(t.Generic[M]):
 
     def _compiler(self, conn: DatabaseWrapper) -> tuple[_Compiler, t.Any]:
         compiler = _Compiler(self.model, conn.vendor)
-        where = None
-        if self._where:
-            parts = [compiler.where(node) for node in self._where]
-            where = parts[0] if len(parts) == 1 else sa.and_(*parts)
-        return compiler, where
+        return compiler, self._where_expr(compiler)
 
-    def _select(
-        self, conn: DatabaseWrapper, columns: list[t.Any] | None = None
-    ) -> t.Any:
-        compiler, where = self._compiler(conn)
+    def _where_expr(self, compiler: _Compiler) -> t.Any:
+        if not self._where:
+            return None
+        parts = [compiler.where(node) for node in self._where]
+        return parts[0] if len(parts) == 1 else sa.and_(*parts)
+
+    def _statement(self, compiler: _Compiler, kind: str) -> t.Any:
+        where = self._where_expr(compiler)
         meta = self.model._meta
-        if columns is None:
-            if self._values is not None:
-                columns = [
-                    compiler.column(resolve_path(self.model, name))
-                    for name in self._values[0]
-                ]
-            else:
-                columns = [compiler.table.c[f.column] for f in meta.fields]
-        order = []
-        for path, descending in self._ordering():
-            column = compiler.column(path)
-            order.append(column.desc() if descending else column.asc())
+        if kind == "count" and not (
+            self._low or self._high is not None or self._distinct or self._values
+        ):
+            stmt: t.Any = sa.select(sa.func.count())
+            if where is not None:
+                stmt = stmt.where(where)
+            return stmt.select_from(compiler.from_clause)
+        columns: list[t.Any]
+        if kind in ("exists", "count"):
+            columns = [sa.literal_column("1")]
+        elif self._values is not None:
+            columns = [
+                compiler.column(resolve_path(self.model, name))
+                for name in self._values[0]
+            ]
+        else:
+            columns = [compiler.table.c[f.column] for f in meta.fields]
         stmt = sa.select(*columns)
         if where is not None:
             stmt = stmt.where(where)
-        if order:
-            stmt = stmt.order_by(*order)
+        if kind != "count":
+            order = []
+            for path, descending in self._ordering():
+                column = compiler.column(path)
+                order.append(column.desc() if descending else column.asc())
+            if order:
+                stmt = stmt.order_by(*order)
         if self._distinct:
             stmt = stmt.distinct()
-        if self._low:
-            stmt = stmt.offset(self._low)
+        if self._low or self._high is not None:
+            # A literal, not a parameter (SQLite's compiler would add one).
+            stmt = stmt.offset(sa.literal_column(str(int(self._low))))
         if self._high is not None:
-            stmt = stmt.limit(self._high - self._low)
-        return stmt.select_from(compiler.from_clause)
+            stmt = stmt.limit(sa.literal_column(str(int(self._high - self._low))))
+        stmt = stmt.select_from(compiler.from_clause)
+        if kind == "count":
+            return sa.select(sa.func.count()).select_from(stmt.subquery())
+        return stmt
+
+    def _sql(self, conn: DatabaseWrapper, kind: str) -> tuple[str, list[t.Any]]:
+        """Return the SQL and parameters, compiling only new query shapes.
+
+        # PERF: the SQL of a query depends on its shape (names, lookups,
+        # ordering, slicing), not on its values; it is compiled once per shape
+        # and vendor, and later queries of the same shape only compute their
+        # parameters.
+        """
+        key = (
+            kind,
+            conn.vendor,
+            tuple(_shape(node) for node in self._where),
+            tuple((path.key, desc) for path, desc in self._ordering()),
+            self._low,
+            self._high,
+            self._distinct,
+            self._values,
+        )
+        cache = self.model._meta._query_cache
+        params: dict[str, t.Any] = {}
+        entry = cache.get(key)
+        if entry is None:
+            compiler = _Compiler(self.model, conn.vendor, params)
+            compiled = self._statement(compiler, kind).compile(
+                dialect=conn.dialect, compile_kwargs={"render_postcompile": True}
+            )
+            names = tuple(compiled.positiontup or ())
+            if len(cache) >= _MAX_CACHED_QUERIES:
+                cache.clear()
+            cache[key] = (compiled.string, names)
+            values = compiled.params
+            return compiled.string, [values[name] for name in names]
+        sql, names = entry
+        compiler = _Compiler(self.model, conn.vendor, params, build=False)
+        for node in self._where:
+            compiler.where(node)
+        return sql, [params[name] for name in names]
 
     def _fetch_all(self) -> list[t.Any]:
         if self._result_cache is None:
@@ -628,7 +753,7 @@ class QuerySet(t.Generic[M]):
         if self._empty or (self._high is not None and self._high <= self._low):
             return []
         conn = connections[self.db]
-        sql, params = compile_with_params(self._select(conn), conn.dialect)
+        sql, params = self._sql(conn, "select")
         rows = conn.fetchall(sql, params)
         if self._values is None:
             return rows_to_instances(self.model, rows, conn)
@@ -744,15 +869,7 @@ class QuerySet(t.Generic[M]):
         if self._empty:
             return 0
         conn = connections[self.db]
-        inner = self._select(conn).order_by(None)
-        if self._low or self._high is not None or self._distinct or self._values:
-            stmt = sa.select(sa.func.count()).select_from(inner.subquery())
-        else:
-            compiler, where = self._compiler(conn)
-            stmt = sa.select(sa.func.count()).select_from(compiler.from_clause)
-            if where is not None:
-                stmt = stmt.where(where)
-        sql, params = compile_with_params(stmt, conn.dialect)
+        sql, params = self._sql(conn, "count")
         return int(conn.fetchall(sql, params)[0][0])
 
     def exists(self) -> bool:
@@ -767,8 +884,7 @@ class QuerySet(t.Generic[M]):
         clone._order_by = ()
         if clone._high is None or clone._high - clone._low > 1:
             clone._high = clone._low + 1
-        stmt = clone._select(conn, [sa.literal_column("1")])
-        sql, params = compile_with_params(stmt, conn.dialect)
+        sql, params = clone._sql(conn, "exists")
         return bool(conn.fetchall(sql, params))
 
     def first(self) -> M | None:

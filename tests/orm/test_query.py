@@ -338,3 +338,21 @@ def test_using_unknown_alias(db):
         orm.ImproperlyConfigured, match="alias 'other' is not in DATABASES"
     ):
         list(Book.objects.using("other"))
+
+
+def test_cached_query_shapes_take_new_values(library):
+    for name, expected in (
+        ("Ann", ["Alpha", "beta"]),
+        ("Bob", ["Gamma"]),
+        ("Cid_100%", []),
+    ):
+        qs = Book.objects.filter(author__name=name, pages__gte=0).exclude(title="zzz")
+        assert titles(qs) == expected
+    for pages, expected in (([10], ["Alpha"]), ([20, 30], ["Gamma", "beta"]), ([], [])):
+        assert titles(Book.objects.filter(pages__in=pages)) == expected
+    for title, expected in (("Gamma", ["Bob"]), ("Alpha", ["Ann"])):
+        assert [a.name for a in Author.objects.filter(books__title=title)] == expected
+    for needle, expected in (("a", ["Alpha", "Gamma", "beta"]), ("mm", ["Gamma"])):
+        assert titles(Book.objects.filter(title__icontains=needle)) == expected
+    assert [b.title for b in Book.objects.order_by("pages")[1:2]] == ["beta"]
+    assert [b.title for b in Book.objects.order_by("pages")[2:3]] == ["Gamma"]
