@@ -269,6 +269,29 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"Python {sys.version.split()[0]}, best of {options.rounds} x {options.number}"
     )
+    measured = {name: (hello, users) for name, hello, users in rows}
+    if base and {"falcon", "bottle", "flask"} <= measured.keys():
+        falcon, bottle, flask = (
+            measured[name] for name in ("falcon", "bottle", "flask")
+        )
+        checks = [
+            (
+                "<= falcon",
+                all(ours <= theirs for ours, theirs in zip(base, falcon, strict=True)),
+            ),
+            (
+                "< bottle",
+                all(ours < theirs for ours, theirs in zip(base, bottle, strict=True)),
+            ),
+            (
+                "<= flask / 4",
+                all(
+                    ours <= theirs / 4 for ours, theirs in zip(base, flask, strict=True)
+                ),
+            ),
+        ]
+        verdicts = [f"{what}: {'met' if ok else 'MISSED'}" for what, ok in checks]
+        print("targets (framework row): " + ", ".join(verdicts))
 
 
 if __name__ == "__main__":
