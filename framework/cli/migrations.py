@@ -296,6 +296,11 @@ def makemigrations(
         model._meta.db_table: model._meta.app_label
         for model in orm.registry.get_models()
     }
+    leaves = {
+        label: migrations[-1].key
+        for label, migrations in loader.by_app.items()
+        if migrations
+    }
     found: dict[str, list[t.Any]] = {}
     for config in configs:
         if config.models_module is None:
@@ -314,13 +319,14 @@ def makemigrations(
             obj.echo(f"  - {operation.describe()}")
         if check or dry_run:
             continue
-        dependencies = _dependencies(config.label, operations, table_app, loader)
+        dependencies = _dependencies(config.label, operations, table_app, leaves)
         try:
             path = write_migration(
                 pathlib.Path(config.path) / "migrations", operations, dependencies, name
             )
         except MigrationError as exc:
             raise CommandError(f"{config.label}: {exc}") from exc
+        leaves[config.label] = (config.label, path.stem)
         obj.echo(f"  wrote {path}")
     if not found:
         obj.echo("No changes detected.")
@@ -336,16 +342,16 @@ def _dependencies(
     label: str,
     operations: list[t.Any],
     table_app: dict[str, str],
-    loader: MigrationLoader,
+    leaves: dict[str, tuple[str, str]],
 ) -> list[tuple[str, str]]:
+    """Return the app's latest migration plus those of apps its FKs refer to."""
     from ..orm.migrations import AddColumn
     from ..orm.migrations import AlterColumn
     from ..orm.migrations import CreateTable
 
     deps: list[tuple[str, str]] = []
-    leaf = loader.leaf(label)
-    if leaf is not None:
-        deps.append(leaf.key)
+    if label in leaves:
+        deps.append(leaves[label])
     for operation in operations:
         if isinstance(operation, CreateTable):
             columns = operation.columns
@@ -354,12 +360,10 @@ def _dependencies(
         else:
             continue
         for column in columns:
-            target = (column.foreign_key or "").rpartition(".")[0]
-            other = table_app.get(target)
-            if other and other != label:
-                other_leaf = loader.leaf(other)
-                if other_leaf is not None and other_leaf.key not in deps:
-                    deps.append(other_leaf.key)
+            other = table_app.get((column.foreign_key or "").rpartition(".")[0])
+            if other and other != label and other in leaves:
+                if leaves[other] not in deps:
+                    deps.append(leaves[other])
     return deps
 
 

@@ -140,3 +140,69 @@ def test_makemigrations_refuses_not_null_without_default(
     result = runner.invoke(main, ["makemigrations", "nosuchapp"])
     assert result.exit_code == 2
     assert "No installed app with label 'nosuchapp'" in result.output
+
+
+AUTH_MODELS = """
+from framework import orm
+
+
+class Person(orm.Model):
+    email = orm.CharField(max_length=100, unique=True)
+"""
+
+BLOG_MODELS = """
+from framework import orm
+from mkauth.models import Person
+
+
+class Tag(orm.Model):
+    name = orm.CharField(max_length=20, db_index=True)
+
+
+class Post(orm.Model):
+    title = orm.CharField(max_length=50)
+    author = orm.ForeignKey(Person, on_delete=orm.PROTECT)
+    tags = orm.ManyToManyField(Tag)
+    price = orm.DecimalField(max_digits=6, decimal_places=2, default="1.00")
+
+    class Meta:
+        unique_together = ("title", "author")
+        indexes = [orm.Index(fields=["title", "price"], name="mkblog_title_price_idx")]
+"""
+
+
+def test_relations_constraints_and_cross_app_dependencies(
+    configure, runner, make_app, db_url
+):
+    make_app("mkauth", {"models.py": AUTH_MODELS})
+    blog = make_app("mkblog", {"models.py": BLOG_MODELS})
+    configure(INSTALLED_APPS=["mkauth", "mkblog"], DATABASES={"default": db_url})
+    result = runner.invoke(main, ["makemigrations", "mkauth", "mkblog"])
+    assert result.exit_code == 0, result.output
+    source = (blog / "migrations" / "0001_initial.py").read_text()
+    assert '("mkauth", "0001_initial"),' in source
+    assert (
+        'migrations.Index("mkblog_post_title_author_uniq", ("title", "author_id"),'
+        " unique=True)" in source
+    )
+    assert runner.invoke(main, ["migrate", "--noinput"]).exit_code == 0
+    result = runner.invoke(main, ["makemigrations", "--check"])
+    assert (result.exit_code, result.output) == (0, "No changes detected.\n")
+    blog_models = importlib.import_module("mkblog.models")
+    auth_models = importlib.import_module("mkauth.models")
+    person = auth_models.Person(email="a@b.c")
+    person.save()
+    post = blog_models.Post(title="t", author=person)
+    post.save()
+    tag = blog_models.Tag(name="x")
+    tag.save()
+    post.tags.add(tag)
+    assert [t.name for t in post.tags.all()] == ["x"]
+    engine = sa.create_engine(sa_url(db_url))
+    try:
+        inspector = sa.inspect(engine)
+        indexes = {i["name"]: i for i in inspector.get_indexes("mkblog_post")}
+    finally:
+        engine.dispose()
+    assert indexes["mkblog_post_title_author_uniq"]["unique"]
+    assert indexes["mkblog_title_price_idx"]["column_names"] == ["title", "price"]

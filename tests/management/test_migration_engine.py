@@ -11,6 +11,10 @@ from framework.apps import AppConfig
 from framework.orm.migrations import MigrationError
 from framework.orm.migrations import MigrationExecutor
 from framework.orm.migrations import MigrationLoader
+from framework.orm.migrations import operations as ops
+from framework.orm.migrations.state import Column
+from framework.orm.migrations.state import Index
+from framework.orm.migrations.state import ProjectState
 
 from .conftest import sa_url
 
@@ -179,3 +183,139 @@ def test_loader_errors(make_app):
     )
     with pytest.raises(MigrationError, match="has no class Migration"):
         _loader("noclass")
+
+
+ALTER_BASE = """
+from sqlalchemy import Integer, String
+from framework.orm import migrations
+
+
+class Migration(migrations.Migration):
+    operations = [
+        migrations.CreateTable("alt_a", [
+            migrations.Column("id", Integer(), primary_key=True, autoincrement=True),
+        ]),
+        migrations.CreateTable("alt_b", [
+            migrations.Column("id", Integer(), primary_key=True, autoincrement=True),
+            migrations.Column("code", String(length=10)),
+            migrations.Column("name", String(length=10), unique=True),
+            migrations.Column(
+                "a_id", Integer(), foreign_key="alt_a.id", on_delete="CASCADE"
+            ),
+        ]),
+    ]
+"""
+
+ALTER_CHANGES = """
+from sqlalchemy import Integer, String
+from framework.orm import migrations
+
+
+class Migration(migrations.Migration):
+    operations = [
+        migrations.AlterColumn("alt_b", "code", migrations.Column(
+            "code", String(length=20), nullable=False, unique=True, default="none"
+        )),
+        migrations.AlterColumn(
+            "alt_b", "name", migrations.Column("name", String(length=10))
+        ),
+        migrations.AlterColumn("alt_b", "a_id", migrations.Column("a_id", Integer())),
+    ]
+"""
+
+ALTER_FK = """
+from sqlalchemy import Integer
+from framework.orm import migrations
+
+
+class Migration(migrations.Migration):
+    operations = [
+        migrations.AlterColumn("alt_b", "a_id", migrations.Column(
+            "a_id", Integer(), foreign_key="alt_a.id", on_delete="SET NULL"
+        )),
+    ]
+"""
+
+
+def test_alter_column_constraints(make_app, db_url):
+    make_app(
+        "altapp",
+        {
+            "migrations/__init__.py": "",
+            "migrations/0001_base.py": ALTER_BASE,
+            "migrations/0002_changes.py": ALTER_CHANGES,
+            "migrations/0003_fk.py": ALTER_FK,
+        },
+    )
+    engine = sa.create_engine(sa_url(db_url))
+    try:
+        loader = _loader("altapp")
+        executor = MigrationExecutor(engine, loader)
+        executor.migrate(loader.order[:1])
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO alt_a (id) VALUES (1)"))
+            conn.execute(sa.text("INSERT INTO alt_b (name, a_id) VALUES ('n', 1)"))
+        executor.migrate(loader.order[1:2])
+        inspector = sa.inspect(engine)
+        uniques = [u["name"] for u in inspector.get_unique_constraints("alt_b")]
+        assert uniques == ["alt_b_code_key"]
+        assert inspector.get_foreign_keys("alt_b") == []
+        columns = {c["name"]: c for c in inspector.get_columns("alt_b")}
+        assert columns["code"]["nullable"] is False
+        assert columns["code"]["type"].length == 20
+        executor.migrate()
+        [fk] = sa.inspect(engine).get_foreign_keys("alt_b")
+        assert (fk["name"], fk["options"]["ondelete"]) == (
+            "alt_b_a_id_fkey",
+            "SET NULL",
+        )
+        with engine.connect() as conn:
+            row = conn.execute(sa.text("SELECT code, name, a_id FROM alt_b")).one()
+        assert tuple(row) == ("none", "n", 1)
+    finally:
+        engine.dispose()
+
+
+def test_state_errors_and_descriptions():
+    state = ProjectState()
+    create = ops.CreateTable("t", [Column("id", sa.Integer(), primary_key=True)])
+    create.state_forwards(state)
+    with pytest.raises(ValueError, match="table 't' already exists"):
+        create.state_forwards(state)
+    with pytest.raises(ValueError, match="column t.id already exists"):
+        ops.AddColumn("t", Column("id", sa.Integer())).state_forwards(state)
+    for operation in (
+        ops.RemoveColumn("t", "nope"),
+        ops.AlterColumn("t", "nope", Column("nope", sa.Integer())),
+        ops.RenameColumn("t", "nope", "x"),
+        ops.RemoveIndex("t", "nope"),
+    ):
+        with pytest.raises(KeyError, match="nope"):
+            operation.state_forwards(state)
+    with pytest.raises(KeyError, match="table 'u' does not exist at this point"):
+        ops.DropTable("u").state_forwards(state)
+    assert [
+        op.describe()
+        for op in (
+            ops.DropTable("t"),
+            ops.RemoveColumn("t", "c"),
+            ops.AlterColumn("t", "c", Column("c", sa.Integer())),
+            ops.RenameColumn("t", "a", "b"),
+            ops.AddIndex("t", Index("i", ("c",))),
+            ops.RemoveIndex("t", "i"),
+            ops.RunPython(_loader),
+        )
+    ] == [
+        "Drop table t",
+        "Remove column c from t",
+        "Alter column c of t",
+        "Rename column t.a to b",
+        "Add index i on t",
+        "Remove index i from t",
+        "Run Python _loader",
+    ]
+    assert ProjectState() != object()
+    assert Column("a", sa.Integer()) != "a"
+    assert len({Column("a", sa.Integer()), Column("a", sa.Integer())}) == 1
+    table = state.table("t").to_sa()
+    assert list(table.c.keys()) == ["id"]
