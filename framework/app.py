@@ -476,7 +476,13 @@ class App:
         """Handle one request; see the module docstring for the signal rules."""
         closing = ClosingIterable(self, environ, _perf_counter(), start_response)
         try:
-            request_started.send(type(self), environ=environ)
+            # Every receiver runs (the ORM's too) even if one raises; the
+            # first failure then makes the request an unhandled exception.
+            for _receiver, response in request_started.send_robust(
+                type(self), environ=environ
+            ):
+                if isinstance(response, Exception):
+                    raise response
             if self._direct:
                 closing.iterable = self._handle(environ, closing)
             else:

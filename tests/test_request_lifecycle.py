@@ -564,3 +564,22 @@ def test_invalid_content_length_is_ignored(app):
     _, result, started = call(app, "/hello", environ={"CONTENT_LENGTH": "many"})
     result.close()
     assert started[0][0] == "200 OK"
+
+
+def test_request_started_receivers_all_run_before_the_500(app):
+    ran = []
+
+    def explode(**kwargs):
+        raise ValueError("first receiver failed")
+
+    def close_old_connections(**kwargs):
+        ran.append("orm")
+
+    with capture(signals.got_request_exception, signals.request_finished) as calls:
+        with signals.request_started.connected_to(explode):
+            with signals.request_started.connected_to(close_old_connections):
+                _, result, started = call(app, "/hello")
+                result.close()
+    assert ran == ["orm"]
+    assert started[0][0].startswith("500")
+    assert calls.names == ["got_request_exception", "request_finished"]
