@@ -79,6 +79,7 @@ def environment_for(app: App) -> jinja2.Environment:
 def register_app(app: App) -> None:
     """Add ``app``'s template folder to the shared environment's search path."""
     with _lock:
+        _app_folders[:] = [ref for ref in _app_folders if ref() is not None]
         _app_folders.append(weakref.ref(app))
         _shared.clear()
 
