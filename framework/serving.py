@@ -6,25 +6,27 @@ setting works, read from the same places and with the same precedence as the
 ``gunicorn`` command, lowest first:
 
 1. the framework's defaults (:func:`default_options`): bind ``127.0.0.1:8000``,
-   ``WEB_CONCURRENCY`` or ``2 * cores + 1`` sync workers, access log on stdout;
+   ``WEB_CONCURRENCY`` or ``2 * cores + 1`` sync workers, access log on stdout,
+   no control socket (gunicorn 24+);
 2. a gunicorn configuration file: the one given with ``config_file``, else the
    one named by ``--config`` in ``GUNICORN_CMD_ARGS``, else ``./gunicorn.conf.py``
    when it exists;
 3. ``GUNICORN_CMD_ARGS`` from the environment;
 4. the options given to the constructor (the command line of ``framework serve``).
 
-Worker lifecycle: database connections are never shared between processes. A
-``post_fork`` hook (chained before any ``post_fork`` of the configuration file)
-asks the ORM to forget the connections a worker inherited from the master, but
-only when :mod:`framework.orm` was imported at all, so a web-only app never pays
-for SQLAlchemy.
+Worker lifecycle: database connections are never shared between processes.
+:mod:`framework.orm`, when it is imported at all, registers an
+``os.register_at_fork`` hook that makes a child forget (without closing) every
+connection it inherited, and checks the process id before using one; and
+``framework serve`` closes the master's own connections after migrating, before
+the workers are forked. Nothing here imports the ORM, so a web-only app never
+pays for SQLAlchemy.
 """
 
 from __future__ import annotations
 
 import collections.abc as cabc
 import os
-import sys
 import typing as t
 
 from gunicorn.app.base import Application
@@ -38,7 +40,6 @@ __all__ = [
     "GunicornApplication",
     "default_options",
     "default_workers",
-    "discard_inherited_connections",
 ]
 
 DEFAULT_BIND = "127.0.0.1:8000"
@@ -74,36 +75,11 @@ def default_options() -> dict[str, t.Any]:
         "workers": default_workers(),
         "worker_class": "sync",
         "accesslog": "-",
+        # Off unless asked for: by default every master on a host would share
+        # one control socket path (~/.gunicorn/gunicorn.ctl), and several
+        # instances side by side is how ``framework serve`` scales out.
+        "control_socket_disable": True,
     }
-
-
-def discard_inherited_connections() -> None:
-    """Make the current (freshly forked) process forget its parent's DB connections.
-
-    Does nothing unless :mod:`framework.orm` has been imported. The connections
-    are dropped without being closed: closing them would end the parent's
-    sessions on the server, because the sockets are shared after ``fork()``.
-    """
-    orm = sys.modules.get("framework.orm")
-    if orm is None:
-        return
-    connections = getattr(orm, "connections", None)
-    for name in ("discard_after_fork", "after_fork", "reset_after_fork"):
-        hook = getattr(connections, name, None)
-        if callable(hook):
-            hook()
-            return
-
-
-def _post_fork_hook(
-    chained: cabc.Callable[[t.Any, t.Any], t.Any],
-) -> cabc.Callable[[t.Any, t.Any], t.Any]:
-    def post_fork(server: t.Any, worker: t.Any) -> None:
-        discard_inherited_connections()
-        chained(server, worker)
-
-    post_fork.__framework_post_fork__ = True  # type: ignore[attr-defined]
-    return post_fork
 
 
 class GunicornApplication(Application):  # type: ignore[misc]
@@ -145,7 +121,8 @@ class GunicornApplication(Application):  # type: ignore[misc]
     def load_config(self) -> None:
         """Resolve the settings in the documented order of precedence."""
         for name, value in default_options().items():
-            self.cfg.set(name, value)
+            if name in self.cfg.settings:
+                self.cfg.set(name, value)
         parser = self.cfg.parser()
         env_args = parser.parse_args(self.cfg.get_cmd_args_from_env())
         config_file = self.config_file or env_args.config
@@ -163,8 +140,6 @@ class GunicornApplication(Application):  # type: ignore[misc]
             self.cfg.set(key, value)
         if not self.access_log:
             self.cfg.set("accesslog", None)
-        if not getattr(self.cfg.post_fork, "__framework_post_fork__", False):
-            self.cfg.set("post_fork", _post_fork_hook(self.cfg.post_fork))
         self.chdir()
 
     def load(self) -> WSGIApplication:

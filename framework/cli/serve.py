@@ -19,6 +19,9 @@ import typing as t
 
 import click
 
+from framework.cli import CommandContext
+from framework.cli import load_app
+from framework.cli import pass_context
 from framework.serving import GunicornApplication
 
 if t.TYPE_CHECKING:
@@ -27,20 +30,10 @@ if t.TYPE_CHECKING:
 __all__ = ["serve"]
 
 
-def _load_app(spec: str | None) -> WSGIApplication:
-    cli = importlib.import_module("framework.cli")
-    load_app = getattr(cli, "load_app", None)
-    if load_app is not None:
-        return t.cast("WSGIApplication", load_app(spec))
-    from gunicorn.util import import_app
-
-    return t.cast("WSGIApplication", import_app(spec or "app_example.wsgi:app"))
-
-
 def _uses_orm() -> bool:
     from framework.conf import settings
 
-    if not settings.INSTALLED_APPS:
+    if not getattr(settings, "INSTALLED_APPS", None):
         return False
     try:
         importlib.import_module("framework.orm")
@@ -49,21 +42,24 @@ def _uses_orm() -> bool:
     return True
 
 
-def migrate_before_fork(verbosity: int = 1) -> bool:
-    """Migrate the default database in the master, then drop its connections.
+def migrate_before_fork(app_spec: str, verbosity: int = 1) -> bool:
+    """Migrate the default database in the master, then close its connections.
 
+    Only apps that use the ORM (``INSTALLED_APPS`` set, the ``orm`` extra
+    installed) are migrated. The master's connections are closed for real
+    afterwards, so the workers forked next inherit none.
+
+    :param app_spec: the application, for ``migrate``'s ``--app``.
     :param verbosity: passed to ``migrate``.
-    :returns: whether ``migrate`` ran (only for apps that use the ORM).
+    :returns: whether ``migrate`` ran.
     """
     if not _uses_orm():
         return False
-    cli = importlib.import_module("framework.cli")
-    cli.call_command("migrate", interactive=False, verbosity=verbosity)
+    from framework.cli import call_command
+
+    call_command("migrate", app=app_spec, interactive=False, verbosity=verbosity)
     orm = importlib.import_module("framework.orm")
-    connections = getattr(orm, "connections", None)
-    close_all = getattr(connections, "close_all", None)
-    if callable(close_all):
-        close_all()
+    orm.connections.reset()
     return True
 
 
@@ -99,13 +95,6 @@ def parse_gunicorn_args(args: t.Sequence[str]) -> dict[str, t.Any]:
 
 @click.command(
     context_settings={"ignore_unknown_options": True, "allow_interspersed_args": True}
-)
-@click.option(
-    "--app",
-    "app_spec",
-    envvar="FRAMEWORK_APP",
-    default=None,
-    help="The application as module:attr (default: app_example.wsgi:app).",
 )
 @click.option(
     "-b",
@@ -164,8 +153,9 @@ def parse_gunicorn_args(args: t.Sequence[str]) -> dict[str, t.Any]:
     help="Do not migrate the database before starting the workers.",
 )
 @click.argument("gunicorn_args", nargs=-1, type=click.UNPROCESSED)
+@pass_context
 def serve(
-    app_spec: str | None,
+    obj: CommandContext,
     bind: tuple[str, ...],
     workers: int | None,
     threads: int | None,
@@ -183,7 +173,8 @@ def serve(
 
     Any other gunicorn option may be given too (for example --keep-alive 5,
     --preload, --max-requests-jitter 50); a ./gunicorn.conf.py is read when it
-    exists. The database is migrated before the workers start.
+    exists. The database is migrated before the workers start (the app is
+    then imported in the master, as with --preload); --no-migrate skips it.
     """
     options = parse_gunicorn_args(gunicorn_args)
     options.update(
@@ -198,17 +189,17 @@ def serve(
             "accesslog": access_logfile,
         }
     )
-    application: WSGIApplication | str
-    if no_migrate:
-        application = app_spec or "<default app>"
-    else:
-        application = _load_app(app_spec)
-        migrate_before_fork()
+    application: WSGIApplication | str = obj.app_spec
+    if not no_migrate:
+        # The app module may choose the settings (app_example/wsgi.py does),
+        # so it is imported before migrating; the workers inherit it.
+        application = obj.load_app()
+        migrate_before_fork(obj.app_spec, verbosity=min(obj.verbosity, 1))
     server = GunicornApplication(
         application,
         options,
         config_file=config_file,
-        loader=lambda _spec: _load_app(app_spec),
+        loader=load_app,
         access_log=not no_access_log,
     )
     server.run()

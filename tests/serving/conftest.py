@@ -32,15 +32,19 @@ def get(url: str, timeout: float = 10.0) -> tuple[int, bytes]:
 class Server:
     """A real ``framework serve`` process on 127.0.0.1, output in a file."""
 
-    def __init__(self, tmp_path: pathlib.Path, args: list[str], env: dict[str, str]):
+    def __init__(
+        self, tmp_path: pathlib.Path, app: str, args: list[str], env: dict[str, str]
+    ):
         self.port = free_port()
         self.log_path = tmp_path / f"server-{self.port}.log"
         self.url = f"http://127.0.0.1:{self.port}"
         command = [
             sys.executable,
-            "-c",
-            "import sys; from framework.cli.serve import serve;"
-            " serve(sys.argv[1:], prog_name='framework serve')",
+            "-m",
+            "framework",
+            "--app",
+            app,
+            "serve",
             "--bind",
             f"127.0.0.1:{self.port}",
             *args,
@@ -92,8 +96,8 @@ class Server:
 def start_server(tmp_path):
     servers: list[Server] = []
 
-    def start(args: list[str], env: dict[str, str] | None = None, ready=True):
-        server = Server(tmp_path, args, env or {})
+    def start(args, env=None, app="fixture_app:app", ready=True):
+        server = Server(tmp_path, app, args, env or {})
         servers.append(server)
         if ready:
             server.wait_ready()

@@ -87,18 +87,6 @@ def test_gunicorn_options_pass_through():
         parse_gunicorn_args(["--no-such-option"])
 
 
-def test_post_fork_of_the_config_file_is_chained(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "gunicorn.conf.py").write_text(
-        "calls = []\ndef post_fork(server, worker):\n    calls.append(worker)\n"
-    )
-    cfg = serving.GunicornApplication("x:y").cfg
-    cfg.post_fork(None, "worker-1")
-    import sys
-
-    assert sys.modules["__config__"].calls == ["worker-1"]
-
-
 def _count(log_dir: pathlib.Path) -> collections.Counter[str]:
     counts: collections.Counter[str] = collections.Counter()
     for path in log_dir.glob("*.log"):
@@ -114,7 +102,7 @@ def test_serve_runs_gunicorn_with_access_log_and_user_post_fork(tmp_path, start_
         "def post_fork(server, worker):\n"
         "    open(f'forked-{os.getpid()}', 'w').close()\n"
     )
-    server = start_server(["--app", "fixture_app:app", "-w", "2", "--no-migrate"])
+    server = start_server(["-w", "2", "--no-migrate"])
     status, body = get(server.url + "/hello")
     assert status == 200
     assert body.startswith(b"pid=")
@@ -129,7 +117,7 @@ def test_sigterm_lets_in_flight_requests_finish(tmp_path, start_server, worker):
     log_dir = tmp_path / "requests"
     log_dir.mkdir()
     server = start_server(
-        ["--app", "fixture_app:app", "-w", "1", "-k", worker, "--no-migrate"],
+        ["-w", "1", "-k", worker, "--no-migrate"],
         env={"FIXTURE_LOG_DIR": str(log_dir)},
     )
     results: list[tuple[int, bytes]] = []
@@ -152,7 +140,7 @@ def test_max_requests_recycling_loses_no_request(tmp_path, start_server):
     log_dir = tmp_path / "requests"
     log_dir.mkdir()
     server = start_server(
-        ["--app", "fixture_app:app", "-w", "1", "--max-requests", "3", "--no-migrate"],
+        ["-w", "1", "--max-requests", "3", "--no-migrate"],
         env={"FIXTURE_LOG_DIR": str(log_dir)},
     )
     pids = set()
