@@ -35,6 +35,9 @@ def run(app, env):
     return int(started[-1][0][:3]), dict(started[-1][1]), body, calls
 
 
+MULTIPART = "multipart/form-data"
+
+
 def environ(path="/hello", **kwargs):
     return EnvironBuilder(path, **kwargs).get_environ()
 
@@ -131,7 +134,9 @@ def test_too_many_form_fields_in_the_body(app):
 def test_too_many_multipart_fields(app):
     data = {f"f{i}": "v" for i in range(6)}
     with override_settings(MAX_FORM_FIELDS=5):
-        code, _, _, calls = run(app, environ("/form", method="POST", data=data))
+        code, _, _, calls = run(
+            app, environ("/form", method="POST", data=data, content_type=MULTIPART)
+        )
     assert code == 400
     calls.assert_not_sent(signals.got_request_exception)
 
@@ -176,3 +181,23 @@ def test_header_with_newline_is_a_logged_500(app, caplog, path):
     assert "X-Evil" not in headers
     calls.assert_sent_once_with(signals.got_request_exception)
     assert any(r.name == "framework.request" and r.exc_info for r in caplog.records)
+
+
+def test_too_many_multipart_parts_is_413(app):
+    data = {f"f{i}": "v" for i in range(6)}
+    with override_settings(MAX_FORM_PARTS=3):
+        code, _, _, calls = run(
+            app, environ("/form", method="POST", data=data, content_type=MULTIPART)
+        )
+    assert code == 413
+    calls.assert_not_sent(signals.got_request_exception)
+
+
+def test_form_field_over_the_memory_limit_is_413(app):
+    data = {"big": "x" * 200}
+    with override_settings(MAX_FORM_MEMORY_SIZE=100):
+        code, _, _, calls = run(
+            app, environ("/form", method="POST", data=data, content_type=MULTIPART)
+        )
+    assert code == 413
+    calls.assert_not_sent(signals.got_request_exception)
