@@ -583,3 +583,61 @@ def test_request_started_receivers_all_run_before_the_500(app):
     assert ran == ["orm"]
     assert started[0][0].startswith("500")
     assert calls.names == ["got_request_exception", "request_finished"]
+
+
+def test_settings_are_read_once_and_again_after_setting_changed(app):
+    from framework.conf import settings
+
+    _, result, _ = call(app, "/boom")
+    assert b"Traceback" not in b"".join(result)
+    result.close()
+    saved = settings.DEBUG
+    settings.DEBUG = True  # no setting_changed: the app keeps its snapshot
+    try:
+        _, result, _ = call(app, "/boom")
+        assert b"Traceback" not in b"".join(result)
+        result.close()
+    finally:
+        settings.DEBUG = saved
+    with override_settings(DEBUG=True):
+        _, result, _ = call(app, "/boom")
+        assert b"Traceback" in b"".join(result)
+        result.close()
+
+
+def test_concurrent_requests_each_finish_once(app):
+    import threading
+
+    counts = {"started": 0, "finished": 0}
+    lock = threading.Lock()
+
+    def started(**kwargs):
+        with lock:
+            counts["started"] += 1
+
+    def finished(**kwargs):
+        with lock:
+            counts["finished"] += 1
+
+    errors = []
+
+    def worker():
+        try:
+            for index in range(100):
+                path = f"/users/{index}" if index % 2 else "/stream"
+                _, result, status = call(app, path)
+                b"".join(result)
+                result.close()
+                assert status[0][0] == "200 OK"
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    with signals.request_started.connected_to(started):
+        with signals.request_finished.connected_to(finished):
+            threads = [threading.Thread(target=worker) for _ in range(4)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=30)
+    assert errors == []
+    assert counts == {"started": 400, "finished": 400}
