@@ -247,7 +247,9 @@ class DatabaseWrapper:
         :raises IntegrityError: the database refused the write.
         """
         cursor = self._cursor
-        if cursor is None or self.pid != os.getpid():
+        if cursor is None:
+            # NOTE: after a fork the at-fork hook has cleared _cursor, so a
+            # connection inherited from the parent is never used here.
             self.ensure_connection()
             cursor = self._cursor
         try:

@@ -194,6 +194,14 @@ class Field:
 
     has_pre_save: t.ClassVar[bool] = False
 
+    def fast_check(self, var: str) -> str | None:
+        """Return a Python expression true when ``var`` surely needs no cleaning.
+
+        Used to generate the save path of a model; ``None`` means "always call
+        :meth:`clean`". Choices always go through :meth:`clean`.
+        """
+        return None
+
     def db_converter(self, vendor: str) -> Converter | None:
         """Return the function turning a clean value into the driver's, or None."""
         return None
@@ -265,6 +273,12 @@ class IntegerField(Field):
             )
         return value
 
+    def fast_check(self, var: str) -> str | None:
+        """Accept exact ints within range without a call."""
+        if self.choices:
+            return None
+        return f"(type({var}) is int and {self.min_value} <= {var} <= {self.max_value})"
+
     def to_python(self, value: t.Any) -> t.Any:
         """Accept ints and integer strings."""
         if isinstance(value, str):
@@ -320,6 +334,10 @@ class FloatField(Field):
 
     python_types = (float, int)
     type_label = "a number"
+
+    def fast_check(self, var: str) -> str | None:
+        """Accept exact floats without a call."""
+        return None if self.choices else f"type({var}) is float"
 
     def clean(self, value: t.Any) -> t.Any:
         """Accept floats and ints (not bools); ints become floats."""
@@ -420,6 +438,10 @@ class BooleanField(Field):
     python_types = (bool,)
     type_label = "True or False"
 
+    def fast_check(self, var: str) -> str | None:
+        """Accept True and False without a call."""
+        return None if self.choices else f"({var} is True or {var} is False)"
+
     def clean(self, value: t.Any) -> t.Any:
         """Accept bools only (0 and 1 too, as the fixtures of other ORMs do)."""
         if value is True or value is False:
@@ -455,6 +477,12 @@ class CharField(Field):
                 " e.g. CharField(max_length=100)."
             )
 
+    def fast_check(self, var: str) -> str | None:
+        """Accept short enough exact strings without a call."""
+        if self.choices:
+            return None
+        return f"(type({var}) is str and len({var}) <= {int(self.max_length or 0)})"
+
     def clean(self, value: t.Any) -> t.Any:
         """Accept strings no longer than ``max_length``."""
         if type(value) is not str and not isinstance(value, str):
@@ -475,6 +503,10 @@ class TextField(Field):
 
     python_types = (str,)
     type_label = "a string"
+
+    def fast_check(self, var: str) -> str | None:
+        """Accept exact strings without a call."""
+        return None if self.choices else f"type({var}) is str"
 
     def sa_type(self) -> t.Any:
         """Return ``Text``."""

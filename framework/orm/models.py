@@ -238,6 +238,7 @@ class Options:
         self._field_map: dict[str, t.Any] | None = None
         self._sql_cache = {}
         self._query_cache = {}
+        self._saver: _Saver | None = None
         self._init_cache: tuple[t.Any, ...] | None = None
 
     @property
@@ -509,7 +510,9 @@ class Model(metaclass=ModelBase):
         # PERF: the signal check is an attribute test when nobody listens.
         if _pre_init._records:
             _pre_init.send(sender=cls, args=args, kwargs=kwargs)
-        consts, callables, attnames, positional = cls._meta.init_cache()
+        consts, callables, attnames, positional = (
+            cls._meta._init_cache or cls._meta.init_cache()
+        )
         d = self.__dict__
         d.update(consts)
         d["_state"] = ModelState()
@@ -524,11 +527,14 @@ class Model(metaclass=ModelBase):
             if attname not in kwargs and name not in kwargs:
                 d[attname] = default()
         if kwargs:
-            for key, value in kwargs.items():
-                if key in attnames:
-                    d[key] = value
-                else:
-                    self._set_named(key, value)
+            if kwargs.keys() <= attnames:
+                d.update(kwargs)
+            else:
+                for key, value in kwargs.items():
+                    if key in attnames:
+                        d[key] = value
+                    else:
+                        self._set_named(key, value)
         if _post_init._records:
             _post_init.send(sender=cls, instance=self)
 
@@ -613,7 +619,9 @@ class Model(metaclass=ModelBase):
         """
         cls = self.__class__
         meta = cls._meta
-        alias = using or self._state.db or DEFAULT_DB_ALIAS
+        d = self.__dict__
+        state = d["_state"]
+        alias = using or state.db or DEFAULT_DB_ALIAS
         fields_set: frozenset[str] | None = None
         if update_fields is not None:
             fields_set = _check_update_fields(meta, update_fields)
@@ -627,17 +635,19 @@ class Model(metaclass=ModelBase):
                 using=alias,
                 update_fields=fields_set,
             )
-        d = self.__dict__
-        pk_value = d[meta.pk.attname]
-        adding = (
-            pk_value is None
-            or force_insert
-            or (self._state.adding and meta.pk.has_default())
-        )
-        self._prepare_related()
-        saver = _saver(meta)
+        if state.fields_cache:
+            self._prepare_related()
+        saver = meta._saver or _saver(meta)
         conn = connections[alias]
-        if adding:
+        pk_value = d[saver.pk_attname]
+        if pk_value is None:
+            # PERF: the common insert goes straight to the generated function.
+            inserter = saver.inserters.get((conn.vendor, not saver.auto_pk))
+            if inserter is None:
+                inserter = saver._build_inserter(conn, not saver.auto_pk)
+            inserter(self, d, conn, raw)
+            created = True
+        elif force_insert or (state.adding and saver.pk_has_default):
             saver.insert(self, conn, raw)
             created = True
         elif not saver.update(self, conn, fields_set, raw):
@@ -650,7 +660,6 @@ class Model(metaclass=ModelBase):
             created = True
         else:
             created = False
-        state = self._state
         state.adding = False
         state.db = alias
         if _post_save._records:
@@ -751,6 +760,9 @@ class _Saver:
         self.auto_pk = isinstance(meta.pk, _fields.AutoField)
         self.pre_save_fields = [f for f in meta.fields if f.has_pre_save]
         self.vendor_data: dict[str, t.Any] = {}
+        self.pk_attname = meta.pk.attname
+        self.pk_has_default = meta.pk.has_default()
+        self.inserters: dict[tuple[str, bool], t.Any] = {}
 
     def clean(
         self,
@@ -830,19 +842,87 @@ class _Saver:
 
     def insert(self, instance: Model, conn: DatabaseWrapper, raw: bool) -> None:
         d = instance.__dict__
-        if not raw:
-            for field in self.pre_save_fields:
-                field.pre_save(instance, True)
-        self.clean(instance, self.fields)
-        with_pk = d[self.pk.attname] is not None or not self.auto_pk
-        sql, order, getter, convs, returning = self._insert_sql(conn, with_pk)
-        params = _params(d, order, getter, convs)
-        cursor = conn.execute(sql, params)
-        if not with_pk:
-            if returning:
-                d[self.pk.attname] = cursor.fetchone()[0]
+        with_pk = d[self.pk_attname] is not None or not self.auto_pk
+        inserter = self.inserters.get((conn.vendor, with_pk))
+        if inserter is None:
+            inserter = self._build_inserter(conn, with_pk)
+        inserter(instance, d, conn, raw)
+
+    def _build_inserter(self, conn: DatabaseWrapper, with_pk: bool) -> t.Any:
+        """Generate the insert function of this model for one vendor.
+
+        # PERF: save() is the hot path of every write. The generated function
+        # checks the common field types inline (falling back to the fields'
+        # clean() for anything unusual), builds the parameter tuple without a
+        # loop, and runs the statement compiled once by SQLAlchemy.
+        """
+        sql, order, _getter, _convs, returning = self._insert_sql(conn, with_pk)
+        by_attname = {f.attname: f for f in self.fields}
+        namespace: dict[str, t.Any] = {
+            "SQL": sql,
+            "clean": self.clean,
+            "fields": self.fields,
+            "pre_save_fields": self.pre_save_fields,
+        }
+        lines = ["def insert(instance, d, conn, raw):"]
+        if self.pre_save_fields:
+            lines.append("    if not raw:")
+            lines.append("        for field in pre_save_fields:")
+            lines.append("            field.pre_save(instance, True)")
+        checks = []
+        for index, attname in enumerate(order):
+            field = by_attname[attname]
+            var = f"v{index}"
+            lines.append(f"    {var} = d[{attname!r}]")
+            check = field.fast_check(var)
+            if check is None:
+                checks = ["False"]
+                continue
+            if field.null:
+                check = f"({var} is None or {check})"
+            checks.append(check)
+        if checks:
+            lines.append(f"    if not ({' and '.join(checks)}):")
+            lines.append("        clean(instance, fields)")
+            lines.extend(f"        v{i} = d[{a!r}]" for i, a in enumerate(order))
+        params = []
+        for index, attname in enumerate(order):
+            convert = by_attname[attname].db_converter(conn.vendor)
+            if convert is None:
+                params.append(f"v{index}")
             else:
-                d[self.pk.attname] = cursor.lastrowid
+                namespace[f"c{index}"] = convert
+                params.append(f"(None if v{index} is None else c{index}(v{index}))")
+        tuple_text = f"({', '.join(params)},)" if params else "()"
+        namespace["IntegrityError"] = IntegrityError
+        namespace["DriverIntegrityError"] = conn._integrity_errors
+        namespace["DriverError"] = conn._errors
+        lines.extend(
+            [
+                "    cursor = conn._cursor",
+                "    if cursor is None:",
+                "        conn.ensure_connection()",
+                "        cursor = conn._cursor",
+                "    try:",
+                f"        cursor.execute(SQL, {tuple_text})",
+                "    except DriverIntegrityError as exc:",
+                "        raise IntegrityError(",
+                "            f'{exc} (database {conn.alias!r})'",
+                "        ) from exc",
+                "    except DriverError:",
+                "        conn.errors_occurred = True",
+                "        raise",
+            ]
+        )
+        if not with_pk:
+            fetch = "cursor.fetchone()[0]" if returning else "cursor.lastrowid"
+            lines.append(f"    d[{self.pk_attname!r}] = {fetch}")
+        exec(
+            compile("\n".join(lines), f"<insert {self.meta.label}>", "exec"), namespace
+        )
+        inserter = namespace["insert"]
+        self.inserters[(conn.vendor, with_pk)] = inserter
+        return inserter
 
     def _update_sql(self, conn: DatabaseWrapper, names: frozenset[str] | None) -> t.Any:
         key = ("update", conn.vendor, names)
@@ -919,11 +999,10 @@ def _params(
 
 
 def _saver(meta: Options) -> _Saver:
-    saver = meta._sql_cache.get("saver")
+    saver = meta._saver
     if saver is None:
-        saver = _Saver(meta)
-        meta._sql_cache["saver"] = saver
-    return t.cast(_Saver, saver)
+        saver = meta._saver = _Saver(meta)
+    return saver
 
 
 def _module_name(obj: t.Any) -> str:
