@@ -95,7 +95,11 @@ def _parse_env(name: str, raw: str, default: t.Any) -> t.Any:
         raise ImproperlyConfigured(
             f"{ENV_PREFIX}{name}={raw!r} is not a boolean; use 1/0 or true/false."
         )
-    if text[:1] in ("[", "{", '"') or (isinstance(default, int | float) and text):
+    if isinstance(default, int | float) and not text:
+        raise ImproperlyConfigured(
+            f"{ENV_PREFIX}{name} is empty; give a number (or null for no limit)."
+        )
+    if text[:1] in ("[", "{", '"') or isinstance(default, int | float):
         try:
             return json.loads(text)
         except ValueError as exc:

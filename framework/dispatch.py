@@ -513,11 +513,13 @@ class Signal:
             kept = [
                 rec
                 for rec in records
+                # Live records only: a matching key is this very receiver (a
+                # bound method is a new object on each attribute access, so
+                # identity cannot be used for those).
                 if not (
                     rec.key == key
                     and rec.sender_key == sender_key
                     and rec.matches(sender)
-                    and (dispatch_uid is not None or rec.ref() is receiver)
                 )
             ]
             self._publish(kept)

@@ -9,7 +9,7 @@ from framework import dispatch
 from framework import signals as catalogue
 
 TESTS_DIR = pathlib.Path(__file__).parent
-FIXTURE_APPS_DIR = TESTS_DIR / "apps"
+FIXTURE_APPS_DIRS = (TESTS_DIR / "apps", TESTS_DIR / "web_apps")
 
 
 BUILT_IN_SIGNALS = [
@@ -24,7 +24,9 @@ def _test_receivers() -> set[tuple[int, int]]:
         for info in signal.connections():
             location = info.location or ""
             path = pathlib.Path(location.rsplit(":", 1)[0])
-            if TESTS_DIR in path.parents and FIXTURE_APPS_DIR not in path.parents:
+            if TESTS_DIR in path.parents and not any(
+                apps in path.parents for apps in FIXTURE_APPS_DIRS
+            ):
                 found.add((id(signal), id(info.receiver)))
     return found
 

@@ -116,6 +116,7 @@ def test_environment_overrides_win_over_configure(fresh, monkeypatch):
     [
         ("DEBUG", "maybe", "is not a boolean"),
         ("MAX_CONTENT_LENGTH", "lots", "is not valid JSON"),
+        ("MAX_CONTENT_LENGTH", "", "is empty; give a number"),
     ],
 )
 def test_bad_environment_values(fresh, monkeypatch, name, raw, message):

@@ -374,8 +374,14 @@ def test_bound_method_receiver_is_weak():
 
     handler = Handler()
     sig.connect(handler.on_event)
+    sig.connect(handler.on_event)
     sig.send(None)
     assert handler.calls == 1
+    assert sig.disconnect(handler.on_event) is True
+    with sig.connected_to(handler.on_event):
+        sig.send(None)
+    assert not sig.has_listeners()
+    sig.connect(handler.on_event)
     ref = weakref.ref(handler)
     del handler
     gc.collect()
@@ -579,11 +585,11 @@ def test_weakref_callback_inside_locked_section_does_not_deadlock():
         def __call__(self, sender, **kwargs):
             pass
 
-    for _ in range(50):
+    for _ in range(10):
         sig.connect(Cycle())  # dies only when the cyclic GC runs
     gc.disable()
     try:
-        for _ in range(50):
+        for _ in range(10):
             sig.connect(record_into([]))
             gc.collect()  # callbacks fire while nothing else runs
     finally:
