@@ -42,17 +42,16 @@ def test_bad_database_settings(value, message):
 
 
 def test_database_url_env_overrides_default(tmp_path, monkeypatch):
-    from framework.conf import settings
+    from framework.conf import Settings
 
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/env.db")
-    settings.reset()
-    try:
-        orm.connections.reset()
-        assert orm.connections["default"].settings_dict["URL"].endswith("env.db")
-    finally:
-        monkeypatch.delenv("DATABASE_URL")
-        settings.reset()
-        orm.connections.reset()
+    resolved = Settings({}, "test").DATABASES
+    with override_settings(DATABASES=resolved):
+        wrapper = orm.connections["default"]
+        assert wrapper.settings_dict["URL"].endswith("env.db")
+        wrapper.cursor().execute("SELECT 1")
+        assert (tmp_path / "env.db").exists()
+        orm.connections.close_all()
 
 
 @pytest.fixture
