@@ -23,6 +23,7 @@ import collections.abc as cabc
 import contextlib
 import importlib
 import importlib.util
+import io
 import os
 import sys
 import typing as t
@@ -316,6 +317,13 @@ class FrameworkGroup(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:
+            # The reader went away (`framework signals | head`): stop quietly,
+            # and keep Python from complaining again when it flushes stdout.
+            with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+            raise click.exceptions.Exit(1) from None
         except Exception as exc:
             obj = ctx.find_object(CommandContext)
             if obj is not None and obj.show_traceback:
