@@ -80,6 +80,7 @@ class Field:
     """
 
     is_relation: t.ClassVar[bool] = False
+    many_to_one: t.ClassVar[bool] = False
     many_to_many: t.ClassVar[bool] = False
     concrete: t.ClassVar[bool] = True
     python_types: t.ClassVar[tuple[type, ...]] = (object,)

@@ -27,10 +27,12 @@ from .db import connections
 from .exceptions import FieldError
 from .exceptions import IntegrityError
 from .exceptions import ValidationError
+from .models import Model
+from .models import ModelState
+from .transaction import atomic
 
 if t.TYPE_CHECKING:
     from .db import DatabaseWrapper
-    from .models import Model
 
 __all__ = ["LOOKUPS", "Manager", "Q", "QuerySet"]
 
@@ -70,6 +72,7 @@ _TEXT_LOOKUPS: t.Final = frozenset(
 )
 
 _MAX_CACHED_QUERIES: t.Final = 512
+_BASE_FROM_DB: t.Final = Model.from_db.__func__  # type: ignore[attr-defined]
 
 _post_update = signals.post_update
 _post_bulk_create = signals.post_bulk_create
@@ -142,8 +145,6 @@ def resolve_path(model: type[Model], key: str) -> _Path:
 
     :raises FieldError: naming the model and the valid choices.
     """
-    from .related import ForeignKey
-
     parts = key.split("__")
     current = model
     steps: list[t.Any] = []
@@ -171,7 +172,7 @@ def resolve_path(model: type[Model], key: str) -> _Path:
                 f" {opts.object_name}. Choices are: {', '.join(opts.field_names())}."
             )
         field = found
-    if field.is_relation and not isinstance(field, ForeignKey):
+    if field.is_relation and not field.many_to_one:
         # Ends on a multi-valued relation: compare the related primary key.
         steps.append(field)
         field = field.related_model._meta.pk
@@ -236,8 +237,6 @@ def _shape(node: tuple[str, bool, list[t.Any]]) -> t.Hashable:
 
 
 def _pk_of(value: t.Any) -> t.Any:
-    from .models import Model
-
     if isinstance(value, Model):
         if value.pk is None:
             raise ValueError(
@@ -288,11 +287,9 @@ class _Compiler:
 
     def column(self, path: _Path) -> t.Any:
         """Return the column of a path made only of forward foreign keys."""
-        from .related import ForeignKey
-
         table = self.table
         for step in path.steps:
-            if not isinstance(step, ForeignKey):
+            if not getattr(step, "many_to_one", False):
                 raise FieldError(
                     f"{path.key!r} spans the multi-valued relation {step.name!r};"
                     " only forward foreign keys can be used here."
@@ -319,14 +316,12 @@ class _Compiler:
         return sa.not_(expr) if negated else expr
 
     def condition(self, path: _Path, value: t.Any, table: t.Any = None) -> t.Any:
-        from .related import ForeignKey
-
         if not self.build:
             _leaf_params(self, path, value)
             return None
         table = self.table if table is None else table
         for index, step in enumerate(path.steps):
-            if isinstance(step, ForeignKey):
+            if getattr(step, "many_to_one", False):
                 rest = path.steps[index + 1 :]
                 if not rest and path.field is step.target_field:
                     # author__id=3 is author_id=3: no join.
@@ -476,9 +471,24 @@ def rows_to_instances(
 ) -> list[t.Any]:
     """Turn raw rows (columns in field order) into model instances."""
     convs = _loader(model, conn.vendor)
-    from_db = model.from_db
     alias = conn.alias
     result = []
+    if model.from_db.__func__ is not _BASE_FROM_DB:  # type: ignore[attr-defined]
+        from_db = model.from_db
+        for row in rows:
+            if convs:
+                row = list(row)
+                for index, convert in convs:
+                    value = row[index]
+                    if value is not None:
+                        row[index] = convert(value)
+            result.append(from_db(alias, row))
+        return result
+    # PERF: Model.from_db inlined; the signal checks are hoisted out of the loop.
+    attnames = (model._meta._init_cache or model._meta.init_cache())[3]
+    new = object.__new__
+    pre_init = signals.pre_init if signals.pre_init._records else None
+    post_init = signals.post_init if signals.post_init._records else None
     for row in rows:
         if convs:
             row = list(row)
@@ -486,7 +496,15 @@ def rows_to_instances(
                 value = row[index]
                 if value is not None:
                     row[index] = convert(value)
-        result.append(from_db(alias, row))
+        obj = new(model)
+        if pre_init is not None:
+            pre_init.send(sender=model, args=tuple(row), kwargs={})
+        d = obj.__dict__
+        d.update(zip(attnames, row, strict=True))
+        d["_state"] = ModelState(False, alias)
+        if post_init is not None:
+            post_init.send(sender=model, instance=obj)
+        result.append(obj)
     return result
 
 
@@ -933,8 +951,6 @@ class QuerySet(t.Generic[M]):
         self, defaults: cabc.Mapping[str, t.Any] | None = None, **kwargs: t.Any
     ) -> tuple[M, bool]:
         """Return ``(instance, created)``, creating it from kwargs and defaults."""
-        from .transaction import atomic
-
         try:
             return self.get(**kwargs), False
         except self.model.DoesNotExist:
@@ -956,8 +972,6 @@ class QuerySet(t.Generic[M]):
         self, defaults: cabc.Mapping[str, t.Any] | None = None, **kwargs: t.Any
     ) -> tuple[M, bool]:
         """Update the matching instance with ``defaults``, or create it."""
-        from .transaction import atomic
-
         with atomic(using=self.db):
             obj, created = self.get_or_create(defaults=defaults, **kwargs)
             if created:

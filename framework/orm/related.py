@@ -16,18 +16,21 @@ import sqlalchemy as sa
 
 from framework import signals
 
+from .bulk import delete_pks
+from .bulk import raw_delete
 from .db import DEFAULT_DB_ALIAS
 from .db import connections
 from .exceptions import FieldError
 from .exceptions import ProtectedError
 from .exceptions import RestrictedError
 from .fields import Field
+from .models import Model
+from .models import ModelBase
+from .models import registry
 from .query import Manager
 from .query import QuerySet
 from .query import _Path
-
-if t.TYPE_CHECKING:
-    from .models import Model
+from .transaction import atomic
 
 __all__ = [
     "CASCADE",
@@ -70,8 +73,6 @@ _ON_DELETE = (CASCADE, PROTECT, RESTRICT, SET_NULL, DO_NOTHING)
 
 
 def _resolve_label(reference: t.Any, model: type[Model]) -> str:
-    from .models import ModelBase
-
     if isinstance(reference, ModelBase):
         return t.cast("type[Model]", reference)._meta.label_lower
     if not isinstance(reference, str) or not reference:
@@ -94,6 +95,7 @@ class ForeignObjectRel:
     """
 
     is_relation: t.ClassVar[bool] = True
+    many_to_one: t.ClassVar[bool] = False
     many_to_many: t.ClassVar[bool] = False
     concrete: t.ClassVar[bool] = False
     primary_key: t.ClassVar[bool] = False
@@ -147,6 +149,7 @@ class ForeignKey(Field):
     """
 
     is_relation = True
+    many_to_one = True
 
     def __init__(
         self,
@@ -188,8 +191,6 @@ class ForeignKey(Field):
 
     def contribute_to_class(self, cls: type[Model], name: str) -> None:
         """Add the field, its descriptor, and resolve the target lazily."""
-        from .models import registry
-
         super().contribute_to_class(cls, name)
         setattr(cls, name, ForwardManyToOneDescriptor(self))
         label = _resolve_label(self.to, cls)
@@ -362,8 +363,6 @@ class RelatedManager(Manager[t.Any]):
 
     def add(self, *objs: Model) -> None:
         """Point ``objs`` at the owner and save them."""
-        from .transaction import atomic
-
         with atomic(using=self._db):
             for obj in objs:
                 if not isinstance(obj, self.model):
@@ -375,8 +374,6 @@ class RelatedManager(Manager[t.Any]):
 
     def remove(self, *objs: Model) -> None:
         """Set the foreign key of ``objs`` to NULL (needs ``null=True``)."""
-        from .transaction import atomic
-
         self._check_nullable("remove")
         with atomic(using=self._db):
             for obj in objs:
@@ -387,8 +384,6 @@ class RelatedManager(Manager[t.Any]):
 
     def clear(self) -> None:
         """Set the foreign key of every related row to NULL (needs ``null=True``)."""
-        from .transaction import atomic
-
         self._check_nullable("clear")
         with atomic(using=self._db):
             for obj in self.get_queryset():
@@ -397,8 +392,6 @@ class RelatedManager(Manager[t.Any]):
 
     def set(self, objs: cabc.Iterable[Model]) -> None:
         """Make ``objs`` exactly the related rows."""
-        from .transaction import atomic
-
         objs = list(objs)
         with atomic(using=self._db):
             if self.field.null:
@@ -457,8 +450,6 @@ class ManyToManyField(Field):
 
     def contribute_to_class(self, cls: type[Model], name: str) -> None:
         """Add the field and its descriptor; build the through model lazily."""
-        from .models import registry
-
         super().contribute_to_class(cls, name)
         setattr(cls, name, ManyToManyDescriptor(self, reverse=False))
         if cls._meta.abstract:
@@ -473,8 +464,6 @@ class ManyToManyField(Field):
         )
 
     def _resolve_target(self, cls: type[Model], target: type[Model]) -> None:
-        from .models import registry
-
         self.related_model = target
         if self.through_ref is None:
             self._set_through(cls, _create_through(self, cls, target))
@@ -537,8 +526,6 @@ class ManyToManyField(Field):
 def _create_through(
     field: ManyToManyField, cls: type[Model], target: type[Model]
 ) -> type[Model]:
-    from .models import Model
-
     name = f"{cls.__name__}_{field.name}"
     source_name = cls._meta.model_name
     target_name = target._meta.model_name
@@ -661,8 +648,6 @@ class ManyRelatedManager(Manager[t.Any]):
         self, *objs: t.Any, through_defaults: dict[str, t.Any] | None = None
     ) -> None:
         """Link ``objs`` (instances or primary keys); linked ones are skipped."""
-        from .transaction import atomic
-
         pks = self._pks(objs)
         with atomic(using=self._db):
             new = pks - self._linked(pks)
@@ -683,8 +668,6 @@ class ManyRelatedManager(Manager[t.Any]):
 
     def remove(self, *objs: t.Any) -> None:
         """Unlink ``objs``; ``pk_set`` holds the ones really unlinked."""
-        from .transaction import atomic
-
         pks = self._pks(objs)
         with atomic(using=self._db):
             gone = self._linked(pks)
@@ -700,8 +683,6 @@ class ManyRelatedManager(Manager[t.Any]):
 
     def clear(self) -> None:
         """Unlink everything (``pk_set`` is None in the signals)."""
-        from .transaction import atomic
-
         with atomic(using=self._db):
             self._send("pre_clear", None)
             QuerySet(self.through, self._db).filter(
@@ -716,8 +697,6 @@ class ManyRelatedManager(Manager[t.Any]):
         through_defaults: dict[str, t.Any] | None = None,
     ) -> None:
         """Make ``objs`` exactly the linked instances (remove, then add)."""
-        from .transaction import atomic
-
         wanted = self._pks(objs)
         with atomic(using=self._db):
             current = self._linked(None)
@@ -732,8 +711,6 @@ class ManyRelatedManager(Manager[t.Any]):
         self, *, through_defaults: dict[str, t.Any] | None = None, **kwargs: t.Any
     ) -> t.Any:
         """Create a target instance and link it."""
-        from .transaction import atomic
-
         with atomic(using=self._db):
             obj = QuerySet(self.model, self._db).create(**kwargs)
             self.add(obj, through_defaults=through_defaults)
@@ -868,18 +845,12 @@ class Collector:
         )
 
     def _describe_origin(self) -> str:
-        from .models import Model
-
         if isinstance(self.origin, Model):
             return repr(self.origin)
         return f"some {self.origin.model.__name__} instances"
 
     def delete(self) -> tuple[int, dict[str, int]]:
         """Send ``pre_delete``, delete every collected row, send ``post_delete``."""
-        from .bulk import delete_pks
-        from .bulk import raw_delete
-        from .transaction import atomic
-
         self._check()
         counts: dict[str, int] = {}
         conn = connections[self.using]
