@@ -238,6 +238,8 @@ class Options:
         self._field_map: dict[str, t.Any] | None = None
         self._sql_cache = {}
         self._query_cache = {}
+        self._path_cache: dict[str, t.Any] = {}
+        self._default_ordering: tuple[t.Any, ...] | None = None
         self._saver: _Saver | None = None
         self._init_cache: tuple[t.Any, ...] | None = None
 

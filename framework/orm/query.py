@@ -145,6 +145,18 @@ def resolve_path(model: type[Model], key: str) -> _Path:
 
     :raises FieldError: naming the model and the valid choices.
     """
+    cache = model._meta._path_cache
+    try:
+        return t.cast(_Path, cache[key])
+    except KeyError:
+        pass
+    path = _resolve_path(model, key)
+    if len(cache) < _MAX_CACHED_QUERIES:
+        cache[key] = path
+    return path
+
+
+def _resolve_path(model: type[Model], key: str) -> _Path:
     parts = key.split("__")
     current = model
     steps: list[t.Any] = []
@@ -350,6 +362,24 @@ class _Compiler:
         return table.c[outer_field.column].in_(select)
 
 
+class _ParamWalker:
+    """Computes the parameters of a cached statement, like _Compiler would."""
+
+    __slots__ = ("param_counter", "params", "vendor")
+
+    def __init__(self, vendor: str, params: dict[str, t.Any]) -> None:
+        self.vendor = vendor
+        self.params = params
+        self.param_counter = itertools.count()
+
+    def where(self, node: tuple[str, bool, list[t.Any]]) -> None:
+        for child in node[2]:
+            if isinstance(child[0], str):
+                self.where(child)
+            else:
+                _leaf_params(self, child[0], child[1])
+
+
 def _prep(field: t.Any, value: t.Any, vendor: str, key: str) -> t.Any:
     value = _pk_of(value)
     if value is None:
@@ -377,7 +407,7 @@ _LIKE_PATTERNS: t.Final = {
 }
 
 
-def _leaf_params(compiler: _Compiler, path: _Path, value: t.Any) -> str:
+def _leaf_params(compiler: t.Any, path: _Path, value: t.Any) -> str:
     """Compute the bind parameters of one condition; return their base name."""
     name = f"p{next(compiler.param_counter)}"
     lookup = path.lookup
@@ -665,12 +695,14 @@ class QuerySet(t.Generic[M]):
     def _ordering(self) -> tuple[tuple[_Path, bool], ...]:
         if self._order_by is not None:
             return self._order_by
-        ordering = []
-        for name in self.model._meta.ordering:
-            ordering.append(
+        meta = self.model._meta
+        ordering = meta._default_ordering
+        if ordering is None:
+            ordering = meta._default_ordering = tuple(
                 (resolve_path(self.model, name.lstrip("-")), name.startswith("-"))
+                for name in meta.ordering
             )
-        return tuple(ordering)
+        return ordering
 
     def _compiler(self, conn: DatabaseWrapper) -> tuple[_Compiler, t.Any]:
         compiler = _Compiler(self.model, conn.vendor)
@@ -757,9 +789,9 @@ class QuerySet(t.Generic[M]):
             values = compiled.params
             return compiled.string, [values[name] for name in names]
         sql, names = entry
-        compiler = _Compiler(self.model, conn.vendor, params, build=False)
+        walker = _ParamWalker(conn.vendor, params)
         for node in self._where:
-            compiler.where(node)
+            walker.where(node)
         return sql, [params[name] for name in names]
 
     def _fetch_all(self) -> list[t.Any]:
