@@ -181,13 +181,13 @@ def migrate(
     from ..orm.migrations import MigrationExecutor
 
     executor = MigrationExecutor(engine, loader, using=database)
-    pending = executor.plan()
     syncdb = {
         config.label: config.get_models()
         for config in _apps_with_models()
         if config.label not in loader.by_app
     }
     if plan:
+        pending = executor.plan()
         for label, models in syncdb.items():
             obj.echo(f"Create missing tables of {label} ({len(models)} model(s))")
         for migration in pending:
@@ -197,20 +197,24 @@ def migrate(
             obj.echo("No migrations to apply.")
         return MigrateResult([str(m) for m in pending], {})
     verbosity = obj.verbosity
-    emit_pre_migrate(verbosity, interactive, database, syncdb)
     created: dict[str, list[t.Any]] = {}
     all_syncdb = [model for models in syncdb.values() for model in models]
-    if all_syncdb:
-        made = orm.create_tables(all_syncdb, using=database)
-        for label, models in syncdb.items():
-            created[label] = [model for model in models if model in made]
-            if created[label]:
-                names = ", ".join(m._meta.object_name for m in created[label])
-                obj.echo(f"Created tables of {label}: {names}", level=1)
-    applied = _apply(obj, executor, pending, MigrationError)
-    if not pending:
-        obj.echo("No migrations to apply.", level=2)
-    emit_post_migrate(verbosity, interactive, database, created)
+    # NOTE: one migrate at a time per database, signals included, so that
+    # post_migrate receivers of servers starting together do not race.
+    with executor.lock():
+        pending = executor.plan()
+        emit_pre_migrate(verbosity, interactive, database, syncdb)
+        if all_syncdb:
+            made = orm.create_tables(all_syncdb, using=database)
+            for label, models in syncdb.items():
+                created[label] = [model for model in models if model in made]
+                if created[label]:
+                    names = ", ".join(m._meta.object_name for m in created[label])
+                    obj.echo(f"Created tables of {label}: {names}", level=1)
+        applied = _apply(obj, executor, pending, MigrationError)
+        if not pending:
+            obj.echo("No migrations to apply.", level=2)
+        emit_post_migrate(verbosity, interactive, database, created)
     stale = _pending_changes(loader)
     if stale:
         obj.echo(

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+import sqlalchemy as sa
 
 from framework import dispatch
 from framework import signals
@@ -17,6 +18,8 @@ from framework.apps import apps
 from framework.cli import CommandError
 from framework.cli import call_command
 from framework.cli import main
+
+from .conftest import sa_url
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 APPS = ["tests.apps.hooks", "tests.apps.library", "tests.apps.journal"]
@@ -353,3 +356,40 @@ def test_circular_dependencies_are_refused(configure, make_app, tmp_path):
         CommandError, match="Circular migration dependencies: cyca.0001"
     ):
         call_command("showmigrations")
+
+
+def test_concurrent_migrate_processes(db_url, tmp_path):
+    """Two servers starting at once both migrate; each migration runs once."""
+    env = {
+        **os.environ,
+        "FRAMEWORK_APP": "tests.apps.wsgiapp:app",
+        "FRAMEWORK_INSTALLED_APPS": json.dumps(APPS),
+        "FRAMEWORK_DATABASES": json.dumps({"default": db_url}),
+    }
+    env.pop("FRAMEWORK_SETTINGS_MODULE", None)
+    logs = [tmp_path / f"migrate{n}.log" for n in range(2)]
+    procs = []
+    for log in logs:
+        with log.open("w") as out:
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "framework", "migrate", "--noinput"],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+    codes = [proc.wait(timeout=60) for proc in procs]
+    assert codes == [0, 0], [log.read_text() for log in logs]
+    applied = "".join(log.read_text() for log in logs).count("Applied journal.0001")
+    assert applied == 1
+    engine = sa.create_engine(sa_url(db_url))
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT app, name FROM framework_migrations"))
+            assert [tuple(row) for row in rows] == [("journal", "0001_initial")]
+            tags = conn.execute(sa.text("SELECT label FROM library_tag")).fetchall()
+    finally:
+        engine.dispose()
+    assert [tuple(row) for row in tags] == [("general",)]

@@ -18,6 +18,8 @@ from .recorder import MigrationRecorder
 
 __all__ = ["MigrationExecutor"]
 
+_LOCK_KEY = 0x66776D67  # "fwmg": the advisory lock key of migrate
+
 
 class MigrationExecutor:
     """Applies a loader's migrations to one database.
@@ -33,6 +35,7 @@ class MigrationExecutor:
         self.engine = engine
         self.loader = loader
         self.using = using
+        self._locked = False
 
     def applied(self) -> set[tuple[str, str]]:
         """Return the applied migrations as ``(app_label, name)`` pairs."""
@@ -43,6 +46,62 @@ class MigrationExecutor:
         """Return the migrations still to apply, in order."""
         return self.loader.plan(self.applied())
 
+    @contextlib.contextmanager
+    def lock(self) -> t.Iterator[None]:
+        """Hold the database's migration lock inside the block (re-entrant).
+
+        Several processes may run ``migrate`` at once (servers starting
+        together against one database); they take turns: on PostgreSQL with
+        a session advisory lock, on a SQLite file with ``flock`` on the
+        database file (SQLite's own locks are POSIX record locks, which
+        ``flock`` does not touch). :meth:`apply` also checks again, inside
+        the migration's transaction, whether it was applied meanwhile.
+        """
+        if self._locked:
+            yield
+            return
+        vendor = self.engine.dialect.name
+        with contextlib.ExitStack() as stack:
+            if vendor == "postgresql":
+                stack.enter_context(self._pg_lock())
+            elif vendor == "sqlite":
+                stack.enter_context(self._file_lock())
+            self._locked = True
+            try:
+                yield
+            finally:
+                self._locked = False
+
+    @contextlib.contextmanager
+    def _pg_lock(self) -> t.Iterator[None]:
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql(f"SELECT pg_advisory_lock({_LOCK_KEY})")
+            connection.commit()
+            try:
+                yield
+            finally:
+                connection.exec_driver_sql(f"SELECT pg_advisory_unlock({_LOCK_KEY})")
+                connection.commit()
+
+    @contextlib.contextmanager
+    def _file_lock(self) -> t.Iterator[None]:
+        path = self.engine.url.database
+        query = self.engine.url.query
+        if not path or path == ":memory:" or query.get("mode") == "memory":
+            yield
+            return
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not on POSIX
+            yield
+            return
+        with open(path, "ab") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
     def migrate(
         self,
         plan: cabc.Sequence[Migration] | None = None,
@@ -50,26 +109,41 @@ class MigrationExecutor:
     ) -> list[Migration]:
         """Apply ``plan`` (default: everything pending), one transaction each.
 
+        Migrations another process applied meanwhile are skipped.
+
         :param progress: called with each migration once it is applied.
-        :returns: the migrations applied.
+        :returns: the migrations this call applied.
         :raises MigrationError: a migration failed; it was rolled back and
             is named in the message; the ones before it stay applied.
         """
-        with self.engine.begin() as connection:
-            MigrationRecorder(connection).ensure_table()
-        if plan is None:
-            plan = self.plan()
-        done = []
-        for migration in plan:
-            self.apply(migration)
-            done.append(migration)
-            if progress is not None:
-                progress(migration)
-        return done
+        with self.lock():
+            self.ensure_table()
+            if plan is None:
+                plan = self.plan()
+            done = []
+            for migration in plan:
+                if not self.apply(migration):
+                    continue
+                done.append(migration)
+                if progress is not None:
+                    progress(migration)
+            return done
 
-    def apply(self, migration: Migration) -> None:
+    def ensure_table(self) -> None:
+        """Create the recording table if it does not exist yet."""
+        try:
+            with self.engine.begin() as connection:
+                MigrationRecorder(connection).ensure_table()
+        except sa.exc.DatabaseError:
+            # Another process created it between the check and the CREATE.
+            with self.engine.connect() as connection:
+                if not MigrationRecorder(connection).exists():
+                    raise
+
+    def apply(self, migration: Migration) -> bool:
         """Apply one migration and record it, in one transaction.
 
+        :returns: False when it was already applied (by another process).
         :raises MigrationError: an operation failed (the transaction is
             rolled back).
         """
@@ -81,6 +155,11 @@ class MigrationExecutor:
             # migration's transaction is opened and closed explicitly.
             connection.exec_driver_sql("BEGIN IMMEDIATE" if sqlite else "BEGIN")
             try:
+                recorder = MigrationRecorder(connection)
+                if migration.key in recorder.applied():
+                    connection.exec_driver_sql("ROLLBACK")
+                    connection.commit()
+                    return False
                 op = Operations(MigrationContext.configure(connection=connection))
                 for number, operation in enumerate(migration.operations, 1):
                     context = RunContext(connection, op, state, self.using)
@@ -95,13 +174,14 @@ class MigrationExecutor:
                         ) from exc
                     operation.state_forwards(state)
                 _check_foreign_keys(connection, migration)
-                MigrationRecorder(connection).record(*migration.key)
+                recorder.record(*migration.key)
             except BaseException:
                 connection.exec_driver_sql("ROLLBACK")
                 connection.commit()
                 raise
             connection.exec_driver_sql("COMMIT")
             connection.commit()
+            return True
 
 
 @contextlib.contextmanager
