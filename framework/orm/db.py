@@ -343,7 +343,8 @@ class DatabaseWrapper:
         if self.pid != os.getpid():
             self._discard()
             return
-        if self.errors_occurred and not self.is_usable():
+        check = self.errors_occurred or self.settings_dict["CONN_HEALTH_CHECKS"]
+        if check and not self.is_usable():
             self.close_physically()
             return
         if self.in_atomic_block or self.in_transaction():

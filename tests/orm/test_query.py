@@ -356,3 +356,42 @@ def test_cached_query_shapes_take_new_values(library):
         assert titles(Book.objects.filter(title__icontains=needle)) == expected
     assert [b.title for b in Book.objects.order_by("pages")[1:2]] == ["beta"]
     assert [b.title for b in Book.objects.order_by("pages")[2:3]] == ["Gamma"]
+
+
+def test_values_order_by_fk_and_distinct(library):
+    ann, bob = library["ann"], library["bob"]
+    rows = list(Book.objects.order_by("author", "pages").values("author", "title"))
+    assert rows[0] == {"author": ann.pk, "title": "Alpha"}
+    assert rows[-1] == {"author": bob.pk, "title": "Gamma"}
+    authors = Book.objects.order_by("author__name").values_list(
+        "author__name", flat=True
+    )
+    assert list(authors.distinct()) == ["Ann", "Bob"]
+
+
+def test_nested_q_across_relations(library):
+    qs = Book.objects.filter(
+        Q(author__name="Bob") | (Q(author__name="Ann") & Q(pages__gt=15))
+    )
+    assert titles(qs) == ["Gamma", "beta"]
+    qs = Author.objects.filter(Q(books__title="Alpha") | Q(name__startswith="C"))
+    assert [a.name for a in qs] == ["Ann", "Cid_100%"]
+
+
+def test_threads_get_their_own_connection(db):
+    import threading
+
+    seen = {}
+
+    def work():
+        wrapper = orm.connections["default"]
+        seen["wrapper"] = wrapper
+        seen["count"] = Author.objects.count()
+        orm.connections.close_all()
+
+    Author.objects.create(name="a")
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert seen["wrapper"] is not orm.connections["default"]
+    assert seen["count"] == 1
