@@ -6,6 +6,7 @@ import json
 import pytest
 
 from framework import signals
+from framework.apps import apps
 from framework.cli import CommandError
 from framework.cli import call_command
 from framework.cli import main
@@ -90,6 +91,16 @@ def test_loaddata_saves_raw_in_one_go(migrated, runner):
             {"model": "library.Tag", "pk": 9, "fields": {"label": "x" * 21}},
             "field 'label': is 21 characters long",
         ),
+        (["not", "an object"], "not an object with a 'model' key"),
+        ({"model": "library.Tag", "fields": [1]}, "'fields' must be an object"),
+        (
+            {"model": "library.Book", "fields": {"title": "x", "author": 3, "tags": 5}},
+            "field 'tags' must be a list of keys",
+        ),
+        (
+            {"model": "library.Tag", "pk": "nine", "fields": {"label": "x"}},
+            "bad value 'nine' for the primary key",
+        ),
         (
             {"model": "library.Tag", "pk": 9, "fields": {"label": None}},
             "\\(library.Tag pk=9\\): ValidationError",
@@ -109,7 +120,7 @@ def test_a_bad_fixture_writes_nothing(migrated, tmp_path, bad, message):
     )
     before = counts()
     with pytest.raises(
-        CommandError, match=f"broken.json: object #2 .*{message}"
+        CommandError, match=f"broken.json: object #2\\b.*{message}"
     ) as info:
         call_command("loaddata", str(good), str(broken), verbosity=0)
     assert str(info.value).endswith("Nothing was loaded.")
@@ -123,6 +134,21 @@ def test_unreadable_fixture_and_missing_name(migrated, tmp_path):
         call_command("loaddata", str(path))
     with pytest.raises(CommandError, match="No fixture named 'nothing_here'"):
         call_command("loaddata", "nothing_here")
+    path.write_text('{"model": "library.Tag"}')
+    with pytest.raises(CommandError, match="x.json: a fixture must be a JSON list"):
+        call_command("loaddata", str(path))
+
+
+def test_loaddata_very_verbose_names_each_object(migrated):
+    out = io.StringIO()
+    call_command("loaddata", "library_sample", verbosity=3, stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == (
+        "Loaded object #1 (library.Book pk=10) from "
+        + str(apps.get_app_config("library").path)
+        + "/fixtures/library_sample.json"
+    )
+    assert len(lines) == 6
 
 
 def test_dumpdata_round_trip(migrated, runner, tmp_path):

@@ -126,3 +126,15 @@ def test_signals_verbose_shows_docs_and_empty_signals(configure):
     call_command("signals", "mgmt_probe", stdout=out)
     assert out.getvalue() == "mgmt_probe(x)\n"
     del probe
+
+
+def test_location_and_uid_rendering(tmp_path):
+    from framework.cli import introspect
+
+    assert introspect._short_location(None) is None
+    assert introspect._short_location("nowhere") == "nowhere"
+    assert introspect._short_location("/elsewhere/x.py:3") == "/elsewhere/x.py:3"
+    assert introspect._uid_value(None) is None
+    assert introspect._uid_value(7) == 7
+    assert introspect._uid_value(frozenset({1})) == "frozenset({1})"
+    assert introspect._sender_text(3) == "3"
