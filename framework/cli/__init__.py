@@ -424,7 +424,7 @@ def call_command(
     Positional ``args`` are passed as command-line words; ``options`` use the
     parameter names of the command (``interactive=False`` for ``--noinput``,
     ``verbosity=0``, ``database="other"``). The global options ``app``,
-    ``settings`` and ``traceback`` are accepted too.
+    ``settings`` and ``traceback`` are accepted too (``None`` means unset).
 
     :param stdout: a text stream for the command's output (default stdout).
     :param stderr: a text stream for diagnostics (default stderr).
@@ -445,7 +445,7 @@ def call_command(
             if key == "traceback":
                 if value:
                     global_argv.append("--traceback")
-            else:
+            elif value is not None:
                 global_argv.extend([f"--{key}", str(value)])
     unknown = sorted(set(options) - own)
     if unknown:

@@ -163,10 +163,15 @@ def _pending_changes(loader: MigrationLoader) -> list[str]:
 @database_option
 @noinput_option
 @click.option("--plan", is_flag=True, help="Only list what would be applied.")
+@click.option(
+    "--fake",
+    is_flag=True,
+    help="Record pending migrations as applied without running them.",
+)
 @verbosity_option
 @pass_context
 def migrate(
-    obj: CommandContext, database: str, interactive: bool, plan: bool
+    obj: CommandContext, database: str, interactive: bool, plan: bool, fake: bool
 ) -> MigrateResult:
     """Create the tables of apps without migrations and apply migrations.
 
@@ -211,7 +216,7 @@ def migrate(
                 if created[label]:
                     names = ", ".join(m._meta.object_name for m in created[label])
                     obj.echo(f"Created tables of {label}: {names}", level=1)
-        applied = _apply(obj, executor, pending, MigrationError)
+        applied = _apply(obj, executor, pending, MigrationError, fake)
         if not pending:
             obj.echo("No migrations to apply.", level=2)
         emit_post_migrate(verbosity, interactive, database, created)
@@ -226,7 +231,11 @@ def migrate(
 
 
 def _apply(
-    obj: CommandContext, executor: t.Any, pending: list[t.Any], error: type[Exception]
+    obj: CommandContext,
+    executor: t.Any,
+    pending: list[t.Any],
+    error: type[Exception],
+    fake: bool,
 ) -> list[t.Any]:
     done: list[t.Any] = []
     if not pending:
@@ -245,14 +254,14 @@ def _apply(
                     done.append(migration)
                     bar.update(1, migration)
 
-                executor.migrate(pending, progress=advance)
+                executor.migrate(pending, progress=advance, fake=fake)
         else:
 
             def report(migration: t.Any) -> None:
                 done.append(migration)
-                obj.echo(f"Applied {migration}")
+                obj.echo(f"{'Faked' if fake else 'Applied'} {migration}")
 
-            executor.migrate(pending, progress=report)
+            executor.migrate(pending, progress=report, fake=fake)
     except error as exc:
         raise CommandError(str(exc)) from exc
     return done

@@ -393,3 +393,20 @@ def test_concurrent_migrate_processes(db_url, tmp_path):
     finally:
         engine.dispose()
     assert [tuple(row) for row in tags] == [("general",)]
+
+
+def test_fake_records_without_running(configure, runner, tmp_path):
+    db = tmp_path / "db.sqlite3"
+    configure(INSTALLED_APPS=APPS, DATABASES={"default": f"sqlite:///{db}"})
+    result = runner.invoke(main, ["migrate", "--noinput", "--fake"])
+    assert result.exit_code == 0, result.output
+    assert "Faked journal.0001_initial\n" in result.output
+    with sqlite3.connect(db) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        rows = conn.execute("SELECT app, name FROM framework_migrations").fetchall()
+    assert rows == [("journal", "0001_initial")]
+    assert "journal_entry" not in tables
+    assert "library_book" in tables  # apps without migrations are still created
+    assert (
+        call_command("migrate", app=None, interactive=False, verbosity=0).applied == []
+    )

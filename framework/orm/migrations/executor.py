@@ -106,12 +106,15 @@ class MigrationExecutor:
         self,
         plan: cabc.Sequence[Migration] | None = None,
         progress: cabc.Callable[[Migration], t.Any] | None = None,
+        fake: bool = False,
     ) -> list[Migration]:
         """Apply ``plan`` (default: everything pending), one transaction each.
 
         Migrations another process applied meanwhile are skipped.
 
         :param progress: called with each migration once it is applied.
+        :param fake: only record the migrations as applied, run nothing (for
+            a database whose schema is already there).
         :returns: the migrations this call applied.
         :raises MigrationError: a migration failed; it was rolled back and
             is named in the message; the ones before it stay applied.
@@ -122,7 +125,7 @@ class MigrationExecutor:
                 plan = self.plan()
             done = []
             for migration in plan:
-                if not self.apply(migration):
+                if not self.apply(migration, fake=fake):
                     continue
                 done.append(migration)
                 if progress is not None:
@@ -140,8 +143,10 @@ class MigrationExecutor:
                 if not MigrationRecorder(connection).exists():
                     raise
 
-    def apply(self, migration: Migration) -> bool:
+    def apply(self, migration: Migration, fake: bool = False) -> bool:
         """Apply one migration and record it, in one transaction.
+
+        With ``fake``, only record it.
 
         :returns: False when it was already applied (by another process).
         :raises MigrationError: an operation failed (the transaction is
@@ -161,7 +166,8 @@ class MigrationExecutor:
                     connection.commit()
                     return False
                 op = Operations(MigrationContext.configure(connection=connection))
-                for number, operation in enumerate(migration.operations, 1):
+                operations = [] if fake else migration.operations
+                for number, operation in enumerate(operations, 1):
                     context = RunContext(connection, op, state, self.using)
                     try:
                         operation.database_forwards(context)
