@@ -697,7 +697,12 @@ class Model(metaclass=ModelBase):
 
         :raises ValidationError: listing every bad value by field name.
         """
-        _saver(self._meta).clean(self, self._meta.fields, frozenset(exclude))
+        saver = _saver(self._meta)
+        # auto_now fields get their value when saved.
+        unset = {
+            f.name for f in saver.pre_save_fields if self.__dict__[f.attname] is None
+        }
+        saver.clean(self, self._meta.fields, frozenset(exclude) | unset)
 
     def full_clean(self) -> None:
         """Check every value as ``save()`` does (alias of :meth:`clean_fields`)."""

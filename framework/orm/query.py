@@ -262,8 +262,8 @@ class _Compiler:
     """Turns resolved conditions into SQLAlchemy expressions for one vendor.
 
     Every value becomes a bind parameter named ``p<n>`` by the order of the
-    conditions; with ``build=False`` only those parameters are computed, for
-    a statement whose SQL is cached already.
+    conditions; :class:`_ParamWalker` computes the same parameters for a
+    statement whose SQL is cached already.
     """
 
     def __init__(
@@ -271,11 +271,9 @@ class _Compiler:
         model: type[Model],
         vendor: str,
         params: dict[str, t.Any] | None = None,
-        build: bool = True,
     ) -> None:
         self.model = model
         self.vendor = vendor
-        self.build = build
         self.params: dict[str, t.Any] = {} if params is None else params
         self.table = model._meta.table
         self.from_clause: t.Any = self.table
@@ -317,8 +315,6 @@ class _Compiler:
                 parts.append(self.where(child))
             else:
                 parts.append(self.condition(child[0], child[1]))
-        if not self.build:
-            return None
         if not parts:
             expr: t.Any = sa.true()
         elif len(parts) == 1:
@@ -328,9 +324,6 @@ class _Compiler:
         return sa.not_(expr) if negated else expr
 
     def condition(self, path: _Path, value: t.Any, table: t.Any = None) -> t.Any:
-        if not self.build:
-            _leaf_params(self, path, value)
-            return None
         table = self.table if table is None else table
         for index, step in enumerate(path.steps):
             if getattr(step, "many_to_one", False):
@@ -725,7 +718,7 @@ class QuerySet(t.Generic[M]):
                 stmt = stmt.where(where)
             return stmt.select_from(compiler.from_clause)
         columns: list[t.Any]
-        if kind in ("exists", "count"):
+        if kind == "exists" or (kind == "count" and not self._distinct):
             columns = [sa.literal_column("1")]
         elif self._values is not None:
             columns = [
