@@ -276,6 +276,11 @@ def _apply(
 )
 @click.option("--dry-run", is_flag=True, help="Show the changes, write nothing.")
 @click.option("--name", default=None, help="Name of the new migration(s).")
+@click.option(
+    "--empty",
+    is_flag=True,
+    help="Write an empty migration for each named app (for data migrations).",
+)
 @verbosity_option
 @pass_context
 def makemigrations(
@@ -284,6 +289,7 @@ def makemigrations(
     check: bool,
     dry_run: bool,
     name: str | None,
+    empty: bool,
 ) -> dict[str, list[t.Any]]:
     """Write the migrations that bring the history in line with the models.
 
@@ -314,6 +320,18 @@ def makemigrations(
         for label, migrations in loader.by_app.items()
         if migrations
     }
+    if empty:
+        if not app_labels:
+            raise click.UsageError("--empty needs the label of the app(s).")
+        for config in configs:
+            path = write_migration(
+                pathlib.Path(config.path) / "migrations",
+                [],
+                [leaves[config.label]] if config.label in leaves else [],
+                name or "custom",
+            )
+            obj.echo(f"Wrote {path}")
+        return {config.label: [] for config in configs}
     found: dict[str, list[t.Any]] = {}
     for config in configs:
         if config.models_module is None:

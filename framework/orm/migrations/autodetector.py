@@ -281,6 +281,10 @@ def write_migration(
     number = max(numbers, default=0) + 1
     suffix = name or suggest_name(operations, first=number == 1)
     path = directory / f"{number:04d}_{suffix}.py"
-    descriptions = "; ".join(op.describe() for op in operations)
-    path.write_text(render_migration(operations, dependencies, f"{descriptions}."))
+    description = "; ".join(op.describe() for op in operations)
+    path.write_text(
+        render_migration(
+            operations, dependencies, f"{description}." if description else ""
+        )
+    )
     return path
