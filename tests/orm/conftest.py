@@ -84,8 +84,16 @@ def db(backend):
     if conn.in_atomic_block or conn.in_transaction():
         conn.execute("ROLLBACK")
         conn._reset_state()
-    orm.flush_tables(orm_test_models())
+    empty_tables(conn)
     orm.connections.close_all()
+
+
+def empty_tables(conn):
+    """Delete every row of the test tables (faster than TRUNCATE on small ones)."""
+    quote = conn.dialect.identifier_preparer.quote
+    with orm.atomic():
+        for model in orm_test_models():
+            conn.execute(f"DELETE FROM {quote(model._meta.db_table)}")
 
 
 @pytest.fixture
