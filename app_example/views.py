@@ -202,35 +202,47 @@ def audit_api(request):
 
 @app.route("/export.csv")
 def export_csv(request):
+    """Stream every bookmark as CSV, a chunk of rows at a time (3 queries each)."""
+    through = Bookmark.tags.through
+
     def rows():
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(["id", "url", "title", "collection", "tags", "created"])
+        tag_names = dict(Tag.objects.values_list("id", "name"))
+        collections = dict(Collection.objects.values_list("id", "name"))
         last_id = 0
         while True:
             chunk = list(
-                Bookmark.objects.filter(pk__gt=last_id).order_by("id")[:EXPORT_CHUNK]
+                Bookmark.objects.filter(pk__gt=last_id)
+                .order_by("id")
+                .values_list("id", "url", "title", "collection", "created")[
+                    :EXPORT_CHUNK
+                ]
             )
             if not chunk:
                 break
-            for bookmark in chunk:
+            links = through.objects.filter(
+                bookmark__in=[row[0] for row in chunk]
+            ).values_list("bookmark", "tag")
+            tags_of: dict[int, list[str]] = {}
+            for bookmark_id, tag_id in links:
+                tags_of.setdefault(bookmark_id, []).append(tag_names.get(tag_id, ""))
+            for bookmark_id, url, title, collection_id, created in chunk:
                 writer.writerow(
                     [
-                        bookmark.pk,
-                        bookmark.url,
-                        bookmark.title,
-                        bookmark.collection.name,
-                        " ".join(sorted(bookmark.tags.values_list("name", flat=True))),
-                        bookmark.created.isoformat() if bookmark.created else "",
+                        bookmark_id,
+                        url,
+                        title,
+                        collections.get(collection_id, ""),
+                        " ".join(sorted(tags_of.get(bookmark_id, []))),
+                        created.isoformat() if created else "",
                     ]
                 )
-            last_id = chunk[-1].pk
+            last_id = chunk[-1][0]
             yield buffer.getvalue().encode()
             buffer.seek(0)
             buffer.truncate()
-        remainder = buffer.getvalue()
-        if remainder:
-            yield remainder.encode()
 
     return Response(
         rows(),
