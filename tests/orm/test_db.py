@@ -245,3 +245,34 @@ def test_create_and_drop_tables(db):
         assert not table_exists("ormdynamic_temp")
     finally:
         orm.registry.unregister(Temp)
+
+
+def test_memory_database_and_deferred_mode():
+    url = {"URL": "sqlite://", "TRANSACTION_MODE": "deferred"}
+    with override_settings(DATABASES={"default": url}):
+        try:
+            orm.create_tables([Author])
+            with orm.atomic():
+                Author.objects.create(name="m")
+            assert Author.objects.count() == 1
+            assert orm.connections["default"].settings_dict["TRANSACTION_MODE"] == (
+                "DEFERRED"
+            )
+        finally:
+            orm.connections.close_all()
+
+
+def test_health_checks_replace_dead_connections(backend):
+    url = {"URL": backend, "CONN_MAX_AGE": None, "CONN_HEALTH_CHECKS": True}
+    with override_settings(DATABASES={"default": url}):
+        wrapper = orm.connections["default"]
+        wrapper.ensure_connection()
+        first = wrapper.connection
+        orm.close_old_connections()
+        assert wrapper.connection is first
+        first.close()
+        orm.close_old_connections()
+        assert wrapper.connection is None
+        assert Author.objects.count() >= 0
+        assert wrapper.connection is not first
+        orm.connections.close_all()
