@@ -30,6 +30,7 @@ from . import pass_context
 from . import verbosity_option
 from .migrations import check_database
 from .migrations import emit_post_migrate
+from .migrations import engine_for
 from .migrations import orm_module
 
 __all__ = ["dumpdata", "flush", "loaddata"]
@@ -55,8 +56,12 @@ def flush(obj: CommandContext, database: str, interactive: bool) -> list[t.Any]:
     """
     obj.load_project()
     orm = orm_module()
-    check_database(database)
-    models = _installed_models()
+    engine = engine_for(database)
+    from sqlalchemy import inspect
+
+    existing = set(inspect(engine).get_table_names())
+    # Tables not created yet (an app not migrated) have nothing to empty.
+    models = [m for m in _installed_models() if m._meta.db_table in existing]
     if interactive and not click.confirm(
         f"This deletes every row of the {len(models)} table(s) of the installed"
         f" apps in database {database!r}. Continue?",

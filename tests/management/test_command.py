@@ -224,3 +224,21 @@ def test_project_loading_skips_a_missing_default_app(configure):
     context.app_spec, context.app_explicit = "tests.apps.no_such_module:app", False
     with pytest.raises(CommandError, match="no such module"):
         context.load_project(require_app=True)
+
+
+def test_help_does_not_import_the_orm(tmp_path):
+    out = tmp_path / "out.txt"
+    code = (
+        "import sys\n"
+        "from framework.cli import main\n"
+        "try:\n"
+        "    main(['--help'], prog_name='framework')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in ('sqlalchemy', 'alembic', 'framework.orm')"
+        " if m in sys.modules))\n"
+    )
+    with out.open("w") as stdout:
+        subprocess.check_call([sys.executable, "-c", code], cwd=tmp_path, stdout=stdout)
+    assert "  migrate " in out.read_text()
+    assert out.read_text().splitlines()[-1] == "[]"

@@ -410,3 +410,13 @@ def test_fake_records_without_running(configure, runner, tmp_path):
     assert (
         call_command("migrate", app=None, interactive=False, verbosity=0).applied == []
     )
+
+
+def test_flush_before_migrate_empties_only_existing_tables(configure, tmp_path):
+    configure(
+        INSTALLED_APPS=["tests.apps.journal"],
+        DATABASES={"default": f"sqlite:///{tmp_path}/db"},
+    )
+    with recording(signals.post_migrate) as calls:
+        assert call_command("flush", interactive=False, verbosity=0) == []
+    assert [kw["app_config"].label for _, _, kw in calls] == ["journal"]
