@@ -60,6 +60,11 @@ class Server:
             "serve",
             "--bind",
             f"127.0.0.1:{self.port}",
+            # A worker that gets SIGTERM while it is still booting (before
+            # gunicorn installs its signal handlers) only stops when the
+            # graceful timeout runs out: keep that short in tests.
+            "--graceful-timeout",
+            "5",
             *args,
         ]
         full_env = {**os.environ, **env}

@@ -100,6 +100,9 @@ def test_start_command_serves_and_passes_the_healthcheck(tmp_path):
     env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'data' / 'app_example.db'}"
     env["FRAMEWORK_METRICS_DIR"] = str(tmp_path / "metrics")
     env["WEB_CONCURRENCY"] = "2"
+    # See conftest.Server: a short graceful timeout bounds a stop that races
+    # a booting worker (and shows GUNICORN_CMD_ARGS is honoured).
+    env["GUNICORN_CMD_ARGS"] = "--graceful-timeout 5"
     env["PYTHONPATH"] = str(ROOT)
     (tmp_path / "data").mkdir()
     assert argv[0] == "framework"
