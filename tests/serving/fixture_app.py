@@ -1,17 +1,23 @@
-"""A tiny WSGI app for the serving tests: counts request starts and finishes.
+"""A tiny framework app for the serving tests: logs its request signals.
 
-Each worker appends "started <path>" / "finished <path>" lines to
-``$FIXTURE_LOG_DIR/<pid>.log`` so a test can check, after the server stopped,
-that every request that started also finished.
+Receivers of request_started / request_finished append "started <path>" /
+"finished <path> <status>" lines to ``$FIXTURE_LOG_DIR/<pid>.log``, so a test
+can check, after the server stopped, that every request that started also
+finished, receivers included.
 """
 
 from __future__ import annotations
 
 import os
 import time
-import urllib.parse
+
+from framework import App
+from framework import receiver
+from framework import signals
 
 LOG_DIR = os.environ.get("FIXTURE_LOG_DIR", "")
+
+app = App(__name__)
 
 
 def _log(line: str) -> None:
@@ -20,26 +26,23 @@ def _log(line: str) -> None:
             file.write(line + "\n")
 
 
-class _Body:
-    def __init__(self, path: str, chunks: list[bytes]) -> None:
-        self.path = path
-        self.chunks = chunks
-
-    def __iter__(self):
-        return iter(self.chunks)
-
-    def close(self) -> None:
-        _log(f"finished {self.path}")
+@receiver(signals.request_started, sender=App)
+def log_started(sender, *, environ, **kwargs):
+    _log(f"started {environ['PATH_INFO']}")
 
 
-def app(environ, start_response):
-    path = environ["PATH_INFO"]
-    _log(f"started {path}")
-    query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
-    if path == "/slow":
-        time.sleep(int(query.get("ms", ["500"])[0]) / 1000)
-    body = f"pid={os.getpid()}\n".encode()
-    start_response(
-        "200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
-    )
-    return _Body(path, [body])
+@receiver(signals.request_finished, sender=App)
+def log_finished(sender, *, environ, status, **kwargs):
+    _log(f"finished {environ['PATH_INFO']} {status}")
+
+
+@app.route("/")
+@app.route("/hello")
+def hello(request):
+    return f"pid={os.getpid()}\n"
+
+
+@app.route("/slow")
+def slow(request):
+    time.sleep(int(request.args.get("ms", "500")) / 1000)
+    return f"pid={os.getpid()}\n"
