@@ -642,6 +642,11 @@ class Model(metaclass=ModelBase):
         saver = meta._saver or _saver(meta)
         conn = connections[alias]
         pk_value = d[saver.pk_attname]
+        if pk_value is None and fields_set is not None:
+            raise ValueError(
+                f"Cannot save {cls.__name__} with update_fields before it has a"
+                " primary key; save it once without update_fields."
+            )
         if pk_value is None:
             # PERF: the common insert goes straight to the generated function.
             inserter = saver.inserters.get((conn.vendor, not saver.auto_pk))

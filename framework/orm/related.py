@@ -87,6 +87,16 @@ def _resolve_label(reference: t.Any, model: type[Model]) -> str:
     return reference.lower()
 
 
+def _format_related_name(related_name: str | None, cls: type[Model]) -> str | None:
+    """Fill ``%(class)s`` and ``%(app_label)s`` (for fields of abstract models)."""
+    if related_name is None or "%(" not in related_name:
+        return related_name
+    return related_name % {
+        "class": cls.__name__.lower(),
+        "app_label": cls._meta.app_label.lower(),
+    }
+
+
 class ForeignObjectRel:
     """The reverse side of a relation, living on the target model's ``_meta``.
 
@@ -192,6 +202,10 @@ class ForeignKey(Field):
     def contribute_to_class(self, cls: type[Model], name: str) -> None:
         """Add the field, its descriptor, and resolve the target lazily."""
         super().contribute_to_class(cls, name)
+        if cls._meta.abstract:
+            # Resolved on each concrete subclass (which gets a copy).
+            return
+        self.related_name = _format_related_name(self.related_name, cls)
         setattr(cls, name, ForwardManyToOneDescriptor(self))
         label = _resolve_label(self.to, cls)
         cls._meta.pending_relations.add(label)
@@ -451,9 +465,10 @@ class ManyToManyField(Field):
     def contribute_to_class(self, cls: type[Model], name: str) -> None:
         """Add the field and its descriptor; build the through model lazily."""
         super().contribute_to_class(cls, name)
-        setattr(cls, name, ManyToManyDescriptor(self, reverse=False))
         if cls._meta.abstract:
             return
+        self.related_name = _format_related_name(self.related_name, cls)
+        setattr(cls, name, ManyToManyDescriptor(self, reverse=False))
         label = _resolve_label(self.to, cls)
         # The through model is built once both ends exist, after the source.
         registry.lazy(

@@ -212,3 +212,40 @@ def test_string_references_resolve_later():
     finally:
         orm.registry.unregister(Leaf)
         orm.registry.unregister(Stem)
+
+
+def test_abstract_foreign_key_related_name_placeholders():
+    class Stamped(orm.Model):
+        owner = orm.ForeignKey(
+            Author, on_delete=orm.CASCADE, related_name="%(app_label)s_%(class)s_set"
+        )
+
+        class Meta:
+            abstract = True
+
+    class Memo(Stamped):
+        class Meta:
+            app_label = "ormdynamic"
+
+    class Letter(Stamped):
+        class Meta:
+            app_label = "ormdynamic"
+
+    try:
+        assert Author.ormdynamic_memo_set.rel.related_model is Memo
+        assert Author.ormdynamic_letter_set.rel.related_model is Letter
+    finally:
+        for model in (Memo, Letter):
+            orm.registry.unregister(model)
+            Author._meta.related_objects = [
+                rel
+                for rel in Author._meta.related_objects
+                if rel.related_model is not model
+            ]
+            Author._meta._reset_caches()
+        del Author.ormdynamic_memo_set, Author.ormdynamic_letter_set
+
+
+def test_update_fields_needs_a_primary_key(db):
+    with pytest.raises(ValueError, match="update_fields before it has a primary key"):
+        Author(name="x").save(update_fields=["name"])
