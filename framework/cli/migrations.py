@@ -139,24 +139,28 @@ class MigrateResult:
     """App label -> the models whose tables were created from the models."""
 
 
-def _pending_changes(loader: MigrationLoader) -> list[str]:
+def _has_changes(config: AppConfig, loader: MigrationLoader) -> bool:
     from ..orm.migrations import MigrationError
     from ..orm.migrations import detect_changes
     from ..orm.migrations import state_from_models
 
-    labels = []
-    for config in _apps_with_models():
-        if config.label not in loader.by_app:
-            continue
-        try:
-            changes = detect_changes(
+    try:
+        return bool(
+            detect_changes(
                 loader.app_state(config.label), state_from_models(config.get_models())
             )
-        except MigrationError:
-            changes = [None]  # type: ignore[list-item]
-        if changes:
-            labels.append(config.label)
-    return labels
+        )
+    except MigrationError:
+        # Changes exist, only makemigrations cannot write them by itself.
+        return True
+
+
+def _pending_changes(loader: MigrationLoader) -> list[str]:
+    return [
+        config.label
+        for config in _apps_with_models()
+        if config.label in loader.by_app and _has_changes(config, loader)
+    ]
 
 
 @click.command()
