@@ -330,12 +330,17 @@ class _Compiler:
                 rest = path.steps[index + 1 :]
                 if not rest and path.field is step.target_field:
                     # author__id=3 is author_id=3: no join.
-                    return _leaf(self, table.c[step.column], path, value)
+                    column = table.c[step.column]
+                    return _null_safe(_leaf(self, column, path, value), column, path)
                 table = self.join(table, step)
                 continue
             remaining = path._replace(steps=path.steps[index + 1 :])
             return self._subquery(table, step, remaining, value)
-        return _leaf(self, table.c[path.field.column], path, value)
+        column = table.c[path.field.column]
+        expr = _leaf(self, column, path, value)
+        if table is not self.table or path.field.null:
+            return _null_safe(expr, column, path)
+        return expr
 
     def _subquery(self, table: t.Any, step: t.Any, rest: _Path, value: t.Any) -> t.Any:
         link_model, link_fk, outer_field, inner_steps = step.subquery_plan()
@@ -432,6 +437,23 @@ def _leaf_params(compiler: t.Any, path: _Path, value: t.Any) -> str:
     if prepped is not None:
         params[name] = prepped
     return name
+
+
+def _null_safe(expr: t.Any, column: t.Any, path: _Path) -> t.Any:
+    """Make a comparison on a column that may be NULL false, never unknown.
+
+    ``NOT (email = 'x')`` is unknown, so excluded, for a NULL email; with
+    ``email IS NOT NULL`` added, ``exclude(email="x")`` keeps those rows, as
+    Django users expect.
+    """
+    if path.lookup == "isnull" or (path.lookup == "exact" and _expr_is_null(expr)):
+        return expr
+    return sa.and_(expr, column.is_not(None))
+
+
+def _expr_is_null(expr: t.Any) -> bool:
+    """Return whether ``expr`` is a plain ``IS NULL`` test."""
+    return getattr(expr, "operator", None) is sa.sql.operators.is_
 
 
 def _leaf(compiler: _Compiler, column: t.Any, path: _Path, value: t.Any) -> t.Any:

@@ -143,3 +143,15 @@ def test_related_manager_errors(db):
         author.books.add(author)
     assert author.books.count() == 0
     assert book.author == other
+
+
+def test_exclude_keeps_null_rows(db):
+    a = Author.objects.create(name="a", email="a@x")
+    b = Author.objects.create(name="b")
+    assert [x.name for x in Author.objects.exclude(email="a@x")] == ["b"]
+    assert [x.name for x in Author.objects.filter(~Q(email__startswith="a"))] == ["b"]
+    assert [x.name for x in Author.objects.filter(email="a@x")] == ["a"]
+    Book.objects.create(title="ta", author=a)
+    Book.objects.create(title="tb", author=b)
+    assert [x.title for x in Book.objects.exclude(author__email="a@x")] == ["tb"]
+    assert [x.title for x in Book.objects.exclude(author__email=None)] == ["ta"]
