@@ -394,6 +394,126 @@ def run_wrk_phase(
     return {"socket_errors": summary, "threads_finished": finished}
 
 
+LOCUSTFILE = """
+import json
+import os
+import random
+import time
+
+from locust import HttpUser
+from locust import events
+from locust import task
+from locust.exception import StopUser
+
+WORKLOAD = json.loads(os.environ["LOADTEST_WORKLOAD"])
+TAGS = json.loads(os.environ["LOADTEST_TAGS"])
+OUT = os.environ["LOADTEST_OUT"]
+PREFIX = os.environ["LOADTEST_PREFIX"]
+BUDGET = int(os.environ["LOADTEST_BUDGET"])
+USERS = int(os.environ["LOADTEST_USERS"])
+NAMES = list(WORKLOAD)
+WEIGHTS = [WORKLOAD[name][0] for name in NAMES]
+state = {"next_id": 1, "finished": 0}
+
+
+class Client(HttpUser):
+    wait_time = staticmethod(lambda: 0)
+
+    def on_start(self):
+        self.tid = state["next_id"]
+        state["next_id"] += 1
+        self.rng = random.Random(self.tid)
+        self.samples, self.writes, self.serial = [], [], 0
+
+    @task
+    def one_request(self):
+        if self.serial >= BUDGET:
+            self.finish()
+        self.serial += 1
+        name = self.rng.choices(NAMES, WEIGHTS)[0]
+        _weight, method, path = WORKLOAD[name]
+        kwargs = {}
+        if name == "write":
+            title = f"{PREFIX}-{self.tid}-{self.serial}"
+            kwargs["json"] = {
+                "url": f"https://example.org/{title}",
+                "title": title,
+                "tags": [self.rng.choice(TAGS)],
+            }
+        started = time.time()
+        with self.client.request(
+            method, path, name=name, catch_response=True, **kwargs
+        ) as response:
+            response.success()
+        end = time.time()
+        self.samples.append(
+            f"{end:.6f} {(end - started) * 1000:.3f} {name} {response.status_code}"
+        )
+        if name == "write" and response.status_code == 201:
+            self.writes.append(title)
+
+    def finish(self):
+        base = os.path.join(OUT, f"thread-{self.tid}")
+        with open(base + ".samples", "w") as file:
+            file.write("\\n".join(self.samples) + "\\n")
+        with open(base + ".writes", "w") as file:
+            file.write("".join(title + "\\n" for title in self.writes))
+        with open(base + ".done", "w") as file:
+            file.write(f"{len(self.samples)}\\n")
+        state["finished"] += 1
+        if state["finished"] >= USERS:
+            self.environment.runner.quit()
+        raise StopUser()
+"""
+
+
+def run_locust_phase(
+    port: int, phase_dir: pathlib.Path, connections: int, budget: int, prefix: str
+) -> dict:
+    """Locust, headless: one user per connection, ``budget`` requests each."""
+    phase_dir.mkdir(parents=True)
+    locustfile = phase_dir / "locustfile.py"
+    locustfile.write_text(LOCUSTFILE)
+    env = {
+        **os.environ,
+        "LOADTEST_WORKLOAD": json.dumps(WORKLOAD),
+        "LOADTEST_TAGS": json.dumps(TAGS),
+        "LOADTEST_OUT": str(phase_dir),
+        "LOADTEST_PREFIX": prefix,
+        "LOADTEST_BUDGET": str(budget),
+        "LOADTEST_USERS": str(connections),
+    }
+    with open(phase_dir / "locust.out", "wb") as out:
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "locust",
+                "-f",
+                str(locustfile),
+                "--headless",
+                "--users",
+                str(connections),
+                "--spawn-rate",
+                str(connections),
+                "--host",
+                f"http://127.0.0.1:{port}",
+                "--run-time",
+                "300s",
+                "--only-summary",
+                "--loglevel",
+                "WARNING",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=330,
+            check=False,
+        )
+    finished = len(list(phase_dir.glob("thread-*.done")))
+    return {"socket_errors": {}, "threads_finished": finished}
+
+
 def run_python_phase(
     port: int, phase_dir: pathlib.Path, connections: int, budget: int, prefix: str
 ) -> dict:
@@ -457,6 +577,12 @@ def run_python_phase(
     }
 
 
+def _has_locust() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("locust") is not None
+
+
 def read_phase(phase_dir: pathlib.Path) -> tuple[list[tuple], list[str]]:
     samples, writes = [], []
     for path in sorted(phase_dir.glob("thread-*.samples")):
@@ -490,9 +616,11 @@ def run(  # noqa: C901
     """Run one load test and return its results (also written as JSON)."""
     wrk = shutil.which("wrk")
     if generator == "auto":
-        generator = "wrk" if wrk else "python"
+        generator = "wrk" if wrk else "locust" if _has_locust() else "python"
     if generator == "wrk" and not wrk:
         raise RuntimeError("wrk is not installed: apt-get install wrk")
+    if generator == "locust" and not _has_locust():
+        raise RuntimeError("locust is not installed: pip install '.[loadtest]'")
     if connections < instances:
         raise ValueError("need at least one connection per instance")
     run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{worker_class}-{database}"
@@ -552,7 +680,11 @@ def run(  # noqa: C901
                     prefix=prefix,
                     results=results,
                 ):
-                    if generator == "wrk":
+                    if generator == "locust":
+                        results[index] = run_locust_phase(
+                            server.port, phase_dir, per_instance[index], budget, prefix
+                        )
+                    elif generator == "wrk":
                         results[index] = run_wrk_phase(
                             wrk,
                             server.port,
@@ -867,7 +999,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--phases", type=int, default=5)
     parser.add_argument("--instances", type=int, default=1)
     parser.add_argument(
-        "--generator", choices=["auto", "wrk", "python"], default="auto"
+        "--generator", choices=["auto", "wrk", "locust", "python"], default="auto"
     )
     parser.add_argument("--out", default="loadtest-results")
     parser.add_argument("--no-chart", action="store_true")

@@ -90,10 +90,10 @@ def _harness() -> types.ModuleType:
 )
 @click.option(
     "--generator",
-    type=click.Choice(["auto", "wrk", "python"]),
+    type=click.Choice(["auto", "wrk", "locust", "python"]),
     default="auto",
     show_default=True,
-    help="Load generator: wrk when installed, else a built-in Python client.",
+    help="Load generator: wrk, else locust (loadtest extra), else a Python client.",
 )
 @click.option(
     "--out",

@@ -169,3 +169,22 @@ def test_books_that_do_not_balance_are_caught(changes, failing):
 def test_sync_workers_must_outnumber_connections(tmp_path):
     with pytest.raises(ValueError, match="must outnumber the connections"):
         loadtest.run(workers=2, connections=2, out_dir=tmp_path, echo=print)
+
+
+@pytest.mark.server
+@pytest.mark.skipif(
+    not loadtest._has_locust(), reason="locust is in the loadtest extra"
+)
+def test_locust_generator_balances(tmp_path):
+    # Never import locust here: it monkey-patches the whole process (gevent).
+    data = loadtest.run(
+        requests=120,
+        connections=2,
+        phases=1,
+        generator="locust",
+        out_dir=tmp_path,
+        chart=False,
+        echo=lambda message: None,
+    )
+    assert data["balanced"], data["accounting"]["checks"]
+    assert data["accounting"]["instances"][0]["request_started"] == 120
