@@ -1,0 +1,396 @@
+"""End-to-end speed: gunicorn + wrk, this framework against its peers.
+
+    python bench/e2e.py [--runs 3] [--duration 3] [--workers 2] [--connections 4]
+
+Every target serves the same two endpoints, ``/hello`` (text) and
+``/users/<int:id>`` (JSON), under the same gunicorn configuration (sync
+workers, no access log), and is driven by the same wrk run; each pair is
+measured ``--runs`` times and the median requests/s is reported, with its
+share of the bare WSGI callable's throughput. Targets:
+
+- ``bare``: a plain WSGI callable (the ceiling);
+- ``framework``: a ``framework.App`` with no receivers;
+- ``app_example``: app_example's own app (its request receivers on, the ORM
+  imported), the way it is deployed;
+- ``falcon``, ``flask``, ``django``.
+
+Then the memory of one gunicorn worker (VmRSS from /proc/<pid>/status, after
+warm-up requests) of app_example and of a Flask hello-world.
+
+Results are printed as a Markdown table and written to
+``bench/results/e2e.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+# The apps -------------------------------------------------------------------------
+
+
+def bare(environ, start_response):
+    """The ceiling: a WSGI callable doing only what the endpoints need."""
+    path = environ["PATH_INFO"]
+    if path == "/hello":
+        body = b"Hello, World!"
+        content_type = "text/plain; charset=utf-8"
+    elif path.startswith("/users/") and path[7:].isdigit():
+        user_id = int(path[7:])
+        body = json.dumps(
+            {"id": user_id, "name": f"user{user_id}"}, separators=(",", ":")
+        ).encode()
+        content_type = "application/json"
+    else:
+        start_response("404 Not Found", [("Content-Length", "0")])
+        return [b""]
+    start_response(
+        "200 OK",
+        [("Content-Type", content_type), ("Content-Length", str(len(body)))],
+    )
+    return [body]
+
+
+def framework_app():
+    from framework import App
+
+    app = App(__name__)
+
+    @app.route("/hello")
+    def hello(request):
+        return "Hello, World!"
+
+    @app.route("/users/<int:user_id>")
+    def user(request, user_id):
+        return {"id": user_id, "name": f"user{user_id}"}
+
+    return app
+
+
+def falcon_app():
+    import falcon
+
+    class Hello:
+        def on_get(self, req, resp):
+            resp.content_type = falcon.MEDIA_TEXT
+            resp.text = "Hello, World!"
+
+    class User:
+        def on_get(self, req, resp, user_id):
+            resp.media = {"id": user_id, "name": f"user{user_id}"}
+
+    app = falcon.App()
+    app.add_route("/hello", Hello())
+    app.add_route("/users/{user_id:int}", User())
+    return app
+
+
+def flask_app():
+    from flask import Flask
+
+    app = Flask(__name__)
+
+    @app.route("/hello")
+    def hello():
+        return "Hello, World!"
+
+    @app.route("/users/<int:user_id>")
+    def user(user_id):
+        return {"id": user_id, "name": f"user{user_id}"}
+
+    return app
+
+
+def flask_hello():
+    """The memory reference: Flask's hello world."""
+    from flask import Flask
+
+    app = Flask(__name__)
+
+    @app.route("/hello")
+    def hello():
+        return "Hello, World!"
+
+    return app
+
+
+def _django_hello(request):
+    from django.http import HttpResponse
+
+    return HttpResponse("Hello, World!", content_type="text/plain")
+
+
+def _django_user(request, user_id):
+    from django.http import JsonResponse
+
+    return JsonResponse({"id": user_id, "name": f"user{user_id}"})
+
+
+urlpatterns: list = []
+
+
+def django_app():
+    import django
+    from django.conf import settings
+
+    settings.configure(
+        DEBUG=False,
+        ALLOWED_HOSTS=["*"],
+        ROOT_URLCONF=__name__,
+        MIDDLEWARE=[],
+        INSTALLED_APPS=[],
+        SECRET_KEY="bench",
+        USE_TZ=True,
+    )
+    django.setup()
+    from django.core.wsgi import get_wsgi_application
+    from django.urls import path
+
+    urlpatterns[:] = [
+        path("hello", _django_hello),
+        path("users/<int:user_id>", _django_user),
+    ]
+    return get_wsgi_application()
+
+
+TARGETS = {
+    "bare": "bench.e2e:bare",
+    "framework": "bench.e2e:framework_app()",
+    "app_example": "app_example.wsgi:app",
+    "falcon": "bench.e2e:falcon_app()",
+    "flask": "bench.e2e:flask_app()",
+    "django": "bench.e2e:django_app()",
+}
+ENDPOINTS = {"/hello": "/hello", "/users/<id>": "/users/42"}
+
+# The harness ----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    def __init__(
+        self,
+        spec: str,
+        workers: int,
+        work_dir: pathlib.Path,
+        warm_up: tuple[str, ...] = tuple(ENDPOINTS.values()),
+    ) -> None:
+        self.port = free_port()
+        self.log_path = work_dir / f"gunicorn-{self.port}.log"
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "DATABASE_URL": f"sqlite:///{work_dir / 'e2e.db'}",
+        }
+        env.pop("GUNICORN_CMD_ARGS", None)
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "--workers",
+                    str(workers),
+                    "--worker-class",
+                    "sync",
+                    "--bind",
+                    f"127.0.0.1:{self.port}",
+                    "--graceful-timeout",
+                    "5",
+                    "--no-control-socket",
+                    spec,
+                ],
+                cwd=work_dir,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(self.log_path.read_text()[-2000:])
+            try:
+                with urllib.request.urlopen(self.url("/hello"), timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(f"{spec} did not answer within 30 s")
+        # Warm every worker up before measuring.
+        for _ in range(20 * workers):
+            for path in warm_up:
+                with urllib.request.urlopen(self.url(path), timeout=5) as response:
+                    response.read()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def worker_pids(self) -> list[int]:
+        children = pathlib.Path(
+            f"/proc/{self.process.pid}/task/{self.process.pid}/children"
+        )
+        return [int(pid) for pid in children.read_text().split()]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+def rss_kib(pid: int) -> int:
+    status = pathlib.Path(f"/proc/{pid}/status").read_text()
+    match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+    assert match is not None
+    return int(match.group(1))
+
+
+def wrk_rps(wrk: str, url: str, duration: int, connections: int, threads: int) -> float:
+    result = subprocess.run(
+        [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration}s", url],
+        capture_output=True,
+        text=True,
+        timeout=duration + 30,
+        check=True,
+    )
+    match = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
+    if match is None or "Non-2xx" in result.stdout:
+        raise RuntimeError(f"wrk failed for {url}:\n{result.stdout}")
+    return float(match.group(1))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=3, help="seconds per wrk run")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--targets", default=",".join(TARGETS))
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "e2e.json"))
+    args = parser.parse_args(argv)
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        print("wrk is not installed: apt-get install wrk", file=sys.stderr)
+        return 2
+    targets = [name.strip() for name in args.targets.split(",") if name.strip()]
+    results: dict[str, dict[str, list[float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="fw-e2e-") as tmp:
+        work_dir = pathlib.Path(tmp)
+        for name in targets:
+            server = Server(TARGETS[name], args.workers, work_dir)
+            try:
+                results[name] = {}
+                for label, path in ENDPOINTS.items():
+                    runs = [
+                        wrk_rps(
+                            wrk,
+                            server.url(path),
+                            args.duration,
+                            args.connections,
+                            args.threads,
+                        )
+                        for _ in range(args.runs)
+                    ]
+                    results[name][label] = runs
+                    print(
+                        f"{name:12} {label:12} "
+                        + " ".join(f"{rps:9.0f}" for rps in runs)
+                        + f"  median {statistics.median(runs):9.0f} req/s",
+                        flush=True,
+                    )
+            finally:
+                server.stop()
+        memory = {}
+        for name, spec in (
+            ("app_example", TARGETS["app_example"]),
+            ("flask hello world", "bench.e2e:flask_hello()"),
+        ):
+            server = Server(spec, 1, work_dir, warm_up=("/hello",))
+            try:
+                (pid,) = server.worker_pids()
+                memory[name] = rss_kib(pid)
+            finally:
+                server.stop()
+    table = render_table(results, memory, args)
+    print()
+    print(table)
+    out = pathlib.Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {
+                "config": vars(args),
+                "requests_per_second": results,
+                "medians": {
+                    name: {label: statistics.median(runs) for label, runs in by.items()}
+                    for name, by in results.items()
+                },
+                "worker_rss_kib": memory,
+                "table": table,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    return 0
+
+
+def render_table(results, memory, args) -> str:
+    lines = [
+        f"gunicorn sync x {args.workers} workers, wrk -t{args.threads}"
+        f" -c{args.connections} -d{args.duration}s, median of {args.runs} runs"
+        f" ({os.cpu_count()} cores, wrk on the same machine)",
+        "",
+        "| target | /hello req/s | vs bare | /users/<id> req/s | vs bare |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    base = results.get("bare")
+    for name, by in results.items():
+        cells = []
+        for label in ENDPOINTS:
+            median = statistics.median(by[label])
+            share = (
+                f"{100 * median / statistics.median(base[label]):.0f}%" if base else "-"
+            )
+            cells += [f"{median:,.0f}", share]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if memory:
+        lines += ["", "| worker | VmRSS |", "| --- | ---: |"]
+        for name, kib in memory.items():
+            lines.append(f"| {name} | {kib / 1024:.1f} MiB |")
+        if {"app_example", "flask hello world"} <= memory.keys():
+            delta = (memory["app_example"] - memory["flask hello world"]) / 1024
+            lines.append("")
+            lines.append(
+                f"app_example worker - Flask hello-world worker: {delta:+.1f} MiB"
+                f" (target: below +10 MiB)"
+            )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
