@@ -12,7 +12,6 @@ from __future__ import annotations
 import collections.abc as cabc
 import copy
 import operator
-import sys
 import threading
 import typing as t
 
@@ -88,8 +87,8 @@ class Registry:
                     raise FieldError(
                         f"Conflicting models {old.__module__}.{old.__qualname__} and"
                         f" {model.__module__}.{model.__qualname__}: both are"
-                        f" {model._meta.label!r}. Give one Meta.app_label or"
-                        " Meta.db_table... a different app_label or class name."
+                        f" {model._meta.label!r}. Rename one, or give it another"
+                        " Meta.app_label."
                     )
                 old_table = old._meta._table
                 if old_table is not None and old_table.name in self._metadata.tables:
@@ -1015,7 +1014,3 @@ def _saver(meta: Options) -> _Saver:
     if saver is None:
         saver = meta._saver = _Saver(meta)
     return saver
-
-
-def _module_name(obj: t.Any) -> str:
-    return getattr(sys.modules.get(obj.__module__), "__name__", "")

@@ -370,3 +370,22 @@ def test_abstract_base():
 
 def test_topping_str():
     assert str(Topping(name="x")) == "Topping object (None)"
+
+
+def test_conflicting_models_are_refused():
+    ns = {
+        "__module__": "ormdyn_a",
+        "Meta": type("Meta", (), {"app_label": "ormdynamic"}),
+    }
+    first = type(orm.Model)("Clash", (orm.Model,), dict(ns))
+    try:
+        other = {**ns, "__module__": "ormdyn_b"}
+        with pytest.raises(
+            orm.FieldError, match="Conflicting models .*'ormdynamic.Clash'"
+        ):
+            type(orm.Model)("Clash", (orm.Model,), other)
+        again = type(orm.Model)("Clash", (orm.Model,), dict(ns))
+        assert orm.registry.get_model("ormdynamic.clash") is again
+    finally:
+        orm.registry.unregister(orm.registry.get_model("ormdynamic.clash"))
+    del first
