@@ -563,13 +563,33 @@ def get_by_pk(model: type[Model], conn: DatabaseWrapper, pk: t.Any) -> t.Any:
         stmt = sa.select(*(table.c[f.column] for f in meta.fields)).where(
             table.c[meta.pk.column] == sa.bindparam("pk")
         )
-        cached = compile_sql(stmt, conn.dialect)[0]
+        int_pk = type(meta.pk.fast_check("v")) is str and meta.pk.python_types == (int,)
+        cached = (compile_sql(stmt, conn.dialect)[0], int_pk)
         meta._sql_cache[key] = cached
-    prepped = _prep(meta.pk, pk, conn.vendor, "pk")
-    rows = conn.execute(cached, (prepped,)).fetchall()
-    if not rows:
+    sql, int_pk = cached
+    # PERF: an int for an integer key needs no conversion.
+    if type(pk) is not int or not int_pk:
+        pk = _prep(meta.pk, pk, conn.vendor, "pk")
+    row = conn.execute(sql, (pk,)).fetchone()
+    if row is None:
         return None
-    return rows_to_instances(model, rows, conn)[0]
+    return rows_to_instances(model, (row,), conn)[0]
+
+
+def _get_by_key(model: type[Model], alias: str, key: str, value: t.Any) -> t.Any:
+    """Return the instance for ``get(pk=value)``, or ``_NOT_A_PK`` for other keys."""
+    meta = model._meta
+    if key not in ("pk", "pk__exact", meta.pk.name, meta.pk.attname):
+        return _NOT_A_PK
+    found = get_by_pk(model, connections[alias], value)
+    if found is None:
+        raise model.DoesNotExist(
+            f"{meta.object_name} matching query does not exist ({key}={value!r})."
+        )
+    return found
+
+
+_NOT_A_PK: t.Final = object()
 
 
 # QuerySet ------------------------------------------------------------
@@ -904,14 +924,8 @@ class QuerySet(t.Generic[M]):
             and self._high is None
         ):
             ((key, value),) = kwargs.items()
-            meta = model._meta
-            if key in ("pk", "pk__exact", meta.pk.name, meta.pk.attname):
-                found = get_by_pk(model, connections[self.db], value)
-                if found is None:
-                    raise model.DoesNotExist(
-                        f"{meta.object_name} matching query does not exist"
-                        f" ({key}={value!r})."
-                    )
+            found = _get_by_key(model, self.db, key, value)
+            if found is not _NOT_A_PK:
                 return t.cast(M, found)
         clone = self.filter(*args, **kwargs) if (args or kwargs) else self._clone()
         clone._order_by = ()
@@ -1118,6 +1132,12 @@ class Manager(t.Generic[M]):
 
     def get(self, *args: Q, **kwargs: t.Any) -> M:
         """See :meth:`QuerySet.get`."""
+        if not args and len(kwargs) == 1 and type(self).get_queryset is _BASE_QS:
+            # PERF: get(pk=...) on a plain manager skips building a queryset.
+            ((key, value),) = kwargs.items()
+            found = _get_by_key(self.model, DEFAULT_DB_ALIAS, key, value)
+            if found is not _NOT_A_PK:
+                return t.cast(M, found)
         return self.get_queryset().get(*args, **kwargs)
 
     def all(self) -> QuerySet[M]:
@@ -1247,3 +1267,6 @@ def check_values(model: type[Model], values: cabc.Mapping[str, t.Any]) -> None:
             errors.setdefault(f"{model._meta.object_name}.{name}", []).append(str(exc))
     if errors:
         raise ValidationError(errors)
+
+
+_BASE_QS: t.Final = Manager.get_queryset
