@@ -121,13 +121,14 @@ DoesNotExist = ObjectDoesNotExist
 """Alias of :class:`ObjectDoesNotExist`, the base of every ``Model.DoesNotExist``."""
 
 dispatch.set_on_commit_hook(transaction.savepoint_hook)
-# NOTE: low priority so that the user's request receivers (which may use the
-# database) run first; the handler sends request_finished robustly.
+# NOTE: first on request_started, so that the user's receivers find healthy
+# connections; last on request_finished, after the user's receivers may have
+# used the database (the handler sends request_finished robustly).
 signals.request_started.connect(
     close_old_connections,
     weak=False,
     dispatch_uid="framework.orm.close_old_connections",
-    priority=-1000,
+    priority=1000,
 )
 signals.request_finished.connect(
     close_old_connections,

@@ -276,3 +276,10 @@ def test_health_checks_replace_dead_connections(backend):
         assert Author.objects.count() >= 0
         assert wrapper.connection is not first
         orm.connections.close_all()
+
+
+def test_request_receiver_order():
+    started = [info.name for info in signals.request_started.connections()]
+    finished = [info.name for info in signals.request_finished.connections()]
+    assert started[0] == "framework.orm.db.close_old_connections"
+    assert finished[-1] == "framework.orm.db.close_old_connections"
