@@ -283,3 +283,25 @@ def test_request_receiver_order():
     finished = [info.name for info in signals.request_finished.connections()]
     assert started[0] == "framework.orm.db.close_old_connections"
     assert finished[-1] == "framework.orm.db.close_old_connections"
+
+
+@pytest.mark.postgres
+def test_postgres_connection_killed_by_server(pg_url):
+    import psycopg
+
+    from .conftest import PG_ADMIN
+
+    with override_settings(
+        DATABASES={"default": {"URL": pg_url, "CONN_MAX_AGE": None}}
+    ):
+        wrapper = orm.connections["default"]
+        pid = wrapper.cursor().execute("SELECT pg_backend_pid()").fetchone()[0]
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(psycopg.OperationalError, match="(?i)terminat|closed|lost"):
+            wrapper.execute("SELECT 1")
+        assert wrapper.errors_occurred
+        orm.close_old_connections()
+        assert wrapper.connection is None
+        assert wrapper.cursor().execute("SELECT pg_backend_pid()").fetchone()[0] != pid
+        orm.connections.close_all()
