@@ -395,3 +395,8 @@ def test_threads_get_their_own_connection(db):
     thread.join()
     assert seen["wrapper"] is not orm.connections["default"]
     assert seen["count"] == 1
+
+
+def test_in_with_a_queryset_of_keys(library):
+    keys = Book.objects.filter(title="Alpha", pages=10).values_list("author", flat=True)
+    assert [a.name for a in Author.objects.filter(pk__in=keys)] == ["Ann"]
