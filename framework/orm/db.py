@@ -579,11 +579,13 @@ class ConnectionHandler:
             self._local = threading.local()
 
     def _forget_engines(self) -> None:
-        with self._lock:
-            for engine in self._engines.values():
-                _orphans.append(engine.pool)
-                engine.dispose(close=False)
-            self._local = threading.local()
+        # NOTE: runs in a child right after fork(); a lock another thread held
+        # at that moment would never be released here, so it is replaced.
+        self._lock = threading.RLock()
+        for engine in self._engines.values():
+            _orphans.append(engine.pool)
+            engine.dispose(close=False)
+        self._local = threading.local()
 
 
 connections = ConnectionHandler()
