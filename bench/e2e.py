@@ -5,8 +5,9 @@
 Every target serves the same two endpoints, ``/hello`` (text) and
 ``/users/<int:id>`` (JSON), under the same gunicorn configuration (sync
 workers, no access log), and is driven by the same wrk run; each pair is
-measured ``--runs`` times and the median requests/s is reported, with its
-share of the bare WSGI callable's throughput. Targets:
+measured ``--runs`` times, round-robin over the targets (all servers run at
+once, so a change in the machine's load hits every target alike), and the
+median requests/s is reported with its share of the bare WSGI callable's. Targets:
 
 - ``bare``: a plain WSGI callable (the ceiling);
 - ``framework``: a ``framework.App`` with no receivers;
@@ -297,33 +298,38 @@ def main(argv: list[str] | None = None) -> int:
         print("wrk is not installed: apt-get install wrk", file=sys.stderr)
         return 2
     targets = [name.strip() for name in args.targets.split(",") if name.strip()]
-    results: dict[str, dict[str, list[float]]] = {}
     with tempfile.TemporaryDirectory(prefix="fw-e2e-") as tmp:
         work_dir = pathlib.Path(tmp)
-        for name in targets:
-            server = Server(TARGETS[name], args.workers, work_dir)
-            try:
-                results[name] = {}
-                for label, path in ENDPOINTS.items():
-                    runs = [
-                        wrk_rps(
-                            wrk,
-                            server.url(path),
-                            args.duration,
-                            args.connections,
-                            args.threads,
+        servers = {}
+        try:
+            for name in targets:
+                servers[name] = Server(TARGETS[name], args.workers, work_dir)
+            results = {name: {label: [] for label in ENDPOINTS} for name in targets}
+            # Round-robin over the targets, run after run, so that a change in
+            # the machine's load hits every target alike.
+            for run in range(1, args.runs + 1):
+                for name, server in servers.items():
+                    for label, path in ENDPOINTS.items():
+                        results[name][label].append(
+                            wrk_rps(
+                                wrk,
+                                server.url(path),
+                                args.duration,
+                                args.connections,
+                                args.threads,
+                            )
                         )
-                        for _ in range(args.runs)
-                    ]
-                    results[name][label] = runs
-                    print(
-                        f"{name:12} {label:12} "
-                        + " ".join(f"{rps:9.0f}" for rps in runs)
-                        + f"  median {statistics.median(runs):9.0f} req/s",
-                        flush=True,
-                    )
-            finally:
+                print(f"run {run}/{args.runs} done", flush=True)
+        finally:
+            for server in servers.values():
                 server.stop()
+        for name, by in results.items():
+            for label, runs in by.items():
+                print(
+                    f"{name:12} {label:12} "
+                    + " ".join(f"{rps:9.0f}" for rps in runs)
+                    + f"  median {statistics.median(runs):9.0f} req/s"
+                )
         memory = {}
         for name, spec in (
             ("app_example", TARGETS["app_example"]),

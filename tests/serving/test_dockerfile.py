@@ -16,9 +16,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
-from conftest import free_port
-from conftest import wait_for_port
+from servers import ROOT
+from servers import free_port
+from servers import wait_for_port
 
 DOCKERFILE = ROOT / "Dockerfile"
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT
+from servers import ROOT
 
 from framework.cli import main
 
@@ -188,3 +188,29 @@ def test_locust_generator_balances(tmp_path):
     )
     assert data["balanced"], data["accounting"]["checks"]
     assert data["accounting"]["instances"][0]["request_started"] == 120
+
+
+@pytest.mark.parametrize(
+    "name, needs",
+    [
+        ("bare", None),
+        ("framework_app", None),
+        ("falcon_app", "falcon"),
+        ("flask_app", "flask"),
+    ],
+)
+def test_e2e_targets_answer_the_same(name, needs):
+    if needs:
+        pytest.importorskip(needs, reason="in the bench extra")
+    from webtest import TestApp
+
+    sys.path.insert(0, str(ROOT))
+    try:
+        from bench import e2e
+    finally:
+        sys.path.remove(str(ROOT))
+    target = getattr(e2e, name)
+    client = TestApp(target if name == "bare" else target())
+    assert client.get("/hello").text == "Hello, World!"
+    assert client.get("/users/42").json == {"id": 42, "name": "user42"}
+    client.get("/users/x", status=404)

@@ -9,7 +9,7 @@ import time
 
 import click
 import pytest
-from conftest import get
+from servers import get
 
 from framework import serving
 from framework.cli.serve import parse_gunicorn_args
