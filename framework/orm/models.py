@@ -639,7 +639,11 @@ class Model(metaclass=ModelBase):
         if state.fields_cache:
             self._prepare_related()
         saver = meta._saver or _saver(meta)
-        conn = connections[alias]
+        try:
+            # PERF: this thread's wrapper without the handler's method call.
+            conn = connections._local.wrappers[alias]
+        except (AttributeError, KeyError):
+            conn = connections[alias]
         pk_value = d[saver.pk_attname]
         if pk_value is None and fields_set is not None:
             raise ValueError(
@@ -648,9 +652,10 @@ class Model(metaclass=ModelBase):
             )
         if pk_value is None:
             # PERF: the common insert goes straight to the generated function.
-            inserter = saver.inserters.get((conn.vendor, not saver.auto_pk))
+            inserter = saver.plain_inserters.get(conn.vendor)
             if inserter is None:
                 inserter = saver._build_inserter(conn, not saver.auto_pk)
+                saver.plain_inserters[conn.vendor] = inserter
             inserter(self, d, conn, raw)
             created = True
         elif force_insert or (state.adding and saver.pk_has_default):
@@ -774,6 +779,7 @@ class _Saver:
         self.pk_attname = meta.pk.attname
         self.pk_has_default = meta.pk.has_default()
         self.inserters: dict[tuple[str, bool], t.Any] = {}
+        self.plain_inserters: dict[str, t.Any] = {}
 
     def clean(
         self,
