@@ -30,7 +30,7 @@ def bulk_insert(
     batch_size: int | None,
 ) -> None:
     """Insert ``objs`` with multi-row INSERTs, setting primary keys."""
-    from .models import _saver
+    from ._saving import _saver
     from .transaction import atomic
 
     saver = _saver(model._meta)
@@ -67,8 +67,8 @@ def _insert_group(
     include_pk: bool,
     batch_size: int | None,
 ) -> None:
-    from .models import _params
-    from .models import _saver
+    from ._saving import _params
+    from ._saving import _saver
 
     saver = _saver(model._meta)
     sql, order, getter, convs, _returning = saver._insert_sql(conn, include_pk)
@@ -110,9 +110,9 @@ def update_rows(
 
     :returns: ``(rowcount, pk_set or None, values by field name)``.
     """
+    from ._compiler import _pk_of
+    from ._compiler import check_values
     from .db import connections
-    from .query import _pk_of
-    from .query import check_values
 
     model = qs.model
     meta = model._meta

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from framework import signals
 
+from ._compiler import _Path
 from .bulk import delete_pks
 from .bulk import raw_delete
 from .db import DEFAULT_DB_ALIAS
@@ -29,7 +30,6 @@ from .models import ModelBase
 from .models import registry
 from .query import Manager
 from .query import QuerySet
-from .query import _Path
 from .transaction import atomic
 
 __all__ = [
@@ -240,7 +240,7 @@ class ForeignKey(Field):
 
     def get_db_prep_value(self, value: t.Any, vendor: str) -> t.Any:
         """Convert a key (or an instance) like the target's primary key."""
-        from .query import _pk_of
+        from ._compiler import _pk_of
 
         return self.target_field.get_db_prep_value(_pk_of(value), vendor)
 
