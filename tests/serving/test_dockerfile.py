@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import re
 import shlex
 import shutil
@@ -48,6 +49,21 @@ def _env():
                 name, _, value = item.partition("=")
                 env[name] = value
     return env
+
+
+def _open_files(pid):
+    found = set()
+    for fd in pathlib.Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            found.add(os.readlink(fd))
+        except OSError:
+            continue
+    return found
+
+
+def _children(pid):
+    path = pathlib.Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()]
 
 
 def start_command():
@@ -120,7 +136,14 @@ def test_start_command_serves_and_passes_the_healthcheck(tmp_path):
         check[0] = sys.executable
         result = subprocess.run(check, capture_output=True, text=True, timeout=30)
         assert result.returncode == 0, result.stderr
-        assert (tmp_path / "data" / "app_example.db").exists()
+        database = tmp_path / "data" / "app_example.db"
+        assert database.exists()
+        # The master migrated, then closed its connection before forking: it
+        # holds no handle on the database; the worker that answered does.
+        assert str(database) not in _open_files(process.pid)
+        workers = _children(process.pid)
+        assert len(workers) == 2
+        assert any(str(database) in _open_files(pid) for pid in workers)
     finally:
         process.terminate()
         assert process.wait(20) == 0

@@ -4,12 +4,17 @@ import collections
 import os
 import pathlib
 import signal
+import subprocess
+import sys
 import threading
 import time
 
 import click
 import pytest
+from servers import ROOT
+from servers import free_port
 from servers import get
+from servers import wait_for_port
 
 from framework import serving
 from framework.cli.serve import parse_gunicorn_args
@@ -151,3 +156,49 @@ def test_max_requests_recycling_loses_no_request(tmp_path, start_server):
     assert server.stop() == 0
     assert len(pids) >= 2
     assert _count(log_dir) == {"started": 8, "finished": 8}
+
+
+@pytest.mark.server
+def test_plain_gunicorn_serves_app_example(tmp_path):
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
+        "PYTHONPATH": str(ROOT),
+    }
+    env.pop("FRAMEWORK_SETTINGS_MODULE", None)
+    migrate = subprocess.run(
+        [sys.executable, "-m", "framework", "migrate", "--noinput"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert migrate.returncode == 0, migrate.stderr
+    port = free_port()
+    log_path = tmp_path / "gunicorn.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--graceful-timeout",
+                "5",
+                "app_example.wsgi:app",
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_port(port, process, log_path)
+        status, body = get(f"http://127.0.0.1:{port}/api/tags")
+        assert status == 200
+        assert b'"python"' in body
+    finally:
+        process.terminate()
+        assert process.wait(20) == 0
