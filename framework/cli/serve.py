@@ -22,6 +22,7 @@ import click
 from framework.cli import CommandContext
 from framework.cli import load_app
 from framework.cli import pass_context
+from framework.cli import verbosity_option
 from framework.serving import GunicornApplication
 
 if t.TYPE_CHECKING:
@@ -153,6 +154,7 @@ def parse_gunicorn_args(args: t.Sequence[str]) -> dict[str, t.Any]:
     help="Do not migrate the database before starting the workers.",
 )
 @click.argument("gunicorn_args", nargs=-1, type=click.UNPROCESSED)
+@verbosity_option
 @pass_context
 def serve(
     obj: CommandContext,
