@@ -214,3 +214,31 @@ def test_counters_in_a_directory_are_summed_over_processes(tmp_path):
     assert found[counters.pid]["request_started"] == 3
     assert found[counters.pid]["duration_seconds"] == 0.25
     assert found[1]["request_finished"] == 0
+
+
+def test_adding_from_the_tag_side_counts_and_reindexes(bookmarks):
+    from app_example.models import Bookmark
+    from app_example.models import SearchDocument
+    from app_example.models import Tag
+
+    reading = Tag.objects.get(name="reading")
+    reading.bookmarks.add(*Bookmark.objects.filter(pk__in=[1, 2]))
+    assert _tag_counts(bookmarks)["reading"] == 2
+    text = SearchDocument.objects.get(bookmark=Bookmark.objects.get(pk=2)).text
+    assert "reading" in text
+
+
+def test_structured_access_log(bookmarks, caplog):
+    import json
+
+    from framework.conf import override_settings
+
+    with override_settings(ACCESS_LOG_JSON=True):
+        with caplog.at_level("INFO", logger="app_example.access"):
+            bookmarks.get("/users/7")
+    (record,) = [r for r in caplog.records if r.name == "app_example.access"]
+    line = json.loads(record.getMessage())
+    assert line["path"] == "/users/7"
+    assert line["status"] == 200
+    assert line["method"] == "GET"
+    assert line["duration_ms"] >= 0
