@@ -235,7 +235,7 @@ def _shape(node: tuple[str, bool, list[t.Any]]) -> t.Hashable:
             continue
         path, value = child
         if path.lookup == "in":
-            kind: t.Hashable = len(value)
+            kind: t.Hashable = sum(1 for item in value if item is not None)
         elif path.lookup in ("exact", "isnull"):
             kind = value is None if path.lookup == "exact" else bool(value)
         else:

@@ -614,7 +614,11 @@ class ManyRelatedManager(Manager[t.Any]):
         """Return the linked instances."""
         qs: QuerySet[t.Any] = QuerySet(self.model, self._db)
         rel = _LinkStep(self.through, self.target_fk, self.source_fk, self.model)
-        path = _Path((rel,), self.source_fk.target_field, "exact", "pk")
+        # The key names the relation and its direction: it is part of the
+        # cache key of the compiled statement.
+        direction = "reverse" if self.is_reverse else "forward"
+        key = f"<{self.field.model.__name__}.{self.name} {direction}>"  # type: ignore[union-attr]
+        path = _Path((rel,), self.source_fk.target_field, "exact", key)
         qs._where.append(("AND", False, [(path, self.instance.pk)]))
         return qs
 

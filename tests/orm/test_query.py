@@ -400,3 +400,9 @@ def test_threads_get_their_own_connection(db):
 def test_in_with_a_queryset_of_keys(library):
     keys = Book.objects.filter(title="Alpha", pages=10).values_list("author", flat=True)
     assert [a.name for a in Author.objects.filter(pk__in=keys)] == ["Ann"]
+
+
+def test_in_lists_with_none_share_no_stale_sql(library):
+    assert titles(Book.objects.filter(pages__in=[10, None])) == ["Alpha"]
+    assert titles(Book.objects.filter(pages__in=[10, 20])) == ["Alpha", "beta"]
+    assert titles(Book.objects.filter(pages__in=[None, 30])) == ["Gamma"]
