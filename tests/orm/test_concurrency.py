@@ -49,3 +49,28 @@ def test_processes_write_concurrently(db, tmp_path):
     names = set(Author.objects.values_list("name", flat=True))
     assert names == {f"w{w}-{i}" for w in range(WORKERS) for i in range(ROWS)}
     assert Book.objects.count() == WORKERS * ROWS // 2
+
+
+def test_threads_write_concurrently(db):
+    import threading
+
+    errors = []
+
+    def work(worker):
+        try:
+            for i in range(25):
+                with orm.atomic():
+                    Author.objects.filter(name__startswith=f"t{worker}-").count()
+                    Author.objects.create(name=f"t{worker}-{i}")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            orm.connections.close_all()
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(WORKERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert Author.objects.count() == WORKERS * 25
