@@ -92,7 +92,9 @@ def counters() -> WorkerCounters:
             if current is None or current.pid != os.getpid():
                 from framework.conf import settings
 
-                current = _counters = WorkerCounters(settings.METRICS_DIR)
+                current = _counters = WorkerCounters(
+                    getattr(settings, "METRICS_DIR", "")
+                )
     return current
 
 

@@ -114,10 +114,6 @@ class GunicornApplication(Application):  # type: ignore[misc]
         self.access_log = access_log
         super().__init__(usage="framework serve", prog="framework serve")
 
-    def init(self, parser: t.Any, opts: t.Any, args: t.Any) -> None:
-        """Take no settings from a command line: they come in as ``options``."""
-        return None
-
     def load_config(self) -> None:
         """Resolve the settings in the documented order of precedence."""
         for name, value in default_options().items():

@@ -214,3 +214,12 @@ def test_e2e_targets_answer_the_same(name, needs):
     assert client.get("/hello").text == "Hello, World!"
     assert client.get("/users/42").json == {"id": 42, "name": "user42"}
     client.get("/users/x", status=404)
+
+
+def test_cli_reports_a_bad_configuration_in_one_line(tmp_path):
+    result = CliRunner().invoke(
+        main,
+        ["loadtest", "--workers", "2", "--connections", "2", "--out", str(tmp_path)],
+    )
+    assert result.exit_code == 1
+    assert "must outnumber the connections" in result.output

@@ -202,3 +202,55 @@ def test_plain_gunicorn_serves_app_example(tmp_path):
     finally:
         process.terminate()
         assert process.wait(20) == 0
+
+
+def _hello(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"hello"]
+
+
+def test_load_returns_the_callable_or_resolves_the_spec(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert serving.GunicornApplication(_hello).load() is _hello
+    loaded = serving.GunicornApplication(
+        "anything", loader=lambda spec: (spec, _hello)
+    ).load()
+    assert loaded == ("anything", _hello)
+    (tmp_path / "tiny_wsgi.py").write_text(
+        "def app(environ, start_response):\n    return []\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    app = serving.GunicornApplication("tiny_wsgi:app").load()
+    assert app.__module__ == "tiny_wsgi"
+
+
+def test_bad_gunicorn_option_values_are_usage_errors():
+    assert parse_gunicorn_args([]) == {}
+    with pytest.raises(click.UsageError, match="bad gunicorn option"):
+        parse_gunicorn_args(["--workers", "many"])
+
+
+def test_migrate_before_fork_only_for_apps_with_models(tmp_path):
+    from framework.apps import apps
+    from framework.cli.serve import migrate_before_fork
+    from framework.conf import settings
+    from framework.orm import connections
+
+    try:
+        settings.reset()
+        settings.configure(INSTALLED_APPS=[])
+        assert migrate_before_fork("fixture_app:app", verbosity=0) is False
+        settings.reset()
+        settings.configure(
+            INSTALLED_APPS=["app_example"],
+            DATABASES={"default": f"sqlite:///{tmp_path / 'db.sqlite3'}"},
+        )
+        apps.reset()
+        assert migrate_before_fork("app_example.wsgi:app", verbosity=0) is True
+        assert (tmp_path / "db.sqlite3").exists()
+        # The master keeps no connection to hand down to its workers.
+        assert connections.all(initialized_only=True) == []
+    finally:
+        connections.reset()
+        settings.reset()
+        apps.reset()
