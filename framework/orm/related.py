@@ -770,6 +770,9 @@ def _can_fast_delete(model: type[Model]) -> bool:
     )
 
 
+_COLLECT_BATCH: t.Final = 500
+
+
 class Collector:
     """Gathers everything a delete takes with it, then deletes it in one go.
 
@@ -805,6 +808,11 @@ class Collector:
             return
         model = type(new[0])
         pks = [obj.pk for obj in new]
+        # Batches keep every statement under the drivers' parameter limits.
+        for start in range(0, len(pks), _COLLECT_BATCH):
+            self._collect_related(model, pks[start : start + _COLLECT_BATCH])
+
+    def _collect_related(self, model: type[Model], pks: list[t.Any]) -> None:
         for rel in model._meta.related_objects:
             field = rel.field
             if not isinstance(field, ForeignKey) or rel.on_delete is DO_NOTHING:
@@ -878,47 +886,45 @@ class Collector:
         )
         simple = simple and len(next(iter(self.data.values()))) == 1
         with atomic(using=self.using) if not simple else _nullcontext():
-            for model, instances in self.data.items():
-                if signals.pre_delete.has_listeners(model):
-                    for obj in instances.values():
-                        signals.pre_delete.send(
-                            sender=model,
-                            instance=obj,
-                            using=self.using,
-                            origin=self.origin,
-                        )
+            self._send(signals.pre_delete)
             for qs in self.fast_deletes:
                 count = raw_delete(qs)
                 if count:
                     label = qs.model._meta.label
                     counts[label] = counts.get(label, 0) + count
-            for field, objs in self.field_updates:
-                _raw_set_null(
-                    QuerySet(t.cast(t.Any, field.model), self.using).filter(
-                        pk__in=[obj.pk for obj in objs]
-                    ),
-                    field,
-                )
-                for obj in objs:
-                    obj.__dict__[field.attname] = None
+            self._set_null()
             for model, instances in reversed(list(self.data.items())):
                 count = delete_pks(model, conn, list(instances))
                 if count:
                     counts[model._meta.label] = counts.get(model._meta.label, 0) + count
-            for model, instances in self.data.items():
-                if signals.post_delete.has_listeners(model):
-                    for obj in instances.values():
-                        signals.post_delete.send(
-                            sender=model,
-                            instance=obj,
-                            using=self.using,
-                            origin=self.origin,
-                        )
+            self._send(signals.post_delete)
         for model, instances in self.data.items():
             for obj in instances.values():
                 obj.__dict__[model._meta.pk.attname] = None
                 obj._state.adding = True
         return sum(counts.values()), counts
+
+    def _send(self, signal: t.Any) -> None:
+        for model, instances in self.data.items():
+            if signal.has_listeners(model):
+                for obj in instances.values():
+                    signal.send(
+                        sender=model, instance=obj, using=self.using, origin=self.origin
+                    )
+
+    def _set_null(self) -> None:
+        for field, objs in self.field_updates:
+            keys = [obj.pk for obj in objs]
+            for start in range(0, len(keys), _COLLECT_BATCH):
+                batch = keys[start : start + _COLLECT_BATCH]
+                _raw_set_null(
+                    QuerySet(t.cast(t.Any, field.model), self.using).filter(
+                        pk__in=batch
+                    ),
+                    field,
+                )
+            for obj in objs:
+                obj.__dict__[field.attname] = None
 
 
 class _nullcontext:

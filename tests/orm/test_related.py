@@ -249,3 +249,24 @@ def test_abstract_foreign_key_related_name_placeholders():
 def test_update_fields_needs_a_primary_key(db):
     with pytest.raises(ValueError, match="update_fields before it has a primary key"):
         Author(name="x").save(update_fields=["name"])
+
+
+def test_large_cascade_is_batched(db):
+    author = Author.objects.create(name="prolific")
+    books = Book.objects.bulk_create(
+        [Book(title=f"b{i}", author=author) for i in range(1200)]
+    )
+    Chapter.objects.bulk_create([Chapter(book=b, number=1) for b in books])
+    Review.objects.bulk_create([Review(book=b) for b in books[:700]])
+    # A receiver forces instance collection (no single fast DELETE) for books.
+    seen = []
+
+    def count(sender, **kwargs):
+        seen.append(sender)
+
+    from framework import signals
+
+    with signals.pre_delete.connected_to(count, sender=Book):
+        assert Author.objects.filter(pk=author.pk).delete()[0] == 1 + 1200 + 1200
+    assert len(seen) == 1200
+    assert Review.objects.filter(book__isnull=True).count() == 700
