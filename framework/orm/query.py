@@ -52,6 +52,8 @@ __all__ = [
 
 M = t.TypeVar("M", bound="Model")
 
+_IN_BULK_BATCH: t.Final = 500
+
 _post_update = signals.post_update
 _post_bulk_create = signals.post_bulk_create
 
@@ -448,18 +450,21 @@ class QuerySet(t.Generic[M]):
         self, id_list: cabc.Iterable[t.Any] | None = None, *, field_name: str = "pk"
     ) -> dict[t.Any, M]:
         """Return ``{value: instance}`` for the given values of ``field_name``."""
-        qs = self
-        if id_list is not None:
-            ids = list(id_list)
-            if not ids:
-                return {}
-            qs = self.filter(**{f"{field_name}__in": ids})
         attr = (
             "pk"
             if field_name == "pk"
             else resolve_path(self.model, field_name).field.attname
         )
-        return {getattr(obj, attr): obj for obj in qs}
+        if id_list is None:
+            return {getattr(obj, attr): obj for obj in self}
+        ids = list(id_list)
+        found: dict[t.Any, M] = {}
+        # Batches keep every statement under the drivers' parameter limits.
+        for start in range(0, len(ids), _IN_BULK_BATCH):
+            batch = ids[start : start + _IN_BULK_BATCH]
+            for obj in self.filter(**{f"{field_name}__in": batch}):
+                found[getattr(obj, attr)] = obj
+        return found
 
     # Writing --------------------------------------------------------------------------
 

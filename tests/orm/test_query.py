@@ -406,3 +406,10 @@ def test_in_lists_with_none_share_no_stale_sql(library):
     assert titles(Book.objects.filter(pages__in=[10, None])) == ["Alpha"]
     assert titles(Book.objects.filter(pages__in=[10, 20])) == ["Alpha", "beta"]
     assert titles(Book.objects.filter(pages__in=[None, 30])) == ["Gamma"]
+
+
+def test_in_bulk_many_keys(db):
+    authors = Author.objects.bulk_create([Author(name=f"a{i}") for i in range(1100)])
+    found = Author.objects.in_bulk([a.pk for a in authors] + [10**9])
+    assert len(found) == 1100
+    assert found[authors[-1].pk].name == "a1099"
