@@ -21,6 +21,7 @@ from framework import signals
 from . import fields as _fields
 from ._saving import _check_update_fields
 from ._saving import _saver
+from .bulk import delete_pks as _delete_pks
 from .db import DEFAULT_DB_ALIAS
 from .db import connections
 from .exceptions import FieldError
@@ -39,6 +40,8 @@ _pre_init = signals.pre_init
 _post_init = signals.post_init
 _pre_save = signals.pre_save
 _post_save = signals.post_save
+_pre_delete = signals.pre_delete
+_post_delete = signals.post_delete
 
 _META_OPTIONS = frozenset(
     {
@@ -725,14 +728,27 @@ class Model(metaclass=ModelBase):
         :returns: the number of rows deleted and a count per model label.
         :raises ProtectedError: a PROTECT foreign key blocks it; nothing goes.
         """
-        from .related import Collector
-
-        if self.pk is None:
+        cls = type(self)
+        meta = cls._meta
+        pk = self.__dict__[meta.pk.attname]
+        if pk is None:
             raise ValueError(
-                f"{type(self).__name__} object can't be deleted because its"
-                f" {self._meta.pk.attname} attribute is None."
+                f"{cls.__name__} object can't be deleted because its"
+                f" {meta.pk.attname} attribute is None."
             )
         alias = using or self._state.db or DEFAULT_DB_ALIAS
+        if not meta.related_objects:
+            # PERF: nothing can refer to this row: one cached DELETE, no collector.
+            if _pre_delete._records:
+                _pre_delete.send(sender=cls, instance=self, using=alias, origin=self)
+            count = _delete_pks(cls, connections[alias], [pk])
+            if _post_delete._records:
+                _post_delete.send(sender=cls, instance=self, using=alias, origin=self)
+            self.__dict__[meta.pk.attname] = None
+            self._state.adding = True
+            return count, ({meta.label: count} if count else {})
+        from .related import Collector
+
         collector = Collector(alias, origin=self)
         collector.collect([self])
         return collector.delete()

@@ -287,3 +287,17 @@ def test_no_listeners_no_pk_collection(db):
     assert not signals.post_update.has_listeners(Author)
     Author.objects.create(name="a")
     assert Author.objects.update(name="b") == 1
+
+
+def test_delete_signals_without_dependants(db):
+    from .models import Tagged
+
+    tag = Tagged.objects.create(label="t")
+    pk = tag.pk
+    with recording(signals.pre_delete, signals.post_delete, sender=Tagged) as calls:
+        assert tag.delete() == (1, {"ormtests.Tagged": 1})
+    assert [c[0] for c in calls] == ["pre_delete", "post_delete"]
+    assert all(
+        c[2] == {"instance": tag, "using": "default", "origin": tag} for c in calls
+    )
+    assert tag.pk is None and not Tagged.objects.filter(pk=pk).exists()
