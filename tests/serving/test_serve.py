@@ -254,3 +254,44 @@ def test_migrate_before_fork_only_for_apps_with_models(tmp_path):
         connections.reset()
         settings.reset()
         apps.reset()
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("worker", ["sync", "gthread"])
+def test_sigterm_under_load_finishes_every_started_request(
+    tmp_path, start_server, worker
+):
+    log_dir = tmp_path / "requests"
+    log_dir.mkdir()
+    args = ["-w", "2", "-k", worker, "--no-migrate"]
+    if worker == "gthread":
+        args += ["--threads", "3"]
+    server = start_server(args, env={"FIXTURE_LOG_DIR": str(log_dir)})
+    successes = []
+    stop = threading.Event()
+
+    def client():
+        for _ in range(200):
+            if stop.is_set():
+                return
+            try:
+                status, _body = get(server.url + "/slow?ms=40", timeout=10)
+            except OSError:
+                return
+            successes.append(status)
+
+    clients = [threading.Thread(target=client) for _ in range(4)]
+    for thread in clients:
+        thread.start()
+    deadline = time.monotonic() + 5
+    while _count(log_dir)["finished"] < 8 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(server.process.pid, signal.SIGTERM)
+    assert server.process.wait(15) == 0
+    stop.set()
+    for thread in clients:
+        thread.join(15)
+    counts = _count(log_dir)
+    assert counts["started"] == counts["finished"]
+    assert set(successes) == {200}
+    assert len(successes) == counts["finished"]
