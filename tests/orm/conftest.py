@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 
 import pytest
 
@@ -51,7 +52,15 @@ def pg_url():
     name = f"fw_orm_{os.getpid()}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name}")
-        admin.execute(f"CREATE DATABASE {name}")
+        for attempt in range(5):
+            try:
+                admin.execute(f"CREATE DATABASE {name}")
+                break
+            except psycopg.errors.ObjectInUse:
+                # Another session is copying template1 right now.
+                if attempt == 4:
+                    raise
+                time.sleep(0.5)
     yield f"postgresql://postgres@127.0.0.1:5432/{name}"
     orm.connections.reset()
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
