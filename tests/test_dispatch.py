@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import sys
@@ -14,6 +15,16 @@ from framework.dispatch import ANY
 from framework.dispatch import DEFERRED
 from framework.dispatch import Signal
 from framework.dispatch import receiver
+
+
+@contextlib.contextmanager
+def commit_hook(hook):
+    """Install ``hook`` as the on-commit hook for the block."""
+    previous = dispatch.set_on_commit_hook(hook)
+    try:
+        yield
+    finally:
+        dispatch.set_on_commit_hook(previous)
 
 
 def record_into(calls, tag=None):
@@ -764,11 +775,8 @@ def test_on_commit_receiver_without_hook_is_called_at_once():
     calls = []
     func = record_into(calls, "now")
     sig.connect(func, on_commit=True)
-    previous = dispatch.set_on_commit_hook(None)
-    try:
+    with commit_hook(None):
         assert sig.send(None) == [(func, "now")]
-    finally:
-        dispatch.set_on_commit_hook(previous)
 
 
 def test_on_commit_receiver_is_handed_to_the_hook():
@@ -784,11 +792,8 @@ def test_on_commit_receiver_is_handed_to_the_hook():
         pending.append((callback, named["using"]))
         return True
 
-    previous = dispatch.set_on_commit_hook(hook)
-    try:
+    with commit_hook(hook):
         responses = sig.send(None, using="default")
-    finally:
-        dispatch.set_on_commit_hook(previous)
     assert responses == [(func, DEFERRED), (plain, "plain")]
     assert [tag for tag, _, _ in calls] == ["plain"]
     ((callback, using),) = pending
@@ -803,11 +808,8 @@ def test_on_commit_hook_may_decline():
     calls = []
     func = record_into(calls, "now")
     sig.connect(func, on_commit=True)
-    previous = dispatch.set_on_commit_hook(lambda callback, named: False)
-    try:
+    with commit_hook(lambda callback, named: False):
         assert sig.send_robust(None) == [(func, "now")]
-    finally:
-        dispatch.set_on_commit_hook(previous)
 
 
 def test_deferred_robust_receiver_logs_its_failure(caplog):
@@ -818,11 +820,8 @@ def test_deferred_robust_receiver_logs_its_failure(caplog):
         raise ValueError("late failure")
 
     sig.connect(failing, on_commit=True)
-    previous = dispatch.set_on_commit_hook(lambda cb, named: pending.append(cb) or True)
-    try:
+    with commit_hook(lambda cb, named: pending.append(cb) or True):
         sig.send_robust(None)
-    finally:
-        dispatch.set_on_commit_hook(previous)
     with caplog.at_level(logging.ERROR, logger="framework.dispatch"):
         result = pending[0]()
     assert isinstance(result, ValueError)
@@ -934,17 +933,11 @@ def test_asend_with_on_commit_and_async_deferred_receivers():
         return "done"
 
     sig.connect(later, on_commit=True)
-    previous = dispatch.set_on_commit_hook(lambda cb, named: pending.append(cb) or True)
-    try:
+    with commit_hook(lambda cb, named: pending.append(cb) or True):
         assert asyncio.run(sig.asend(None)) == [(later, DEFERRED)]
-    finally:
-        dispatch.set_on_commit_hook(previous)
     assert pending[0]() == "done"
-    previous = dispatch.set_on_commit_hook(None)
-    try:
+    with commit_hook(None):
         assert sig.send(None) == [(later, "done")]
-    finally:
-        dispatch.set_on_commit_hook(previous)
     assert calls == ["async later", "async later"]
 
 
@@ -956,11 +949,8 @@ def test_deferred_receiver_failure_propagates_without_robust():
         raise ValueError("commit-time failure")
 
     sig.connect(failing, on_commit=True)
-    previous = dispatch.set_on_commit_hook(lambda cb, named: pending.append(cb) or True)
-    try:
+    with commit_hook(lambda cb, named: pending.append(cb) or True):
         sig.send(None)
-    finally:
-        dispatch.set_on_commit_hook(previous)
     with pytest.raises(ValueError, match="commit-time failure"):
         pending[0]()
 
