@@ -186,7 +186,16 @@ class Database:
 
             self.name = f"fw_loadtest_{os.getpid()}_{uuid.uuid4().hex[:8]}"
             with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-                admin.execute(f"CREATE DATABASE {self.name}")
+                # CREATE DATABASE copies template1 and fails while another
+                # session (a parallel test run) is connected to it: retry.
+                for attempt in range(20):
+                    try:
+                        admin.execute(f"CREATE DATABASE {self.name}")
+                        break
+                    except psycopg.errors.ObjectInUse:
+                        if attempt == 19:
+                            raise
+                        time.sleep(0.25)
             self.url = f"postgresql://postgres@127.0.0.1:5432/{self.name}"
         else:
             raise ValueError(f"unknown database {kind!r}: use sqlite or postgres")
