@@ -3,6 +3,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -55,7 +56,15 @@ def pg_database():
         pytest.skip(f"PostgreSQL does not answer: {exc}")
     name = f"fw_mgmt_{os.getpid()}"
     admin.execute(f"DROP DATABASE IF EXISTS {name}")
-    admin.execute(f"CREATE DATABASE {name}")
+    for attempt in range(40):
+        try:
+            admin.execute(f"CREATE DATABASE {name}")
+            break
+        except psycopg.errors.ObjectInUse:
+            # Another session is copying template1 right now: try again.
+            if attempt == 39:
+                raise
+            time.sleep(0.25)
     try:
         yield f"postgresql://postgres@127.0.0.1:5432/{name}"
     finally:
