@@ -15,8 +15,11 @@ median requests/s is reported with its share of the bare WSGI callable's. Target
   imported), the way it is deployed;
 - ``falcon``, ``flask``, ``django``.
 
-Then the memory of one gunicorn worker (VmRSS from /proc/<pid>/status, after
-warm-up requests) of app_example and of a Flask hello-world.
+Then the memory of one gunicorn worker (after warm-up requests) of app_example
+and of a Flask hello-world: VmRSS (every page the worker maps, shared ones
+included), PSS (shared pages divided among the processes sharing them) and USS
+(pages only this worker has: what one more worker costs), from
+/proc/<pid>/smaps_rollup.
 
 Results are printed as a Markdown table and written to
 ``bench/results/e2e.json``.
@@ -262,11 +265,18 @@ class Server:
                 self.process.wait(5)
 
 
-def rss_kib(pid: int) -> int:
-    status = pathlib.Path(f"/proc/{pid}/status").read_text()
-    match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
-    assert match is not None
-    return int(match.group(1))
+def memory_kib(pid: int) -> dict[str, int]:
+    """Return RSS, PSS and USS (private pages) of a process, in KiB."""
+    rollup = pathlib.Path(f"/proc/{pid}/smaps_rollup").read_text()
+    values = {
+        key: int(value)
+        for key, value in re.findall(r"^(\w+):\s+(\d+) kB", rollup, re.MULTILINE)
+    }
+    return {
+        "rss": values["Rss"],
+        "pss": values["Pss"],
+        "uss": values["Private_Clean"] + values["Private_Dirty"],
+    }
 
 
 def wrk_rps(wrk: str, url: str, duration: int, connections: int, threads: int) -> float:
@@ -338,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
             server = Server(spec, 1, work_dir, warm_up=("/hello",))
             try:
                 (pid,) = server.worker_pids()
-                memory[name] = rss_kib(pid)
+                memory[name] = memory_kib(pid)
             finally:
                 server.stop()
     table = render_table(results, memory, args)
@@ -355,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
                     name: {label: statistics.median(runs) for label, runs in by.items()}
                     for name, by in results.items()
                 },
-                "worker_rss_kib": memory,
+                "worker_memory_kib": memory,
                 "table": table,
             },
             indent=2,
@@ -385,16 +395,22 @@ def render_table(results, memory, args) -> str:
             cells += [f"{median:,.0f}", share]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     if memory:
-        lines += ["", "| worker | VmRSS |", "| --- | ---: |"]
+        lines += ["", "| worker | RSS | PSS | USS |", "| --- | ---: | ---: | ---: |"]
         for name, kib in memory.items():
-            lines.append(f"| {name} | {kib / 1024:.1f} MiB |")
-        if {"app_example", "flask hello world"} <= memory.keys():
-            delta = (memory["app_example"] - memory["flask hello world"]) / 1024
-            lines.append("")
             lines.append(
-                f"app_example worker - Flask hello-world worker: {delta:+.1f} MiB"
-                f" (target: below +10 MiB)"
+                f"| {name} | {kib['rss'] / 1024:.1f} MiB | {kib['pss'] / 1024:.1f} MiB"
+                f" | {kib['uss'] / 1024:.1f} MiB |"
             )
+        if {"app_example", "flask hello world"} <= memory.keys():
+            lines.append("")
+            for kind in ("rss", "pss", "uss"):
+                delta = (
+                    memory["app_example"][kind] - memory["flask hello world"][kind]
+                ) / 1024
+                lines.append(
+                    f"app_example worker - Flask hello-world worker, {kind.upper()}:"
+                    f" {delta:+.1f} MiB (target: below +10 MiB)"
+                )
     return "\n".join(lines)
 
 

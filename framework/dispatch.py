@@ -15,7 +15,6 @@ receivers are connected for it.
 
 from __future__ import annotations
 
-import asyncio
 import collections.abc as cabc
 import contextlib
 import dataclasses
@@ -243,6 +242,10 @@ def _check_receiver(signal: Signal, receiver: t.Any) -> None:
 
 
 def _call_async(receiver: Receiver, kwargs: dict[str, t.Any]) -> t.Any:
+    # NOTE: imported here: asyncio costs every worker megabytes of memory, and
+    # only coroutine receivers called through send() need it.
+    import asyncio
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:
