@@ -235,8 +235,9 @@ receivers must be idempotent.
 :interactive: False with ``--noinput``.
 :db: the database alias (also given as ``using``).
 :using: the database alias.
-:create_models: the models whose tables will be created from the model
-    definitions (apps without migrations); empty otherwise.
+:create_models: for an app without migrations, every model whose table
+    ``migrate`` creates from the model definitions when it is missing (the
+    whole list on every run); empty for apps with migrations.
 """,
 )
 
