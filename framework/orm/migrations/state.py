@@ -55,7 +55,7 @@ def render_type(type_: t.Any) -> str:
     text = _plain_type_repr(type_)
     variants = getattr(type_, "_variant_mapping", None) or {}
     for dialect in sorted(variants):
-        text += f".with_variant({_plain_type_repr(variants[dialect])}, {dialect!r})"
+        text += f'.with_variant({_plain_type_repr(variants[dialect])}, "{dialect}")'
     return text
 
 
