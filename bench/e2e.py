@@ -15,11 +15,14 @@ median requests/s is reported with its share of the bare WSGI callable's. Target
   imported), the way it is deployed;
 - ``falcon``, ``flask``, ``django``.
 
-Then the memory of one gunicorn worker (after warm-up requests) of app_example
-and of a Flask hello-world: VmRSS (every page the worker maps, shared ones
-included), PSS (shared pages divided among the processes sharing them) and USS
-(pages only this worker has: what one more worker costs), from
-/proc/<pid>/smaps_rollup.
+Then the memory of one gunicorn worker (after ``--warm-up`` requests) of
+app_example and of a Flask hello-world, both ways a worker gets its app: imported
+in the worker (``gunicorn SPEC``) and imported in the master (``framework --app
+SPEC serve --preload``, the way ``framework serve`` deploys an app: the master
+imports it to migrate first, then freezes its heap before forking). VmRSS (every
+page the worker maps, shared ones included), PSS (shared pages divided among the
+processes sharing them) and USS (pages only this worker has: what one more worker
+costs), from /proc/<pid>/smaps_rollup.
 
 Results are printed as a Markdown table and written to
 ``bench/results/e2e.json``.
@@ -180,6 +183,13 @@ TARGETS = {
     "django": "bench.e2e:django_app()",
 }
 ENDPOINTS = {"/hello": "/hello", "/users/<id>": "/users/42"}
+MEMORY_TARGETS = {
+    "app_example": TARGETS["app_example"],
+    "flask hello world": "bench.e2e:flask_hello()",
+}
+# How the worker got the app: `gunicorn SPEC` imports it in each worker;
+# `framework serve` imports it in the master (to migrate first, or --preload).
+MEMORY_MODES = {"in the worker": False, "in the master": True}
 
 # The harness ----------------------------------------------------------------------
 
@@ -197,8 +207,17 @@ class Server:
         workers: int,
         work_dir: pathlib.Path,
         warm_up: tuple[str, ...] = tuple(ENDPOINTS.values()),
+        warm_up_rounds: int = 20,
+        preload: bool = False,
     ) -> None:
         self.port = free_port()
+        if preload:
+            # As `framework serve` deploys an app: imported in the master,
+            # which freezes its heap before forking (framework.serving).
+            launcher = [sys.executable, "-m", "framework", "--app", spec, "serve"]
+            tail = ["--preload", "--no-migrate", "--no-access-log"]
+        else:
+            launcher, tail = [sys.executable, "-m", "gunicorn"], [spec]
         self.log_path = work_dir / f"gunicorn-{self.port}.log"
         env = {
             **os.environ,
@@ -209,9 +228,7 @@ class Server:
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
+                    *launcher,
                     "--workers",
                     str(workers),
                     "--worker-class",
@@ -221,7 +238,7 @@ class Server:
                     "--graceful-timeout",
                     "5",
                     "--no-control-socket",
-                    spec,
+                    *tail,
                 ],
                 cwd=work_dir,
                 env=env,
@@ -241,7 +258,7 @@ class Server:
         else:
             raise RuntimeError(f"{spec} did not answer within 30 s")
         # Warm every worker up before measuring.
-        for _ in range(20 * workers):
+        for _ in range(warm_up_rounds * workers):
             for path in warm_up:
                 with urllib.request.urlopen(self.url(path), timeout=5) as response:
                     response.read()
@@ -301,6 +318,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--targets", default=",".join(TARGETS))
+    parser.add_argument(
+        "--warm-up",
+        type=int,
+        default=500,
+        help="requests a worker serves before its memory is read",
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "e2e.json"))
     args = parser.parse_args(argv)
     wrk = shutil.which("wrk")
@@ -340,17 +363,23 @@ def main(argv: list[str] | None = None) -> int:
                     + " ".join(f"{rps:9.0f}" for rps in runs)
                     + f"  median {statistics.median(runs):9.0f} req/s"
                 )
-        memory = {}
-        for name, spec in (
-            ("app_example", TARGETS["app_example"]),
-            ("flask hello world", "bench.e2e:flask_hello()"),
-        ):
-            server = Server(spec, 1, work_dir, warm_up=("/hello",))
-            try:
-                (pid,) = server.worker_pids()
-                memory[name] = memory_kib(pid)
-            finally:
-                server.stop()
+        memory: dict[str, dict[str, dict[str, int]]] = {}
+        for mode, preload in MEMORY_MODES.items():
+            memory[mode] = {}
+            for name, spec in MEMORY_TARGETS.items():
+                server = Server(
+                    spec,
+                    1,
+                    work_dir,
+                    warm_up=("/hello",),
+                    warm_up_rounds=args.warm_up,
+                    preload=preload,
+                )
+                try:
+                    (pid,) = server.worker_pids()
+                    memory[mode][name] = memory_kib(pid)
+                finally:
+                    server.stop()
     table = render_table(results, memory, args)
     print()
     print(table)
@@ -395,22 +424,31 @@ def render_table(results, memory, args) -> str:
             cells += [f"{median:,.0f}", share]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     if memory:
-        lines += ["", "| worker | RSS | PSS | USS |", "| --- | ---: | ---: | ---: |"]
-        for name, kib in memory.items():
-            lines.append(
-                f"| {name} | {kib['rss'] / 1024:.1f} MiB | {kib['pss'] / 1024:.1f} MiB"
-                f" | {kib['uss'] / 1024:.1f} MiB |"
-            )
-        if {"app_example", "flask hello world"} <= memory.keys():
-            lines.append("")
-            for kind in ("rss", "pss", "uss"):
-                delta = (
-                    memory["app_example"][kind] - memory["flask hello world"][kind]
-                ) / 1024
+        lines += [
+            "",
+            f"One sync worker after {args.warm_up} requests:",
+            "",
+            "| worker | app imported | RSS | PSS | USS |",
+            "| --- | --- | ---: | ---: | ---: |",
+        ]
+        for mode, by_name in memory.items():
+            for name, kib in by_name.items():
                 lines.append(
-                    f"app_example worker - Flask hello-world worker, {kind.upper()}:"
-                    f" {delta:+.1f} MiB (target: below +10 MiB)"
+                    f"| {name} | {mode} | {kib['rss'] / 1024:.1f} MiB"
+                    f" | {kib['pss'] / 1024:.1f} MiB | {kib['uss'] / 1024:.1f} MiB |"
                 )
+        for mode, by_name in memory.items():
+            if {"app_example", "flask hello world"} <= by_name.keys():
+                lines.append("")
+                for kind in ("rss", "pss", "uss"):
+                    delta = (
+                        by_name["app_example"][kind]
+                        - by_name["flask hello world"][kind]
+                    ) / 1024
+                    lines.append(
+                        f"{mode}: app_example worker - Flask hello-world worker,"
+                        f" {kind.upper()}: {delta:+.1f} MiB (target: below +10 MiB)"
+                    )
     return "\n".join(lines)
 
 

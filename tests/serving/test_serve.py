@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import collections
+import gc
 import os
 import pathlib
 import signal
@@ -295,3 +296,42 @@ def test_sigterm_under_load_finishes_every_started_request(
     assert counts["started"] == counts["finished"]
     assert set(successes) == {200}
     assert len(successes) == counts["finished"]
+
+
+def test_an_app_loaded_in_the_master_is_frozen_before_the_fork(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert gc.get_freeze_count() == 0
+    server = serving.GunicornApplication("any:app", loader=lambda spec: _hello)
+    try:
+        assert server.wsgi() is _hello
+        # The workers' collectors will never walk what the master imported.
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+
+
+@pytest.mark.server
+def test_a_worker_killed_by_the_timeout_still_finishes_its_request(
+    tmp_path, start_server
+):
+    log_dir = tmp_path / "requests"
+    log_dir.mkdir()
+    server = start_server(
+        ["-w", "1", "--timeout", "1", "--no-migrate"],
+        env={"FIXTURE_LOG_DIR": str(log_dir)},
+    )
+    # gunicorn aborts the worker (SystemExit in the view) and answers 500.
+    status, _body = get(server.url + "/slow?ms=8000", timeout=15)
+    assert status == 500
+    status, _body = get(server.url + "/hello")
+    assert status == 200
+    assert server.stop() == 0
+    assert "WORKER TIMEOUT" in server.output
+    lines = sorted(
+        line
+        for path in log_dir.iterdir()
+        for line in path.read_text().splitlines()
+        if "/slow" in line
+    )
+    # The aborted worker sent request_finished before it exited.
+    assert lines == ["finished /slow 500", "started /slow"]
