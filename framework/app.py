@@ -79,7 +79,7 @@ _SETTINGS_READ: t.Final = frozenset(
 _HOST_RE: t.Final = re.compile(
     r"^([a-z0-9.-]+|\[[a-f0-9]*:[a-f0-9.:]+\])(:[0-9]+)?$", re.IGNORECASE
 )
-_BAD_HEADER_CHARS: t.Final = re.compile(r"[\r\n\0]")
+_BAD_HEADER_CHARS: t.Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
@@ -583,8 +583,12 @@ class App:
             return [body]
         except HTTPException as exc:
             response = self.handle_http_exception(request, exc)
-        except Exception:
+        except Exception as exc:
             response = self.handle_exception(request)
+            if closing.status is not None:
+                # NOTE: start_response already ran (the server refused the
+                # headers): PEP 3333 wants exc_info on the second call.
+                return self._start_error(environ, closing, response, exc)
         return response(environ, closing.start_response)
 
     def _get_response(self, request: Request) -> Response:
@@ -634,7 +638,8 @@ class App:
         ``(body, status, headers)``.
 
         :raises TypeError: the value is none of these.
-        :raises HeaderValueError: a header contains CR, LF or NUL.
+        :raises HeaderValueError: a header contains CR, LF, NUL or another
+            control character (a tab is fine).
         """
         status: t.Any = None
         headers: t.Any = None
@@ -684,8 +689,9 @@ class App:
             for name, value in items:
                 if _BAD_HEADER_CHARS.search(f"{name}{value}"):
                     raise HeaderValueError(
-                        f"The header {name!r} has CR, LF or NUL in its name or value"
-                        f" {value!r}; that would split the response."
+                        f"The header {name!r} has a control character (CR, LF,"
+                        f" NUL...) in its name or value {value!r}; that would"
+                        " split or break the response."
                     )
                 response.headers[name] = value
         if response.status_code == 204 or response.status_code < 200:
@@ -772,7 +778,19 @@ class App:
             # cannot fail here.
             request = self.request_class(environ)
         response = self.handle_exception(request)
-        exc_info = sys.exc_info() if closing.status is not None else None
+        return self._start_error(environ, closing, response, sys.exception())
+
+    def _start_error(
+        self,
+        environ: WSGIEnvironment,
+        closing: ClosingIterable,
+        response: Response,
+        exc: BaseException | None,
+    ) -> cabc.Iterable[bytes]:
+        """Start the error ``response``, with ``exc_info`` if a status was sent."""
+        exc_info: t.Any = None  # a traceback is always set on a raised exception
+        if exc is not None and closing.status is not None:
+            exc_info = (type(exc), exc, exc.__traceback__)
         status = response.status
         headers = response.get_wsgi_headers(environ).to_wsgi_list()
         closing.status = status

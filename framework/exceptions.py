@@ -57,9 +57,10 @@ class RouteError(FrameworkError, ValueError):
 
 
 class HeaderValueError(FrameworkError, ValueError):
-    """A response header name or value contains CR, LF or NUL characters.
+    """A response header name or value contains a control character.
 
-    It would split the response; the handler turns it into a logged 500.
+    CR, LF, NUL and every other control character but the tab: it would
+    split or break the response; the handler turns it into a logged 500.
     """
 
 

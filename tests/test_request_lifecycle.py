@@ -641,3 +641,41 @@ def test_concurrent_requests_each_finish_once(app):
                 thread.join(timeout=30)
     assert errors == []
     assert counts == {"started": 400, "finished": 400}
+
+
+@pytest.mark.parametrize("middleware", [False, True])
+@pytest.mark.parametrize(
+    ("path", "first"), [("/hello", "200"), ("/response", "202"), ("/users/4", "200")]
+)
+def test_start_response_refusing_the_headers_is_one_unhandled_exception(
+    app, path, first, middleware, caplog
+):
+    # As gunicorn does for a header it refuses: the status is recorded, then
+    # start_response raises; PEP 3333 wants exc_info on the second call.
+    started = []
+
+    def start_response(status, headers, exc_info=None):
+        if started and exc_info is None:
+            raise AssertionError("Response headers already set!")
+        started.append((status, exc_info))
+        if not status.startswith("500"):
+            raise ValueError("refused header")
+
+    if middleware:
+        app.add_view_middleware(lambda get_response: get_response)
+    env = EnvironBuilder(path).get_environ()
+    with capture(*REQUEST_SIGNALS) as calls:
+        result = app(env, start_response)
+        body = b"".join(result)
+        result.close()
+    assert [status[:3] for status, _ in started] == [first, "500"]
+    assert started[1][1][0] is ValueError
+    assert b"Internal Server Error" in body
+    assert calls.names == [
+        "request_started",
+        "got_request_exception",
+        "request_finished",
+    ]
+    calls.assert_sent_once_with(signals.request_finished, status=500)
+    records = [r for r in caplog.records if r.name == "framework.request"]
+    assert [r.exc_info[0] for r in records] == [ValueError]

@@ -168,8 +168,19 @@ def test_disk_file_response_through_the_servers_file_wrapper(server):
     )
 
 
+def test_header_the_server_refuses_is_one_logged_500(server):
+    status, _ = server.get("/refused-header")
+    assert status == 500
+    lines = server.wait_for("finished /refused-header 500")
+    assert lines.count("exception /refused-header") == 1
+    output = server.output.read_text()
+    assert "InvalidResponseHeader" in output
+    assert "already set" not in output
+
+
 def test_worker_timeout_still_finishes_the_request(server):
-    # Runs last in this module: the timeout replaces the worker.
+    # Runs after the other requests but the last test: the timeout replaces
+    # the worker.
     # gunicorn answers the aborted request with its own 500 page.
     status, body = server.get("/sleep", timeout=15)
     assert status == 500
@@ -178,3 +189,22 @@ def test_worker_timeout_still_finishes_the_request(server):
     assert lines.count("started /sleep") == 1
     assert lines.count("finished /sleep 500") == 1
     assert "WORKER TIMEOUT" in server.output.read_text()
+
+
+def test_worker_timeout_mid_stream_finishes_the_request(server):
+    # After the previous test: gunicorn has replaced the timed-out worker.
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=15)
+    conn.request("GET", "/slow-stream")
+    response = conn.getresponse()
+    assert response.status == 200
+    with pytest.raises(http.client.IncompleteRead, match="6 bytes read") as info:
+        response.read()
+    assert info.value.partial == b"first;"
+    conn.close()
+    lines = server.wait_for("finished /slow-stream 200", timeout=10)
+    assert lines.count("started /slow-stream") == 1
+    assert lines.count("finished /slow-stream 200") == 1
+    assert "exception /slow-stream" not in lines
+    assert lines.index("generator closed /slow-stream") < lines.index(
+        "finished /slow-stream 200"
+    )

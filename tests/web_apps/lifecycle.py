@@ -106,6 +106,14 @@ def make_app() -> App:  # noqa: C901
         response.headers["X-Evil"] = "a\nb"
         return response
 
+    @app.route("/control-header")
+    def control_header(request):
+        return "x", 200, {"X-Ctl": "a\x01b"}
+
+    @app.route("/tab-header")
+    def tab_header(request):
+        return "x", 200, {"X-Tab": "a\tb"}
+
     @app.route("/json", methods=["POST"])
     def echo_json(request):
         return {"got": request.get_json()}

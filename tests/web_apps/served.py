@@ -107,6 +107,26 @@ def disk_file(request):
     return send_file(Tracked(__file__), request.environ, mimetype="text/plain")
 
 
+@app.route("/refused-header")
+def refused_header(request):
+    response = Response("x")
+    response.headers["X-Ctl"] = "a\x01b"  # werkzeug lets it in, gunicorn refuses
+    return response
+
+
+@app.route("/slow-stream")
+def slow_stream(request):
+    def generate():
+        try:
+            yield b"first;"
+            time.sleep(30)
+            yield b"never"
+        finally:
+            log("generator closed /slow-stream")
+
+    return Response(generate(), mimetype="text/plain")
+
+
 @app.route("/sleep")
 def sleep(request):
     time.sleep(30)
