@@ -618,6 +618,7 @@ def run(  # noqa: C901
     phases: int = 5,
     instances: int = 1,
     generator: str = "auto",
+    config_file: str | os.PathLike[str] | None = None,
     out_dir: str | os.PathLike[str] = "loadtest-results",
     chart: bool = True,
     echo=print,
@@ -653,6 +654,10 @@ def run(  # noqa: C901
     server_args = ["-w", str(workers), "-k", worker_class]
     if worker_class == "gthread":
         server_args += ["--threads", str(threads)]
+    if config_file is not None:
+        # A gunicorn configuration file for the servers (hooks, settings).
+        config_file = os.fspath(pathlib.Path(config_file).resolve())
+        server_args += ["--config", config_file]
     echo(
         f"loadtest: {instances} x gunicorn {worker_class} ({workers} workers"
         + (f" x {threads} threads" if worker_class == "gthread" else "")
@@ -821,6 +826,7 @@ def run(  # noqa: C901
             "database": database,
             "instances": instances,
             "generator": generator,
+            "gunicorn_config": config_file,
             "connections": connections,
             "phases": phases,
             "requests_per_thread_per_phase": budget,
@@ -1010,6 +1016,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--generator", choices=["auto", "wrk", "locust", "python"], default="auto"
     )
+    parser.add_argument(
+        "--config", help="a gunicorn configuration file for the servers"
+    )
     parser.add_argument("--out", default="loadtest-results")
     parser.add_argument("--no-chart", action="store_true")
     return parser
@@ -1027,6 +1036,7 @@ def main(argv: list[str] | None = None) -> int:
         phases=args.phases,
         instances=args.instances,
         generator=args.generator,
+        config_file=args.config,
         out_dir=args.out,
         chart=not args.no_chart,
     )

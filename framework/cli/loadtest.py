@@ -96,6 +96,14 @@ def _harness() -> types.ModuleType:
     help="Load generator: wrk, else locust (loadtest extra), else a Python client.",
 )
 @click.option(
+    "-c",
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="A gunicorn configuration file for the servers (settings, hooks).",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False),
     default="loadtest-results",
@@ -113,6 +121,7 @@ def loadtest(
     phases: int,
     instances: int,
     generator: str,
+    config_file: str | None,
     out: str,
     no_chart: bool,
 ) -> None:
@@ -132,6 +141,7 @@ def loadtest(
             phases=phases,
             instances=instances,
             generator=generator,
+            config_file=config_file,
             out_dir=os.fspath(out),
             chart=not no_chart,
             echo=click.echo,

@@ -114,6 +114,54 @@ def test_two_instances_share_one_postgresql_database(tmp_path, postgres):
     assert books["writes_in_database"] == books["successful_writes"] > 0
 
 
+INJECTED_FAULT = """
+from framework import signals
+
+
+def post_worker_init(worker):
+    # The fault: this worker's request_finished counter receiver is gone.
+    from app_example.receivers import time_and_log_request
+    from app_example.web import BookmarksApp
+
+    signals.request_finished.disconnect(time_and_log_request, sender=BookmarksApp)
+"""
+
+
+@pytest.mark.server
+def test_cli_exits_1_when_a_server_loses_request_finished(tmp_path):
+    config = tmp_path / "fault.conf.py"
+    config.write_text(INJECTED_FAULT)
+    result = CliRunner().invoke(
+        main,
+        [
+            "loadtest",
+            "--requests",
+            "40",
+            "--connections",
+            "2",
+            "--phases",
+            "1",
+            "--generator",
+            "python",
+            "--config",
+            str(config),
+            "--no-chart",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
+    assert result.exit_code == 1, result.output
+    assert "[FAIL] every started request finished" in result.output
+    assert "NOT BALANCED" in result.output
+    (run_dir,) = (tmp_path / "out").iterdir()
+    data = json.loads((run_dir / "results.json").read_text())
+    assert data["balanced"] is False
+    assert data["config"]["gunicorn_config"] == str(config)
+    books = data["accounting"]["instances"][0]
+    assert books["request_started"] == 40
+    assert books["request_finished"] == 0
+
+
 def _books(**changes):
     instance = {
         "request_started": 10,
