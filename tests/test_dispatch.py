@@ -742,6 +742,26 @@ def test_asend_robust_collects_async_exceptions(caplog):
         asyncio.run(sig.asend(None))
 
 
+def test_partial_of_a_coroutine_function_and_async_callable_objects_are_async():
+    import functools
+
+    sig = Signal()
+
+    async def add(sender, *, extra, **kwargs):
+        return kwargs["value"] + extra
+
+    class AsyncCallable:
+        async def __call__(self, sender, **kwargs):
+            return "object"
+
+    partial = functools.partial(add, extra=1)
+    instance = AsyncCallable()
+    sig.connect(partial)
+    sig.connect(instance)
+    assert [info.is_async for info in sig.connections()] == [True, True]
+    assert asyncio.run(sig.asend(None, value=1)) == [(partial, 2), (instance, "object")]
+
+
 def test_send_runs_coroutine_receiver_without_running_loop():
     sig = Signal()
 
