@@ -227,8 +227,10 @@ settings = LazySettings()
 class override_settings:
     """Override settings temporarily: a context manager and a decorator.
 
-    Decorates functions (sync or async) and classes (every ``test*`` method,
-    and ``setUp``/``tearDown`` of unittest classes see the override too).
+    Decorates functions (sync or async) and classes: every ``test*`` method,
+    inherited ones too, and ``setUp``/``tearDown``/``setup_method``/
+    ``teardown_method`` see the override. A decorated subclass's options win
+    over its decorated base's; a decorated method's win over its class's.
     Sends ``setting_changed`` for each setting on enter (``enter=True``, the
     new value) and on exit (``enter=False``, the restored value, ``None`` if
     the setting did not exist).
@@ -296,9 +298,51 @@ class override_settings:
         return inner
 
     def _decorate_class(self, cls: type) -> type:
-        for name, attr in list(vars(cls).items()):
-            if callable(attr) and (
-                name.startswith("test") or name in ("setUp", "tearDown", "setup_method")
-            ):
-                setattr(cls, name, self(attr))
+        # The options live on the class, merged over a decorated base's, and
+        # each method reads them from the instance's class when it runs: an
+        # inherited test sees its subclass's overrides, which win.
+        options = {**getattr(cls, "_overridden_settings", {}), **self.options}
+        type.__setattr__(cls, "_overridden_settings", options)
+        for name in dir(cls):
+            if not (name.startswith("test") or name in _CLASS_HOOKS):
+                continue
+            method = inspect.getattr_static(cls, name)
+            if inspect.isfunction(method) and not hasattr(method, "_override_class"):
+                setattr(cls, name, _override_method(method))
         return cls
+
+
+_CLASS_HOOKS: t.Final = frozenset(
+    {"setUp", "tearDown", "setup_method", "teardown_method"}
+)
+
+
+def _override_method(method: cabc.Callable[..., t.Any]) -> cabc.Callable[..., t.Any]:
+    """Wrap a test method in its class's ``override_settings`` options."""
+    # NOTE: the wrappers take ``*args`` (no named ``self``) because pytest
+    # passes ``method`` to setup_method/teardown_method only when the
+    # function's code takes more than the bound instance.
+    wrapper: t.Any
+    if inspect.iscoroutinefunction(method):
+
+        @functools.wraps(method)
+        async def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
+            with override_settings(**type(args[0])._overridden_settings):
+                return await method(*args, **kwargs)
+
+    elif getattr(getattr(method, "__code__", None), "co_argcount", 0) == 1:
+
+        @functools.wraps(method)
+        def wrapper(self: t.Any) -> t.Any:
+            with override_settings(**type(self)._overridden_settings):
+                return method(self)
+
+    else:
+
+        @functools.wraps(method)
+        def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
+            with override_settings(**type(args[0])._overridden_settings):
+                return method(*args, **kwargs)
+
+    wrapper._override_class = True
+    return t.cast("cabc.Callable[..., t.Any]", wrapper)

@@ -198,6 +198,77 @@ def test_class_decorator_leaves_other_methods():
     assert TestOverrideAsClassDecorator().helper() != "class"
 
 
+class InheritedChecks:
+    def setup_method(self, method):
+        self.at_setup = (method.__name__, settings.SECRET_KEY)
+
+    def teardown_method(self):
+        assert settings.SECRET_KEY == "subclass"
+
+    def test_inherited_method_sees_the_subclass_override(self):
+        assert self.at_setup == (
+            "test_inherited_method_sees_the_subclass_override",
+            "subclass",
+        )
+        assert settings.SECRET_KEY == "subclass"
+
+
+@override_settings(SECRET_KEY="subclass")
+class TestInheritedMethods(InheritedChecks):
+    pass
+
+
+def test_class_decorator_subclass_and_method_overrides_win():
+    seen = []
+
+    @override_settings(SECRET_KEY="base", MAX_FORM_FIELDS=5)
+    class Base:
+        def test_read(self):
+            seen.append((settings.SECRET_KEY, settings.MAX_FORM_FIELDS))
+
+        def teardown_method(self, method):
+            seen.append(("teardown", settings.SECRET_KEY))
+
+    class Plain(Base):
+        pass
+
+    @override_settings(SECRET_KEY="sub")
+    class Sub(Base):
+        @override_settings(MAX_FORM_FIELDS=7)
+        def test_own(self):
+            seen.append((settings.SECRET_KEY, settings.MAX_FORM_FIELDS))
+
+    Base().test_read()
+    Plain().test_read()
+    Sub().test_read()
+    Sub().test_own()
+    Sub().teardown_method(None)
+    assert seen == [
+        ("base", 5),
+        ("base", 5),
+        ("sub", 5),
+        ("sub", 7),
+        ("teardown", "sub"),
+    ]
+    assert settings.SECRET_KEY == ""
+    assert Sub.test_own.__name__ == "test_own"
+
+
+def test_class_decorator_wraps_coroutine_methods_only_once():
+    @override_settings(SECRET_KEY="async")
+    class Base:
+        async def test_read(self):
+            return settings.SECRET_KEY
+
+    @override_settings(SECRET_KEY="async sub")
+    class Sub(Base):
+        pass
+
+    assert Sub.test_read is Base.test_read
+    assert asyncio.run(Base().test_read()) == "async"
+    assert asyncio.run(Sub().test_read()) == "async sub"
+
+
 @override_settings(SECRET_KEY="unittest")
 class OverrideUnitTest(unittest.TestCase):
     def setUp(self):

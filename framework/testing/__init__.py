@@ -216,8 +216,8 @@ class SignalCapture:
         """
         calls = self.calls if signal is None else self.calls_of(signal)
         if calls:
-            what = "nothing" if signal is None else repr(signal)
-            raise AssertionError(f"expected {what} to be sent; {self._describe()}")
+            what = "no signal to be" if signal is None else f"{signal!r} not to be"
+            raise AssertionError(f"expected {what} sent; {self._describe()}")
 
     @staticmethod
     def _matches(call: Call, sender: t.Any, kwargs: dict[str, t.Any]) -> bool:

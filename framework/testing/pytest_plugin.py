@@ -57,6 +57,7 @@ class SettingsFixture:
         self._overrides.append(override)
 
     def __delattr__(self, name: str) -> None:
+        getattr(_settings, name)  # AttributeError naming a missing setting
         override = override_settings(**{name: None})
         override.__enter__()
         delattr(_settings._wrapped, name)

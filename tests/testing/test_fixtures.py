@@ -34,9 +34,19 @@ def test_settings_fixture_sets_and_deletes(settings, signal_capture):
     )
 
 
+def test_settings_fixture_refuses_to_delete_a_missing_setting(settings):
+    with pytest.raises(AttributeError, match="There is no setting 'NOT_A_SETTING'"):
+        del settings.NOT_A_SETTING
+    settings.NEW_ONE = 1
+    del settings.NEW_ONE
+    with pytest.raises(AttributeError, match="NEW_ONE"):
+        real_settings.NEW_ONE  # noqa: B018
+
+
 def test_settings_fixture_restored():
     assert real_settings.MAX_FORM_FIELDS == 1000
     assert real_settings.SECRET_KEY == ""
+    assert not hasattr(real_settings, "NEW_ONE")
 
 
 def test_signal_capture_fixture(signal_capture):
