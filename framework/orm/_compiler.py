@@ -426,6 +426,11 @@ def _leaf_params(compiler: t.Any, path: _Path, value: t.Any) -> str:
         return name
     if lookup in _TEXT_LOOKUPS:
         text = str(_pk_of(value))
+        if "\x00" in text:
+            raise ValueError(
+                f"Invalid value for {path.key!r}: contains a NUL character (\\x00),"
+                " which text columns cannot hold"
+            )
         if lookup == "iexact":
             params[name] = text.lower()
         else:

@@ -14,6 +14,7 @@ import datetime
 import decimal
 import itertools
 import json
+import re
 import typing as t
 import uuid
 
@@ -460,6 +461,15 @@ class BooleanField(Field):
         return sa.Boolean(create_constraint=False)
 
 
+def _check_nul(text: str) -> None:
+    # PostgreSQL cannot store NUL in text; refusing it everywhere keeps the
+    # backends alike.
+    if "\x00" in text:
+        raise ValueError(
+            "contains a NUL character (\\x00), which text columns cannot hold"
+        )
+
+
 class CharField(Field):
     """A string with a maximum length (``max_length``, required)."""
 
@@ -479,19 +489,23 @@ class CharField(Field):
             )
 
     def fast_check(self, var: str) -> str | None:
-        """Accept short enough exact strings without a call."""
+        """Accept short enough exact strings without NUL without a call."""
         if self.choices:
             return None
-        return f"(type({var}) is str and len({var}) <= {int(self.max_length or 0)})"
+        return (
+            f"(type({var}) is str and len({var}) <= {int(self.max_length or 0)}"
+            f" and '\\x00' not in {var})"
+        )
 
     def clean(self, value: t.Any) -> t.Any:
-        """Accept strings no longer than ``max_length``."""
+        """Accept strings no longer than ``max_length``, without NUL characters."""
         if type(value) is not str and not isinstance(value, str):
             raise ValueError(f"expected a string, got {type(value).__name__} {value!r}")
         if len(value) > t.cast(int, self.max_length):
             raise ValueError(
                 f"is {len(value)} characters long; at most {self.max_length} allowed"
             )
+        _check_nul(value)
         return value
 
     def sa_type(self) -> t.Any:
@@ -506,8 +520,16 @@ class TextField(Field):
     type_label = "a string"
 
     def fast_check(self, var: str) -> str | None:
-        """Accept exact strings without a call."""
-        return None if self.choices else f"type({var}) is str"
+        """Accept exact strings without NUL without a call."""
+        if self.choices:
+            return None
+        return f"(type({var}) is str and '\\x00' not in {var})"
+
+    def clean(self, value: t.Any) -> t.Any:
+        """Accept strings without NUL characters."""
+        value = super().clean(value)
+        _check_nul(value)
+        return value
 
     def sa_type(self) -> t.Any:
         """Return ``Text``."""
@@ -628,7 +650,12 @@ class DateTimeField(DateField):
 
 
 def _json_dumps(value: t.Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    # allow_nan=False: NaN and Infinity are not JSON (PostgreSQL refuses them).
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+# A \u0000 escape not itself escaped: a NUL character in a JSON string.
+_JSON_NUL: t.Final = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def _json_loads(value: t.Any) -> t.Any:
@@ -645,9 +672,13 @@ class JSONField(Field):
     def clean(self, value: t.Any) -> t.Any:
         """Accept values ``json.dumps`` can write."""
         try:
-            _json_dumps(value)
+            text = _json_dumps(value)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"is not JSON-serialisable: {exc}") from None
+        if "\\u0000" in text and _JSON_NUL.search(text):
+            raise ValueError(
+                "holds a NUL character (\\u0000), which JSON columns cannot hold"
+            )
         return value
 
     def db_converter(self, vendor: str) -> Converter | None:

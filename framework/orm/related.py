@@ -666,7 +666,12 @@ class ManyRelatedManager(Manager[t.Any]):
     def add(
         self, *objs: t.Any, through_defaults: dict[str, t.Any] | None = None
     ) -> None:
-        """Link ``objs`` (instances or primary keys); linked ones are skipped."""
+        """Link ``objs`` (instances or primary keys); linked ones are skipped.
+
+        Nothing at all (no query, no signal) happens when ``objs`` is empty.
+        """
+        if not objs:
+            return
         pks = self._pks(objs)
         with atomic(using=self._db):
             new = pks - self._linked(pks)
@@ -686,7 +691,12 @@ class ManyRelatedManager(Manager[t.Any]):
             self._send("post_add", new)
 
     def remove(self, *objs: t.Any) -> None:
-        """Unlink ``objs``; ``pk_set`` holds the ones really unlinked."""
+        """Unlink ``objs``; ``pk_set`` holds the ones really unlinked.
+
+        Nothing at all (no query, no signal) happens when ``objs`` is empty.
+        """
+        if not objs:
+            return
         pks = self._pks(objs)
         with atomic(using=self._db):
             gone = self._linked(pks)
@@ -760,8 +770,10 @@ class _LinkStep:
 
 
 def _can_fast_delete(model: type[Model]) -> bool:
-    if signals.pre_delete.has_listeners(model) or signals.post_delete.has_listeners(
-        model
+    # Rows of automatic through models are deleted silently, as in Django.
+    if not model._meta.auto_created and (
+        signals.pre_delete.has_listeners(model)
+        or signals.post_delete.has_listeners(model)
     ):
         return False
     return not any(
@@ -906,7 +918,8 @@ class Collector:
 
     def _send(self, signal: t.Any) -> None:
         for model, instances in self.data.items():
-            if signal.has_listeners(model):
+            # Automatic through rows go silently (m2m_changed covers links).
+            if not model._meta.auto_created and signal.has_listeners(model):
                 for obj in instances.values():
                     signal.send(
                         sender=model, instance=obj, using=self.using, origin=self.origin

@@ -108,3 +108,31 @@ def empty_tables(conn):
 @pytest.fixture
 def vendor(db):
     return db.vendor
+
+
+class _RecordingCursor:
+    """A real DB-API cursor that also notes every statement it runs."""
+
+    def __init__(self, cursor, log):
+        self._cursor = cursor
+        self._log = log
+
+    def execute(self, sql, params=()):
+        self._log.append((sql, params))
+        return self._cursor.execute(sql, params)
+
+    def __getattr__(self, name):
+        return getattr(self._cursor, name)
+
+
+@pytest.fixture
+def sql_log(db):
+    """``(sql, params)`` of every statement the ORM runs on ``default``.
+
+    Every ORM statement goes through the wrapper's shared cursor; this wraps
+    it until the connection is handed back (``close_all()``).
+    """
+    log = []
+    db.ensure_connection()
+    db._cursor = _RecordingCursor(db._cursor, log)
+    yield log

@@ -1,3 +1,4 @@
+import gc
 import logging
 import os
 import sqlite3
@@ -168,18 +169,29 @@ def test_transaction_left_open_is_rolled_back(client, caplog):
     assert Author.objects.count() == 0
 
 
-def test_cleanup_runs_when_user_receiver_raises(client, caplog):
+@pytest.mark.parametrize("priority", [0, 2000, -2000])
+def test_cleanup_runs_when_user_receiver_raises(client, caplog, priority):
+    calls = []
+
     def broken(sender, **kwargs):
+        calls.append(sender)
         raise RuntimeError("user receiver failed")
 
-    with signals.request_finished.connected_to(broken):
+    signals.request_finished.connect(broken, priority=priority)
+    try:
         with caplog.at_level(logging.ERROR):
-            client.get("/leave-open")
+            response = client.get("/leave-open")
+    finally:
+        signals.request_finished.disconnect(broken)
+    assert response.status_int == 200 and response.text == "ok"
+    assert len(calls) == 1
+    assert "user receiver failed" in caplog.text
+    assert "transaction was left open" in caplog.text
+    # The ORM's receiver ran: rolled back, and (CONN_MAX_AGE=0) handed back.
+    assert orm.connections["default"].connection is None
     assert Author.objects.count() == 0
-    assert (
-        orm.connections["default"].connection is None
-        or not orm.connections["default"].in_transaction()
-    )
+    client.get("/write")
+    assert list(Author.objects.values_list("name", flat=True)) == ["view"]
 
 
 def test_broken_connection_is_replaced(client):
@@ -207,8 +219,12 @@ def test_connection_inherited_through_fork(db, tmp_path):
             wrapper = orm.connections["default"]
             Author.objects.create(name="child")
             same = wrapper.connection is parent_connection
-            out.write_text(f"ok {same}")
+            # What a worker does at the end of each request and at exit.
+            orm.close_old_connections()
             orm.connections.close_all()
+            orm.connections.reset()
+            gc.collect()
+            out.write_text(f"ok {same}")
         except BaseException as exc:
             out.write_text(f"error {exc!r}")
         finally:
@@ -217,7 +233,11 @@ def test_connection_inherited_through_fork(db, tmp_path):
     assert out.read_text() == "ok False"
     # The parent's connection survived the child (it was not closed there).
     assert db.connection is parent_connection
+    assert db.is_usable()
     assert sorted(Author.objects.values_list("name", flat=True)) == ["child", "parent"]
+    with orm.atomic():
+        Author.objects.create(name="parent again")
+    assert Author.objects.count() == 3
 
 
 def test_flush_tables_resets_sequences(db):

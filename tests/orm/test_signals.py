@@ -106,6 +106,7 @@ def test_delete_signals_with_cascade(db):
     book = Book.objects.create(title="T", author=author)
     chapter = Chapter.objects.create(book=book, number=1)
     review = Review.objects.create(book=book, text="ok")
+    expected = {(Author, author.pk), (Book, book.pk), (Chapter, chapter.pk)}
     events = []
 
     def before(sender, instance, origin, **kwargs):
@@ -119,21 +120,67 @@ def test_delete_signals_with_cascade(db):
         signals.pre_delete.connected_to(before),
         signals.post_delete.connected_to(after),
     ):
-        author.delete()
+        assert author.delete() == (
+            3,
+            {"ormtests.Author": 1, "ormtests.Book": 1, "ormtests.Chapter": 1},
+        )
     pre = [e for e in events if e[0] == "pre"]
     post = [e for e in events if e[0] == "post"]
-    assert {e[1] for e in pre} == {Author, Book, Chapter}
-    assert events.index(pre[-1]) < events.index(post[0])
+    assert [e[0] for e in events] == ["pre"] * 3 + ["post"] * 3
     assert all(e[4] == 1 for e in pre)
     assert all(e[4] == 0 for e in post)
     assert all(e[3] is author for e in events)
-    assert {(e[1], e[2]) for e in post} == {
-        (Author, author.pk or post[0][2]),
-        (Book, book.pk or [e for e in post if e[1] is Book][0][2]),
-        (Chapter, chapter.pk or [e for e in post if e[1] is Chapter][0][2]),
-    }
+    # Each instance exactly once per signal, its primary key still set.
+    assert sorted((e[1].__name__, e[2]) for e in pre) == sorted(
+        (model.__name__, pk) for model, pk in expected
+    )
+    assert sorted((e[1].__name__, e[2]) for e in post) == sorted(
+        (model.__name__, pk) for model, pk in expected
+    )
+    assert author.pk is None
     review.refresh_from_db()
     assert review.book_id is None
+
+
+def test_queryset_delete_cascade_signals(db):
+    ann = Author.objects.create(name="Ann")
+    bob = Author.objects.create(name="Bob")
+    books = [
+        Book.objects.create(title=f"t{n}", author=a)
+        for n, a in enumerate([ann, bob, bob])
+    ]
+    Author.objects.create(name="Cid")
+    qs = Author.objects.filter(name__in=["Ann", "Bob"])
+    events = []
+
+    def record(signal, sender, instance, origin, using, **kwargs):
+        assert origin is qs and using == "default"
+        events.append((signal.name, sender, instance.pk, Book.objects.count()))
+
+    with (
+        signals.pre_delete.connected_to(record),
+        signals.post_delete.connected_to(record),
+    ):
+        assert qs.delete()[0] == 5
+    assert [e[0] for e in events] == ["pre_delete"] * 5 + ["post_delete"] * 5
+    assert all(e[3] == 3 for e in events[:5]) and all(e[3] == 0 for e in events[5:])
+    assert {(e[1], e[2]) for e in events} == {(Author, ann.pk), (Author, bob.pk)} | {
+        (Book, b.pk) for b in books
+    }
+    assert list(Author.objects.values_list("name", flat=True)) == ["Cid"]
+
+
+def test_automatic_through_rows_go_silently(db):
+    # As in Django: deleting a pizza deletes its links without delete signals.
+    pizza = Pizza.objects.create(name="p")
+    pizza.toppings.add(Topping.objects.create(name="ham"))
+    with recording(signals.pre_delete, signals.post_delete) as calls:
+        pizza.delete()
+    assert [(c[0], c[1]) for c in calls] == [
+        ("pre_delete", Pizza),
+        ("post_delete", Pizza),
+    ]
+    assert Pizza.toppings.through.objects.count() == 0
 
 
 def test_queryset_delete_origin(db):
@@ -301,3 +348,121 @@ def test_delete_signals_without_dependants(db):
         c[2] == {"instance": tag, "using": "default", "origin": tag} for c in calls
     )
     assert tag.pk is None and not Tagged.objects.filter(pk=pk).exists()
+
+
+def test_m2m_changed_every_action_from_both_sides(db):
+    cheese, ham, olive = (Topping.objects.create(name=n) for n in ("c", "h", "o"))
+    margherita = Pizza.objects.create(name="m")
+    hawaii = Pizza.objects.create(name="h")
+    through = Pizza.toppings.through
+
+    def seen(calls):
+        return [
+            (c[2]["action"], c[2]["instance"], c[2]["reverse"], c[2]["model"])
+            + (c[2]["pk_set"],)
+            for c in calls
+        ]
+
+    with recording(signals.m2m_changed, sender=through) as calls:
+        margherita.toppings.add()  # nothing to add: no query, no signal
+        margherita.toppings.add(cheese.pk, ham)  # keys and instances alike
+        olive.pizza_set.add(margherita, hawaii)  # reverse side
+        ham.pizza_set.add(margherita, hawaii)  # margherita already linked
+        margherita.toppings.remove(olive, cheese, Topping(id=999))
+        hawaii.toppings.set([ham, cheese])  # removes olive, adds cheese
+        ham.pizza_set.clear()
+    assert seen(calls) == [
+        ("pre_add", margherita, False, Topping, {cheese.pk, ham.pk}),
+        ("post_add", margherita, False, Topping, {cheese.pk, ham.pk}),
+        ("pre_add", olive, True, Pizza, {margherita.pk, hawaii.pk}),
+        ("post_add", olive, True, Pizza, {margherita.pk, hawaii.pk}),
+        ("pre_add", ham, True, Pizza, {hawaii.pk}),
+        ("post_add", ham, True, Pizza, {hawaii.pk}),
+        ("pre_remove", margherita, False, Topping, {olive.pk, cheese.pk}),
+        ("post_remove", margherita, False, Topping, {olive.pk, cheese.pk}),
+        ("pre_remove", hawaii, False, Topping, {olive.pk}),
+        ("post_remove", hawaii, False, Topping, {olive.pk}),
+        ("pre_add", hawaii, False, Topping, {cheese.pk}),
+        ("post_add", hawaii, False, Topping, {cheese.pk}),
+        ("pre_clear", ham, True, Pizza, None),
+        ("post_clear", ham, True, Pizza, None),
+    ]
+    assert all(c[1] is through and c[2]["using"] == "default" for c in calls)
+    assert [t.name for t in hawaii.toppings.all()] == ["c"]
+    assert list(margherita.toppings.all()) == []
+
+
+def test_m2m_pre_signals_see_the_links_before_the_change(db):
+    ham = Topping.objects.create(name="ham")
+    pizza = Pizza.objects.create(name="p")
+    states = []
+
+    def look(sender, action, **kwargs):
+        states.append((action, pizza.toppings.count()))
+
+    with signals.m2m_changed.connected_to(look, sender=Pizza.toppings.through):
+        pizza.toppings.add(ham)
+        pizza.toppings.clear()
+    assert states == [
+        ("pre_add", 0),
+        ("post_add", 1),
+        ("pre_clear", 1),
+        ("post_clear", 0),
+    ]
+
+
+def test_batch_signals_cost_nothing_without_receivers(sql_log):
+    Author.objects.bulk_create([Author(name="a"), Author(name="b")])
+    del sql_log[:]
+    assert Author.objects.filter(name="a").update(email="a@x") == 1
+    # Without a post_update receiver: the UPDATE alone, no key collection.
+    assert [sql.split()[0] for sql, _ in sql_log] == ["UPDATE"]
+    del sql_log[:]
+    with recording(signals.post_update, sender=Author) as calls:
+        assert Author.objects.filter(name="b").update(email="b@x") == 1
+    assert len(calls) == 1 and len(calls[0][2]["pk_set"]) == 1
+    assert len(sql_log) > 1 or "RETURNING" in sql_log[0][0]
+    del sql_log[:]
+    Author.objects.bulk_create([Author(name="c")])
+    bulk_statements = len(sql_log)
+    del sql_log[:]
+    with recording(signals.post_bulk_create, sender=Author) as calls:
+        Author.objects.bulk_create([Author(name="d")])
+    # The batch signal adds no statement: it carries what bulk_create made.
+    assert len(sql_log) == bulk_statements
+    assert [i.name for i in calls[0][2]["instances"]] == ["d"]
+
+
+def test_connection_created_once_per_physical_connection(backend):
+    import threading
+
+    orm.connections.close_all()
+    orm.connections.reset()
+    with recording(signals.connection_created) as calls:
+        wrapper = orm.connections["default"]
+        wrapper.ensure_connection()
+        first = wrapper.connection
+        wrapper.close()  # back to the pool: the same physical connection
+        Author.objects.count()
+        assert wrapper.connection is first
+        assert len(calls) == 1
+        wrapper.close_physically()
+        Author.objects.count()
+        assert wrapper.connection is not first
+        assert len(calls) == 2 and calls[1][2]["connection"] is wrapper
+        held = []
+
+        def other_thread():
+            conn = orm.connections["default"]
+            Author.objects.count()
+            held.append((conn, conn.connection))
+            conn.close()
+
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join(10)
+        # Another thread, another wrapper; the pool lends it a second connection.
+        assert held[0][0] is not wrapper and held[0][1] is not wrapper.connection
+        assert len(calls) == 3 and calls[2][2]["connection"] is held[0][0]
+    assert {c[1] for c in calls} == {orm.DatabaseWrapper}
+    orm.connections.close_all()
