@@ -59,8 +59,8 @@ class RouteError(FrameworkError, ValueError):
 class HeaderValueError(FrameworkError, ValueError):
     """A response header name or value contains a control character.
 
-    CR, LF, NUL and every other control character but the tab: it would
-    split or break the response; the handler turns it into a logged 500.
+    CR, LF, NUL, tab...: PEP 3333 allows none, gunicorn refuses them; it
+    would split or break the response; the handler turns it into a logged 500.
     """
 
 

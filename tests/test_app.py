@@ -13,6 +13,7 @@ from framework import App
 from framework import Request
 from framework import Response
 from framework import signals
+from framework.conf import override_settings
 from framework.testing import TestApp
 from framework.testing import capture
 from tests.web_apps import lifecycle
@@ -80,31 +81,71 @@ def test_template_response(client):
     assert client.get("/template").text == "Hello &lt;b&gt;Ada&lt;/b&gt;!"
 
 
+def closing_middleware(wsgi_app):
+    """A WSGI middleware that wraps the body and forwards close()."""
+
+    class Body:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __iter__(self):
+            return iter(self.inner)
+
+        def close(self):
+            close = getattr(self.inner, "close", None)
+            if close is not None:
+                close()
+
+    def wrapped(environ, start_response):
+        return Body(wsgi_app(environ, start_response))
+
+    return wrapped
+
+
+RESPONSE_KINDS = [
+    ("/hello", "GET", "200", {}, {}),
+    ("/bytes", "GET", "200", {}, {}),
+    ("/users/1", "GET", "200", {}, {}),
+    ("/list", "GET", "200", {}, {}),
+    ("/created", "POST", "201", {}, {}),
+    ("/response", "GET", "202", {}, {}),
+    ("/stream", "GET", "200", {}, {}),
+    ("/stream", "HEAD", "200", {}, {}),
+    ("/file", "GET", "200", {}, {}),
+    ("/template", "GET", "200", {}, {}),
+    ("/hello", "HEAD", "200", {}, {}),
+    ("/hello", "OPTIONS", "200", {}, {}),
+    ("/no-content", "GET", "204", {}, {}),
+    ("/not-modified", "GET", "304", {}, {}),
+    ("/dir", "GET", "308", {}, {}),
+    ("/hello", "GET", "400", {"headers": {"Host": "evil.example"}}, {}),
+    ("/json", "POST", "400", {"data": "{no", "content_type": "application/json"}, {}),
+    ("/query", "GET", "400", {"query_string": "a=1&b=2&c=3"}, {"MAX_FORM_FIELDS": 2}),
+    ("/json", "POST", "413", {"json": {"big": "x" * 64}}, {"MAX_CONTENT_LENGTH": 8}),
+    ("/forbidden", "GET", "403", {}, {}),
+    ("/missing", "GET", "404", {}, {}),
+    ("/hello", "POST", "405", {}, {}),
+    ("/boom", "GET", "500", {}, {}),
+    ("/none", "GET", "500", {}, {}),
+    ("/split-header", "GET", "500", {}, {}),
+    ("/control-header", "GET", "500", {}, {}),
+    ("/tab-header", "GET", "500", {}, {}),
+]
+
+
+@pytest.mark.parametrize("middleware", ["none", "view", "wsgi"])
 @pytest.mark.parametrize(
-    ("path", "method", "status"),
-    [
-        ("/hello", "GET", "200"),
-        ("/bytes", "GET", "200"),
-        ("/users/1", "GET", "200"),
-        ("/list", "GET", "200"),
-        ("/created", "POST", "201"),
-        ("/response", "GET", "202"),
-        ("/stream", "GET", "200"),
-        ("/file", "GET", "200"),
-        ("/hello", "HEAD", "200"),
-        ("/hello", "OPTIONS", "200"),
-        ("/no-content", "GET", "204"),
-        ("/not-modified", "GET", "304"),
-        ("/missing", "GET", "404"),
-        ("/hello", "POST", "405"),
-        ("/dir", "GET", "308"),
-        ("/boom", "GET", "500"),
-        ("/template", "GET", "200"),
-    ],
+    ("path", "method", "status", "request_options", "overrides"), RESPONSE_KINDS
 )
-def test_every_response_kind_passes_wsgiref_validate(app, path, method, status):
+def test_every_response_kind_passes_wsgiref_validate(
+    app, path, method, status, request_options, overrides, middleware
+):
+    if middleware == "view":
+        app.add_view_middleware(lambda get_response: get_response)
+    elif middleware == "wsgi":
+        app.add_wsgi_middleware(closing_middleware)
     validated = wsgiref.validate.validator(app)
-    env = EnvironBuilder(path, method=method).get_environ()
+    env = EnvironBuilder(path, method=method, **request_options).get_environ()
     wsgiref.util.setup_testing_defaults(env)
     env["wsgi.file_wrapper"] = wsgiref.util.FileWrapper
     started = []
@@ -113,13 +154,27 @@ def test_every_response_kind_passes_wsgiref_validate(app, path, method, status):
         started.append(status_line)
         return lambda data: None
 
-    with capture(signals.request_finished) as calls:
+    with override_settings(**overrides), capture(signals.request_finished) as calls:
         result = validated(env, start_response)
         for _chunk in result:
             pass
         result.close()
     assert started[0][:3] == status
-    assert len(calls) == 1
+    calls.assert_sent_once_with(signals.request_finished, status=int(status))
+
+
+def test_exception_mid_stream_passes_wsgiref_validate(app):
+    validated = wsgiref.validate.validator(app)
+    env = EnvironBuilder("/stream-error").get_environ()
+    wsgiref.util.setup_testing_defaults(env)
+    with capture(signals.got_request_exception, signals.request_finished) as calls:
+        result = validated(env, lambda status, headers, exc_info=None: None)
+        chunks = iter(result)
+        assert next(chunks) == b"start,"
+        with pytest.raises(RuntimeError, match="broken stream"):
+            next(chunks)
+        result.close()
+    assert calls.names == ["got_request_exception", "request_finished"]
 
 
 # PERF checks: the shortcuts match werkzeug --------------------------------------

@@ -174,7 +174,7 @@ def test_malformed_json_is_a_clear_400(app):
 
 
 @pytest.mark.parametrize(
-    "path", ["/split-header", "/split-header-direct", "/control-header"]
+    "path", ["/split-header", "/split-header-direct", "/control-header", "/tab-header"]
 )
 def test_header_with_newline_is_a_logged_500(app, caplog, path):
     code, headers, body, calls = run(app, environ(path))
@@ -184,12 +184,6 @@ def test_header_with_newline_is_a_logged_500(app, caplog, path):
     assert "X-Ctl" not in headers
     calls.assert_sent_once_with(signals.got_request_exception)
     assert any(r.name == "framework.request" and r.exc_info for r in caplog.records)
-
-
-def test_header_with_a_tab_is_fine(app):
-    code, headers, body, calls = run(app, environ("/tab-header"))
-    assert (code, headers["X-Tab"], body) == (200, "a\tb", b"x")
-    calls.assert_not_sent(signals.got_request_exception)
 
 
 def test_too_many_multipart_parts_is_413(app):

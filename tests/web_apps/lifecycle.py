@@ -112,7 +112,7 @@ def make_app() -> App:  # noqa: C901
 
     @app.route("/tab-header")
     def tab_header(request):
-        return "x", 200, {"X-Tab": "a\tb"}
+        return "x", 200, {"X-Ctl": "a\tb"}
 
     @app.route("/json", methods=["POST"])
     def echo_json(request):
