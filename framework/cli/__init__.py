@@ -26,6 +26,7 @@ import importlib.util
 import io
 import os
 import sys
+import traceback
 import typing as t
 
 import click
@@ -44,6 +45,7 @@ __all__ = [
     "CommandUsageError",
     "call_command",
     "database_option",
+    "error_message",
     "load_app",
     "main",
     "noinput_option",
@@ -228,6 +230,19 @@ def load_app(spec: str | None = None) -> App:
     return t.cast("App", obj)
 
 
+def error_message(exc: BaseException) -> str:
+    """Return ``"Type: message"`` of ``exc`` on one line.
+
+    A database error is told by its driver's exception, without the SQL
+    statement and the link SQLAlchemy adds (``--traceback`` shows them).
+    """
+    orig = getattr(exc, "orig", None)
+    if isinstance(orig, BaseException):
+        exc = orig
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def verbosity_option(func: cabc.Callable[..., t.Any]) -> cabc.Callable[..., t.Any]:
     """Add ``-v/--verbosity 0..3`` to a command; it overrides the global one."""
 
@@ -315,7 +330,15 @@ class FrameworkGroup(click.Group):
         """Run the subcommand; turn unexpected errors into one-line failures."""
         try:
             return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
+        except click.ClickException as exc:
+            obj = ctx.find_object(CommandContext)
+            cause = exc.__cause__
+            if obj is not None and obj.show_traceback and cause is not None:
+                # The one-line message follows the traceback asked for.
+                text = "".join(traceback.format_exception(cause))
+                click.echo(text, file=obj.stderr, err=True, nl=False)
+            raise
+        except (click.exceptions.Exit, click.Abort):
             raise
         except BrokenPipeError:
             # The reader went away (`framework signals | head`): stop quietly,
@@ -328,7 +351,7 @@ class FrameworkGroup(click.Group):
             obj = ctx.find_object(CommandContext)
             if obj is not None and obj.show_traceback:
                 raise
-            raise CommandError(f"{type(exc).__name__}: {exc}") from exc
+            raise CommandError(error_message(exc)) from exc
 
 
 @click.group(
@@ -468,7 +491,7 @@ def call_command(
     except click.Abort as exc:
         raise CommandError(f"Command {name!r} was aborted.") from exc
     except Exception as exc:
-        raise CommandError(f"{type(exc).__name__}: {exc}") from exc
+        raise CommandError(error_message(exc)) from exc
     return result
 
 

@@ -25,6 +25,7 @@ from ..apps import apps
 from . import CommandContext
 from . import CommandError
 from . import database_option
+from . import error_message
 from . import noinput_option
 from . import pass_context
 from . import verbosity_option
@@ -41,6 +42,16 @@ def _installed_models(include_auto_created: bool = True) -> list[t.Any]:
     if not include_auto_created:
         models = [m for m in models if not getattr(m._meta, "auto_created", False)]
     return models
+
+
+def _confirm(question: str) -> bool:
+    try:
+        return click.confirm(question, default=False)
+    except click.Abort:
+        # End of input (nobody to ask) or Ctrl-C.
+        raise CommandError(
+            "No answer, nothing was flushed; pass --noinput to flush without asking."
+        ) from None
 
 
 @click.command()
@@ -62,10 +73,9 @@ def flush(obj: CommandContext, database: str, interactive: bool) -> list[t.Any]:
     existing = set(inspect(engine).get_table_names())
     # Tables not created yet (an app not migrated) have nothing to empty.
     models = [m for m in _installed_models() if m._meta.db_table in existing]
-    if interactive and not click.confirm(
+    if interactive and not _confirm(
         f"This deletes every row of the {len(models)} table(s) of the installed"
-        f" apps in database {database!r}. Continue?",
-        default=False,
+        f" apps in database {database!r}. Continue?"
     ):
         obj.echo("Flush cancelled.")
         return []
@@ -177,11 +187,7 @@ def _load_objects(
             for name, keys in relations:
                 getattr(instance, name).set(keys)
         except Exception as exc:
-            message = (
-                str(exc)
-                if isinstance(exc, _FixtureError)
-                else f"{type(exc).__name__}: {exc}"
-            )
+            message = str(exc) if isinstance(exc, _FixtureError) else error_message(exc)
             raise CommandError(
                 f"{path}: {_describe(index, item)}: {message}. Nothing was loaded."
             ) from exc
@@ -369,8 +375,11 @@ def dumpdata(
     text = json.dumps(objects, indent=indent, ensure_ascii=False)
     if output:
         tmp = f"{output}.tmp{os.getpid()}"
-        pathlib.Path(tmp).write_text(text + "\n", encoding="utf-8")
-        os.replace(tmp, output)
+        try:
+            pathlib.Path(tmp).write_text(text + "\n", encoding="utf-8")
+            os.replace(tmp, output)
+        except OSError as exc:
+            raise CommandError(f"Cannot write {output}: {exc.strerror}.") from exc
         obj.echo(f"Wrote {len(objects)} object(s) to {output}.", err=True, level=2)
     else:
         click.echo(text, file=obj.stdout)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import code
+import contextlib
 import importlib
 import sys
 import typing as t
@@ -107,7 +108,9 @@ def shell(obj: CommandContext, command: str | None) -> None:
     if command is None and not sys.stdin.isatty():
         command = sys.stdin.read()
     if command is not None:
-        exec(compile(command, "<shell>", "exec"), namespace)
+        code_object = compile(command, "<shell>", "exec")
+        with contextlib.redirect_stdout(obj.stdout or sys.stdout):
+            exec(code_object, namespace)
         return
     names = ", ".join(sorted(name for name in namespace if not name.startswith("_")))
     code.interact(banner=f"framework shell; loaded: {names}", local=namespace)

@@ -174,9 +174,9 @@ class MigrationExecutor:
                     except Exception as exc:
                         raise MigrationError(
                             f"Migration {migration} failed at operation {number}"
-                            f" ({operation.describe()}): {type(exc).__name__}:"
-                            f" {exc}. It was rolled back; the migrations before"
-                            " it stay applied."
+                            f" ({operation.describe()}): {_error_text(exc)}. It"
+                            " was rolled back; the migrations before it stay"
+                            " applied."
                         ) from exc
                     operation.state_forwards(state)
                 _check_foreign_keys(connection, migration)
@@ -188,6 +188,14 @@ class MigrationExecutor:
             connection.exec_driver_sql("COMMIT")
             connection.commit()
             return True
+
+
+def _error_text(exc: BaseException) -> str:
+    # One line: a database error by its driver's message, without the SQL.
+    orig = getattr(exc, "orig", None)
+    if isinstance(orig, BaseException):
+        exc = orig
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
 
 
 @contextlib.contextmanager
