@@ -58,10 +58,12 @@ def test_settings_were_restored():
     assert real_settings.DEBUG is False
 
 
-def test_template_instrumentation_is_on():
-    from framework import templating
-
-    assert templating._render is templating._instrumented_render
+def test_template_instrumentation_is_on(app, signal_capture):
+    calls = signal_capture(signals.template_rendered)
+    assert app.render_template("hi.html", name="<b>") == "hi &lt;b&gt;"
+    sent = calls.assert_sent_once_with(signals.template_rendered)
+    assert sent.sender.name == sent.kwargs["template"].name == "hi.html"
+    assert sent.kwargs["context"]["name"] == "<b>"
 
 
 def test_the_orm_is_not_imported():
@@ -80,6 +82,8 @@ def test_client_without_app(client):
 
 def run_pytest(tmp_path, name, source):
     (tmp_path / name).write_text(textwrap.dedent(source))
+    (tmp_path / "templates").mkdir(exist_ok=True)
+    (tmp_path / "templates" / "hi.html").write_text("hi {{ name }}")
     log = tmp_path / f"{name}.log"
     env = {
         key: value
@@ -88,7 +92,17 @@ def run_pytest(tmp_path, name, source):
     }
     with open(log, "w") as out:
         code = subprocess.call(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", name],
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-W",
+                "error",
+                "-p",
+                "no:cacheprovider",
+                name,
+            ],
             cwd=tmp_path,
             stdout=out,
             stderr=subprocess.STDOUT,
