@@ -113,7 +113,36 @@ def parse_database(alias: str, value: t.Any) -> dict[str, t.Any]:
             f" or EXCLUSIVE; got {mode!r}."
         )
     config["TRANSACTION_MODE"] = mode
+    # The pragmas are spliced into SQL: only known words get there.
+    for name, allowed in _PRAGMA_CHOICES.items():
+        word = str(config[name]).upper()
+        if word not in allowed:
+            raise ImproperlyConfigured(
+                f"DATABASES[{alias!r}][{name!r}] must be one of"
+                f" {', '.join(allowed)}; got {config[name]!r}."
+            )
+        config[name] = word
+    for name, low in (("TIMEOUT", 0), ("POOL_SIZE", 0), ("MAX_OVERFLOW", -1)):
+        value = config[name]
+        kinds = (int, float) if name == "TIMEOUT" else (int,)
+        if isinstance(value, bool) or not isinstance(value, kinds) or value < low:
+            raise ImproperlyConfigured(
+                f"DATABASES[{alias!r}][{name!r}] must be a"
+                f" {'number' if name == 'TIMEOUT' else 'whole number'} >= {low};"
+                f" got {value!r}."
+            )
+    if not isinstance(config["OPTIONS"], cabc.Mapping):
+        raise ImproperlyConfigured(
+            f"DATABASES[{alias!r}]['OPTIONS'] must be a dict of driver arguments;"
+            f" got {config['OPTIONS']!r}."
+        )
     return config
+
+
+_PRAGMA_CHOICES: t.Final = {
+    "JOURNAL_MODE": ("DELETE", "TRUNCATE", "PERSIST", "MEMORY", "WAL", "OFF"),
+    "SYNCHRONOUS": ("OFF", "NORMAL", "FULL", "EXTRA", "0", "1", "2", "3"),
+}
 
 
 def compile_sql(stmt: t.Any, dialect: t.Any) -> tuple[str, tuple[str, ...]]:

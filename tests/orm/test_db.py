@@ -35,6 +35,14 @@ def test_parse_database():
         ({"URL": "sqlite:///x", "POOLSIZE": 3}, "unknown option\\(s\\) POOLSIZE"),
         ({"URL": "sqlite:///x", "TRANSACTION_MODE": "eager"}, "TRANSACTION_MODE"),
         (42, "must be a URL string or a dict"),
+        (
+            {"URL": "sqlite:///x", "JOURNAL_MODE": "WAL; DROP TABLE t"},
+            "'JOURNAL_MODE'\\] must be one of DELETE, TRUNCATE",
+        ),
+        ({"URL": "sqlite:///x", "SYNCHRONOUS": "fast"}, "'SYNCHRONOUS'\\] must be"),
+        ({"URL": "sqlite:///x", "TIMEOUT": "5"}, "'TIMEOUT'\\] must be a number"),
+        ({"URL": "sqlite:///x", "POOL_SIZE": 2.5}, "'POOL_SIZE'\\] must be a whole"),
+        ({"URL": "sqlite:///x", "OPTIONS": [1]}, "'OPTIONS'\\] must be a dict"),
     ],
 )
 def test_bad_database_settings(value, message):
@@ -52,6 +60,57 @@ def test_database_url_env_overrides_default(tmp_path, monkeypatch):
         assert wrapper.settings_dict["URL"].endswith("env.db")
         wrapper.cursor().execute("SELECT 1")
         assert (tmp_path / "env.db").exists()
+        orm.connections.close_all()
+
+
+def test_databases_forms_reach_the_connections(tmp_path, monkeypatch, backend):
+    from framework.conf import Settings
+
+    monkeypatch.chdir(tmp_path)
+    databases = {
+        "default": {"URL": backend, "CONN_MAX_AGE": 30, "TIMEOUT": 2.5},
+        "relative": "sqlite:///relative.db",
+        "absolute": {
+            "URL": f"sqlite:///{tmp_path}/absolute.db",
+            "JOURNAL_MODE": "delete",
+            "SYNCHRONOUS": "FULL",
+        },
+    }
+    with override_settings(DATABASES=databases):
+        default = orm.connections["default"]
+        assert default.vendor == ("sqlite" if "sqlite" in backend else "postgresql")
+        assert default.settings_dict["CONN_MAX_AGE"] == 30
+        if default.vendor == "sqlite":
+            busy = default.cursor().execute("PRAGMA busy_timeout").fetchone()[0]
+            assert busy == 2500
+        else:
+            cursor = default.cursor()
+            cursor.execute("SHOW TIME ZONE")
+            assert cursor.fetchone()[0] == "UTC"
+        orm.connections["relative"].cursor().execute("SELECT 1")
+        assert (tmp_path / "relative.db").exists()
+        cursor = orm.connections["absolute"].cursor()
+        assert cursor.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+        assert cursor.execute("PRAGMA synchronous").fetchone()[0] == 2
+        with pytest.raises(
+            orm.ImproperlyConfigured, match="known aliases: default, relative, absolute"
+        ):
+            orm.connections["missing"]
+        orm.connections.close_all()
+    # DATABASE_URL replaces the default URL and keeps its options.
+    monkeypatch.setenv("DATABASE_URL", backend)
+    resolved = Settings(
+        {"DATABASES": {"default": {"URL": "sqlite://", "CONN_MAX_AGE": 7}}}, "test"
+    ).DATABASES
+    with override_settings(DATABASES=resolved):
+        wrapper = orm.connections["default"]
+        assert wrapper.settings_dict["URL"] == backend
+        assert wrapper.settings_dict["CONN_MAX_AGE"] == 7
+        Author.objects.create(name="through DATABASE_URL")
+        orm.connections.close_all()
+    with override_settings(DATABASES={"default": backend}):
+        assert Author.objects.get().name == "through DATABASE_URL"
+        Author.objects.all().delete()
         orm.connections.close_all()
 
 
