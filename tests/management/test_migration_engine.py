@@ -319,3 +319,81 @@ def test_state_errors_and_descriptions():
     assert len({Column("a", sa.Integer()), Column("a", sa.Integer())}) == 1
     table = state.table("t").to_sa()
     assert list(table.c.keys()) == ["id"]
+
+
+DEP_BASE_1 = """
+from sqlalchemy import Integer
+from framework.orm import migrations
+
+
+class Migration(migrations.Migration):
+    operations = [
+        migrations.CreateTable("depbase_a", [
+            migrations.Column("id", Integer(), primary_key=True, autoincrement=True),
+        ]),
+    ]
+"""
+
+DEP_BASE_2 = """
+from sqlalchemy import Integer
+from framework.orm import migrations
+
+
+class Migration(migrations.Migration):
+    operations = [
+        migrations.CreateTable("depbase_b", [
+            migrations.Column("id", Integer(), primary_key=True, autoincrement=True),
+        ]),
+    ]
+"""
+
+DEP_FIRST_1 = """
+from sqlalchemy import Integer
+from framework.orm import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("depbase", "0002_b")]
+    operations = [
+        migrations.CreateTable("depfirst_c", [
+            migrations.Column("id", Integer(), primary_key=True, autoincrement=True),
+            migrations.Column("b_id", Integer(), foreign_key="depbase_b.id"),
+        ]),
+    ]
+"""
+
+
+def test_dependencies_across_apps_come_first(make_app, db_url):
+    """An app listed first waits for the migration of another app it needs."""
+    make_app(
+        "depbase",
+        {
+            "migrations/__init__.py": "",
+            "migrations/0001_a.py": DEP_BASE_1,
+            "migrations/0002_b.py": DEP_BASE_2,
+        },
+    )
+    make_app(
+        "depfirst",
+        {"migrations/__init__.py": "", "migrations/0001_c.py": DEP_FIRST_1},
+    )
+    loader = MigrationLoader(
+        [
+            AppConfig(name, importlib.import_module(name))
+            for name in ("depfirst", "depbase")
+        ]
+    )
+    assert [str(m) for m in loader.order] == [
+        "depbase.0001_a",
+        "depbase.0002_b",
+        "depfirst.0001_c",
+    ]
+    engine = sa.create_engine(sa_url(db_url))
+    try:
+        applied = []
+        MigrationExecutor(engine, loader).migrate(progress=applied.append)
+        assert applied == loader.order
+        [fk] = sa.inspect(engine).get_foreign_keys("depfirst_c")
+        assert fk["referred_table"] == "depbase_b"
+    finally:
+        engine.dispose()
