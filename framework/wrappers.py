@@ -277,9 +277,10 @@ class ClosingIterable:
 
     def finish(self) -> None:
         """Send ``request_finished``; log any receiver failure, never raise."""
-        sender = type(self.app)
-        # PERF: nothing to compute when nobody listens (the common case).
-        if not request_finished.has_listeners(sender):
+        # PERF: nothing to compute when nothing is connected. The dispatcher's
+        # snapshot tuple is checked directly: has_listeners() costs 0.5 us
+        # per request once any receiver is connected (bench/requests.py).
+        if not request_finished._records:
             return
         status = self.status
         code = 500
@@ -289,7 +290,7 @@ class ClosingIterable:
             except ValueError:
                 code = 500
         for receiver, response in request_finished.send_robust(
-            sender,
+            type(self.app),
             environ=self.environ,
             status=code,
             duration=time.perf_counter() - self.started,
