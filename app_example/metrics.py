@@ -20,6 +20,7 @@ SLOTS = (
     "request_finished",
     "got_request_exception",
     "connection_created",
+    "template_rendered",
 )
 _INT = struct.Struct("<Q")
 _FLOAT = struct.Struct("<d")

@@ -3,13 +3,17 @@
 - request_started / request_finished: per-worker counters, request timing and
   a structured (JSON) access log;
 - got_request_exception: error reporting (a structured error line + counter);
-- post_save / post_delete: the audit log;
+- class_prepared (in models.py) picks the audited models; post_init remembers
+  their audited fields as loaded, post_save / post_delete write the audit log
+  (an update names the fields that changed);
 - m2m_changed: the tag counts;
 - post_save / m2m_changed with on_commit=True: the search index, refreshed
   only once the data is committed;
 - pre_delete: unlinks a bookmark's tags first, so the counts stay right;
 - connection_created: per-connection set-up (SQLite pragmas, PostgreSQL
-  application_name).
+  application_name);
+- template_rendered: counts rendered pages for /metrics;
+- setting_changed: a new METRICS_DIR takes effect at once (tests, reloads).
 """
 
 from __future__ import annotations
@@ -25,9 +29,9 @@ from framework.conf import settings
 from framework.orm import transaction
 
 from . import metrics
+from .models import AUDITED
 from .models import AuditEntry
 from .models import Bookmark
-from .models import Collection
 from .models import SearchDocument
 from .models import Tag
 from .web import BookmarksApp
@@ -35,7 +39,7 @@ from .web import BookmarksApp
 access_logger = logging.getLogger("app_example.access")
 error_logger = logging.getLogger("app_example.errors")
 
-STARTED, FINISHED, EXCEPTION, CONNECTION = range(4)
+STARTED, FINISHED, EXCEPTION, CONNECTION, TEMPLATE = range(5)
 Through = Bookmark.tags.through
 
 
@@ -95,21 +99,30 @@ def _summary(instance):
     return instance.name[:200]
 
 
-@receiver(signals.post_save, sender=Bookmark)
-@receiver(signals.post_save, sender=Collection)
-@receiver(signals.post_save, sender=Tag)
+def _audited_values(instance):
+    return {name: getattr(instance, name) for name in type(instance).audit_fields}
+
+
+def remember_loaded_values(sender, *, instance, **kwargs):
+    instance._audit_loaded = _audited_values(instance)
+
+
 def audit_save(sender, *, instance, created, using, **kwargs):
+    summary = _summary(instance)
+    current = _audited_values(instance)
+    if not created:
+        loaded = getattr(instance, "_audit_loaded", {})
+        changed = [name for name, value in current.items() if loaded.get(name) != value]
+        summary = f"{', '.join(changed) or 'nothing'} changed: {summary}"
+    instance._audit_loaded = current
     AuditEntry.objects.using(using).create(
         action="create" if created else "update",
         model=sender._meta.model_name,
         object_id=instance.pk,
-        summary=_summary(instance),
+        summary=summary[:200],
     )
 
 
-@receiver(signals.post_delete, sender=Bookmark)
-@receiver(signals.post_delete, sender=Collection)
-@receiver(signals.post_delete, sender=Tag)
 def audit_delete(sender, *, instance, using, **kwargs):
     AuditEntry.objects.using(using).create(
         action="delete",
@@ -117,6 +130,12 @@ def audit_delete(sender, *, instance, using, **kwargs):
         object_id=instance.pk,
         summary=_summary(instance),
     )
+
+
+for _model in AUDITED:
+    signals.post_init.connect(remember_loaded_values, sender=_model)
+    signals.post_save.connect(audit_save, sender=_model)
+    signals.post_delete.connect(audit_delete, sender=_model)
 
 
 # Tag counts ----------------------------------------------------------------
@@ -198,6 +217,20 @@ def reindex_tagged_bookmarks(sender, *, instance, action, reverse, pk_set, **kwa
 
 
 # Connections -----------------------------------------------------------------
+
+
+# Pages and settings ----------------------------------------------------------
+
+
+@receiver(signals.template_rendered)
+def count_template_rendered(sender, *, template, context, **kwargs):
+    metrics.counters().increment(TEMPLATE)
+
+
+@receiver(signals.setting_changed)
+def use_new_metrics_dir(sender, *, setting, **kwargs):
+    if setting == "METRICS_DIR":
+        metrics.reset()
 
 
 @receiver(signals.connection_created)

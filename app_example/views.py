@@ -105,9 +105,16 @@ def _error(message, status=400):
     return {"error": message}, status
 
 
-def _clean(payload):
+def _clean(payload, partial=False):
+    """Validate a bookmark; ``partial``: only the fields given (PATCH)."""
     if not isinstance(payload, dict):
         return None, "The body must be a JSON object."
+    given = set(payload)
+    if partial:
+        unknown = sorted(given - {"url", "title", "notes", "tags"})
+        if unknown:
+            return None, f"Cannot change {', '.join(map(repr, unknown))}."
+        payload = {"url": "https://-", "title": "-", **payload}
     url = payload.get("url")
     title = payload.get("title")
     tags = payload.get("tags", [])
@@ -129,13 +136,16 @@ def _clean(payload):
     collection = payload.get("collection", "inbox")
     if not isinstance(collection, str) or not 0 < len(collection) <= 60:
         return None, "'collection' must be a short string."
-    return {
+    data = {
         "url": url,
         "title": title.strip(),
         "notes": notes,
         "tags": sorted({tag.strip().lower() for tag in tags if tag.strip()}),
         "collection": collection,
-    }, None
+    }
+    if partial:
+        data = {name: value for name, value in data.items() if name in given}
+    return data, None
 
 
 @app.route("/api/bookmarks", methods=["GET", "POST"])
@@ -163,13 +173,27 @@ def bookmarks_api(request):
     )
 
 
-@app.route("/api/bookmarks/<int:bookmark_id>", methods=["GET", "DELETE"])
+@app.route("/api/bookmarks/<int:bookmark_id>", methods=["GET", "PATCH", "DELETE"])
 def bookmark_api(request, bookmark_id):
     bookmark = _get_bookmark(bookmark_id)
     if request.method == "DELETE":
         with transaction.atomic():
             bookmark.delete()
         return Response(status=204)
+    if request.method == "PATCH":
+        changes, problem = _clean(request.get_json(), partial=True)
+        if problem:
+            return _error(problem)
+        tag_names = changes.pop("tags", None)
+        with transaction.atomic():
+            for name, value in changes.items():
+                setattr(bookmark, name, value)
+            if changes:
+                bookmark.save(update_fields=sorted(changes))
+            if tag_names is not None:
+                bookmark.tags.set(
+                    [Tag.objects.get_or_create(name=name)[0] for name in tag_names]
+                )
     return _as_json(bookmark)
 
 

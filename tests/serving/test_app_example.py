@@ -242,3 +242,135 @@ def test_structured_access_log(bookmarks, caplog):
     assert line["status"] == 200
     assert line["method"] == "GET"
     assert line["duration_ms"] >= 0
+
+
+def test_patch_audits_the_changed_fields_and_recounts_tags(bookmarks):
+    from app_example.models import Bookmark
+
+    created = _create(bookmarks, title="Falcon", tags=["python", "web"]).json
+    with capture(signals.post_init, signals.post_save, sender=Bookmark) as calls:
+        changed = bookmarks.patch_json(
+            f"/api/bookmarks/{created['id']}",
+            {"title": "Falcon framework", "notes": "fast", "tags": ["python", "api"]},
+        ).json
+    # post_init remembered the values as loaded, post_save diffed them.
+    assert calls.names[:2] == ["post_init", "post_save"]
+    calls.assert_sent_once_with(signals.post_save, created=False)
+    assert (changed["title"], changed["notes"]) == ("Falcon framework", "fast")
+    assert changed["tags"] == ["api", "python"]
+    entries = [
+        (e["action"], e["model"], e["summary"])
+        for e in bookmarks.get("/api/audit").json["entries"][:2]
+    ]
+    # The new tag was created (and audited) after the bookmark's update.
+    assert entries == [
+        ("create", "tag", "api"),
+        ("update", "bookmark", "title, notes changed: Falcon framework"),
+    ]
+    counts = _tag_counts(bookmarks)
+    assert (counts["python"], counts["web"], counts["api"]) == (3, 2, 1)
+    # Re-indexed after the commit: new notes and new tag are searchable.
+    for words in ("fast", "api"):
+        found = bookmarks.get("/api/bookmarks", {"q": words}).json["bookmarks"]
+        assert [b["id"] for b in found] == [created["id"]]
+
+
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        ({"collection": "elsewhere"}, "Cannot change 'collection'"),
+        ({"url": "mailto:x"}, "'url'"),
+        ({"title": " "}, "'title'"),
+    ],
+)
+def test_invalid_patches_are_refused(bookmarks, payload, message):
+    response = bookmarks.patch_json("/api/bookmarks/1", payload, status=400)
+    assert message in response.json["error"]
+    assert bookmarks.get("/api/bookmarks/1").json["title"] == "PEP 3333: WSGI"
+
+
+def test_class_prepared_chose_the_audited_models(bookmarks):
+    from app_example import models
+
+    assert models.AUDITED == [models.Collection, models.Tag, models.Bookmark]
+    for model in models.AUDITED:
+        assert signals.post_save.has_listeners(model)
+    assert not signals.post_save.has_listeners(models.AuditEntry)
+    bookmarks.post_json(
+        "/api/bookmarks",
+        {"url": "https://x.test/", "title": "x", "collection": "later"},
+        status=201,
+    )
+    actions = [
+        (e["action"], e["model"], e["summary"])
+        for e in bookmarks.get("/api/audit").json["entries"][:2]
+    ]
+    assert actions == [("create", "bookmark", "x"), ("create", "collection", "later")]
+
+
+def _samples(text):
+    """Parse the Prometheus text exposition format strictly (version 0.0.4)."""
+    import re
+
+    sample = re.compile(
+        r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*",?)*\})?'
+        r" (-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)$"
+    )
+    declared: dict[str, str] = {}
+    helped = set()
+    values = {}
+    assert text.endswith("\n")
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            helped.add(line.split()[2])
+        elif line.startswith("# TYPE "):
+            _, _, name, kind = line.split()
+            assert kind in {"counter", "gauge", "summary", "histogram", "untyped"}
+            assert name not in declared, f"TYPE {name} twice"
+            declared[name] = kind
+        else:
+            match = sample.match(line)
+            assert match, f"not a sample line: {line!r}"
+            name = match.group(1)
+            family = re.sub(r"_(sum|count)$", "", name)
+            family = family if family in declared else name
+            assert family in declared and family in helped, f"{name} undeclared"
+            if declared[family] == "counter":
+                assert name.endswith("_total")
+            values[name + (match.group(2) or "")] = float(match.group(3))
+    return values
+
+
+def test_metrics_is_prometheus_text_with_every_counted_signal(bookmarks):
+    bookmarks.get("/")
+    bookmarks.get("/fail", status=500)
+    response = bookmarks.get("/metrics")
+    assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    values = _samples(response.text)
+    pid = bookmarks.get("/healthz").json["pid"]
+
+    def count(signal):
+        return values[f'app_example_signals_total{{signal="{signal}",worker="{pid}"}}']
+
+    # Counted before /metrics answered: /, /fail and /metrics itself started.
+    assert count("request_started") == 3
+    assert count("request_finished") == 2
+    assert count("got_request_exception") == 1
+    assert count("template_rendered") == 1
+    assert count("connection_created") >= 1
+    assert values[f'app_example_request_duration_seconds_count{{worker="{pid}"}}'] == 2
+    assert values["app_example_workers"] == 1
+
+
+def test_a_new_metrics_dir_takes_effect_at_once(bookmarks, tmp_path):
+    from framework.conf import override_settings
+
+    bookmarks.get("/hello")
+    with override_settings(METRICS_DIR=str(tmp_path / "metrics")):
+        bookmarks.get("/hello")
+        files = list((tmp_path / "metrics").glob("worker-*.counters"))
+        assert len(files) == 1
+    values = _samples(bookmarks.get("/metrics").text)
+    # Back in memory, counting from zero again: only the /metrics request.
+    started = [v for k, v in values.items() if 'signal="request_started"' in k]
+    assert started == [1]

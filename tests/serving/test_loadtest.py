@@ -254,7 +254,7 @@ def test_locust_generator_balances(tmp_path):
 def test_e2e_targets_answer_the_same(name, needs):
     if needs:
         pytest.importorskip(needs, reason="in the bench extra")
-    from webtest import TestApp
+    from framework.testing import TestApp
 
     sys.path.insert(0, str(ROOT))
     try:
