@@ -242,3 +242,30 @@ def test_help_does_not_import_the_orm(tmp_path):
         subprocess.check_call([sys.executable, "-c", code], cwd=tmp_path, stdout=stdout)
     assert "  migrate " in out.read_text()
     assert out.read_text().splitlines()[-1] == "[]"
+
+
+def test_console_script_finds_the_project_in_the_working_directory(tmp_path):
+    script = pathlib.Path(sys.executable).with_name("framework")
+    assert script.is_file()
+    (tmp_path / "myproject.py").write_text(
+        "from framework import App\n\n"
+        "app = App(__name__)\n\n\n"
+        "@app.route('/hello')\n"
+        "def hello(request):\n"
+        "    return 'hi'\n"
+    )
+    out = tmp_path / "out.txt"
+    env = {**os.environ, "FRAMEWORK_INSTALLED_APPS": "[]"}
+    for name in ("FRAMEWORK_APP", "FRAMEWORK_SETTINGS_MODULE", "PYTHONPATH"):
+        env.pop(name, None)
+    with out.open("w") as stdout:
+        code = subprocess.call(
+            [str(script), "--app", "myproject:app", "routes", "--json"],
+            cwd=tmp_path,
+            env=env,
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            timeout=60,
+        )
+    assert code == 0, out.read_text()
+    assert [row["rule"] for row in json.loads(out.read_text())] == ["/hello"]

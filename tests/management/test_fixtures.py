@@ -38,6 +38,10 @@ def test_loaddata_saves_raw_in_one_go(migrated, runner):
     assert result.exit_code == 0, result.output
     assert result.output == "Installed 5 object(s) from 1 fixture(s).\n"
     saves = [(name, kw["raw"]) for name, _, kw in calls if name != "m2m_changed"]
+    m2m = [
+        (kw["action"], kw["pk_set"]) for name, _, kw in calls if name == "m2m_changed"
+    ]
+    assert m2m == [("pre_add", {2, 3}), ("post_add", {2, 3})]
     assert saves == [(n, True) for _ in range(5) for n in ("pre_save", "post_save")]
     book = Book.objects.get(pk=10)
     assert (book.title, str(book.price), book.author.name) == (

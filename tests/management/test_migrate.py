@@ -420,3 +420,29 @@ def test_flush_before_migrate_empties_only_existing_tables(configure, tmp_path):
     with recording(signals.post_migrate) as calls:
         assert call_command("flush", interactive=False, verbosity=0) == []
     assert [kw["app_config"].label for _, _, kw in calls] == ["journal"]
+
+
+def test_created_models_lists_only_tables_this_run_created(configure, tmp_path):
+    db = tmp_path / "db.sqlite3"
+    configure(INSTALLED_APPS=APPS, DATABASES={"default": f"sqlite:///{db}"})
+    call_command("migrate", interactive=False, verbosity=0)
+    from tests.apps.library.models import Tag
+
+    with sqlite3.connect(db) as conn:
+        conn.execute("DROP TABLE library_tag")
+    with recording(signals.pre_migrate, signals.post_migrate) as calls:
+        result = call_command("migrate", interactive=False, verbosity=0)
+    library = apps.get_app_config("library")
+    assert result.created_models == {"library": [Tag]}
+    sends = [(name, kw["app_config"].label, kw) for name, _, kw in calls]
+    assert [(name, label) for name, label, _ in sends] == [
+        ("pre_migrate", "library"),
+        ("pre_migrate", "journal"),
+        ("post_migrate", "library"),
+        ("post_migrate", "journal"),
+    ]
+    assert sends[0][2]["create_models"] == library.get_models()
+    assert sends[2][2]["created_models"] == [Tag]
+    assert sends[3][2]["created_models"] == []
+    # The seed receiver of the management module filled the new table again.
+    assert [t.label for t in Tag.objects.all()] == ["general"]
