@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import collections
 import gc
+import json
 import os
 import pathlib
 import signal
@@ -335,3 +336,39 @@ def test_a_worker_killed_by_the_timeout_still_finishes_its_request(
     )
     # The aborted worker sent request_finished before it exited.
     assert lines == ["finished /slow 500", "started /slow"]
+
+
+@pytest.mark.server
+def test_workers_open_their_own_database_connections_after_the_fork(
+    tmp_path, start_server
+):
+    sys.path.insert(0, str(ROOT))
+    try:
+        from app_example.metrics import read_all
+    finally:
+        sys.path.remove(str(ROOT))
+    metrics_dir = tmp_path / "metrics"
+    server = start_server(
+        ["-w", "2"],
+        app="app_example.wsgi:app",
+        env={
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
+            "FRAMEWORK_METRICS_DIR": str(metrics_dir),
+        },
+    )
+    served = set()
+    for _ in range(10):
+        status, body = get(server.url + "/healthz")
+        assert status == 200
+        served.add(json.loads(body)["pid"])
+    master = server.process.pid
+    assert server.stop() == 0
+    counters = read_all(str(metrics_dir))
+    # The master connected to migrate, then closed before forking ...
+    assert counters[master]["connection_created"] >= 1
+    assert counters[master]["request_started"] == 0
+    # ... so every worker that answered opened its own connection.
+    assert served and master not in served
+    for pid in served:
+        assert counters[pid]["connection_created"] >= 1
+        assert counters[pid]["request_started"] >= 1
