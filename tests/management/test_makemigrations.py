@@ -8,6 +8,7 @@ from framework.cli import main
 
 from .conftest import forget_modules
 from .conftest import sa_url
+from .test_writer import assert_ruff_clean
 
 MODELS_V1 = """
 from framework import orm
@@ -92,6 +93,7 @@ def test_makemigrations_then_migrate_keeps_data(configure, runner, make_app, db_
     source = second.read_text()
     assert 'dependencies = [\n        ("mknotes", "0001_initial"),\n    ]' in source
     assert 'migrations.Column("rating", Integer(), nullable=False, default=3)' in source
+    assert_ruff_clean(package)
     result = runner.invoke(main, ["showmigrations"])
     assert result.output == "mknotes\n [X] 0001_initial\n [ ] 0002_grow_notes\n"
     result = runner.invoke(main, ["migrate", "--noinput"])
@@ -180,6 +182,7 @@ def test_relations_constraints_and_cross_app_dependencies(
     result = runner.invoke(main, ["makemigrations", "mkauth", "mkblog"])
     assert result.exit_code == 0, result.output
     source = (blog / "migrations" / "0001_initial.py").read_text()
+    assert_ruff_clean(blog)
     assert '("mkauth", "0001_initial"),' in source
     assert (
         "                migrations.Index(\n"
