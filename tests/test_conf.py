@@ -205,6 +205,10 @@ class InheritedChecks:
     def teardown_method(self):
         assert settings.SECRET_KEY == "subclass"
 
+    def test_inherited_method_takes_fixtures(self, tmp_path):
+        assert tmp_path.is_dir()
+        assert settings.SECRET_KEY == "subclass"
+
     def test_inherited_method_sees_the_subclass_override(self):
         assert self.at_setup == (
             "test_inherited_method_sees_the_subclass_override",

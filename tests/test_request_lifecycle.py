@@ -186,7 +186,7 @@ def test_failing_request_started_receiver_is_a_500(app):
     assert request.path == "/hello"
 
 
-def test_every_got_request_exception_receiver_runs(app):
+def test_every_got_request_exception_receiver_runs(app, caplog):
     def explode(**kwargs):
         raise ValueError("receiver failed")
 
@@ -199,6 +199,8 @@ def test_every_got_request_exception_receiver_runs(app):
     assert started[0][0].startswith("500")
     assert len(calls) == 1
     assert len(later) == 1
+    failures = [r for r in caplog.records if r.exc_info and r.exc_info[0] is ValueError]
+    assert [r.exc_info[1].args for r in failures] == [("receiver failed",)]
 
 
 def test_every_request_finished_receiver_runs_and_failures_are_logged(app, caplog):
