@@ -438,6 +438,9 @@ class App:
 
     def _setup(self) -> _State:
         with self._lock:
+            if self._state is not None:
+                # Another thread built it while this one waited.
+                return self._state
             state = _State()
             state.router = Router(self.url_map)
             state.debug = bool(settings.DEBUG)

@@ -253,9 +253,12 @@ class ClosingIterable:
         try:
             yield from iterable
         except Exception:
-            got_request_exception.send_robust(
-                type(self.app), request=self.environ.get("werkzeug.request")
-            )
+            request = self.environ.get("werkzeug.request")
+            if request is None:
+                # A WSGI middleware answered without the core: receivers
+                # still get a request, as for any other unhandled exception.
+                request = self.app.request_class(self.environ)
+            got_request_exception.send_robust(type(self.app), request=request)
             logger.error(
                 "Error while streaming the response to %s",
                 self.environ.get("PATH_INFO"),

@@ -681,3 +681,26 @@ def test_start_response_refusing_the_headers_is_one_unhandled_exception(
     calls.assert_sent_once_with(signals.request_finished, status=500)
     records = [r for r in caplog.records if r.name == "framework.request"]
     assert [r.exc_info[0] for r in records] == [ValueError]
+
+
+def test_exception_mid_stream_of_a_middleware_body_still_gets_a_request(app):
+    def failing_body(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+
+        def generate():
+            yield b"from middleware,"
+            raise RuntimeError("middleware stream")
+
+        return generate()
+
+    app.wsgi_app = failing_body
+    with capture(signals.got_request_exception, signals.request_finished) as calls:
+        env, result, _ = call(app, "/anything")
+        chunks = iter(result)
+        assert next(chunks) == b"from middleware,"
+        with pytest.raises(RuntimeError, match="middleware stream"):
+            next(chunks)
+        result.close()
+    assert calls.names == ["got_request_exception", "request_finished"]
+    request = calls[0].kwargs["request"]
+    assert (request.path, request.environ) == ("/anything", env)
