@@ -466,3 +466,35 @@ def test_connection_created_once_per_physical_connection(backend):
         assert len(calls) == 3 and calls[2][2]["connection"] is held[0][0]
     assert {c[1] for c in calls} == {orm.DatabaseWrapper}
     orm.connections.close_all()
+
+
+def test_on_commit_receivers_wait_for_the_outermost_commit(db):
+    calls = []
+
+    def after_commit(sender, instance, **kwargs):
+        calls.append(instance.name)
+
+    signals.post_save.connect(after_commit, sender=Author, on_commit=True)
+    try:
+        with orm.atomic():
+            with orm.atomic():
+                Author.objects.create(name="inner")
+            # The savepoint was released, the transaction is still open.
+            assert calls == []
+            with orm.atomic():
+                with orm.atomic():
+                    Author.objects.create(name="deep")
+            assert calls == []
+        assert calls == ["inner", "deep"]
+        del calls[:]
+        with orm.atomic():
+            Author.objects.create(name="doomed")
+            with pytest.raises(ValueError, match="x"):
+                with orm.atomic(savepoint=False):
+                    raise ValueError("x")
+            # Marked for rollback: the outer block rolls back, not commits.
+            Author.objects.create(name="after the mark")
+        assert calls == []
+        assert Author.objects.count() == 2
+    finally:
+        signals.post_save.disconnect(after_commit, sender=Author)
