@@ -93,6 +93,28 @@ def test_gthread_workers_on_postgresql_balance(tmp_path, postgres):
 
 
 @pytest.mark.server
+def test_gthread_workers_on_sqlite_balance(tmp_path):
+    # Threads of two processes writing one SQLite file: no lost write.
+    data = loadtest.run(
+        worker_class="gthread",
+        workers=2,
+        threads=3,
+        requests=160,
+        connections=4,
+        phases=1,
+        generator="python",
+        out_dir=tmp_path,
+        chart=False,
+        echo=lambda message: None,
+    )
+    assert data["balanced"], data["accounting"]["checks"]
+    assert data["config"]["database"] == "sqlite"
+    books = data["accounting"]
+    assert books["instances"][0]["request_started"] == 160
+    assert books["writes_in_database"] == books["successful_writes"] > 0
+
+
+@pytest.mark.server
 @pytest.mark.postgres
 @needs_wrk
 def test_two_instances_share_one_postgresql_database(tmp_path, postgres):
