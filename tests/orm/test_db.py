@@ -384,3 +384,35 @@ def test_postgres_connection_killed_by_server(pg_url):
         assert wrapper.connection is None
         assert wrapper.cursor().execute("SELECT pg_backend_pid()").fetchone()[0] != pid
         orm.connections.close_all()
+
+
+def test_meta_table_indexes_and_unique_constraints_reach_the_schema(db):
+    class Indexed(orm.Model):
+        code = orm.CharField(max_length=5, db_index=True)
+        serial = orm.IntegerField(unique=True)
+        a = orm.IntegerField()
+        b = orm.IntegerField()
+
+        class Meta:
+            app_label = "ormdynamic"
+            db_table = "ormdynamic_custom_name"
+            unique_together = [("a", "b")]
+            indexes = [orm.Index(fields=["b", "code"], name="idx_b_code")]
+
+    try:
+        assert orm.create_tables([Indexed]) == [Indexed]
+        indexes = sa.inspect(db.engine).get_indexes("ormdynamic_custom_name")
+        columns = {tuple(index["column_names"]): index["name"] for index in indexes}
+        assert ("code",) in columns
+        assert columns[("b", "code")] == "idx_b_code"
+        Indexed.objects.create(code="x", serial=1, a=1, b=1)
+        with pytest.raises(orm.IntegrityError, match="(?i)unique|duplicate"):
+            with orm.atomic():
+                Indexed.objects.create(code="y", serial=1, a=2, b=2)
+        with pytest.raises(orm.IntegrityError, match="(?i)unique|duplicate"):
+            with orm.atomic():
+                Indexed.objects.create(code="z", serial=3, a=1, b=1)
+        assert Indexed.objects.count() == 1
+    finally:
+        orm.drop_tables([Indexed])
+        orm.registry.unregister(Indexed)
