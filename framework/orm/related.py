@@ -804,6 +804,9 @@ class Collector:
     def collect_queryset(self, qs: QuerySet[t.Any]) -> None:
         """Collect the rows of ``qs`` (one statement when nothing depends on them)."""
         if _can_fast_delete(qs.model):
+            if not qs._empty:
+                # Bad filter values raise here, before the transaction opens.
+                qs._pk_select(connections[self.using])
             self.fast_deletes.append(qs)
         else:
             self.collect(list(qs))

@@ -13,6 +13,7 @@ from framework import signals
 
 from .models import Author
 from .models import Book
+from .models import Chapter
 from .models import Edition
 from .models import Everything
 from .models import Publisher
@@ -132,6 +133,16 @@ HOSTILE = [
             lambda: list(Book.objects.filter(pages="ten")),
             ValueError,
             "Invalid value for 'pages'.*expected an integer",
+        ),
+        (
+            lambda: Chapter.objects.filter(number="one").delete(),
+            ValueError,
+            "Invalid value for 'number'.*expected an integer",
+        ),
+        (
+            lambda: Author.objects.filter(name__in=["ok", 5]).delete(),
+            ValueError,
+            "Invalid value for 'name__in'.*expected a string",
         ),
         (
             lambda: Book.objects.get(pk="abc"),
