@@ -2,8 +2,9 @@
 
 Each app serves ``GET /hello`` (13 bytes of text) and ``GET /users/<int:id>``
 (a small JSON object). A request is: copy a prepared WSGI environ, call the
-app, consume the body, call ``close()``. The best of several rounds is
-printed, in microseconds per request.
+app, consume the body, call ``close()``. The apps take turns in every round
+(so a change of load hits them alike) and the best round of each is printed,
+in microseconds per request.
 
     python bench/requests.py [--rounds 5] [--number 20000] [--only NAME ...]
 """
@@ -198,35 +199,34 @@ def check(app: t.Any, path: str) -> bytes:
     return body
 
 
-def per_request(app: t.Any, path: str, number: int, rounds: int) -> float:
-    environ = make_environ(path)
-    best = float("inf")
-    for _ in range(rounds):
-        gc.collect()
-        started = time.perf_counter()
-        for _ in range(number):
-            result = app(environ.copy(), start_response)
-            for _chunk in result:
-                pass
-            if hasattr(result, "close"):
-                result.close()
-        best = min(best, (time.perf_counter() - started) / number)
-    return best * 1e6
+def per_request(app: t.Any, environ: dict[str, t.Any], number: int) -> float:
+    """Return the mean cost of ``number`` requests, in seconds."""
+    gc.collect()
+    started = time.perf_counter()
+    for _ in range(number):
+        result = app(environ.copy(), start_response)
+        for _chunk in result:
+            pass
+        if hasattr(result, "close"):
+            result.close()
+    return (time.perf_counter() - started) / number
 
 
-def connect_one_receiver_each() -> list[t.Any]:
+def connect_one_receiver_each() -> list[tuple[t.Any, t.Any]]:
     from framework import signals
 
     def note(**kwargs: t.Any) -> None:
         return None
 
+    connected = []
     for signal in (
         signals.request_started,
         signals.request_finished,
         signals.got_request_exception,
     ):
         signal.connect(note, weak=False)
-    return [note]
+        connected.append((signal, note))
+    return connected
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -245,19 +245,34 @@ def main(argv: list[str] | None = None) -> None:
         ("flask", flask_app),
         ("django", django_app),
     ]
-    rows = []
+    apps = []
     for name, maker in makers:
         if options.only and not any(part in name for part in options.only):
             continue
-        if "receiver" in name:
-            connect_one_receiver_each()
         app = maker()
         check(app, "/hello")
         check(app, "/users/42")
-        hello = per_request(app, "/hello", options.number, options.rounds)
-        users = per_request(app, "/users/42", options.number, options.rounds)
-        rows.append((name, hello, users))
-        print(f"  measured {name}", file=sys.stderr)
+        apps.append((name, app))
+    paths = ("/hello", "/users/42")
+    environs = {path: make_environ(path) for path in paths}
+    best = {name: {path: float("inf") for path in paths} for name, _ in apps}
+    # The contenders take turns in every round, so a change of load on the
+    # machine hits them alike; the best round of each counts.
+    for round_number in range(options.rounds):
+        for name, app in apps:
+            connected = connect_one_receiver_each() if "receiver" in name else []
+            try:
+                for path in paths:
+                    cost = per_request(app, environs[path], options.number)
+                    best[name][path] = min(best[name][path], cost)
+            finally:
+                for signal, receiver in connected:
+                    signal.disconnect(receiver)
+        print(f"  round {round_number + 1}/{options.rounds} done", file=sys.stderr)
+    rows = [
+        (name, best[name]["/hello"] * 1e6, best[name]["/users/42"] * 1e6)
+        for name, _ in apps
+    ]
 
     base = {name: (hello, users) for name, hello, users in rows}.get("framework")
     print(f"{'app':<28} {'/hello us':>10} {'/users/42 us':>13}  vs framework")
