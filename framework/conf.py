@@ -227,7 +227,7 @@ settings = LazySettings()
 class override_settings:
     """Override settings temporarily: a context manager and a decorator.
 
-    Decorates functions (sync or async) and classes: every ``test*`` method,
+    Decorates functions (sync, async or generators) and classes: every ``test*`` method,
     inherited ones too, and ``setUp``/``tearDown``/``setup_method``/
     ``teardown_method`` see the override. A decorated subclass's options win
     over its decorated base's; a decorated method's win over its class's.
@@ -289,6 +289,15 @@ class override_settings:
                     return await target(*args, **kwargs)
 
             return async_inner
+        if inspect.isgeneratorfunction(target):
+            # A generator (a pytest fixture with yield) runs after the call
+            # returns: the override must last while it runs.
+            @functools.wraps(target)
+            def generator_inner(*args: t.Any, **kwargs: t.Any) -> t.Any:
+                with override_settings(**self.options):
+                    return (yield from target(*args, **kwargs))
+
+            return generator_inner
 
         @functools.wraps(target)
         def inner(*args: t.Any, **kwargs: t.Any) -> t.Any:

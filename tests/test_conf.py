@@ -185,6 +185,31 @@ def test_override_decorates_coroutine_functions():
     assert settings.SECRET_KEY != "async"
 
 
+@pytest.fixture
+@override_settings(SECRET_KEY="fixture")
+def overridden_in_a_fixture():
+    yield settings.SECRET_KEY
+
+
+def test_override_decorates_generator_fixtures(overridden_in_a_fixture):
+    assert overridden_in_a_fixture == "fixture"
+    assert settings.SECRET_KEY == "fixture"
+
+
+def test_override_decorated_generator_restores_when_done():
+    @override_settings(SECRET_KEY="gen")
+    def generate():
+        yield settings.SECRET_KEY
+        return "done"
+
+    items = generate()
+    assert settings.SECRET_KEY != "gen"
+    assert next(items) == "gen"
+    with pytest.raises(StopIteration, match="done"):
+        next(items)
+    assert settings.SECRET_KEY != "gen"
+
+
 @override_settings(SECRET_KEY="class")
 class TestOverrideAsClassDecorator:
     def test_method_sees_it(self):
