@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections.abc as cabc
 import functools
 import io
+import json
 import logging
 import time
 import typing as t
@@ -66,6 +67,24 @@ class _CappedStream(io.RawIOBase):
         return len(data)
 
 
+class _RequestJSON:
+    """The ``json`` module as request bodies use it: nesting errors are bad input."""
+
+    dumps = staticmethod(json.dumps)
+
+    @staticmethod
+    def loads(data: str | bytes, **kwargs: t.Any) -> t.Any:
+        """Parse ``data`` like :func:`json.loads`.
+
+        :raises ValueError: the JSON is malformed or nested too deeply to
+            parse (a ``RecursionError`` from the parser).
+        """
+        try:
+            return json.loads(data, **kwargs)
+        except RecursionError:
+            raise ValueError("it is nested too deeply") from None
+
+
 class Request(_WerkzeugRequest):
     """The request passed to every view: werkzeug's, with lazy URL parts.
 
@@ -76,6 +95,9 @@ class Request(_WerkzeugRequest):
 
     max_form_fields: int | None = None
     """Most fields allowed in the query string or a form body (``None``: any)."""
+
+    json_module = _RequestJSON  # type: ignore[assignment]
+    """Parses JSON bodies; JSON nested too deeply is malformed (a 400)."""
 
     app: App | None = None
     """The application handling the request."""

@@ -169,6 +169,16 @@ def test_malformed_json_is_a_clear_400(app):
     assert code == 400
     assert b"The request body is not valid JSON" in body
     calls.assert_not_sent(signals.got_request_exception)
+    deep = environ(
+        "/json",
+        method="POST",
+        data="[" * 100_000 + "]" * 100_000,
+        content_type="application/json",
+    )
+    code, _, body, calls = run(app, deep)
+    assert code == 400
+    assert b"The request body is not valid JSON: it is nested too deeply" in body
+    calls.assert_not_sent(signals.got_request_exception)
     good = environ("/json", method="POST", json={"a": 1})
     assert run(app, good)[2] == b'{"got":{"a":1}}'
 
