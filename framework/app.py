@@ -110,6 +110,20 @@ def _make_json_encode() -> cabc.Callable[[t.Any], str]:
 
 
 _json_encode = _make_json_encode()
+
+
+def _json_bytes(value: t.Any) -> bytes:
+    """Encode ``value`` as compact UTF-8 JSON.
+
+    A string holding a lone surrogate (JSON input can carry one) cannot be
+    UTF-8: then non-ASCII characters are written as ``\\u`` escapes.
+    """
+    try:
+        return _json_encode(value).encode()
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":")).encode()
+
+
 _apps: weakref.WeakSet[App] = weakref.WeakSet()
 _perf_counter = time.perf_counter
 
@@ -568,7 +582,10 @@ class App:
                 body = rv.encode(state.charset)
                 content_type = state.html_type
             elif kind is dict or kind is list:
-                body = _json_encode(rv).encode()
+                try:
+                    body = _json_encode(rv).encode()
+                except UnicodeEncodeError:
+                    body = _json_bytes(rv)
                 content_type = state.json_type
             elif kind is bytes:
                 body = rv
@@ -671,9 +688,7 @@ class App:
         elif isinstance(rv, str | bytes | bytearray):
             response = self.response_class(rv)
         elif isinstance(rv, dict | list):
-            response = self.response_class(
-                _json_encode(rv), mimetype="application/json"
-            )
+            response = self.response_class(_json_bytes(rv), mimetype="application/json")
         elif isinstance(rv, HTTPException):
             response = t.cast(Response, rv.get_response())
         elif isinstance(rv, BaseResponse):

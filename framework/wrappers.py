@@ -172,6 +172,8 @@ class Request(_WerkzeugRequest):
         """The parsed query string.
 
         :raises TooManyFieldsSent: more fields than ``MAX_FORM_FIELDS``.
+        :raises BadRequest: the raw query string is not UTF-8 (a server
+            passed bytes through undecoded; percent-escapes are fine).
         """
         limit = self.max_form_fields
         if limit is not None and self.query_string.count(b"&") >= limit:
@@ -179,7 +181,10 @@ class Request(_WerkzeugRequest):
             fields = [p for p in self.query_string.split(b"&") if p]
             if len(fields) > limit:
                 raise TooManyFieldsSent()
-        return super().args
+        try:
+            return super().args
+        except UnicodeDecodeError:
+            raise BadRequest("The query string is not valid UTF-8.") from None
 
     @functools.cached_property
     def stream(self) -> t.IO[bytes]:

@@ -6,6 +6,7 @@ Every case still sends request_finished exactly once.
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from werkzeug.test import EnvironBuilder
@@ -213,4 +214,29 @@ def test_form_field_over_the_memory_limit_is_413(app):
             app, environ("/form", method="POST", data=data, content_type=MULTIPART)
         )
     assert code == 413
+    calls.assert_not_sent(signals.got_request_exception)
+
+
+def test_raw_non_utf8_query_string_is_400(app):
+    env = environ("/query")
+    env["QUERY_STRING"] = "a=\xff"  # undecoded bytes, as some servers pass them
+    code, _, body, calls = run(app, env)
+    assert code == 400
+    assert b"The query string is not valid UTF-8." in body
+    calls.assert_not_sent(signals.got_request_exception)
+    env = environ("/query", query_string="a=%ff&b=%zz")
+    assert run(app, env)[:3:2] == (200, b'{"fields":2}')
+
+
+@pytest.mark.parametrize("view_middleware", [False, True])
+def test_json_echo_of_a_lone_surrogate_is_valid_json(app, view_middleware):
+    if view_middleware:
+        app.add_view_middleware(lambda get_response: get_response)
+    data = '{"s": "\\ud800", "t": "\u00e9"}'
+    env = environ("/json", method="POST", data=data, content_type="application/json")
+    code, headers, body, calls = run(app, env)
+    assert code == 200
+    assert json.loads(body) == {"got": {"s": "\ud800", "t": "\u00e9"}}
+    assert body.isascii()
+    assert headers["Content-Type"] == "application/json"
     calls.assert_not_sent(signals.got_request_exception)
