@@ -35,6 +35,7 @@ from __future__ import annotations
 import collections.abc as cabc
 import gc
 import os
+import sys
 import typing as t
 
 from gunicorn.app.base import Application
@@ -147,6 +148,22 @@ class GunicornApplication(Application):  # type: ignore[misc]
         if not self.access_log:
             self.cfg.set("accesslog", None)
         self.chdir()
+
+    def prepare_environment(self) -> None:
+        """Apply the settings that shape the process, as the master will.
+
+        ``--chdir`` is applied as the configuration is read; this adds
+        ``--env`` (``raw_env``) to ``os.environ`` and ``--pythonpath`` to
+        :data:`sys.path`, which gunicorn itself does only once it runs. Call it
+        before importing the application in this process (``framework serve``
+        does, to migrate first), so that the import sees what the workers see.
+        """
+        os.environ.update(self.cfg.env)
+        for path in reversed((self.cfg.pythonpath or "").split(",")):
+            if path.strip():
+                absolute = os.path.abspath(path.strip())
+                if absolute not in sys.path:
+                    sys.path.insert(0, absolute)
 
     def load(self) -> WSGIApplication:
         """Return the WSGI callable, importing it in the worker if given as a spec."""

@@ -25,9 +25,6 @@ from framework.cli import pass_context
 from framework.cli import verbosity_option
 from framework.serving import GunicornApplication
 
-if t.TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIApplication
-
 __all__ = ["serve"]
 
 
@@ -191,17 +188,18 @@ def serve(
             "accesslog": access_logfile,
         }
     )
-    application: WSGIApplication | str = obj.app_spec
-    if not no_migrate:
-        # The app module may choose the settings (app_example/wsgi.py does),
-        # so it is imported before migrating; the workers inherit it.
-        application = obj.load_app()
-        migrate_before_fork(obj.app_spec, verbosity=min(obj.verbosity, 1))
     server = GunicornApplication(
-        application,
+        obj.app_spec,
         options,
         config_file=config_file,
         loader=load_app,
         access_log=not no_access_log,
     )
+    if not no_migrate:
+        # The app module may choose the settings (app_example/wsgi.py does),
+        # so it is imported before migrating, in the environment the workers
+        # get (--chdir, --env, --pythonpath); the workers inherit it.
+        server.prepare_environment()
+        server.application = obj.load_app()
+        migrate_before_fork(obj.app_spec, verbosity=min(obj.verbosity, 1))
     server.run()

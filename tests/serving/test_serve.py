@@ -372,3 +372,42 @@ def test_workers_open_their_own_database_connections_after_the_fork(
     for pid in served:
         assert counters[pid]["connection_created"] >= 1
         assert counters[pid]["request_started"] >= 1
+
+
+def _serve_check_config(cwd, args, app="app_example.wsgi:app"):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for name in ("FRAMEWORK_SETTINGS_MODULE", "DATABASE_URL", "GUNICORN_CMD_ARGS"):
+        env.pop(name, None)
+    return subprocess.run(
+        [sys.executable, "-m", "framework", "--app", app, "serve", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_env_and_chdir_apply_before_the_master_migrates(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (tmp_path / "gunicorn.conf.py").write_text(
+        "chdir = 'site'\nraw_env = ['DATABASE_URL=sqlite:///env.db']\n"
+    )
+    result = _serve_check_config(tmp_path, ["--check-config"])
+    assert result.returncode == 0, result.stderr
+    assert "Applied app_example.0001_initial" in result.stdout
+    # Migrated where the workers will look: raw_env's database, in chdir.
+    assert (site / "env.db").exists()
+    assert not list(tmp_path.glob("*.db"))
+
+
+def test_pythonpath_applies_before_the_master_imports_the_app(tmp_path):
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "tiny_served_app.py").write_text(
+        "from framework import App\napp = App(__name__)\n"
+    )
+    result = _serve_check_config(
+        tmp_path, ["--pythonpath", "lib", "--check-config"], app="tiny_served_app:app"
+    )
+    assert result.returncode == 0, result.stderr
