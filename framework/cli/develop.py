@@ -18,7 +18,7 @@ from . import CommandError
 from . import pass_context
 from . import verbosity_option
 
-__all__ = ["run", "shell"]
+__all__ = ["debuggable", "run", "shell"]
 
 HOST = "127.0.0.1"
 """The development server only ever listens on the loopback interface."""
@@ -69,12 +69,73 @@ def run(
     run_simple(
         HOST,
         port,
-        app,
+        debuggable(app) if use_debugger else app,
         use_reloader=reload,
         use_debugger=use_debugger,
         use_evalex=use_debugger,
         threaded=threaded,
     )
+
+
+_EXCEPTION_KEY = "framework.cli.run.exception"
+
+
+def _remember_exception(
+    signal: t.Any, sender: t.Any, request: t.Any = None, **kwargs: t.Any
+) -> None:
+    exc = sys.exception()
+    environ = getattr(request, "environ", None)
+    if exc is not None and isinstance(environ, dict):
+        environ[_EXCEPTION_KEY] = exc
+
+
+def debuggable(app: t.Any) -> t.Any:
+    """Let werkzeug's interactive debugger see the app's unhandled exceptions.
+
+    The app turns an unhandled exception into a 500 response (after sending
+    ``got_request_exception``), so the debugger around it would never see
+    one. A ``got_request_exception`` receiver keeps the exception in the
+    request's environ; the returned WSGI app closes the 500 response and
+    raises it again, for the debugger to show.
+
+    :param app: the WSGI application.
+    :returns: the application to wrap in werkzeug's ``DebuggedApplication``.
+    """
+    catalogue.got_request_exception.connect(
+        _remember_exception, weak=False, dispatch_uid=_EXCEPTION_KEY
+    )
+
+    def debugged_app(environ: t.Any, start_response: t.Any) -> t.Any:
+        # The app's start_response waits until the app has returned: the
+        # debugger must be able to send its own 500 page instead.
+        pending: list[tuple[t.Any, ...]] = []
+        server_write: list[t.Any] = []
+        returned = False
+
+        def write(data: bytes) -> None:
+            if not server_write:
+                server_write.append(start_response(*pending[-1]))
+            server_write[0](data)
+
+        def deferred_start_response(*args: t.Any) -> t.Any:
+            if returned:
+                return start_response(*args)
+            pending.append(args)
+            return write
+
+        iterable = app(environ, deferred_start_response)
+        returned = True
+        exc = environ.pop(_EXCEPTION_KEY, None)
+        if exc is not None:
+            close = getattr(iterable, "close", None)
+            if close is not None:
+                close()
+            raise exc
+        if pending and not server_write:
+            start_response(*pending[-1])
+        return iterable
+
+    return debugged_app
 
 
 def _namespace(app: t.Any) -> dict[str, t.Any]:

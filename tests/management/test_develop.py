@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
 import re
+import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -66,12 +69,14 @@ def test_run_refuses_the_debugger_without_debug(runner, configure):
     assert "Refusing to start the interactive debugger" in result.stderr
 
 
-def test_run_serves_on_loopback_in_a_subprocess(tmp_path):
+@pytest.mark.parametrize("debug", ["0", "1"])
+def test_run_serves_on_loopback_in_a_subprocess(tmp_path, debug):
+    """`run` serves on 127.0.0.1; with DEBUG on, a failing view opens the debugger."""
     log = tmp_path / "run.log"
     env = {
         **os.environ,
-        "FRAMEWORK_APP": "tests.apps.webapp:app",
-        "FRAMEWORK_DEBUG": "0",
+        "FRAMEWORK_APP": "tests.apps.debugapp:app",
+        "FRAMEWORK_DEBUG": debug,
     }
     env.pop("FRAMEWORK_SETTINGS_MODULE", None)
     with log.open("w") as out:
@@ -90,9 +95,78 @@ def test_run_serves_on_loopback_in_a_subprocess(tmp_path):
             match = re.search(r"Running on http://127\.0\.0\.1:(\d+)", log.read_text())
             time.sleep(0.05)
         assert match, log.read_text()
-        url = f"http://127.0.0.1:{match.group(1)}/"
-        with urllib.request.urlopen(url, timeout=10) as response:
-            assert response.read() == b"hello from webapp"
+        url = f"http://127.0.0.1:{match.group(1)}"
+        with urllib.request.urlopen(f"{url}/", timeout=10) as response:
+            assert response.read() == b"fine"
+        with pytest.raises(urllib.error.HTTPError, match="500") as info:
+            urllib.request.urlopen(f"{url}/boom", timeout=10)
+        body = info.value.read().decode()
+        info.value.close()
     finally:
         proc.terminate()
+        proc.wait(timeout=10)
+    if debug == "1":
+        assert "Werkzeug Debugger" in body
+        assert "RuntimeError: kaboom from a view" in body
+    else:
+        assert "Werkzeug Debugger" not in body
+        assert "kaboom" not in body
+
+
+def test_run_reloads_changed_code(tmp_path):
+    module = tmp_path / "reloadapp.py"
+    source = (
+        "from framework import App\n\n"
+        "app = App(__name__)\n\n\n"
+        "@app.route('/')\n"
+        "def index(request):\n"
+        "    return 'version 1'\n"
+    )
+    module.write_text(source)
+    log = tmp_path / "run.log"
+    env = {**os.environ, "FRAMEWORK_APP": "reloadapp:app", "FRAMEWORK_DEBUG": "0"}
+    env.pop("FRAMEWORK_SETTINGS_MODULE", None)
+    env["FRAMEWORK_INSTALLED_APPS"] = "[]"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "framework", "run", "--port", "0"],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # the reloader's child goes with it
+        )
+
+    def get(url):
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.read()
+
+    try:
+        deadline = time.monotonic() + 20
+        match = None
+        while match is None and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()
+            match = re.search(r"Running on http://127\.0\.0\.1:(\d+)", log.read_text())
+            time.sleep(0.05)
+        assert match, log.read_text()
+        url = f"http://127.0.0.1:{match.group(1)}/"
+        while "Restarting with" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        body = b""
+        while body != b"version 1" and time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                body = get(url)
+            time.sleep(0.05)
+        assert body == b"version 1"
+        module.write_text(source.replace("version 1", "version 2"))
+        deadline = time.monotonic() + 20
+        while body != b"version 2" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            with contextlib.suppress(OSError):
+                body = get(url)
+        assert body == b"version 2", log.read_text()
+        assert log.read_text().count("Restarting with") >= 2
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=10)
