@@ -143,11 +143,12 @@ def test_sigterm_lets_in_flight_requests_finish(tmp_path, start_server, worker):
 
 
 @pytest.mark.server
-def test_max_requests_recycling_loses_no_request(tmp_path, start_server):
+@pytest.mark.parametrize("worker", ["sync", "gthread"])
+def test_max_requests_recycling_loses_no_request(tmp_path, start_server, worker):
     log_dir = tmp_path / "requests"
     log_dir.mkdir()
     server = start_server(
-        ["-w", "1", "--max-requests", "3", "--no-migrate"],
+        ["-w", "1", "-k", worker, "--max-requests", "3", "--no-migrate"],
         env={"FIXTURE_LOG_DIR": str(log_dir)},
     )
     pids = set()
