@@ -220,6 +220,11 @@ def test_empty_migration_for_data(configure, runner, make_app, tmp_path):
         INSTALLED_APPS=["mkdata"], DATABASES={"default": f"sqlite:///{tmp_path}/d"}
     )
     assert runner.invoke(main, ["makemigrations", "--empty"]).exit_code == 2
+    result = runner.invoke(main, ["makemigrations", "mkdata", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Migrations for mkdata:\n  - Create table ")
+    assert "wrote" not in result.output
+    assert not (package / "migrations").exists()
     assert runner.invoke(main, ["makemigrations", "mkdata"]).exit_code == 0
     result = runner.invoke(
         main, ["makemigrations", "mkdata", "--empty", "--name", "seed"]
