@@ -3,6 +3,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import subprocess
+import sys
 
 from framework import signals
 from framework.cli import call_command
@@ -138,3 +141,76 @@ def test_location_and_uid_rendering(tmp_path):
     assert introspect._uid_value(7) == 7
     assert introspect._uid_value(frozenset({1})) == "frozenset({1})"
     assert introspect._sender_text(3) == "3"
+
+
+def test_signals_json_in_a_fresh_process_loads_every_module(tmp_path):
+    """A new process shows what a worker connects: app, models, receivers..."""
+    files = {
+        "proj.py": (
+            "from framework import App, signals\n\n"
+            "app = App(__name__)\n\n\n"
+            "def on_start(sender, **kwargs):\n    pass\n\n\n"
+            "signals.request_started.connect(on_start, weak=False)\n"
+        ),
+        "shop/__init__.py": "",
+        "shop/models.py": (
+            "from framework import orm, signals\n\n\n"
+            "class Item(orm.Model):\n    name = orm.CharField(max_length=10)\n\n\n"
+            "def on_init(sender, **kwargs):\n    pass\n\n\n"
+            "signals.post_init.connect(on_init, sender=Item)\n"
+        ),
+        "shop/receivers.py": (
+            "from framework import signals\n\nfrom . import models\n\n\n"
+            "def on_save(sender, **kwargs):\n    pass\n\n\n"
+            "signals.post_save.connect(on_save, sender=models.Item, priority=2)\n"
+        ),
+        "shop/management.py": (
+            "from framework import signals\n\nfrom . import models\n\n\n"
+            "def on_migrate(sender, **kwargs):\n    pass\n\n\n"
+            "signals.post_migrate.connect(on_migrate, sender=models,"
+            " dispatch_uid='shop.on_migrate')\n"
+        ),
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text)
+    out = tmp_path / "out.json"
+    env = {
+        **os.environ,
+        "FRAMEWORK_APP": "proj:app",
+        "FRAMEWORK_INSTALLED_APPS": '["shop"]',
+        "FRAMEWORK_DATABASES": json.dumps({"default": f"sqlite:///{tmp_path}/db"}),
+    }
+    env.pop("FRAMEWORK_SETTINGS_MODULE", None)
+    with out.open("w") as stdout:
+        code = subprocess.call(
+            [sys.executable, "-m", "framework", "signals", "--json", "--connected"],
+            cwd=tmp_path,
+            env=env,
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            timeout=60,
+        )
+    assert code == 0, out.read_text()
+    found = {
+        (item["name"], r["name"]): r
+        for item in json.loads(out.read_text())
+        for r in item["receivers"]
+    }
+    assert found[("request_started", "proj.on_start")]["location"] == "proj.py:6"
+    assert found[("request_started", "proj.on_start")]["weak"] is False
+    assert found[("post_init", "shop.models.on_init")]["sender"] == "shop.models.Item"
+    assert found[("post_save", "shop.receivers.on_save")]["priority"] == 2
+    assert found[("post_save", "shop.receivers.on_save")]["location"] == (
+        "shop/receivers.py:6"
+    )
+    assert found[("post_migrate", "shop.management.on_migrate")] == {
+        "name": "shop.management.on_migrate",
+        "location": "shop/management.py:6",
+        "sender": "module shop.models",
+        "weak": True,
+        "dispatch_uid": "shop.on_migrate",
+        "priority": 0,
+        "async": False,
+        "on_commit": False,
+    }
