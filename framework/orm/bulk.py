@@ -166,16 +166,9 @@ def raw_delete(qs: QuerySet[t.Any]) -> int:
     if qs._empty:
         return 0
     conn = connections[qs.db]
-    table = qs.model._meta.table
-    pk_select, has_joins, where = qs._pk_select(conn)
-    stmt: t.Any = table.delete()
-    if has_joins:
-        stmt = stmt.where(
-            table.c[qs.model._meta.pk.column].in_(pk_select.correlate(None))
-        )
-    elif where is not None:
-        stmt = stmt.where(where)
-    sql, params = compile_with_params(stmt, conn.dialect)
+    # PERF: compiled once per query shape, like selects (cascades run this
+    # for every dependent model on every delete).
+    sql, params = qs._sql(conn, "delete")
     return int(conn.execute(sql, params).rowcount)
 
 

@@ -215,9 +215,22 @@ class QuerySet(t.Generic[M]):
         parts = [compiler.where(node) for node in self._where]
         return parts[0] if len(parts) == 1 else sa.and_(*parts)
 
+    def _delete_statement(self, compiler: _Compiler, where: t.Any) -> t.Any:
+        table = compiler.table
+        if compiler.joins:
+            # DELETE cannot join: select the keys of the matching rows.
+            pk_column = table.c[self.model._meta.pk.column]
+            keys = sa.select(pk_column).select_from(compiler.from_clause)
+            if where is not None:
+                keys = keys.where(where)
+            return table.delete().where(pk_column.in_(keys.correlate(None)))
+        return table.delete() if where is None else table.delete().where(where)
+
     def _statement(self, compiler: _Compiler, kind: str) -> t.Any:
         where = self._where_expr(compiler)
         meta = self.model._meta
+        if kind == "delete":
+            return self._delete_statement(compiler, where)
         if kind == "count" and not (
             self._low or self._high is not None or self._distinct or self._values
         ):

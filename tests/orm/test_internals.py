@@ -181,3 +181,40 @@ def test_integrity_error_on_raw_execute(db):
     with pytest.raises(orm.IntegrityError, match="database 'default'"):
         db.execute("INSERT INTO ormtests_author (name, email) VALUES ('b', 'e')")
     assert db.is_usable()
+
+
+def test_hot_paths_compile_no_sql_after_the_first_call(db, monkeypatch):
+    import sqlalchemy as sa
+
+    from .models import Tagged
+
+    def cycle():
+        author = Author(name="x")
+        author.save()
+        author.name = "y"
+        author.save()
+        author.save(update_fields=["name"])
+        assert Author.objects.get(pk=author.pk).name == "y"
+        assert [a.pk for a in Author.objects.filter(name="y")] == [author.pk]
+        tag = Tagged.objects.create(label="t")
+        tag.delete()
+        Author.objects.filter(pk=author.pk).delete()
+
+    cycle()  # the first call of each shape compiles, once per vendor
+    compiled = []
+    real_init = sa.sql.compiler.SQLCompiler.__init__
+
+    def counting_init(self, *args, **kwargs):
+        compiled.append(type(self).__name__)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(sa.sql.compiler.SQLCompiler, "__init__", counting_init)
+    for _ in range(3):
+        cycle()
+    monkeypatch.undo()
+    assert compiled == []
+    # The spy does see compiles: a new shape is compiled once.
+    monkeypatch.setattr(sa.sql.compiler.SQLCompiler, "__init__", counting_init)
+    list(Author.objects.filter(name__startswith="unseen shape").order_by("-email"))
+    monkeypatch.undo()
+    assert compiled
