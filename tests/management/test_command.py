@@ -269,3 +269,23 @@ def test_console_script_finds_the_project_in_the_working_directory(tmp_path):
         )
     assert code == 0, out.read_text()
     assert [row["rule"] for row in json.loads(out.read_text())] == ["/hello"]
+
+
+def test_default_app_is_app_example(tmp_path):
+    out = tmp_path / "out.json"
+    env = dict(os.environ)
+    for name in ("FRAMEWORK_APP", "FRAMEWORK_SETTINGS_MODULE"):
+        env.pop(name, None)
+    with out.open("w") as stdout:
+        code = subprocess.call(
+            [sys.executable, "-m", "framework", "routes", "--json"],
+            cwd=ROOT,
+            env=env,
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            timeout=60,
+        )
+    assert code == 0, out.read_text()
+    rows = {row["rule"]: row for row in json.loads(out.read_text())}
+    assert rows["/api/bookmarks"]["methods"] == ["GET", "POST"]
+    assert rows["/api/bookmarks"]["view"].startswith("app_example.")
