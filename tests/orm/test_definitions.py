@@ -108,6 +108,25 @@ def test_self_many_to_many(dynamic):
     assert list(b.friends.all()) == []
     assert [f.name for f in b.friendly_set.all()] == ["a"]
     assert Friendly._meta.get_field("friends").value_from_object(a) == [b.pk]
+    c = Friendly.objects.create(name="c")
+    calls = []
+
+    def record(sender, instance, action, reverse, model, pk_set, **kwargs):
+        calls.append((action, instance.name, reverse, model, pk_set))
+
+    with signals.m2m_changed.connected_to(record, sender=through):
+        b.friendly_set.add(a, c)  # a already befriends b
+        c.friends.add(b)
+        b.friendly_set.remove(a)
+    assert calls == [
+        ("pre_add", "b", True, Friendly, {c.pk}),
+        ("post_add", "b", True, Friendly, {c.pk}),
+        ("pre_add", "c", False, Friendly, set()),
+        ("post_add", "c", False, Friendly, set()),
+        ("pre_remove", "b", True, Friendly, {a.pk}),
+        ("post_remove", "b", True, Friendly, {a.pk}),
+    ]
+    assert [f.name for f in b.friendly_set.all()] == ["c"]
     with pytest.raises(orm.FieldError, match="has no column"):
         Friendly._meta.get_field("friends").sa_column()
 
