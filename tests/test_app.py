@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import wsgiref.util
 import wsgiref.validate
 
@@ -336,3 +337,32 @@ def test_json_encoder_refuses_what_json_refuses():
         _json_encode(cyclic)
     # An earlier failure leaves nothing behind.
     assert _json_encode({"ok": [1]}) == '{"ok":[1]}'
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "status", "request_options", "overrides"), RESPONSE_KINDS
+)
+def test_every_response_kind_passes_webtest_lint(
+    client, path, method, status, request_options, overrides
+):
+    headers = request_options.get("headers", {})
+    body = request_options.get("data")
+    if "json" in request_options:
+        body = json.dumps(request_options["json"])
+    if "query_string" in request_options:
+        path = f"{path}?{request_options['query_string']}"
+    content_type = request_options.get("content_type")
+    if "json" in request_options:
+        content_type = "application/json"
+    if content_type:
+        headers = {**headers, "Content-Type": content_type}
+    with override_settings(**overrides), capture(signals.request_finished) as calls:
+        response = client.request(
+            path,
+            method=method,
+            headers=headers,
+            body=body.encode() if body else None,
+            expect_errors=True,
+        )
+    assert response.status_int == int(status)
+    calls.assert_sent_once_with(signals.request_finished, status=int(status))

@@ -274,6 +274,7 @@ def test_file_response_through_wsgi_file_wrapper(app):
         assert b"".join(result) == b"file body"
         assert order == []
         result.close()
+        result.close()
     assert order == [("finished", ["file closed"])]
 
 
