@@ -348,9 +348,10 @@ def render_migration(
     lines += ["", "class Migration(migrations.Migration):"]
     lines.append('    """The operations of this migration and what must run before."""')
     lines.append("")
-    deps = "".join(
-        f"        ({_str(app)}, {_str(name)}),\n" for app, name in dependencies
-    )
+    pairs = [
+        [_str_lines(app, 12, 0), _str_lines(name, 12, 0)] for app, name in dependencies
+    ]
+    deps = "".join(f"        {_call('', pair, 8, 0)},\n" for pair in pairs)
     lines.append(
         f"    dependencies = [\n{deps}    ]" if deps else "    dependencies = []"
     )
