@@ -148,3 +148,47 @@ def test_anything():
     assert not (ANYTHING != 3)
     assert repr(ANYTHING) == "ANYTHING"
     assert hash(ANYTHING) == 0
+
+
+def test_mute_restores_priorities_senders_and_uids():
+    signal = Signal("muted in detail")
+    sender = object()
+    order = []
+
+    def low(**kwargs):
+        order.append("low")
+
+    def high(**kwargs):
+        order.append("high")
+
+    def for_sender(**kwargs):
+        order.append("for sender")
+
+    signal.connect(low)
+    signal.connect(for_sender, sender=sender, dispatch_uid="uid")
+    signal.connect(high, priority=10, weak=False)
+    before = [
+        (info.receiver, info.sender, info.priority, info.weak, info.dispatch_uid)
+        for info in signal.connections()
+    ]
+    signal.send(sender)
+    assert order == ["high", "low", "for sender"]
+    try:
+        with mute(signal):
+            assert signal.connections() == []
+            assert not signal.has_listeners(sender)
+            assert signal.disconnect(dispatch_uid="uid", sender=sender) is False
+            signal.connect(low, priority=99)
+            signal.send(sender)
+        after = [
+            (info.receiver, info.sender, info.priority, info.weak, info.dispatch_uid)
+            for info in signal.connections()
+        ]
+        assert after == before
+        order.clear()
+        signal.send(sender)
+        assert order == ["high", "low", "for sender"]
+    finally:
+        signal.disconnect(low)
+        signal.disconnect(high)
+        signal.disconnect(dispatch_uid="uid", sender=sender)
