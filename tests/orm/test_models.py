@@ -389,3 +389,34 @@ def test_conflicting_models_are_refused():
     finally:
         orm.registry.unregister(orm.registry.get_model("ormdynamic.clash"))
     del first
+
+
+def test_class_prepared_once_each_with_a_target_defined_later():
+    seen = []
+
+    def record(sender, **kwargs):
+        seen.append(sender)
+
+    with signals.class_prepared.connected_to(record):
+
+        class Menu(orm.Model):
+            dishes = orm.ManyToManyField("Plate", related_name="menus")
+
+            class Meta:
+                app_label = "ormdynamic"
+
+        assert seen == [Menu]
+
+        class Plate(orm.Model):
+            class Meta:
+                app_label = "ormdynamic"
+
+    try:
+        through = Menu.dishes.through
+        assert seen == [Menu, Plate, through]
+        assert through._meta.auto_created and through._meta.db_table == (
+            "ormdynamic_menu_dishes"
+        )
+    finally:
+        for model in (Menu.dishes.through, Menu, Plate):
+            orm.registry.unregister(model)
