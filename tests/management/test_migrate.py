@@ -446,3 +446,29 @@ def test_created_models_lists_only_tables_this_run_created(configure, tmp_path):
     assert sends[3][2]["created_models"] == []
     # The seed receiver of the management module filled the new table again.
     assert [t.label for t in Tag.objects.all()] == ["general"]
+
+
+def test_pre_migrate_comes_before_anything_is_installed(configure, db_url):
+    configure(INSTALLED_APPS=APPS, DATABASES={"default": db_url})
+    seen = []
+
+    def tables(signal, sender, using, **kwargs):
+        engine = sa.create_engine(sa_url(db_url))
+        try:
+            names = set(sa.inspect(engine).get_table_names())
+        finally:
+            engine.dispose()
+        seen.append((signal.name, kwargs["app_config"].label, names))
+
+    with signals.pre_migrate.connected_to(tables):
+        with signals.post_migrate.connected_to(tables):
+            call_command("migrate", interactive=False, verbosity=0)
+    assert [(name, label) for name, label, _ in seen] == [
+        ("pre_migrate", "library"),
+        ("pre_migrate", "journal"),
+        ("post_migrate", "library"),
+        ("post_migrate", "journal"),
+    ]
+    assert seen[0][2] == seen[1][2] == set()
+    installed = {"library_book", "journal_entry", "framework_migrations"}
+    assert installed <= seen[2][2] == seen[3][2]
