@@ -705,3 +705,26 @@ def test_exception_mid_stream_of_a_middleware_body_still_gets_a_request(app):
     assert calls.names == ["got_request_exception", "request_finished"]
     request = calls[0].kwargs["request"]
     assert (request.path, request.environ) == ("/anything", env)
+
+
+def test_body_close_failing_still_finishes_the_request(app):
+    from framework import Response
+
+    def generate():
+        try:
+            yield b"body"
+        finally:
+            raise OSError("close failed")
+
+    app.add_route(
+        "/bad-close", lambda request: Response(generate()), endpoint="bad_close"
+    )
+    with capture(signals.got_request_exception, signals.request_finished) as calls:
+        _, result, _ = call(app, "/bad-close")
+        chunks = iter(result)
+        assert next(chunks) == b"body"
+        with pytest.raises(OSError, match="close failed"):
+            result.close()
+        result.close()
+    assert calls.names == ["request_finished"]
+    calls.assert_sent_once_with(signals.request_finished, status=200)
