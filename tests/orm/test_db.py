@@ -159,6 +159,18 @@ def make_app(actions):
         Author.objects.create(name="forgotten")
         return "ok"
 
+    @app.route("/leave-open-and-fail")
+    def leave_open_and_fail(request):
+        orm.connections["default"].begin()
+        Author.objects.create(name="forgotten")
+        raise RuntimeError("view failed")
+
+    @app.route("/atomic-and-fail")
+    def atomic_and_fail(request):
+        with orm.atomic():
+            Author.objects.create(name="rolled back")
+            raise RuntimeError("view failed")
+
     @app.route("/break")
     def break_it(request):
         Author.objects.count()
@@ -253,6 +265,17 @@ def test_cleanup_runs_when_user_receiver_raises(client, caplog, priority):
     assert Author.objects.count() == 0
     client.get("/write")
     assert list(Author.objects.values_list("name", flat=True)) == ["view"]
+
+
+@pytest.mark.parametrize("path", ["/leave-open-and-fail", "/atomic-and-fail"])
+def test_view_that_raises_leaves_nothing_behind(client, caplog, path):
+    with caplog.at_level(logging.ERROR):
+        response = client.get(path, expect_errors=True)
+    assert response.status_int == 500
+    assert orm.connections["default"].connection is None
+    assert Author.objects.count() == 0
+    client.get("/write")
+    assert Author.objects.count() == 1
 
 
 def test_broken_connection_is_replaced(client):
