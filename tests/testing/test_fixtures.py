@@ -55,3 +55,30 @@ def test_signal_capture_fixture(signal_capture):
     signal.send("me", template=None, context={})
     signal.send("other", template=None, context={})
     assert len(calls) == 1
+
+
+def test_settings_fixture_restores_in_reverse_order_with_setting_changed():
+    from framework.testing import capture
+    from framework.testing.pytest_plugin import SettingsFixture
+
+    fixture = SettingsFixture()
+    with capture(signals.setting_changed) as calls:
+        fixture.SECRET_KEY = "one"
+        fixture.SECRET_KEY = "two"
+        fixture.BRAND_NEW = 1
+        del fixture.BRAND_NEW
+        fixture._restore()
+    assert real_settings.SECRET_KEY == ""
+    assert not hasattr(real_settings, "BRAND_NEW")
+    assert [
+        (c.kwargs["setting"], c.kwargs["value"], c.kwargs["enter"]) for c in calls
+    ] == [
+        ("SECRET_KEY", "one", True),
+        ("SECRET_KEY", "two", True),
+        ("BRAND_NEW", 1, True),
+        ("BRAND_NEW", None, True),
+        ("BRAND_NEW", 1, False),
+        ("BRAND_NEW", None, False),
+        ("SECRET_KEY", "one", False),
+        ("SECRET_KEY", "", False),
+    ]
