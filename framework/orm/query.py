@@ -514,14 +514,27 @@ class QuerySet(t.Generic[M]):
     def update_or_create(
         self, defaults: cabc.Mapping[str, t.Any] | None = None, **kwargs: t.Any
     ) -> tuple[M, bool]:
-        """Update the matching instance with ``defaults``, or create it."""
+        """Update the matching instance with ``defaults``, or create it.
+
+        As in Django, the update saves (and the save signals name) only the
+        fields in ``defaults`` plus those set when saving, such as
+        ``auto_now`` ones.
+        """
         with atomic(using=self.db):
             obj, created = self.get_or_create(defaults=defaults, **kwargs)
             if created:
                 return obj, True
             for key, value in (defaults or {}).items():
                 setattr(obj, key, value() if callable(value) else value)
-            obj.save(using=self.db)
+            meta = self.model._meta
+            names = set(defaults or ())
+            concrete = {f.name for f in meta.fields if f is not meta.pk}
+            concrete |= {f.attname for f in meta.fields if f is not meta.pk}
+            if names <= concrete:
+                names |= {f.name for f in meta.fields if f.has_pre_save}
+                obj.save(using=self.db, update_fields=names)
+            else:
+                obj.save(using=self.db)
         return obj, False
 
     def bulk_create(

@@ -498,3 +498,24 @@ def test_on_commit_receivers_wait_for_the_outermost_commit(db):
         assert Author.objects.count() == 2
     finally:
         signals.post_save.disconnect(after_commit, sender=Author)
+
+
+def test_update_or_create_saves_only_the_defaults(db):
+    from .models import Everything
+
+    obj = Everything.objects.create(code="a", small=1)
+    with recording(signals.pre_save, signals.post_save, sender=Everything) as calls:
+        same, created = Everything.objects.update_or_create(
+            code="a", defaults={"small": 2}
+        )
+        new, created_new = Everything.objects.update_or_create(
+            code="b", defaults={"small": 3}
+        )
+    assert same.pk == obj.pk and not created and created_new
+    # auto_now fields are saved too, as in Django.
+    assert calls[0][2]["update_fields"] == frozenset({"small", "updated", "created"})
+    assert calls[1][2]["created"] is False
+    assert calls[2][2]["update_fields"] is None and calls[3][2]["created"] is True
+    loaded = Everything.objects.get(pk=obj.pk)
+    assert loaded.small == 2 and loaded.created == obj.created
+    assert loaded.updated > obj.updated
