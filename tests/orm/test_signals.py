@@ -519,3 +519,16 @@ def test_update_or_create_saves_only_the_defaults(db):
     loaded = Everything.objects.get(pk=obj.pk)
     assert loaded.small == 2 and loaded.created == obj.created
     assert loaded.updated > obj.updated
+
+
+def test_batch_operations_send_only_their_batch_signal(db):
+    sigs = (
+        signals.pre_save,
+        signals.post_save,
+        signals.post_bulk_create,
+        signals.post_update,
+    )
+    with recording(*sigs, sender=Author) as calls:
+        Author.objects.bulk_create([Author(name="a"), Author(name="b")])
+        Author.objects.update(name="c")
+    assert [c[0] for c in calls] == ["post_bulk_create", "post_update"]
