@@ -122,3 +122,16 @@ def test_client_without_app_fixture_explains(tmp_path):
     code, output = run_pytest(tmp_path, "test_no_app.py", NO_APP)
     assert code != 0
     assert "needs an 'app' fixture" in output
+
+
+def test_loading_the_plugin_imports_neither_webtest_nor_the_orm(tmp_path):
+    out = tmp_path / "modules.txt"
+    code = (
+        "import sys, framework.testing.pytest_plugin as plugin\n"
+        "assert plugin.client and plugin.settings and plugin.signal_capture\n"
+        "heavy = ('webtest', 'webob', 'framework.orm', 'sqlalchemy', 'jinja2')\n"
+        "loaded = ' '.join(m for m in heavy if m in sys.modules)\n"
+        f"open({str(out)!r}, 'w').write(loaded)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    assert out.read_text() == ""
