@@ -493,21 +493,23 @@ class App:
         """Handle one request; see the module docstring for the signal rules."""
         closing = ClosingIterable(self, environ, _perf_counter(), start_response)
         try:
-            # Every receiver runs (the ORM's too) even if one raises; the
-            # first failure then makes the request an unhandled exception.
-            for _receiver, response in request_started.send_robust(
-                type(self), environ=environ
-            ):
-                if isinstance(response, Exception):
-                    raise response
-            if self._direct:
-                closing.iterable = self._handle(environ, closing)
-            else:
-                closing.iterable = self._wsgi_app(environ, closing.start_response)
-        except Exception:
-            closing.iterable = self._unhandled(environ, closing)
+            try:
+                # Every receiver runs (the ORM's too) even if one raises; the
+                # first failure then makes the request an unhandled exception.
+                for _receiver, response in request_started.send_robust(
+                    type(self), environ=environ
+                ):
+                    if isinstance(response, Exception):
+                        raise response
+                if self._direct:
+                    closing.iterable = self._handle(environ, closing)
+                else:
+                    closing.iterable = self._wsgi_app(environ, closing.start_response)
+            except Exception:
+                closing.iterable = self._unhandled(environ, closing)
         except BaseException:
-            # NOTE: SystemExit from a worker timeout or KeyboardInterrupt: no
+            # NOTE: SystemExit from a worker timeout or KeyboardInterrupt, or
+            # a failure while answering 500 (the server refusing it): no
             # iterable will reach the server, so end the request now.
             closing.closed = True
             closing.finish()

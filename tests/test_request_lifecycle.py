@@ -728,3 +728,38 @@ def test_body_close_failing_still_finishes_the_request(app):
         result.close()
     assert calls.names == ["request_finished"]
     calls.assert_sent_once_with(signals.request_finished, status=200)
+
+
+def test_system_exit_while_answering_500_still_finishes_the_request(app):
+    def explode(**kwargs):
+        raise ValueError("started receiver failed")
+
+    def timed_out(**kwargs):
+        raise SystemExit(5)  # a worker timeout while reporting the error
+
+    with capture(signals.request_finished) as calls:
+        with signals.request_started.connected_to(explode):
+            with signals.got_request_exception.connected_to(timed_out):
+                with pytest.raises(SystemExit, match="5"):
+                    call(app, "/hello")
+    calls.assert_sent_once_with(signals.request_finished, status=500)
+
+
+def test_server_refusing_the_500_still_finishes_the_request(app):
+    def refusing(status, headers, exc_info=None):
+        raise OSError(f"cannot start {status}")
+
+    app.add_wsgi_middleware(failing_middleware)
+    env = EnvironBuilder("/boom").get_environ()
+    with capture(signals.got_request_exception, signals.request_finished) as calls:
+        with pytest.raises(OSError, match="cannot start 500"):
+            app(env, refusing)
+    assert calls.names == ["got_request_exception", "request_finished"]
+    calls.assert_sent_once_with(signals.request_finished, status=500)
+
+
+def failing_middleware(wsgi_app):
+    def wrapped(environ, start_response):
+        raise RuntimeError("middleware failed")
+
+    return wrapped
