@@ -32,6 +32,7 @@ def run(app, env):
         result = app(env, lambda s, h, e=None: started.append((s, h)))
         body = b"".join(result)
         result.close()
+    assert len(calls.calls_of(signals.request_started)) == 1
     assert len(calls.calls_of(signals.request_finished)) == 1
     return int(started[-1][0][:3]), dict(started[-1][1]), body, calls
 
@@ -75,7 +76,9 @@ def test_allowed_hosts_change_takes_effect(app):
     assert run(app, dict(env))[0] == 400
     with override_settings(ALLOWED_HOSTS=["new.example"]):
         assert run(app, dict(env))[0] == 200
-    assert run(app, dict(env))[0] == 400
+    code, _, _, calls = run(app, dict(env))
+    assert code == 400
+    calls.assert_not_sent(signals.got_request_exception)
 
 
 def test_body_over_the_limit_is_413_without_reading_it(app):
