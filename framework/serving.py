@@ -122,7 +122,6 @@ class GunicornApplication(Application):  # type: ignore[misc]
         self.config_file = config_file
         self.loader = loader
         self.access_log = access_log
-        self.master_pid = os.getpid()
         super().__init__(usage="framework serve", prog="framework serve")
 
     def load_config(self) -> None:
@@ -180,8 +179,11 @@ class GunicornApplication(Application):  # type: ignore[misc]
 
         :returns: the application.
         """
+        # With preload_app the master loads first (workers then inherit the
+        # callable); without it, only workers ever load.
+        in_master = self.cfg.preload_app and self.callable is None
         application = t.cast("WSGIApplication", super().wsgi())
-        if os.getpid() == self.master_pid:
+        if in_master:
             freeze_heap()
         return application
 

@@ -303,7 +303,12 @@ def test_sigterm_under_load_finishes_every_started_request(
 def test_an_app_loaded_in_the_master_is_frozen_before_the_fork(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert gc.get_freeze_count() == 0
-    server = serving.GunicornApplication("any:app", loader=lambda spec: _hello)
+    worker = serving.GunicornApplication("any:app", loader=lambda spec: _hello)
+    assert worker.wsgi() is _hello
+    assert gc.get_freeze_count() == 0
+    server = serving.GunicornApplication(
+        "any:app", {"preload_app": True}, loader=lambda spec: _hello
+    )
     try:
         assert server.wsgi() is _hello
         # The workers' collectors will never walk what the master imported.
