@@ -139,7 +139,9 @@ pre_delete = Signal(
     args=("instance", "using", "origin"),
     doc="""Sent for every instance deleted, before any row of the deletion goes.
 
-Sent by ``Model.delete()`` and ``QuerySet.delete()``, cascaded children included.
+Sent by ``Model.delete()`` and ``QuerySet.delete()``, cascaded children
+included. Rows of automatic many-to-many through models go silently, as in
+Django.
 
 :sender: the model class of ``instance``.
 :instance: the instance about to be deleted.
