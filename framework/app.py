@@ -750,8 +750,9 @@ class App:
     def handle_exception(self, request: Request | None) -> Response:
         """Turn the exception being handled into a response.
 
-        A handler registered for its class turns it into a response.
-        Otherwise it is unhandled: ``got_request_exception`` is sent, the
+        A handler registered for its class turns it into a response (an
+        HTTP error it raises becomes that error's response). Otherwise, or if
+        that handler fails, it is unhandled: ``got_request_exception`` is sent, the
         error is logged on ``framework.request`` and the response is a 500
         (from the 500 handler if any) that shows the traceback only when
         ``DEBUG`` is on.
@@ -764,8 +765,18 @@ class App:
         if handler is not None:
             try:
                 return self.make_response(handler(request, exc))
-            except Exception:
-                return self.handle_exception(request)
+            except HTTPException as other:
+                # abort(404) in a handler of, say, LookupError: a response.
+                environ = request.environ if request is not None else None
+                return t.cast(Response, other.get_response(environ))
+            except Exception as handler_exc:
+                # A failing handler is unhandled; handlers are not searched
+                # again (a handler failing with its own class would loop).
+                return self._server_error(request, handler_exc)
+        return self._server_error(request, exc)
+
+    def _server_error(self, request: Request | None, exc: BaseException) -> Response:
+        """Log ``exc``, send got_request_exception and return the 500 response."""
         self.log_exception(request, exc)
         got_request_exception.send_robust(type(self), request=request)
         server_error = InternalServerError(original_exception=exc)

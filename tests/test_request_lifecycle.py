@@ -763,3 +763,41 @@ def failing_middleware(wsgi_app):
         raise RuntimeError("middleware failed")
 
     return wrapped
+
+
+def test_exception_class_handler_failing_is_one_unhandled_exception(app, caplog):
+    @app.errorhandler(LookupError)
+    def lookup(request, exc):
+        raise KeyError("handler fails too")
+
+    @app.route("/lookup-fails")
+    def fails(request):
+        raise KeyError("view")
+
+    with capture(signals.got_request_exception, signals.request_finished) as calls:
+        _, result, started = call(app, "/lookup-fails")
+        result.close()
+    assert started[0][0].startswith("500")
+    assert calls.names == ["got_request_exception", "request_finished"]
+    logged = [r.exc_info[1] for r in caplog.records if r.name == "framework.request"]
+    assert [exc.args for exc in logged] == [("handler fails too",)]
+    assert logged[0].__context__.args == ("view",)
+
+
+def test_exception_class_handler_may_abort_with_an_http_error(app):
+    from framework import abort
+
+    @app.errorhandler(LookupError)
+    def lookup(request, exc):
+        abort(404)
+
+    @app.route("/lookup-404")
+    def missing(request):
+        raise KeyError("no such row")
+
+    with capture(signals.got_request_exception, signals.request_finished) as calls:
+        _, result, started = call(app, "/lookup-404")
+        assert b"Not Found" in b"".join(result)
+        result.close()
+    assert started[0][0].startswith("404")
+    assert calls.names == ["request_finished"]
