@@ -243,3 +243,26 @@ def test_json_echo_of_a_lone_surrogate_is_valid_json(app, view_middleware):
     assert body.isascii()
     assert headers["Content-Type"] == "application/json"
     calls.assert_not_sent(signals.got_request_exception)
+
+
+def test_chunked_body_under_the_limit_is_read_whole(app):
+    env = environ(
+        "/form",
+        method="POST",
+        data="a=1&b=" + "x" * 40,
+        content_type="application/x-www-form-urlencoded",
+    )
+    del env["CONTENT_LENGTH"]
+    env["wsgi.input_terminated"] = True
+    with override_settings(MAX_CONTENT_LENGTH=46):
+        code, _, body, calls = run(app, env)
+    assert (code, body) == (200, b'{"fields":2}')
+    calls.assert_not_sent(signals.got_request_exception)
+
+
+def test_json_view_with_another_content_type_is_415(app):
+    env = environ("/json", method="POST", data='{"a": 1}', content_type="text/plain")
+    code, _, body, calls = run(app, env)
+    assert code == 415
+    assert b"application/json" in body
+    calls.assert_not_sent(signals.got_request_exception)

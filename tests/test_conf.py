@@ -319,3 +319,21 @@ def test_failing_setting_changed_receiver_restores_and_raises():
             with override_settings(SECRET_KEY="never"):
                 pass  # pragma: no cover
     assert settings.SECRET_KEY == before
+
+
+def test_failing_setting_changed_receiver_on_exit_restores_then_raises():
+    def refuse_exit(**kwargs):
+        if not kwargs["enter"]:
+            raise RuntimeError("refused on exit")
+
+    before = settings.SECRET_KEY
+    with signals.setting_changed.connected_to(refuse_exit):
+        with pytest.raises(RuntimeError, match="refused on exit"):
+            with override_settings(SECRET_KEY="inside"):
+                assert settings.SECRET_KEY == "inside"
+        assert settings.SECRET_KEY == before
+        # An exception from the block wins over the receiver's.
+        with pytest.raises(ValueError, match="from the block"):
+            with override_settings(SECRET_KEY="inside"):
+                raise ValueError("from the block")
+    assert settings.SECRET_KEY == before

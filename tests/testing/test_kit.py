@@ -35,6 +35,8 @@ def test_capture_records_sends_in_order():
     calls.clear()
     calls.assert_not_sent()
     assert "0 calls" in repr(calls)
+    with pytest.raises(AssertionError, match="sent 0 times.*; nothing was sent"):
+        calls.assert_sent_once_with(first)
 
 
 def test_capture_filters_by_sender():
