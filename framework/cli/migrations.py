@@ -207,20 +207,21 @@ def migrate(
         return MigrateResult([str(m) for m in pending], {})
     verbosity = obj.verbosity
     created: dict[str, list[t.Any]] = {}
-    all_syncdb = [model for models in syncdb.values() for model in models]
+    early, late = _syncdb_phases(syncdb, set(loader.by_app))
     # NOTE: one migrate at a time per database, signals included, so that
     # post_migrate receivers of servers starting together do not race.
     with executor.lock():
         pending = executor.plan()
         emit_pre_migrate(verbosity, interactive, database, syncdb)
-        if all_syncdb:
-            made = orm.create_tables(all_syncdb, using=database)
-            for label, models in syncdb.items():
-                created[label] = [model for model in models if model in made]
-                if created[label]:
-                    names = ", ".join(m._meta.object_name for m in created[label])
-                    obj.echo(f"Created tables of {label}: {names}", level=1)
+        made = orm.create_tables(early, using=database) if early else []
+        _report_created(obj, syncdb, made)
         applied = _apply(obj, executor, pending, MigrationError, fake)
+        if late:
+            made_late = orm.create_tables(late, using=database)
+            _report_created(obj, syncdb, made_late)
+            made += made_late
+        for label, models in syncdb.items():
+            created[label] = [model for model in models if model in made]
         if not pending:
             obj.echo("No migrations to apply.", level=2)
         emit_post_migrate(verbosity, interactive, database, created)
@@ -232,6 +233,44 @@ def migrate(
             err=True,
         )
     return MigrateResult([str(m) for m in applied], created)
+
+
+def _report_created(
+    obj: CommandContext, syncdb: dict[str, list[t.Any]], made: list[t.Any]
+) -> None:
+    for label, models in syncdb.items():
+        names = ", ".join(m._meta.object_name for m in models if m in made)
+        if names:
+            obj.echo(f"Created tables of {label}: {names}")
+
+
+def _syncdb_phases(
+    syncdb: dict[str, list[t.Any]], migrated_labels: set[str]
+) -> tuple[list[t.Any], list[t.Any]]:
+    """Split the models of apps without migrations: before or after migrations.
+
+    A model with a foreign key to a model of an app with migrations (or to
+    a model created late) is created after the migrations, when the table
+    it refers to exists; the others come first, so that migrations may
+    refer to them.
+    """
+    models = [model for group in syncdb.values() for model in group]
+    late: set[t.Any] = set()
+    changed = True
+    while changed:
+        changed = False
+        for model in models:
+            if model in late:
+                continue
+            for field in model._meta.fields:
+                target = getattr(field, "related_model", None)
+                if target is not None and (
+                    target._meta.app_label in migrated_labels or target in late
+                ):
+                    late.add(model)
+                    changed = True
+                    break
+    return [m for m in models if m not in late], [m for m in models if m in late]
 
 
 def _apply(

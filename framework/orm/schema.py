@@ -51,6 +51,13 @@ def table_exists(name: str, using: str = DEFAULT_DB_ALIAS) -> bool:
 
 def _sorted(models: cabc.Iterable[type[Model]]) -> list[tuple[t.Any, list[t.Any]]]:
     by_table = {m._meta.table: m for m in models}
+    for model in by_table.values():
+        # Tables are built lazily: the ones foreign keys refer to must exist
+        # in the MetaData for the sort (another app's model, maybe unused).
+        for field in model._meta.fields:
+            target = getattr(field, "related_model", None)
+            if target is not None:
+                target._meta.table  # noqa: B018
     return [
         (table, list(fkcs))
         for table, fkcs in sort_tables_and_constraints(list(by_table))  # type: ignore[no-untyped-call]

@@ -472,3 +472,53 @@ def test_pre_migrate_comes_before_anything_is_installed(configure, db_url):
     assert seen[0][2] == seen[1][2] == set()
     installed = {"library_book", "journal_entry", "framework_migrations"}
     assert installed <= seen[2][2] == seen[3][2]
+
+
+def test_apps_without_migrations_may_refer_to_apps_with_them(
+    configure, make_app, db_url
+):
+    """Tables refering to migrated ones come after the migrations, others before."""
+    make_app(
+        "phbase",
+        {
+            "models.py": (
+                "from framework import orm\n\n\n"
+                "class Owner(orm.Model):\n    name = orm.CharField(max_length=10)\n"
+            ),
+            "migrations/__init__.py": "",
+        },
+    )
+    make_app(
+        "phplain",
+        {
+            "models.py": (
+                "from framework import orm\n\nfrom phbase.models import Owner\n\n\n"
+                "class Kind(orm.Model):\n    name = orm.CharField(max_length=10)\n\n\n"
+                "class Pet(orm.Model):\n"
+                "    owner = orm.ForeignKey(Owner, on_delete=orm.CASCADE)\n"
+                "    kind = orm.ForeignKey(Kind, on_delete=orm.CASCADE)\n"
+            )
+        },
+    )
+    configure(INSTALLED_APPS=["phplain", "phbase"], DATABASES={"default": db_url})
+    call_command("makemigrations", "phbase", verbosity=0)
+    out = io.StringIO()
+    result = call_command("migrate", interactive=False, stdout=out)
+    assert result.applied == ["phbase.0001_initial"]
+    from phplain.models import Kind
+    from phplain.models import Pet
+
+    assert result.created_models == {"phplain": [Kind, Pet]}
+    assert out.getvalue() == (
+        "Created tables of phplain: Kind\n"
+        "Applied phbase.0001_initial\n"
+        "Created tables of phplain: Pet\n"
+    )
+    from phbase.models import Owner
+
+    owner = Owner(name="ann")
+    owner.save()
+    kind = Kind(name="cat")
+    kind.save()
+    Pet(owner=owner, kind=kind).save()
+    assert Pet.objects.get().owner.name == "ann"
