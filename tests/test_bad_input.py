@@ -266,3 +266,11 @@ def test_json_view_with_another_content_type_is_415(app):
     assert code == 415
     assert b"application/json" in body
     calls.assert_not_sent(signals.got_request_exception)
+
+
+def test_many_distinct_hosts_are_all_checked(app):
+    with override_settings(ALLOWED_HOSTS=[".example.com"]):
+        for index in range(300):
+            env = environ(headers={"Host": f"h{index}.example.com"})
+            assert run(app, env)[0] == 200
+        assert run(app, environ(headers={"Host": "h1.example.org"}))[0] == 400

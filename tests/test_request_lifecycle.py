@@ -801,3 +801,28 @@ def test_exception_class_handler_may_abort_with_an_http_error(app):
         result.close()
     assert started[0][0].startswith("404")
     assert calls.names == ["request_finished"]
+
+
+def test_middleware_failing_after_the_core_reports_the_views_request(app):
+    seen = []
+
+    @app.route("/note")
+    def note(request):
+        seen.append(request)
+        return "noted"
+
+    def middleware(wsgi_app):
+        def wrapped(environ, start_response):
+            result = wsgi_app(environ, start_response)
+            getattr(result, "close", lambda: None)()
+            raise RuntimeError("after the core")
+
+        return wrapped
+
+    app.add_wsgi_middleware(middleware)
+    with capture(signals.got_request_exception, signals.request_finished) as calls:
+        _, result, started = call(app, "/note")
+        result.close()
+    assert [status[:3] for status, _ in started] == ["200", "500"]
+    assert calls[0].kwargs["request"] is seen[0]
+    calls.assert_sent_once_with(signals.request_finished, status=500)

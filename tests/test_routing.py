@@ -237,3 +237,17 @@ def test_routes_added_after_the_first_request_are_served():
     assert client.get("/one").text == "1"
     app.add_route("/two", lambda request: "2", endpoint="two")
     assert client.get("/two").text == "2"
+
+
+def test_listed_options_goes_to_the_view():
+    app = App(__name__)
+
+    @app.route("/cors", methods=["GET", "OPTIONS"])
+    def cors(request):
+        return "", 204, {"Access-Control-Allow-Origin": "*"}
+
+    env = EnvironBuilder("/cors", method="OPTIONS").get_environ()
+    started = []
+    result = app(env, lambda status, headers, exc_info=None: started.append(headers))
+    result.close()
+    assert ("Access-Control-Allow-Origin", "*") in started[0]
