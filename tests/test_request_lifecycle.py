@@ -826,3 +826,51 @@ def test_middleware_failing_after_the_core_reports_the_views_request(app):
     assert [status[:3] for status, _ in started] == ["200", "500"]
     assert calls[0].kwargs["request"] is seen[0]
     calls.assert_sent_once_with(signals.request_finished, status=500)
+
+
+def test_got_request_exception_receivers_see_the_exception_being_handled(app):
+    import sys
+
+    seen = []
+
+    def note(**kwargs):
+        exc = sys.exception()
+        seen.append((type(exc).__name__, str(exc)))
+
+    def started_fails(**kwargs):
+        if kwargs["environ"]["PATH_INFO"] == "/hello":
+            raise ValueError("from request_started")
+
+    @app.errorhandler(500)
+    def server_error(request, exc):
+        if request.path == "/boom":
+            raise LookupError("500 handler broken")
+        return "sorry", 500
+
+    def refusing(status, headers, exc_info=None):
+        if status.startswith("200"):
+            raise OSError("header refused")
+
+    with signals.got_request_exception.connected_to(note):
+        with signals.request_started.connected_to(started_fails):
+            for path in ("/hello", "/boom", "/none", "/stream-error", "/users/1"):
+                env = EnvironBuilder(path).get_environ()
+                result = app(env, refusing if path == "/users/1" else call_start)
+                try:
+                    b"".join(result)
+                except RuntimeError:
+                    pass
+                result.close()
+    assert seen == [
+        ("ValueError", "from request_started"),
+        ("RuntimeError", "secret detail"),
+        ("LookupError", "500 handler broken"),
+        ("TypeError", seen[3][1]),
+        ("RuntimeError", "broken stream"),
+        ("OSError", "header refused"),
+    ]
+    assert "returned None" in seen[3][1]
+
+
+def call_start(status, headers, exc_info=None):
+    return None
