@@ -1,6 +1,11 @@
 from __future__ import annotations
 
 import importlib
+import json
+import os
+import pathlib
+import subprocess
+import sys
 
 import sqlalchemy as sa
 
@@ -9,6 +14,8 @@ from framework.cli import main
 from .conftest import forget_modules
 from .conftest import sa_url
 from .test_writer import assert_ruff_clean
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 MODELS_V1 = """
 from framework import orm
@@ -236,3 +243,24 @@ def test_empty_migration_for_data(configure, runner, make_app, tmp_path):
     assert source.endswith("\n    operations = []\n")
     result = runner.invoke(main, ["migrate", "--noinput"])
     assert result.output == "Applied mkdata.0001_initial\nApplied mkdata.0002_seed\n"
+
+
+def test_app_example_migrations_match_its_models(tmp_path):
+    """What CI runs: the example app has no model change without a migration."""
+    out = tmp_path / "out.txt"
+    env = {
+        **os.environ,
+        "FRAMEWORK_SETTINGS_MODULE": "app_example.settings",
+        "FRAMEWORK_DATABASES": json.dumps({"default": f"sqlite:///{tmp_path}/db"}),
+    }
+    env.pop("FRAMEWORK_APP", None)
+    with out.open("w") as stdout:
+        code = subprocess.call(
+            [sys.executable, "-m", "framework", "makemigrations", "--check"],
+            cwd=ROOT,
+            env=env,
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            timeout=60,
+        )
+    assert (code, out.read_text()) == (0, "No changes detected.\n")
