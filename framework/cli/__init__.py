@@ -235,6 +235,9 @@ def error_message(exc: BaseException) -> str:
 
     A database error is told by its driver's exception, without the SQL
     statement and the link SQLAlchemy adds (``--traceback`` shows them).
+
+    :param exc: the exception.
+    :returns: its class name and message, whitespace collapsed to spaces.
     """
     orig = getattr(exc, "orig", None)
     if isinstance(orig, BaseException):
