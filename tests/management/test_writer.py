@@ -129,6 +129,17 @@ LONG_OPERATIONS = [
             unique=True,
         ),
     ),
+    m.AddIndex(
+        "w_item",
+        m.Index(
+            "w_item_three_long_columns_idx",
+            (
+                "a_column_whose_name_is_also_long",
+                "another_column_whose_name_is_long",
+                "yet_another_column_with_a_long_name",
+            ),
+        ),
+    ),
 ]
 
 

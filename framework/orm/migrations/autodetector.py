@@ -251,10 +251,12 @@ class _Renderer:
         if isinstance(value, Column):
             return self.column(value, indent, used)
         if isinstance(value, Index):
-            columns = ", ".join(_str(col) for col in value.columns)
-            if len(value.columns) == 1:
-                columns += ","
-            parts = [self.value(value.name, indent + 4), f"({columns})"]
+            names = [self.value(col, indent + 8) for col in value.columns]
+            if len(names) == 1 and _fits(f"({names[0]},)", indent + 4):
+                columns = f"({names[0]},)"
+            else:
+                columns = _call("", names, indent + 4, 0)
+            parts = [self.value(value.name, indent + 4), columns]
             if value.unique:
                 parts.append("unique=True")
             return _call("migrations.Index", parts, indent, used)
