@@ -283,6 +283,19 @@ def test_class_decorator_subclass_and_method_overrides_win():
     assert Sub.test_own.__name__ == "test_own"
 
 
+def test_stacked_class_decorators_merge_and_the_outer_wins():
+    @override_settings(SECRET_KEY="outer", DEBUG=True)
+    @override_settings(SECRET_KEY="inner", MAX_FORM_FIELDS=3)
+    class Stacked:
+        def test_read(self):
+            return settings.SECRET_KEY, settings.DEBUG, settings.MAX_FORM_FIELDS
+
+    with capture(signals.setting_changed) as calls:
+        assert Stacked().test_read() == ("outer", True, 3)
+    # One override per call: each setting is entered and left once.
+    assert len(calls) == 6
+
+
 def test_class_decorator_wraps_coroutine_methods_only_once():
     @override_settings(SECRET_KEY="async")
     class Base:
