@@ -751,11 +751,11 @@ class App:
         """Turn the exception being handled into a response.
 
         A handler registered for its class turns it into a response (an
-        HTTP error it raises becomes that error's response). Otherwise, or if
-        that handler fails, it is unhandled: ``got_request_exception`` is sent, the
-        error is logged on ``framework.request`` and the response is a 500
-        (from the 500 handler if any) that shows the traceback only when
-        ``DEBUG`` is on.
+        HTTP error it raises becomes that error's response). Otherwise, or
+        if that handler fails, it is unhandled: the error is logged on
+        ``framework.request``, ``got_request_exception`` is sent and the
+        response is a 500 (from the 500 handler if any) that shows the
+        traceback only when ``DEBUG`` is on.
         """
         exc = sys.exception()
         assert exc is not None
