@@ -75,8 +75,9 @@ got_request_exception = Signal(
     doc="""Sent by the WSGI handler once for every unhandled exception.
 
 Sent for exceptions from ``request_started`` receivers, middleware, the view,
-an error handler, building the response or iterating a streamed body; never
-for HTTP errors (404, 405, 400, ...). The exception is the one being handled
+an error handler, building or starting the response (a server refusing the
+headers included) or iterating a streamed body; never for HTTP errors (404,
+405, 400, ...). The exception is the one being handled
 (``sys.exception()``). Every receiver runs even if one raises.
 
 :sender: the handler class, ``type(app)``.
