@@ -265,9 +265,11 @@ Caller = cabc.Callable[
 class _Entry:
     """The receivers of one sender, and the function ``send`` calls them with."""
 
-    __slots__ = ("plain", "refs", "call")
+    __slots__ = ("plain", "refs", "call", "robust")
 
-    def __init__(self, plain: bool, refs: tuple[t.Any, ...], call: Caller) -> None:
+    def __init__(
+        self, plain: bool, refs: tuple[t.Any, ...], call: Caller, robust: Caller
+    ) -> None:
         self.plain = plain
         """False when a receiver is async or waits for the commit."""
         self.refs = refs
@@ -275,6 +277,8 @@ class _Entry:
         self.call = call
         """``call(signal, sender, refs, named)``: the responses, or ``None`` to
         have send() take the generic path (names changed, receiver died)."""
+        self.robust = robust
+        """The same for send_robust()."""
 
 
 def _call_none(
@@ -288,11 +292,25 @@ def _call_generic(
 ) -> list[tuple[Receiver, t.Any]]:
     named["signal"] = signal
     named["sender"] = sender
-    responses = []
-    for ref in refs:
-        receiver = ref()
-        if receiver is not None:
-            responses.append((receiver, receiver(**named)))
+    # Dereference first: every receiver alive when the send starts is called.
+    receivers = [receiver for ref in refs if (receiver := ref()) is not None]
+    return [(receiver, receiver(**named)) for receiver in receivers]
+
+
+def _call_generic_robust(
+    signal: Signal, sender: t.Any, refs: tuple[t.Any, ...], named: dict[str, t.Any]
+) -> list[tuple[Receiver, t.Any]]:
+    named["signal"] = signal
+    named["sender"] = sender
+    receivers = [receiver for ref in refs if (receiver := ref()) is not None]
+    responses: list[tuple[Receiver, t.Any]] = []
+    for receiver in receivers:
+        try:
+            response = receiver(**named)
+        except Exception as exc:
+            signal._log_failure(receiver, exc)
+            response = exc
+        responses.append((receiver, response))
     return responses
 
 
@@ -308,6 +326,12 @@ def _call_special(
     return signal._send_special(refs, sender, named, robust=False)
 
 
+def _call_special_robust(
+    signal: Signal, sender: t.Any, refs: tuple[t.Any, ...], named: dict[str, t.Any]
+) -> list[tuple[Receiver, t.Any]]:
+    return signal._send_special(refs, sender, named, robust=True)
+
+
 # PERF: a receiver called as ``r(**named)`` costs about twice a call with
 # literal keywords, because CPython copies the dict at the call site. So
 # send() runs a loop-free function, generated once per (receiver count,
@@ -315,14 +339,18 @@ def _call_special(
 # None when the names differ or a receiver died, and send() falls back to
 # _call_generic. bench/dispatch.py measures it ("send, 1/10 receivers").
 _UNROLL_MAX: t.Final = 24
-_callers: dict[tuple[int, frozenset[str]], Caller] = {}
+_callers: dict[tuple[int, frozenset[str], bool], Caller] = {}
 
 
-def _make_caller(count: int, names: cabc.Iterable[str]) -> Caller:
-    """Return the function that calls ``count`` plain receivers with ``names``."""
+def _make_caller(count: int, names: cabc.Iterable[str], robust: bool = False) -> Caller:
+    """Return the function that calls ``count`` plain receivers with ``names``.
+
+    With ``robust``, each call catches ``Exception``, logs it and returns it
+    as that receiver's response, as send_robust() does.
+    """
     if count == 0:
         return _call_none
-    key = (count, frozenset(names))
+    key = (count, frozenset(names), robust)
     caller = _callers.get(key)
     if caller is not None:
         return caller
@@ -331,7 +359,7 @@ def _make_caller(count: int, names: cabc.Iterable[str]) -> Caller:
         name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("_")
         for name in ordered
     ):
-        return _call_generic
+        return _call_generic_robust if robust else _call_generic
     if len(_callers) > 256:
         _callers.clear()
     unpack = "".join(f"        {name} = _named[{name!r}]\n" for name in ordered)
@@ -340,10 +368,22 @@ def _make_caller(count: int, names: cabc.Iterable[str]) -> Caller:
     receivers = "".join(f"_r{i}, " for i in range(count))
     derefs = "".join(f"_f{i}(), " for i in range(count))
     dead = " or ".join(f"_r{i} is None" for i in range(count))
-    calls = ", ".join(
-        f"(_r{i}, _r{i}(signal=_signal, sender=_sender{keywords}))"
-        for i in range(count)
-    )
+    if robust:
+        calls = "".join(
+            f"    try:\n"
+            f"        _v{i} = _r{i}(signal=_signal, sender=_sender{keywords})\n"
+            f"    except Exception as _exc:\n"
+            f"        _signal._log_failure(_r{i}, _exc)\n"
+            f"        _v{i} = _exc\n"
+            for i in range(count)
+        )
+        result = ", ".join(f"(_r{i}, _v{i})" for i in range(count))
+    else:
+        calls = ""
+        result = ", ".join(
+            f"(_r{i}, _r{i}(signal=_signal, sender=_sender{keywords}))"
+            for i in range(count)
+        )
     source = (
         "def _caller(_signal, _sender, _refs, _named):\n"
         f"    if len(_named) != {len(ordered)}:\n"
@@ -357,10 +397,12 @@ def _make_caller(count: int, names: cabc.Iterable[str]) -> Caller:
         f"    {receivers}= {derefs}\n"
         f"    if {dead}:\n"
         "        return None\n"
-        f"    return [{calls}]\n"
+        f"{calls}"
+        f"    return [{result}]\n"
     )
     namespace: dict[str, t.Any] = {}
-    exec(compile(source, f"<framework.dispatch caller {count}>", "exec"), namespace)
+    name = f"<framework.dispatch {'robust ' if robust else ''}caller {count}>"
+    exec(compile(source, name, "exec"), namespace)
     caller = t.cast(Caller, namespace["_caller"])
     _callers[key] = caller
     return caller
@@ -581,16 +623,12 @@ class Signal:
         try:
             entry = self._cache[id(sender)]
         except KeyError:
-            entry = self._lookup(sender, named)
+            entry = self._lookup(sender)
         responses = entry.call(self, sender, entry.refs, named)
         if responses is None:
             # The keyword names changed, or a receiver died: re-pick the
             # caller for these names and take the generic path this time.
-            if "signal" in named:
-                raise TypeError(
-                    f"{self!r}.send() got an argument named 'signal'; receivers get"
-                    " the signal itself under that name. Rename the argument."
-                )
+            self._check_names(named)
             entry.call = _make_caller(len(entry.refs), named)
             responses = _call_generic(self, sender, entry.refs, named)
         return responses
@@ -613,22 +651,11 @@ class Signal:
             entry = self._cache[id(sender)]
         except KeyError:
             entry = self._lookup(sender)
-        if not entry.plain:
-            return self._send_special(entry.refs, sender, named, robust=True)
-        named["signal"] = self
-        named["sender"] = sender
-        responses: list[tuple[Receiver, t.Any]] = []
-        for ref in entry.refs:
-            receiver = ref()
-            if receiver is None:
-                continue
-            try:
-                response = receiver(**named)
-            except Exception as exc:
-                self._log_failure(receiver, exc)
-                responses.append((receiver, exc))
-            else:
-                responses.append((receiver, response))
+        responses = entry.robust(self, sender, entry.refs, named)
+        if responses is None:
+            self._check_names(named)
+            entry.robust = _make_caller(len(entry.refs), named, robust=True)
+            responses = _call_generic_robust(self, sender, entry.refs, named)
         return responses
 
     async def asend(
@@ -708,7 +735,7 @@ class Signal:
         self._records = tuple(records)
         self._cache = {}
 
-    def _lookup(self, sender: t.Any, named: dict[str, t.Any] | None = None) -> _Entry:
+    def _lookup(self, sender: t.Any) -> _Entry:
         # Read the cache before the records: if a writer publishes in
         # between, this entry lands in the discarded dict, never in the new.
         cache = self._cache
@@ -722,16 +749,11 @@ class Signal:
             and rec.ref() is not None
         ]
         plain = not any(rec.is_async or rec.on_commit for rec in matched)
-        if not plain:
-            entry = _Entry(False, tuple(matched), _call_special)
-        elif named is None or "signal" in named:
-            entry = _Entry(True, tuple(rec.ref for rec in matched), _call_unprepared)
+        if plain:
+            refs = tuple(rec.ref for rec in matched)
+            entry = _Entry(True, refs, _call_unprepared, _call_unprepared)
         else:
-            entry = _Entry(
-                True,
-                tuple(rec.ref for rec in matched),
-                _make_caller(len(matched), named),
-            )
+            entry = _Entry(False, tuple(matched), _call_special, _call_special_robust)
         if len(cache) >= _MAX_CACHED_SENDERS:
             cache.clear()
         cache[sender_key] = entry
@@ -816,6 +838,13 @@ class Signal:
         if is_async:
             return _call_async(receiver, kwargs)
         return receiver(**kwargs)
+
+    def _check_names(self, named: dict[str, t.Any]) -> None:
+        if "signal" in named:
+            raise TypeError(
+                f"{self!r}.send() got an argument named 'signal'; receivers get"
+                " the signal itself under that name. Rename the argument."
+            )
 
     def _log_failure(self, receiver: Receiver, exc: Exception) -> None:
         logger.error("Error calling %s in %r", _describe(receiver), self, exc_info=exc)
