@@ -306,14 +306,9 @@ class DatabaseWrapper:
 
     def close(self) -> None:
         """Hand the connection back to the pool (rolling back an open transaction)."""
-        proxy = self._proxy
+        proxy = self._detach()
         if proxy is None:
             return
-        if self.pid != os.getpid():
-            self._discard()
-            return
-        self._reset_state()
-        self.connection = self._proxy = self._cursor = None
         try:
             if self.errors_occurred and not _usable(proxy, self._errors):
                 proxy.invalidate()
@@ -324,15 +319,21 @@ class DatabaseWrapper:
 
     def close_physically(self) -> None:
         """Close the DB-API connection itself instead of pooling it."""
+        proxy = self._detach()
+        if proxy is not None:
+            proxy.invalidate()
+
+    def _detach(self) -> t.Any:
+        """Forget the connection; return its pool proxy if this process may close it."""
         proxy = self._proxy
         if proxy is None:
-            return
+            return None
         if self.pid != os.getpid():
             self._discard()
-            return
+            return None
         self._reset_state()
         self.connection = self._proxy = self._cursor = None
-        proxy.invalidate()
+        return proxy
 
     def _discard(self) -> None:
         # A connection inherited through fork(): never used, never closed here.
