@@ -42,7 +42,7 @@ __all__ = [
     "set_on_commit_hook",
 ]
 
-logger = logging.getLogger("framework.dispatch")
+_logger = logging.getLogger("framework.dispatch")
 
 Receiver = cabc.Callable[..., t.Any]
 F = t.TypeVar("F", bound=cabc.Callable[..., t.Any])
@@ -415,6 +415,8 @@ class Signal:
     :param doc: who sends the signal, what ``sender`` is, and every argument.
     :param args: the keyword argument names each send carries; checked on
         every send while debug mode is on (see :func:`set_debug`).
+    :param logger: where ``send_robust`` logs receiver failures (a logger or
+        its name); ``framework.dispatch`` by default.
     """
 
     def __init__(
@@ -422,9 +424,14 @@ class Signal:
         name: str | None = None,
         doc: str | None = None,
         args: cabc.Iterable[str] | None = None,
+        logger: logging.Logger | str | None = None,
     ) -> None:
         self.name = name
         """The signal's name."""
+        self.logger = (
+            logging.getLogger(logger) if isinstance(logger, str) else logger or _logger
+        )
+        """The logger ``send_robust`` reports receiver failures on."""
         self.__doc__ = doc
         self.args: frozenset[str] | None = frozenset(args) if args is not None else None
         """The declared keyword argument names, or ``None`` if undeclared."""
@@ -847,7 +854,9 @@ class Signal:
             )
 
     def _log_failure(self, receiver: Receiver, exc: Exception) -> None:
-        logger.error("Error calling %s in %r", _describe(receiver), self, exc_info=exc)
+        self.logger.error(
+            "Error calling %s in %r", _describe(receiver), self, exc_info=exc
+        )
 
     def _positional_error(self, args: tuple[t.Any, ...]) -> TypeError:
         return TypeError(

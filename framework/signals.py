@@ -39,6 +39,7 @@ __all__ = [
 
 request_started = Signal(
     name="request_started",
+    logger="framework.request",
     args=("environ",),
     doc="""Sent by the WSGI handler first thing for every request.
 
@@ -53,6 +54,7 @@ receiver raises, the request becomes an unhandled exception (a 500, with
 
 request_finished = Signal(
     name="request_finished",
+    logger="framework.request",
     args=("environ", "status", "duration"),
     doc="""Sent by the WSGI handler once per request, when the server closes it.
 
@@ -71,6 +73,7 @@ failures are logged on the ``framework.request`` logger.
 
 got_request_exception = Signal(
     name="got_request_exception",
+    logger="framework.request",
     args=("request",),
     doc="""Sent by the WSGI handler once for every unhandled exception.
 

@@ -319,18 +319,13 @@ class ClosingIterable:
                 code = int(status[:3])
             except ValueError:
                 code = 500
-        for receiver, response in request_finished.send_robust(
+        # Receiver failures are logged on framework.request by the signal.
+        request_finished.send_robust(
             type(self.app),
             environ=self.environ,
             status=code,
             duration=time.perf_counter() - self.started,
-        ):
-            if isinstance(response, Exception):
-                logger.error(
-                    "request_finished receiver %r raised",
-                    receiver,
-                    exc_info=response,
-                )
+        )
 
     def start_response(
         self,

@@ -267,6 +267,22 @@ def test_send_robust_collects_logs_and_continues(caplog):
     assert [kwargs["value"] for _, _, kwargs in calls] == [0, 1, 2]
 
 
+def test_send_robust_logs_on_the_signals_own_logger(caplog):
+    from framework import signals as catalogue
+
+    sig = Signal(name="own", logger="myapp.signals")
+
+    def boom(sender, **kwargs):
+        raise ValueError("own boom")
+
+    sig.connect(boom)
+    with caplog.at_level(logging.ERROR):
+        sig.send_robust(None)
+    assert [r.name for r in caplog.records] == ["myapp.signals"]
+    assert catalogue.request_finished.logger.name == "framework.request"
+    assert catalogue.post_save.logger.name == "framework.dispatch"
+
+
 @pytest.mark.parametrize("exc_type", [KeyboardInterrupt, SystemExit])
 def test_send_robust_never_swallows_interrupts(exc_type):
     sig = Signal()
