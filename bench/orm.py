@@ -250,7 +250,36 @@ class Peewee(Contender):
         self.db.close()
 
 
-class Django(Contender):
+class DjangoStyle(Contender):
+    """Django and framework.orm share the manager API: the same loops."""
+
+    Item: t.Any
+    transaction: t.Any
+
+    def save_tx(self, n: int) -> None:
+        item = self.Item
+        with self.transaction.atomic():
+            for i in range(n):
+                item(name="x", score=i).save()
+
+    def save_auto(self, n: int) -> None:
+        item = self.Item
+        for i in range(n):
+            item(name="x", score=i).save()
+
+    def get(self, n: int) -> None:
+        objects = self.Item.objects
+        for pk in _pks(n):
+            objects.get(pk=pk)
+
+    def filter(self, n: int) -> None:
+        objects = self.Item.objects
+        for i in range(n):
+            rows = list(objects.filter(score=i % 100, name__startswith="n"))
+            assert len(rows) == 10
+
+
+class Django(DjangoStyle):
     name = "Django ORM"
 
     def __init__(self, directory: str) -> None:
@@ -292,33 +321,11 @@ class Django(Contender):
         self.transaction = transaction
         self.connection = connection
 
-    def save_tx(self, n: int) -> None:
-        item = self.Item
-        with self.transaction.atomic():
-            for i in range(n):
-                item(name="x", score=i).save()
-
-    def save_auto(self, n: int) -> None:
-        item = self.Item
-        for i in range(n):
-            item(name="x", score=i).save()
-
-    def get(self, n: int) -> None:
-        objects = self.Item.objects
-        for pk in _pks(n):
-            objects.get(pk=pk)
-
-    def filter(self, n: int) -> None:
-        objects = self.Item.objects
-        for i in range(n):
-            rows = list(objects.filter(score=i % 100, name__startswith="n"))
-            assert len(rows) == 10
-
     def close(self) -> None:
         self.connection.close()
 
 
-class Framework(Contender):
+class Framework(DjangoStyle):
     name = "framework.orm"
 
     def __init__(self, directory: str) -> None:
@@ -342,28 +349,7 @@ class Framework(Contender):
         signals.post_save.connect(receiver, sender=Item)
         self.Item = Item
         self.orm = orm
-
-    def save_tx(self, n: int) -> None:
-        item = self.Item
-        with self.orm.atomic():
-            for i in range(n):
-                item(name="x", score=i).save()
-
-    def save_auto(self, n: int) -> None:
-        item = self.Item
-        for i in range(n):
-            item(name="x", score=i).save()
-
-    def get(self, n: int) -> None:
-        objects = self.Item.objects
-        for pk in _pks(n):
-            objects.get(pk=pk)
-
-    def filter(self, n: int) -> None:
-        objects = self.Item.objects
-        for i in range(n):
-            rows = list(objects.filter(score=i % 100, name__startswith="n"))
-            assert len(rows) == 10
+        self.transaction = orm.transaction
 
     def close(self) -> None:
         self.orm.connections.close_all()
