@@ -793,6 +793,9 @@ def run(  # noqa: C901
         for values in counters[index].values():
             for name, value in values.items():
                 totals[name] += value
+        # Exited workers are summed into one RETIRED entry, which knows how
+        # many processes it holds.
+        retired = counters[index].get(0, {}).get("processes", 0)
         instances_books.append(
             {
                 "port": servers[index].port,
@@ -802,7 +805,9 @@ def run(  # noqa: C901
                 "request_finished": int(totals["request_finished"]),
                 "got_request_exception": int(totals["got_request_exception"]),
                 "connection_created": int(totals["connection_created"]),
-                "workers_seen": len(counters[index]),
+                "workers_seen": int(
+                    len(counters[index]) - (0 in counters[index]) + retired
+                ),
             }
         )
     checks, details = check_books(

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import pathlib
+import subprocess
+import sys
+
 import pytest
 
 from framework import signals
@@ -10,6 +14,8 @@ from framework.orm import connections
 from framework.orm import transaction
 from framework.testing import TestApp
 from framework.testing import capture
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 
 
 @pytest.fixture
@@ -214,6 +220,84 @@ def test_counters_in_a_directory_are_summed_over_processes(tmp_path):
     assert found[counters.pid]["request_started"] == 3
     assert found[counters.pid]["duration_seconds"] == 0.25
     assert found[1]["request_finished"] == 0
+
+
+def _count_in_a_child(directory, started, finished):
+    """Count in a real process that then exits; return its pid."""
+    code = (
+        "import sys; from app_example import metrics;"
+        f" c = metrics.WorkerCounters({str(directory)!r});"
+        f" [c.increment(0) for _ in range({started})];"
+        f" [c.increment(1) for _ in range({finished})];"
+        " c.add_duration(0.5); print(c.pid)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return int(result.stdout)
+
+
+def test_exited_processes_are_retired_into_one_total(tmp_path):
+    from app_example import metrics
+
+    first = _count_in_a_child(tmp_path, started=3, finished=3)
+    second = _count_in_a_child(tmp_path, started=5, finished=4)
+    # The second child retired the first when it started counting.
+    assert not (tmp_path / f"worker-{first}.counters").exists()
+    before = metrics.read_all(str(tmp_path))
+    assert set(before) == {metrics.RETIRED, second}
+    assert before[metrics.RETIRED]["request_started"] == 3
+    assert before[metrics.RETIRED]["processes"] == 1
+
+    counters = metrics.WorkerCounters(str(tmp_path))  # this process: retires the second
+    counters.increment(0)
+    after = metrics.read_all(str(tmp_path))
+    assert set(after) == {metrics.RETIRED, counters.pid}
+    retired = after[metrics.RETIRED]
+    assert (retired["request_started"], retired["request_finished"]) == (8, 7)
+    assert retired["duration_seconds"] == 1.0
+    assert retired["processes"] == 2
+    names = sorted(path.name for path in tmp_path.iterdir())
+    assert names == [".lock", "retired.counters", f"worker-{counters.pid}.counters"]
+    # Nothing left to retire: a second pass changes nothing.
+    assert metrics.retire_exited(str(tmp_path)) == 0
+    assert metrics.read_all(str(tmp_path)) == after
+
+
+def test_a_retirement_cut_short_is_finished_without_counting_twice(tmp_path):
+    from app_example import metrics
+
+    pid = _count_in_a_child(tmp_path, started=2, finished=2)
+    assert metrics.retire_exited(str(tmp_path)) == 1
+    retired = (tmp_path / "retired.counters").read_bytes()
+    # Put things back as a crash between adding the sums and removing the
+    # worker's file would leave them: the file back, the retired file naming it.
+    (tmp_path / f"worker-{pid}.counters").write_bytes(bytes(metrics.SIZE))
+    pending = f"worker-{pid}.counters".encode()
+    (tmp_path / "retired.counters").write_bytes(retired + pending)
+    assert set(metrics.read_all(str(tmp_path))) == {metrics.RETIRED, pid}
+    metrics.retire_exited(str(tmp_path))
+    found = metrics.read_all(str(tmp_path))
+    assert set(found) == {metrics.RETIRED}
+    assert found[metrics.RETIRED]["request_started"] == 2
+    assert found[metrics.RETIRED]["processes"] == 1
+
+
+def test_metrics_report_retired_workers_under_one_label(bookmarks, tmp_path):
+    from framework.conf import override_settings
+
+    _count_in_a_child(tmp_path, started=4, finished=4)
+    with override_settings(METRICS_DIR=str(tmp_path)):
+        values = _samples(bookmarks.get("/metrics").text)
+    started = 'app_example_signals_total{signal="request_started",worker="retired"}'
+    assert values[started] == 4
+    assert values['app_example_request_duration_seconds_count{worker="retired"}'] == 4
+    assert values["app_example_workers"] == 1
 
 
 def test_adding_from_the_tag_side_counts_and_reindexes(bookmarks):

@@ -162,6 +162,48 @@ def test_max_requests_recycling_loses_no_request(tmp_path, start_server, worker)
 
 
 @pytest.mark.server
+def test_recycled_workers_counters_are_retired_without_losing_a_count(
+    tmp_path, start_server
+):
+    sys.path.insert(0, str(ROOT))
+    try:
+        from app_example.metrics import RETIRED
+        from app_example.metrics import read_all
+    finally:
+        sys.path.remove(str(ROOT))
+    metrics_dir = tmp_path / "metrics"
+    server = start_server(
+        ["-w", "1", "--max-requests", "4"],
+        app="app_example.wsgi:app",
+        env={
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
+            "FRAMEWORK_METRICS_DIR": str(metrics_dir),
+        },
+    )
+    pids = set()
+    for _ in range(13):
+        status, body = get(server.url + "/healthz")
+        assert status == 200
+        pids.add(json.loads(body)["pid"])
+    master = server.process.pid
+    assert server.stop() == 0
+    assert len(pids) == 4
+    counters = read_all(str(metrics_dir))
+    # Each new worker retired the ones before it: the master's file, the last
+    # worker's and the retired totals are all that is left ...
+    last = max(pids, key=lambda pid: counters.get(pid, {}).get("request_started", -1))
+    assert set(counters) == {RETIRED, master, last}
+    assert counters[RETIRED]["processes"] == 3
+    assert sorted(path.name for path in metrics_dir.glob("*.counters")) == sorted(
+        ["retired.counters", f"worker-{master}.counters", f"worker-{last}.counters"]
+    )
+    # ... and every request is still counted once.
+    for signal_name in ("request_started", "request_finished"):
+        assert sum(values[signal_name] for values in counters.values()) == 13
+    assert counters[RETIRED]["request_started"] == 12
+
+
+@pytest.mark.server
 def test_plain_gunicorn_serves_app_example(tmp_path):
     env = {
         **os.environ,
