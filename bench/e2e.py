@@ -17,9 +17,10 @@ median requests/s is reported with its share of the bare WSGI callable's. Target
 
 Then the memory of one gunicorn worker (after ``--warm-up`` requests) of
 app_example and of a Flask hello-world, both ways a worker gets its app: imported
-in the worker (``gunicorn SPEC``) and imported in the master (``framework --app
-SPEC serve --preload``, the way ``framework serve`` deploys an app: the master
-imports it to migrate first, then freezes its heap before forking). VmRSS (every
+in the worker (``gunicorn SPEC``, as Flask's docs deploy an app) and imported in
+the master (``framework --app SPEC serve --preload``, the way ``framework serve``
+deploys an app: the master imports it, has a child migrate, trims and freezes its
+heap, then forks). VmRSS (every
 page the worker maps, shared ones included), PSS (shared pages divided among the
 processes sharing them) and USS (pages only this worker has: what one more worker
 costs), from /proc/<pid>/smaps_rollup.
@@ -215,7 +216,7 @@ class Server:
             # As `framework serve` deploys an app: imported in the master,
             # which freezes its heap before forking (framework.serving).
             launcher = [sys.executable, "-m", "framework", "--app", spec, "serve"]
-            tail = ["--preload", "--no-migrate", "--no-access-log"]
+            tail = ["--preload", "--no-access-log"]
         else:
             launcher, tail = [sys.executable, "-m", "gunicorn"], [spec]
         self.log_path = work_dir / f"gunicorn-{self.port}.log"
@@ -436,6 +437,17 @@ def render_table(results, memory, args) -> str:
                 lines.append(
                     f"| {name} | {mode} | {kib['rss'] / 1024:.1f} MiB"
                     f" | {kib['pss'] / 1024:.1f} MiB | {kib['uss'] / 1024:.1f} MiB |"
+                )
+        shipped = memory.get("in the master", {}).get("app_example")
+        flask_plain = memory.get("in the worker", {}).get("flask hello world")
+        if shipped and flask_plain:
+            lines.append("")
+            for kind in ("rss", "pss", "uss"):
+                delta = (shipped[kind] - flask_plain[kind]) / 1024
+                lines.append(
+                    "each as its docs deploy it (framework serve | gunicorn SPEC):"
+                    f" app_example worker - Flask hello-world worker,"
+                    f" {kind.upper()}: {delta:+.1f} MiB (target: below +10 MiB)"
                 )
         for mode, by_name in memory.items():
             if {"app_example", "flask hello world"} <= by_name.keys():
