@@ -7,7 +7,10 @@ Every target serves the same two endpoints, ``/hello`` (text) and
 workers, no access log), and is driven by the same wrk run; each pair is
 measured ``--runs`` times, round-robin over the targets (all servers run at
 once, so a change in the machine's load hits every target alike), and the
-median requests/s is reported with its share of the bare WSGI callable's. Targets:
+median requests/s is reported with its share of the bare WSGI callable's, and
+so is the workers' CPU time per request over the same runs (user + system time
+from /proc, divided by the requests wrk completed: it leaves out time spent
+waiting, so it scatters less than requests/s when the machine is busy). Targets:
 
 - ``bare``: a plain WSGI callable (the ceiling);
 - ``framework``: a ``framework.App`` with no receivers;
@@ -297,7 +300,10 @@ def memory_kib(pid: int) -> dict[str, int]:
     }
 
 
-def wrk_rps(wrk: str, url: str, duration: int, connections: int, threads: int) -> float:
+def wrk_run(
+    wrk: str, url: str, duration: int, connections: int, threads: int
+) -> tuple[float, int]:
+    """Run wrk once: return requests/s and the number of requests completed."""
     result = subprocess.run(
         [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration}s", url],
         capture_output=True,
@@ -306,9 +312,19 @@ def wrk_rps(wrk: str, url: str, duration: int, connections: int, threads: int) -
         check=True,
     )
     match = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
-    if match is None or "Non-2xx" in result.stdout:
+    count = re.search(r"(\d+) requests in", result.stdout)
+    if match is None or count is None or "Non-2xx" in result.stdout:
         raise RuntimeError(f"wrk failed for {url}:\n{result.stdout}")
-    return float(match.group(1))
+    return float(match.group(1)), int(count.group(1))
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used so far."""
+    ticks = 0
+    for pid in pids:
+        fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -339,20 +355,26 @@ def main(argv: list[str] | None = None) -> int:
             for name in targets:
                 servers[name] = Server(TARGETS[name], args.workers, work_dir)
             results = {name: {label: [] for label in ENDPOINTS} for name in targets}
+            # Workers' CPU time per request: steadier than requests/s when
+            # other work shares the machine (it does not count waiting).
+            cpu_us = {name: {label: [] for label in ENDPOINTS} for name in targets}
             # Round-robin over the targets, run after run, so that a change in
             # the machine's load hits every target alike.
             for run in range(1, args.runs + 1):
                 for name, server in servers.items():
                     for label, path in ENDPOINTS.items():
-                        results[name][label].append(
-                            wrk_rps(
-                                wrk,
-                                server.url(path),
-                                args.duration,
-                                args.connections,
-                                args.threads,
-                            )
+                        workers = server.worker_pids()
+                        cpu_before = cpu_seconds(workers)
+                        rps, count = wrk_run(
+                            wrk,
+                            server.url(path),
+                            args.duration,
+                            args.connections,
+                            args.threads,
                         )
+                        used = cpu_seconds(workers) - cpu_before
+                        results[name][label].append(rps)
+                        cpu_us[name][label].append(1e6 * used / count)
                 print(f"run {run}/{args.runs} done", flush=True)
         finally:
             for server in servers.values():
@@ -381,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
                     memory[mode][name] = memory_kib(pid)
                 finally:
                     server.stop()
-    table = render_table(results, memory, args)
+    table = render_table(results, cpu_us, memory, args)
     print()
     print(table)
     out = pathlib.Path(args.out)
@@ -391,6 +413,7 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "config": vars(args),
                 "requests_per_second": results,
+                "worker_cpu_us_per_request": cpu_us,
                 "medians": {
                     name: {label: statistics.median(runs) for label, runs in by.items()}
                     for name, by in results.items()
@@ -405,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def render_table(results, memory, args) -> str:
+def render_table(results, cpu_us, memory, args) -> str:
     lines = [
         f"gunicorn sync x {args.workers} workers, wrk -t{args.threads}"
         f" -c{args.connections} -d{args.duration}s, median of {args.runs} runs"
@@ -423,6 +446,27 @@ def render_table(results, memory, args) -> str:
                 f"{100 * median / statistics.median(base[label]):.0f}%" if base else "-"
             )
             cells += [f"{median:,.0f}", share]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Workers' CPU time per request (user + system, same runs, median;"
+        " 'as fast as' = bare's CPU time / this one's):",
+        "",
+        "| target | /hello us/req | as fast as bare | /users/<id> us/req"
+        " | as fast as bare |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    base_cpu = cpu_us.get("bare")
+    for name, by in cpu_us.items():
+        cells = []
+        for label in ENDPOINTS:
+            median = statistics.median(by[label])
+            share = (
+                f"{100 * statistics.median(base_cpu[label]) / median:.0f}%"
+                if base_cpu
+                else "-"
+            )
+            cells += [f"{median:.1f}", share]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     if memory:
         lines += [
