@@ -244,6 +244,7 @@ class ClosingIterable:
         "status",
         "iterable",
         "closed",
+        "request",
     )
 
     def __init__(
@@ -267,6 +268,8 @@ class ClosingIterable:
         """The body iterable returned by the wrapped WSGI application."""
         self.closed = False
         """Whether ``close()`` has run."""
+        self.request: Request | None = None
+        """The request object the core built, once it has."""
 
     def __iter__(self) -> cabc.Iterator[bytes]:
         """Iterate the body; an exception raised by it is reported and re-raised."""
@@ -280,7 +283,7 @@ class ClosingIterable:
         try:
             yield from iterable
         except Exception:
-            request = self.environ.get("werkzeug.request")
+            request = self.request or self.environ.get("werkzeug.request")
             if request is None:
                 # A WSGI middleware answered without the core: receivers
                 # still get a request, as for any other unhandled exception.

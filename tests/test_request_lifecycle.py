@@ -874,3 +874,35 @@ def test_got_request_exception_receivers_see_the_exception_being_handled(app):
 
 def call_start(status, headers, exc_info=None):
     return None
+
+
+def test_the_core_adds_nothing_to_the_servers_environ(app):
+    from framework import Response
+
+    # A new key would make a server's full environ grow its table (about 2 us
+    # per request in a gunicorn worker): the request rides on the response.
+    seen = []
+
+    @app.route("/see")
+    def see(request):
+        seen.append(request)
+
+        def generate():
+            yield b"start,"
+            raise RuntimeError("broken stream")
+
+        return Response(generate(), mimetype="text/plain")
+
+    env = EnvironBuilder("/hello").get_environ()
+    keys = set(env)
+    result = app(env, lambda status, headers, exc_info=None: None)
+    assert b"".join(result) == b"Hello, World!"
+    result.close()
+    assert set(env) == keys
+    # A failure while streaming still reports the request object the view had.
+    with capture(signals.got_request_exception) as calls:
+        _, result, _ = call(app, "/see")
+        with pytest.raises(RuntimeError, match="broken stream"):
+            b"".join(result)
+        result.close()
+    assert calls[0].kwargs["request"] is seen[0]
