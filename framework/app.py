@@ -45,6 +45,7 @@ from .signals import got_request_exception
 from .signals import request_started
 from .signals import setting_changed
 from .wrappers import ClosingIterable
+from .wrappers import ClosingStream
 from .wrappers import FinishingFile
 from .wrappers import Request
 from .wrappers import Response
@@ -518,11 +519,14 @@ class App:
             closing.finish()
             raise
         iterable = closing.iterable
-        if type(iterable) is not list:
-            wrapper = environ.get("wsgi.file_wrapper")
-            if wrapper is not None and type(iterable) is wrapper:
-                return self._file_response(iterable, wrapper, closing)
-        return closing
+        kind = type(iterable)
+        if kind is list or kind is tuple:
+            closing.extend(iterable)
+            return closing
+        wrapper = environ.get("wsgi.file_wrapper")
+        if wrapper is not None and kind is wrapper:
+            return self._file_response(iterable, wrapper, closing)
+        return ClosingStream(closing)
 
     def _file_response(
         self,
@@ -537,7 +541,7 @@ class App:
         """
         filelike = getattr(iterable, "filelike", None)
         if filelike is None:
-            return closing
+            return ClosingStream(closing)
         blksize = getattr(iterable, "blksize", 8192)
         return t.cast(
             "cabc.Iterable[bytes]", wrapper(FinishingFile(filelike, closing), blksize)
@@ -584,7 +588,11 @@ class App:
                 )
             request.endpoint = endpoint = rule.endpoint
             request.view_args = values
-            rv: t.Any = self.view_functions[endpoint](request, **values)
+            rv: t.Any = (
+                self.view_functions[endpoint](request, **values)
+                if values
+                else self.view_functions[endpoint](request)
+            )
             # PERF: common return values skip werkzeug's Response; the
             # output equals Response's (tests/test_app.py compares them).
             kind = type(rv)

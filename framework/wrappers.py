@@ -228,12 +228,16 @@ class Response(_WerkzeugResponse):
     default_mimetype = "text/html"
 
 
-class ClosingIterable:
-    """The response iterable handed to the server; ends the request on close().
+class ClosingIterable(list[bytes]):
+    """The response handed to the server; ends the request on close().
 
     It is created by the handler before anything else of the request runs
     and records the status passed to ``start_response``. ``close()`` closes
     the wrapped iterable first, then sends ``request_finished`` once.
+
+    It is a list: a list or tuple body (the common case) is copied into it, so
+    the server iterates it at C speed. Any other body reaches the server as a
+    :class:`ClosingStream` around it, which reports a failure while streaming.
     """
 
     __slots__ = (
@@ -271,17 +275,10 @@ class ClosingIterable:
         self.request: Request | None = None
         """The request object the core built, once it has."""
 
-    def __iter__(self) -> cabc.Iterator[bytes]:
-        """Iterate the body; an exception raised by it is reported and re-raised."""
-        iterable = self.iterable
-        # PERF: a list or tuple body cannot fail while iterating.
-        if type(iterable) is list or type(iterable) is tuple:
-            return iter(iterable)
-        return self._stream(iterable)
-
-    def _stream(self, iterable: cabc.Iterable[bytes]) -> cabc.Iterator[bytes]:
+    def stream(self) -> cabc.Iterator[bytes]:
+        """Iterate a body that is not a list; a failure is reported and re-raised."""
         try:
-            yield from iterable
+            yield from self.iterable
         except Exception:
             request = self.request or self.environ.get("werkzeug.request")
             if request is None:
@@ -301,11 +298,16 @@ class ClosingIterable:
         if self.closed:
             return
         self.closed = True
-        try:
-            close = getattr(self.iterable, "close", None)
+        iterable = self.iterable
+        if type(iterable) is not list:  # PERF: a list has nothing to close
+            close = getattr(iterable, "close", None)
             if close is not None:
-                close()
-        finally:
+                try:
+                    close()
+                finally:
+                    self.finish()
+                return
+        if request_finished._records:
             self.finish()
 
     def finish(self) -> None:
@@ -339,6 +341,26 @@ class ClosingIterable:
         """Record ``status`` and pass the call on to the server's start_response."""
         self.status = status
         return self.server_start_response(status, headers, exc_info)
+
+
+class ClosingStream:
+    """What the server gets for a body that is not a list or a tuple.
+
+    It streams the body through :meth:`ClosingIterable.stream` and closes the
+    request with it.
+    """
+
+    __slots__ = ("closing",)
+
+    def __init__(self, closing: ClosingIterable) -> None:
+        self.closing = closing
+
+    def __iter__(self) -> cabc.Iterator[bytes]:
+        return self.closing.stream()
+
+    def close(self) -> None:
+        """Close the body, then send ``request_finished`` once."""
+        self.closing.close()
 
 
 class FinishingFile:

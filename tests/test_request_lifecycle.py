@@ -906,3 +906,24 @@ def test_the_core_adds_nothing_to_the_servers_environ(app):
             b"".join(result)
         result.close()
     assert calls[0].kwargs["request"] is seen[0]
+
+
+def test_a_list_body_reaches_the_server_as_a_list(app):
+    # The server then iterates it without calling back into Python; close()
+    # still ends the request exactly once.
+    with capture(signals.request_finished) as calls:
+        _, result, _ = call(app, "/hello")
+        assert isinstance(result, list)
+        assert list(result) == [b"Hello, World!"]
+        result.close()
+        result.close()
+    assert len(calls) == 1
+    with capture(signals.request_finished) as calls:
+        _, result, _ = call(app, "/stream-error")
+        assert not isinstance(result, list)
+        chunks = iter(result)
+        assert next(chunks) == b"start,"
+        with pytest.raises(RuntimeError):
+            next(chunks)
+        result.close()
+    assert len(calls) == 1
