@@ -6,8 +6,10 @@
 2. calls :attr:`App.wsgi_app` (the routing and view core, possibly wrapped
    in WSGI middleware), turning any unhandled exception into a 500 and a
    ``got_request_exception``;
-3. returns a :class:`~framework.wrappers.ClosingIterable` whose ``close()``
-   sends ``request_finished`` exactly once, after the body's own ``close()``.
+3. returns a :class:`~framework.wrappers.ClosingIterable` (a list, for list
+   and tuple bodies) or a :class:`~framework.wrappers.ClosingStream` (any
+   other body) whose ``close()`` sends ``request_finished`` exactly once, after
+   the body's own ``close()``.
 
 If a ``BaseException`` that is not an ``Exception`` (``SystemExit`` from a
 worker timeout, ``KeyboardInterrupt``) interrupts the handler before it has
