@@ -821,7 +821,9 @@ class App:
         self, environ: WSGIEnvironment, closing: ClosingIterable
     ) -> cabc.Iterable[bytes]:
         """Answer 500 for an exception raised outside the core's own handling."""
-        request = closing.request or environ.get("werkzeug.request")
+        request = closing.request
+        if request is None:
+            request = environ.get("werkzeug.request")
         if request is None:
             # Building a request reads nothing (its parts are lazy): it
             # cannot fail here.

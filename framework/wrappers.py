@@ -280,7 +280,9 @@ class ClosingIterable(list[bytes]):
         try:
             yield from self.iterable
         except Exception:
-            request = self.request or self.environ.get("werkzeug.request")
+            request = self.request
+            if request is None:
+                request = self.environ.get("werkzeug.request")
             if request is None:
                 # A WSGI middleware answered without the core: receivers
                 # still get a request, as for any other unhandled exception.
