@@ -38,7 +38,7 @@ if t.TYPE_CHECKING:
 
     from .app import App
 
-__all__ = ["ClosingIterable", "FinishingFile", "Request", "Response"]
+__all__ = ["ClosingIterable", "ClosingStream", "FinishingFile", "Request", "Response"]
 
 logger = logging.getLogger("framework.request")
 
