@@ -274,7 +274,8 @@ def main(argv: list[str] | None = None) -> None:
         for name, _ in apps
     ]
 
-    base = {name: (hello, users) for name, hello, users in rows}.get("framework")
+    measured = {name: (hello, users) for name, hello, users in rows}
+    base = measured.get("framework")
     print(f"{'app':<28} {'/hello us':>10} {'/users/42 us':>13}  vs framework")
     for name, hello, users in rows:
         ratio = ""
@@ -284,7 +285,6 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"Python {sys.version.split()[0]}, best of {options.rounds} x {options.number}"
     )
-    measured = {name: (hello, users) for name, hello, users in rows}
     if base and {"falcon", "bottle", "flask"} <= measured.keys():
         falcon, bottle, flask = (
             measured[name] for name in ("falcon", "bottle", "flask")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import typing as t
+
 from werkzeug.utils import redirect
 
 from . import signals
@@ -51,7 +53,7 @@ __all__ = [
 __version__ = "0.1.0"
 
 
-def url_for(request: Request, endpoint: str, /, **values: object) -> str:
+def url_for(request: Request, endpoint: str, /, **values: t.Any) -> str:
     """Build the URL of ``endpoint`` for the app handling ``request``.
 
     A shortcut for ``request.app.url_for(endpoint, _request=request, ...)``.
@@ -64,4 +66,4 @@ def url_for(request: Request, endpoint: str, /, **values: object) -> str:
             "url_for() needs a request handled by an App; call app.url_for()"
             " outside of a request."
         )
-    return app.url_for(endpoint, _request=request, **values)  # type: ignore[arg-type]
+    return app.url_for(endpoint, _request=request, **values)

@@ -56,6 +56,7 @@ if t.TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse
     from _typeshed.wsgi import WSGIApplication
     from _typeshed.wsgi import WSGIEnvironment
+    from werkzeug.routing import MapAdapter
 
     from .typing import ErrorHandler
     from .typing import ResponseReturnValue
@@ -83,6 +84,7 @@ _HOST_RE: t.Final = re.compile(
     r"^([a-z0-9.-]+|\[[a-f0-9]*:[a-f0-9.:]+\])(:[0-9]+)?$", re.IGNORECASE
 )
 _BAD_HEADER_CHARS: t.Final = re.compile(r"[\x00-\x1f\x7f]")
+_JSON_TYPE: t.Final = "application/json"
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
@@ -162,6 +164,19 @@ def _host_allowed(host: str, allowed: cabc.Sequence[str]) -> bool:
     return False
 
 
+def _check_length(length: str, limit: int) -> None:
+    """Refuse a declared ``Content-Length`` over ``limit`` (an invalid one is ignored).
+
+    :raises RequestEntityTooLarge: the body is announced as too large.
+    """
+    try:
+        size = int(length)
+    except ValueError:
+        return
+    if size > limit:
+        raise RequestEntityTooLarge()
+
+
 class _State:
     """What an app reads from the settings and builds once, per change."""
 
@@ -173,7 +188,6 @@ class _State:
         "max_content_length",
         "charset",
         "html_type",
-        "json_type",
         "request_class",
         "handler",
     )
@@ -185,7 +199,6 @@ class _State:
     max_content_length: int | None
     charset: str
     html_type: str
-    json_type: str
     request_class: type[Request]
     handler: cabc.Callable[[Request], Response] | None
 
@@ -218,10 +231,8 @@ class App:
             else os.getcwd()
         )
         """The directory relative paths (templates) are resolved against."""
-        self.template_folder = (
-            os.path.join(self.root_path, template_folder)
-            if template_folder is not None
-            else os.path.join(self.root_path, "templates")
+        self.template_folder = os.path.join(
+            self.root_path, "templates" if template_folder is None else template_folder
         )
         """The app's own template directory."""
         self.url_map = Map()
@@ -236,7 +247,7 @@ class App:
         self._direct = True
         self._state: _State | None = None
         self._lock = threading.Lock()
-        self._build_adapter: t.Any = None
+        self._build_adapter: MapAdapter | None = None
         _apps.add(self)
         templating.register_app(self)
 
@@ -420,6 +431,7 @@ class App:
         :param _anchor: append ``#anchor``.
         :raises werkzeug.routing.BuildError: no rule can build the URL.
         """
+        adapter: MapAdapter | None
         if _request is not None:
             adapter = self.url_map.bind_to_environ(_request.environ)
         else:
@@ -466,16 +478,14 @@ class App:
             state.max_content_length = settings.MAX_CONTENT_LENGTH
             state.charset = settings.DEFAULT_CHARSET
             state.html_type = f"text/html; charset={state.charset}"
-            state.json_type = "application/json"
-            app = self
 
             class BoundRequest(self.request_class):  # type: ignore[name-defined,misc]
-                max_content_length = settings.MAX_CONTENT_LENGTH
+                max_content_length = state.max_content_length
                 max_form_memory_size = settings.MAX_FORM_MEMORY_SIZE
                 max_form_parts = settings.MAX_FORM_PARTS
                 max_form_fields = settings.MAX_FORM_FIELDS
 
-            BoundRequest.app = app
+            BoundRequest.app = self
             BoundRequest.__name__ = self.request_class.__name__
             BoundRequest.__qualname__ = self.request_class.__qualname__
             state.request_class = BoundRequest
@@ -576,7 +586,7 @@ class App:
                 self._check_host(state, host)
             length = environ.get("CONTENT_LENGTH")
             if length and state.max_content_length is not None:
-                self._check_length(state, length)
+                _check_length(length, state.max_content_length)
             if state.handler is not None:
                 response = state.handler(request)
                 return response(environ, closing.start_response)
@@ -602,11 +612,8 @@ class App:
                 body = rv.encode(state.charset)
                 content_type = state.html_type
             elif kind is dict or kind is list:
-                try:
-                    body = _json_encode(rv).encode()
-                except UnicodeEncodeError:
-                    body = _json_bytes(rv)
-                content_type = state.json_type
+                body = _json_bytes(rv)
+                content_type = _JSON_TYPE
             elif kind is bytes:
                 body = rv
                 content_type = state.html_type
@@ -655,14 +662,6 @@ class App:
             return
         raise DisallowedHost(f"The Host header {host!r} is not in ALLOWED_HOSTS.")
 
-    def _check_length(self, state: _State, length: str) -> None:
-        try:
-            size = int(length)
-        except ValueError:
-            return
-        if state.max_content_length is not None and size > state.max_content_length:
-            raise RequestEntityTooLarge()
-
     def _options_response(self, state: _State, request: Request) -> Response:
         response = self.response_class()
         response.allow.update(state.router.allowed_methods(request.environ))
@@ -708,7 +707,7 @@ class App:
         elif isinstance(rv, str | bytes | bytearray):
             response = self.response_class(rv)
         elif isinstance(rv, dict | list):
-            response = self.response_class(_json_bytes(rv), mimetype="application/json")
+            response = self.response_class(_json_bytes(rv), mimetype=_JSON_TYPE)
         elif isinstance(rv, HTTPException):
             response = t.cast(Response, rv.get_response())
         elif isinstance(rv, BaseResponse):
@@ -821,14 +820,7 @@ class App:
         self, environ: WSGIEnvironment, closing: ClosingIterable
     ) -> cabc.Iterable[bytes]:
         """Answer 500 for an exception raised outside the core's own handling."""
-        request = closing.request
-        if request is None:
-            request = environ.get("werkzeug.request")
-        if request is None:
-            # Building a request reads nothing (its parts are lazy): it
-            # cannot fail here.
-            request = self.request_class(environ)
-        response = self.handle_exception(request)
+        response = self.handle_exception(closing.find_request())
         return self._start_error(environ, closing, response, sys.exception())
 
     def _start_error(

@@ -8,7 +8,7 @@ framework's own errors derive from :class:`FrameworkError`::
     Exception
      +-- FrameworkError
      |    +-- RouteError            a bad rule or a duplicate endpoint (at definition)
-     |    +-- HeaderValueError      a response header value with CR or LF (ValueError)
+     |    +-- HeaderValueError      a control character in a header (ValueError)
      +-- ImproperlyConfigured      (framework.conf) missing or invalid settings
      +-- werkzeug HTTPException
           +-- BadRequest (400)

@@ -13,8 +13,8 @@ without werkzeug's per-request ``bind_to_environ`` + ``match``:
   matcher can return nothing else.
 
 Everything else falls back to werkzeug: misses (404), 405, redirects, rules
-with defaults, aliases, redirects, host or subdomain matching, converters
-that match slashes, and paths that are not plain ASCII.
+with defaults, aliases, host or subdomain matching, converters that match
+slashes, and paths that are not plain ASCII.
 """
 
 from __future__ import annotations

@@ -126,7 +126,7 @@ def render_template(template_name: str, /, **context: t.Any) -> str:
 
     :raises jinja2.TemplateNotFound: no search path holds the template.
     """
-    return _render(get_environment().get_template(template_name), context)
+    return render_with(get_environment(), template_name, context)
 
 
 def render(
@@ -145,7 +145,7 @@ def render(
     from .wrappers import Response
 
     env = environment_for(app) if app is not None else get_environment()
-    body = _render(env.get_template(template_name), dict(context or {}))
+    body = render_with(env, template_name, dict(context or {}))
     return Response(body, status=status, headers=headers)
 
 

@@ -275,19 +275,28 @@ class ClosingIterable(list[bytes]):
         self.request: Request | None = None
         """The request object the core built, once it has."""
 
+    def find_request(self) -> Request:
+        """Return the request the core built, or a new one if it built none.
+
+        The core may not have run (a WSGI middleware answered or failed
+        first): receivers of an unhandled exception still get a request.
+        Building one reads nothing (its parts are lazy), so it cannot fail.
+        """
+        request = self.request
+        if request is None:
+            request = self.environ.get("werkzeug.request")
+        if request is None:
+            request = self.app.request_class(self.environ)
+        return request
+
     def stream(self) -> cabc.Iterator[bytes]:
         """Iterate a body that is not a list; a failure is reported and re-raised."""
         try:
             yield from self.iterable
         except Exception:
-            request = self.request
-            if request is None:
-                request = self.environ.get("werkzeug.request")
-            if request is None:
-                # A WSGI middleware answered without the core: receivers
-                # still get a request, as for any other unhandled exception.
-                request = self.app.request_class(self.environ)
-            got_request_exception.send_robust(type(self.app), request=request)
+            got_request_exception.send_robust(
+                type(self.app), request=self.find_request()
+            )
             logger.error(
                 "Error while streaming the response to %s",
                 self.environ.get("PATH_INFO"),
@@ -320,12 +329,10 @@ class ClosingIterable(list[bytes]):
         if not request_finished._records:
             return
         status = self.status
-        code = 500
-        if status:
-            try:
-                code = int(status[:3])
-            except ValueError:
-                code = 500
+        try:
+            code = int(status[:3]) if status else 500
+        except ValueError:
+            code = 500
         # Receiver failures are logged on framework.request by the signal.
         request_finished.send_robust(
             type(self.app),

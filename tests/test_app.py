@@ -318,8 +318,6 @@ def test_repr():
     ids=repr,
 )
 def test_json_encoder_matches_json_dumps(value):
-    import json
-
     from framework.app import _json_encode
 
     expected = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
@@ -347,13 +345,12 @@ def test_every_response_kind_passes_webtest_lint(
 ):
     headers = request_options.get("headers", {})
     body = request_options.get("data")
-    if "json" in request_options:
-        body = json.dumps(request_options["json"])
-    if "query_string" in request_options:
-        path = f"{path}?{request_options['query_string']}"
     content_type = request_options.get("content_type")
     if "json" in request_options:
+        body = json.dumps(request_options["json"])
         content_type = "application/json"
+    if "query_string" in request_options:
+        path = f"{path}?{request_options['query_string']}"
     if content_type:
         headers = {**headers, "Content-Type": content_type}
     with override_settings(**overrides), capture(signals.request_finished) as calls:

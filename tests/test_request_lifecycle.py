@@ -479,7 +479,7 @@ def test_body_is_not_read_when_unneeded(app):
     result.close()
     assert stream.tell() == 0
     assert started[0][0] == "200 OK"
-    assert ANYTHING == started
+    assert started == [("200 OK", ANYTHING)]
 
 
 def test_error_handler_raising_an_http_error_is_not_an_exception(app):

@@ -52,15 +52,16 @@ class SettingsFixture:
         return getattr(_settings, name)
 
     def __setattr__(self, name: str, value: t.Any) -> None:
-        override = override_settings(**{name: value})
-        override.__enter__()
-        self._overrides.append(override)
+        self._override(name, value)
 
     def __delattr__(self, name: str) -> None:
         getattr(_settings, name)  # AttributeError naming a missing setting
-        override = override_settings(**{name: None})
-        override.__enter__()
+        self._override(name, None)
         delattr(_settings._wrapped, name)
+
+    def _override(self, name: str, value: t.Any) -> None:
+        override = override_settings(**{name: value})
+        override.__enter__()
         self._overrides.append(override)
 
     def _restore(self) -> None:
