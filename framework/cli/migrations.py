@@ -29,7 +29,11 @@ from . import pass_context
 from . import verbosity_option
 
 if t.TYPE_CHECKING:
+    from ..dispatch import Signal
+    from ..orm.migrations import Migration
+    from ..orm.migrations import MigrationExecutor
     from ..orm.migrations import MigrationLoader
+    from ..orm.migrations import Operation
 
 __all__ = [
     "MigrateResult",
@@ -72,6 +76,27 @@ def _apps_with_models() -> list[AppConfig]:
     return [c for c in apps.get_app_configs() if c.models_module is not None]
 
 
+def _send_per_app(
+    signal: Signal,
+    verbosity: int,
+    interactive: bool,
+    database: str,
+    models_key: str,
+    models: cabc.Mapping[str, list[t.Any]],
+) -> None:
+    for config in _apps_with_models():
+        signal.send(
+            sender=config.models_module,
+            app=config.models_module,
+            app_config=config,
+            verbosity=verbosity,
+            interactive=interactive,
+            db=database,
+            using=database,
+            **{models_key: list(models.get(config.label, []))},
+        )
+
+
 def emit_pre_migrate(
     verbosity: int,
     interactive: bool,
@@ -83,17 +108,14 @@ def emit_pre_migrate(
     :param create_models: app label -> models whose tables ``migrate`` will
         create from the model definitions (apps without migrations).
     """
-    for config in _apps_with_models():
-        signals.pre_migrate.send(
-            sender=config.models_module,
-            app=config.models_module,
-            app_config=config,
-            verbosity=verbosity,
-            interactive=interactive,
-            db=database,
-            using=database,
-            create_models=list(create_models.get(config.label, [])),
-        )
+    _send_per_app(
+        signals.pre_migrate,
+        verbosity,
+        interactive,
+        database,
+        "create_models",
+        create_models,
+    )
 
 
 def emit_post_migrate(
@@ -106,17 +128,14 @@ def emit_post_migrate(
 
     :param created_models: app label -> models whose tables this run created.
     """
-    for config in _apps_with_models():
-        signals.post_migrate.send(
-            sender=config.models_module,
-            app=config.models_module,
-            app_config=config,
-            verbosity=verbosity,
-            interactive=interactive,
-            db=database,
-            using=database,
-            created_models=list(created_models.get(config.label, [])),
-        )
+    _send_per_app(
+        signals.post_migrate,
+        verbosity,
+        interactive,
+        database,
+        "created_models",
+        created_models,
+    )
 
 
 def _loader() -> MigrationLoader:
@@ -139,17 +158,20 @@ class MigrateResult:
     """App label -> the models whose tables were created from the models."""
 
 
-def _has_changes(config: AppConfig, loader: MigrationLoader) -> bool:
-    from ..orm.migrations import MigrationError
+def _detect_changes(config: AppConfig, loader: MigrationLoader) -> list[Operation]:
     from ..orm.migrations import detect_changes
     from ..orm.migrations import state_from_models
 
+    return detect_changes(
+        loader.app_state(config.label), state_from_models(config.get_models())
+    )
+
+
+def _has_changes(config: AppConfig, loader: MigrationLoader) -> bool:
+    from ..orm.migrations import MigrationError
+
     try:
-        return bool(
-            detect_changes(
-                loader.app_state(config.label), state_from_models(config.get_models())
-            )
-        )
+        return bool(_detect_changes(config, loader))
     except MigrationError:
         # Changes exist, only makemigrations cannot write them by itself.
         return True
@@ -186,7 +208,6 @@ def migrate(
     orm = orm_module()
     engine = engine_for(database)
     loader = _loader()
-    from ..orm.migrations import MigrationError
     from ..orm.migrations import MigrationExecutor
 
     executor = MigrationExecutor(engine, loader, using=database)
@@ -206,7 +227,6 @@ def migrate(
             obj.echo("No migrations to apply.")
         return MigrateResult([str(m) for m in pending], {})
     verbosity = obj.verbosity
-    created: dict[str, list[t.Any]] = {}
     early, late = _syncdb_phases(syncdb, set(loader.by_app))
     # NOTE: one migrate at a time per database, signals included, so that
     # post_migrate receivers of servers starting together do not race.
@@ -215,13 +235,15 @@ def migrate(
         emit_pre_migrate(verbosity, interactive, database, syncdb)
         made = orm.create_tables(early, using=database) if early else []
         _report_created(obj, syncdb, made)
-        applied = _apply(obj, executor, pending, MigrationError, fake)
+        applied = _apply(obj, executor, pending, fake)
         if late:
             made_late = orm.create_tables(late, using=database)
             _report_created(obj, syncdb, made_late)
             made += made_late
-        for label, models in syncdb.items():
-            created[label] = [model for model in models if model in made]
+        created = {
+            label: [model for model in models if model in made]
+            for label, models in syncdb.items()
+        }
         if not pending:
             obj.echo("No migrations to apply.", level=2)
         emit_post_migrate(verbosity, interactive, database, created)
@@ -275,14 +297,14 @@ def _syncdb_phases(
 
 def _apply(
     obj: CommandContext,
-    executor: t.Any,
-    pending: list[t.Any],
-    error: type[Exception],
+    executor: MigrationExecutor,
+    pending: list[Migration],
     fake: bool,
-) -> list[t.Any]:
-    done: list[t.Any] = []
+) -> list[Migration]:
+    from ..orm.migrations import MigrationError
+
     if not pending:
-        return done
+        return []
     try:
         if obj.interactive_output and obj.verbosity >= 1:
             progress_bar: t.Any = click.progressbar(
@@ -292,22 +314,15 @@ def _apply(
                 item_show_func=lambda m: str(m) if m else None,
             )
             with progress_bar as bar:
-
-                def advance(migration: t.Any) -> None:
-                    done.append(migration)
-                    bar.update(1, migration)
-
-                executor.migrate(pending, progress=advance, fake=fake)
-        else:
-
-            def report(migration: t.Any) -> None:
-                done.append(migration)
-                obj.echo(f"{'Faked' if fake else 'Applied'} {migration}")
-
-            executor.migrate(pending, progress=report, fake=fake)
-    except error as exc:
+                return executor.migrate(
+                    pending, progress=lambda m: bar.update(1, m), fake=fake
+                )
+        verb = "Faked" if fake else "Applied"
+        return executor.migrate(
+            pending, progress=lambda m: obj.echo(f"{verb} {m}"), fake=fake
+        )
+    except MigrationError as exc:
         raise CommandError(str(exc)) from exc
-    return done
 
 
 @click.command()
@@ -343,8 +358,6 @@ def makemigrations(
     obj.load_project()
     orm = orm_module()
     from ..orm.migrations import MigrationError
-    from ..orm.migrations import detect_changes
-    from ..orm.migrations import state_from_models
     from ..orm.migrations import write_migration
 
     loader = _loader()
@@ -380,9 +393,7 @@ def makemigrations(
         if config.models_module is None:
             raise click.UsageError(f"App {config.label!r} has no models module.")
         try:
-            operations = detect_changes(
-                loader.app_state(config.label), state_from_models(config.get_models())
-            )
+            operations = _detect_changes(config, loader)
         except MigrationError as exc:
             raise CommandError(f"{config.label}: {exc}") from exc
         if not operations:

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pathlib
+import subprocess
 import sys
 import time
 
@@ -12,6 +14,29 @@ from framework.apps import apps
 from framework.conf import settings
 
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def framework_env(**variables):
+    """The environment of a ``framework`` subprocess: no inherited app or settings."""
+    env = dict(os.environ)
+    env.pop("FRAMEWORK_APP", None)
+    env.pop("FRAMEWORK_SETTINGS_MODULE", None)
+    env.update(variables)
+    return env
+
+
+def run_framework(*argv, env, cwd=ROOT):
+    """Run ``python -m framework argv`` to the end; return the finished process."""
+    return subprocess.run(
+        [sys.executable, "-m", "framework", *argv],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ from framework.cli import call_command
 from framework.cli import load_app
 from framework.cli import main
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from .conftest import framework_env
+from .conftest import run_framework
 
 
 def test_help_lists_available_commands_only(runner, monkeypatch):
@@ -130,26 +131,14 @@ def test_settings_option_sets_environment(runner, monkeypatch):
         settings.reset()
 
 
-def test_python_dash_m_framework_subprocess(tmp_path):
-    out = tmp_path / "out.json"
-    err = tmp_path / "err.txt"
-    env = {
-        **os.environ,
-        "FRAMEWORK_APP": "tests.apps.wsgiapp:app",
-        "FRAMEWORK_INSTALLED_APPS": '["tests.apps.hooks"]',
-    }
-    env.pop("FRAMEWORK_SETTINGS_MODULE", None)
-    with out.open("w") as stdout, err.open("w") as stderr:
-        code = subprocess.call(
-            [sys.executable, "-m", "framework", "signals", "--json", "--connected"],
-            cwd=ROOT,
-            env=env,
-            stdout=stdout,
-            stderr=stderr,
-            timeout=60,
-        )
-    assert code == 0, err.read_text()
-    data = {item["name"]: item for item in json.loads(out.read_text())}
+def test_python_dash_m_framework_subprocess():
+    env = framework_env(
+        FRAMEWORK_APP="tests.apps.wsgiapp:app",
+        FRAMEWORK_INSTALLED_APPS='["tests.apps.hooks"]',
+    )
+    result = run_framework("signals", "--json", "--connected", env=env)
+    assert result.returncode == 0, result.stderr
+    data = {item["name"]: item for item in json.loads(result.stdout)}
     [receiver] = [
         r for r in data["post_migrate"]["receivers"] if r["name"].startswith("tests.")
     ]
@@ -166,24 +155,25 @@ def test_python_dash_m_framework_subprocess(tmp_path):
     assert data["post_migrate"]["deprecated_aliases"] == ["post_syncdb"]
 
 
-def test_subprocess_failure_exit_code_and_message(tmp_path):
-    err = tmp_path / "err.txt"
-    env = {**os.environ, "FRAMEWORK_APP": "tests.apps.wsgiapp:broken_factory()"}
-    with err.open("w") as stderr:
-        code = subprocess.call(
-            [sys.executable, "-m", "framework", "routes"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            timeout=60,
-        )
-    assert code == 1
-    assert err.read_text() == "Error: RuntimeError: the factory exploded\n"
+def test_subprocess_failure_exit_code_and_message():
+    env = framework_env(FRAMEWORK_APP="tests.apps.wsgiapp:broken_factory()")
+    result = run_framework("routes", env=env)
+    assert result.returncode == 1
+    assert result.stderr == "Error: RuntimeError: the factory exploded\n"
 
 
-def test_click_usage_error_class_is_not_swallowed():
+@click.command()
+def misuse():
+    raise CommandUsageError("Pass --right instead.")
+
+
+def test_click_usage_error_class_is_not_swallowed(runner, monkeypatch):
     assert issubclass(CommandUsageError, click.ClickException)
+    # Raised inside a command, it keeps its exit code 2 and its message.
+    monkeypatch.setitem(cli.COMMANDS, "misuse", f"{__name__}:misuse")
+    result = runner.invoke(main, ["misuse"])
+    assert result.exit_code == 2
+    assert result.stderr == "Error: Pass --right instead.\n"
 
 
 def test_call_command_arguments_by_name_and_global_options(configure):
@@ -255,9 +245,8 @@ def test_console_script_finds_the_project_in_the_working_directory(tmp_path):
         "    return 'hi'\n"
     )
     out = tmp_path / "out.txt"
-    env = {**os.environ, "FRAMEWORK_INSTALLED_APPS": "[]"}
-    for name in ("FRAMEWORK_APP", "FRAMEWORK_SETTINGS_MODULE", "PYTHONPATH"):
-        env.pop(name, None)
+    env = framework_env(FRAMEWORK_INSTALLED_APPS="[]")
+    env.pop("PYTHONPATH", None)
     with out.open("w") as stdout:
         code = subprocess.call(
             [str(script), "--app", "myproject:app", "routes", "--json"],
@@ -271,21 +260,9 @@ def test_console_script_finds_the_project_in_the_working_directory(tmp_path):
     assert [row["rule"] for row in json.loads(out.read_text())] == ["/hello"]
 
 
-def test_default_app_is_app_example(tmp_path):
-    out = tmp_path / "out.json"
-    env = dict(os.environ)
-    for name in ("FRAMEWORK_APP", "FRAMEWORK_SETTINGS_MODULE"):
-        env.pop(name, None)
-    with out.open("w") as stdout:
-        code = subprocess.call(
-            [sys.executable, "-m", "framework", "routes", "--json"],
-            cwd=ROOT,
-            env=env,
-            stdout=stdout,
-            stderr=subprocess.STDOUT,
-            timeout=60,
-        )
-    assert code == 0, out.read_text()
-    rows = {row["rule"]: row for row in json.loads(out.read_text())}
+def test_default_app_is_app_example():
+    result = run_framework("routes", "--json", env=framework_env())
+    assert result.returncode == 0, result.stderr
+    rows = {row["rule"]: row for row in json.loads(result.stdout)}
     assert rows["/api/bookmarks"]["methods"] == ["GET", "POST"]
     assert rows["/api/bookmarks"]["view"].startswith("app_example.")

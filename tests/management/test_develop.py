@@ -3,7 +3,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import pathlib
 import re
 import signal
 import subprocess
@@ -14,10 +13,12 @@ import urllib.request
 
 import pytest
 
+from framework.cli import CommandError
 from framework.cli import call_command
 from framework.cli import main
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from .conftest import ROOT
+from .conftest import framework_env
 
 
 def test_routes_table_and_json(runner, configure):
@@ -45,7 +46,7 @@ def test_routes_table_and_json(runner, configure):
 
 def test_routes_needs_a_framework_app(configure):
     configure()
-    with pytest.raises(Exception, match="has no url_map"):
+    with pytest.raises(CommandError, match="has no url_map"):
         call_command("routes", app="tests.apps.wsgiapp:app")
 
 
@@ -58,6 +59,17 @@ def test_shell_runs_code_with_the_project_loaded(runner, configure):
     assert result.output.strip() == "['Author', 'Book', 'app', 'orm', 'settings']"
     result = runner.invoke(main, ["shell"], input="print(settings.INSTALLED_APPS)\n")
     assert result.output.strip() == "['tests.apps.library']"
+
+
+def server_port(proc, log, deadline):
+    """Wait for ``framework run`` to log its address; return the port."""
+    match = None
+    while match is None and time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()
+        match = re.search(r"Running on http://127\.0\.0\.1:(\d+)", log.read_text())
+        time.sleep(0.05)
+    assert match, log.read_text()
+    return match.group(1)
 
 
 def test_run_refuses_the_debugger_without_debug(runner, configure):
@@ -73,12 +85,7 @@ def test_run_refuses_the_debugger_without_debug(runner, configure):
 def test_run_serves_on_loopback_in_a_subprocess(tmp_path, debug):
     """`run` serves on 127.0.0.1; with DEBUG on, a failing view opens the debugger."""
     log = tmp_path / "run.log"
-    env = {
-        **os.environ,
-        "FRAMEWORK_APP": "tests.apps.debugapp:app",
-        "FRAMEWORK_DEBUG": debug,
-    }
-    env.pop("FRAMEWORK_SETTINGS_MODULE", None)
+    env = framework_env(FRAMEWORK_APP="tests.apps.debugapp:app", FRAMEWORK_DEBUG=debug)
     with log.open("w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "framework", "run", "--port", "0", "--no-reload"],
@@ -88,14 +95,8 @@ def test_run_serves_on_loopback_in_a_subprocess(tmp_path, debug):
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 20
-        match = None
-        while match is None and time.monotonic() < deadline:
-            assert proc.poll() is None, log.read_text()
-            match = re.search(r"Running on http://127\.0\.0\.1:(\d+)", log.read_text())
-            time.sleep(0.05)
-        assert match, log.read_text()
-        url = f"http://127.0.0.1:{match.group(1)}"
+        port = server_port(proc, log, time.monotonic() + 20)
+        url = f"http://127.0.0.1:{port}"
         with urllib.request.urlopen(f"{url}/", timeout=10) as response:
             assert response.read() == b"fine"
         with pytest.raises(urllib.error.HTTPError, match="500") as info:
@@ -124,9 +125,11 @@ def test_run_reloads_changed_code(tmp_path):
     )
     module.write_text(source)
     log = tmp_path / "run.log"
-    env = {**os.environ, "FRAMEWORK_APP": "reloadapp:app", "FRAMEWORK_DEBUG": "0"}
-    env.pop("FRAMEWORK_SETTINGS_MODULE", None)
-    env["FRAMEWORK_INSTALLED_APPS"] = "[]"
+    env = framework_env(
+        FRAMEWORK_APP="reloadapp:app",
+        FRAMEWORK_DEBUG="0",
+        FRAMEWORK_INSTALLED_APPS="[]",
+    )
     with log.open("w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "framework", "run", "--port", "0"],
@@ -143,13 +146,7 @@ def test_run_reloads_changed_code(tmp_path):
 
     try:
         deadline = time.monotonic() + 20
-        match = None
-        while match is None and time.monotonic() < deadline:
-            assert proc.poll() is None, log.read_text()
-            match = re.search(r"Running on http://127\.0\.0\.1:(\d+)", log.read_text())
-            time.sleep(0.05)
-        assert match, log.read_text()
-        url = f"http://127.0.0.1:{match.group(1)}/"
+        url = f"http://127.0.0.1:{server_port(proc, log, deadline)}/"
         while "Restarting with" not in log.read_text():
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.05)

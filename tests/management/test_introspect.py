@@ -3,15 +3,15 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
-import subprocess
-import sys
 
 from framework import signals
 from framework.cli import call_command
 from framework.cli import main
 from framework.cli.introspect import describe_signals
 from framework.dispatch import Signal
+
+from .conftest import framework_env
+from .conftest import run_framework
 
 HERE = "tests/management/test_introspect.py"
 
@@ -174,27 +174,16 @@ def test_signals_json_in_a_fresh_process_loads_every_module(tmp_path):
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_text(text)
-    out = tmp_path / "out.json"
-    env = {
-        **os.environ,
-        "FRAMEWORK_APP": "proj:app",
-        "FRAMEWORK_INSTALLED_APPS": '["shop"]',
-        "FRAMEWORK_DATABASES": json.dumps({"default": f"sqlite:///{tmp_path}/db"}),
-    }
-    env.pop("FRAMEWORK_SETTINGS_MODULE", None)
-    with out.open("w") as stdout:
-        code = subprocess.call(
-            [sys.executable, "-m", "framework", "signals", "--json", "--connected"],
-            cwd=tmp_path,
-            env=env,
-            stdout=stdout,
-            stderr=subprocess.STDOUT,
-            timeout=60,
-        )
-    assert code == 0, out.read_text()
+    env = framework_env(
+        FRAMEWORK_APP="proj:app",
+        FRAMEWORK_INSTALLED_APPS='["shop"]',
+        FRAMEWORK_DATABASES=json.dumps({"default": f"sqlite:///{tmp_path}/db"}),
+    )
+    result = run_framework("signals", "--json", "--connected", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
     found = {
         (item["name"], r["name"]): r
-        for item in json.loads(out.read_text())
+        for item in json.loads(result.stdout)
         for r in item["receivers"]
     }
     assert found[("request_started", "proj.on_start")]["location"] == "proj.py:6"

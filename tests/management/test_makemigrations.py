@@ -2,20 +2,16 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
-import pathlib
-import subprocess
-import sys
 
 import sqlalchemy as sa
 
 from framework.cli import main
 
 from .conftest import forget_modules
+from .conftest import framework_env
+from .conftest import run_framework
 from .conftest import sa_url
 from .test_writer import assert_ruff_clean
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 MODELS_V1 = """
 from framework import orm
@@ -247,20 +243,13 @@ def test_empty_migration_for_data(configure, runner, make_app, tmp_path):
 
 def test_app_example_migrations_match_its_models(tmp_path):
     """What CI runs: the example app has no model change without a migration."""
-    out = tmp_path / "out.txt"
-    env = {
-        **os.environ,
-        "FRAMEWORK_SETTINGS_MODULE": "app_example.settings",
-        "FRAMEWORK_DATABASES": json.dumps({"default": f"sqlite:///{tmp_path}/db"}),
-    }
-    env.pop("FRAMEWORK_APP", None)
-    with out.open("w") as stdout:
-        code = subprocess.call(
-            [sys.executable, "-m", "framework", "makemigrations", "--check"],
-            cwd=ROOT,
-            env=env,
-            stdout=stdout,
-            stderr=subprocess.STDOUT,
-            timeout=60,
-        )
-    assert (code, out.read_text()) == (0, "No changes detected.\n")
+    env = framework_env(
+        FRAMEWORK_SETTINGS_MODULE="app_example.settings",
+        FRAMEWORK_DATABASES=json.dumps({"default": f"sqlite:///{tmp_path}/db"}),
+    )
+    result = run_framework("makemigrations", "--check", env=env)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0,
+        "No changes detected.\n",
+        "",
+    )

@@ -3,8 +3,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
-import pathlib
 import sqlite3
 import subprocess
 import sys
@@ -19,9 +17,11 @@ from framework.cli import CommandError
 from framework.cli import call_command
 from framework.cli import main
 
+from .conftest import ROOT
+from .conftest import framework_env
+from .conftest import run_framework
 from .conftest import sa_url
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 APPS = ["tests.apps.hooks", "tests.apps.library", "tests.apps.journal"]
 PRE_KEYS = {
     "app",
@@ -237,26 +237,15 @@ def test_progress_only_on_a_terminal(configure, tmp_path):
 
 def test_migrate_in_a_real_subprocess(tmp_path):
     db = tmp_path / "db.sqlite3"
-    out = tmp_path / "out.txt"
-    env = {
-        **os.environ,
-        "FRAMEWORK_APP": "tests.apps.wsgiapp:app",
-        "FRAMEWORK_INSTALLED_APPS": json.dumps(APPS),
-        "FRAMEWORK_DATABASES": json.dumps({"default": f"sqlite:///{db}"}),
-    }
-    env.pop("FRAMEWORK_SETTINGS_MODULE", None)
+    env = framework_env(
+        FRAMEWORK_APP="tests.apps.wsgiapp:app",
+        FRAMEWORK_INSTALLED_APPS=json.dumps(APPS),
+        FRAMEWORK_DATABASES=json.dumps({"default": f"sqlite:///{db}"}),
+    )
     for _ in range(2):
-        with out.open("w") as stdout:
-            code = subprocess.call(
-                [sys.executable, "-m", "framework", "migrate", "--noinput"],
-                cwd=ROOT,
-                env=env,
-                stdout=stdout,
-                stderr=subprocess.STDOUT,
-                timeout=60,
-            )
-        assert code == 0, out.read_text()
-    assert out.read_text() == ""
+        result = run_framework("migrate", "--noinput", env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == result.stderr == ""
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT app, name FROM framework_migrations").fetchall()
         tags = conn.execute("SELECT label FROM library_tag").fetchall()
@@ -360,13 +349,11 @@ def test_circular_dependencies_are_refused(configure, make_app, tmp_path):
 
 def test_concurrent_migrate_processes(db_url, tmp_path):
     """Two servers starting at once both migrate; each migration runs once."""
-    env = {
-        **os.environ,
-        "FRAMEWORK_APP": "tests.apps.wsgiapp:app",
-        "FRAMEWORK_INSTALLED_APPS": json.dumps(APPS),
-        "FRAMEWORK_DATABASES": json.dumps({"default": db_url}),
-    }
-    env.pop("FRAMEWORK_SETTINGS_MODULE", None)
+    env = framework_env(
+        FRAMEWORK_APP="tests.apps.wsgiapp:app",
+        FRAMEWORK_INSTALLED_APPS=json.dumps(APPS),
+        FRAMEWORK_DATABASES=json.dumps({"default": db_url}),
+    )
     logs = [tmp_path / f"migrate{n}.log" for n in range(2)]
     procs = []
     for log in logs:

@@ -4,27 +4,24 @@ from __future__ import annotations
 
 import json
 import os
-import pathlib
 import pty
 import subprocess
 import sys
 import time
 
+from .conftest import ROOT
+from .conftest import framework_env
+from .conftest import run_framework
 from .test_migrate import APPS
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _env(db):
-    env = {
-        **os.environ,
-        "FRAMEWORK_APP": "tests.apps.wsgiapp:app",
-        "FRAMEWORK_INSTALLED_APPS": json.dumps(APPS),
-        "FRAMEWORK_DATABASES": json.dumps({"default": f"sqlite:///{db}"}),
-        "COLUMNS": "100",
-    }
-    env.pop("FRAMEWORK_SETTINGS_MODULE", None)
-    return env
+    return framework_env(
+        FRAMEWORK_APP="tests.apps.wsgiapp:app",
+        FRAMEWORK_INSTALLED_APPS=json.dumps(APPS),
+        FRAMEWORK_DATABASES=json.dumps({"default": f"sqlite:///{db}"}),
+        COLUMNS="100",
+    )
 
 
 def on_terminal(argv, env, errors):
@@ -60,15 +57,7 @@ def on_terminal(argv, env, errors):
 
 def in_a_pipe(argv, env):
     """Run ``framework argv`` with its stdout on a pipe; return what it wrote."""
-    result = subprocess.run(
-        [sys.executable, "-m", "framework", *argv],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_framework(*argv, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     return result.stdout

@@ -301,15 +301,16 @@ class AlterColumn(Operation):
         """Alter the column; the table is rebuilt on SQLite when needed."""
         old = context.state.table(self.table).columns[self.name]
         new = self.column
+        fk_changed = (old.foreign_key, old.on_delete) != (
+            new.foreign_key,
+            new.on_delete,
+        )
         sqlite = context.vendor == "sqlite"
         recreate: t.Literal["always", "auto"] = "always" if sqlite else "auto"
         with context.op.batch_alter_table(self.table, recreate=recreate) as batch:
             if old.unique and not new.unique:
                 batch.drop_constraint(old.unique_name(self.table), type_="unique")
-            if old.foreign_key and (old.foreign_key, old.on_delete) != (
-                new.foreign_key,
-                new.on_delete,
-            ):
+            if old.foreign_key and fk_changed:
                 batch.drop_constraint(old.fk_name(self.table), type_="foreignkey")
             changes: dict[str, t.Any] = {}
             default = context.server_default(new)
@@ -332,10 +333,7 @@ class AlterColumn(Operation):
             )
             if new.unique and not old.unique:
                 batch.create_unique_constraint(new.unique_name(self.table), [self.name])
-            if new.foreign_key and (old.foreign_key, old.on_delete) != (
-                new.foreign_key,
-                new.on_delete,
-            ):
+            if new.foreign_key and fk_changed:
                 referent, _, target_col = new.foreign_key.rpartition(".")
                 batch.create_foreign_key(
                     new.fk_name(self.table),

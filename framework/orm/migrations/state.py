@@ -132,7 +132,8 @@ class Column:
     def to_sa(self, table: str, server_default: t.Any = None) -> sa.Column[t.Any]:
         """Return a new SQLAlchemy column for ``table`` (constraints named).
 
-        The unique constraint is not part of it: see :meth:`constraints`.
+        The unique constraint is not part of it: operations add it by
+        :meth:`unique_name`.
         """
         args: list[t.Any] = []
         if self.foreign_key:
