@@ -226,7 +226,11 @@ def audit_api(request):
 
 @app.route("/export.csv")
 def export_csv(request):
-    """Stream every bookmark as CSV, a chunk of rows at a time (3 queries each)."""
+    """Stream every bookmark as CSV, a chunk of rows at a time.
+
+    Two queries up front (tag and collection names), then two per chunk (the
+    rows and their tag links).
+    """
     through = Bookmark.tags.through
 
     def rows():

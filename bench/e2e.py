@@ -113,22 +113,6 @@ def falcon_app():
     return app
 
 
-def flask_app():
-    from flask import Flask
-
-    app = Flask(__name__)
-
-    @app.route("/hello")
-    def hello():
-        return "Hello, World!"
-
-    @app.route("/users/<int:user_id>")
-    def user(user_id):
-        return {"id": user_id, "name": f"user{user_id}"}
-
-    return app
-
-
 def flask_hello():
     """The memory reference: Flask's hello world."""
     from flask import Flask
@@ -138,6 +122,16 @@ def flask_hello():
     @app.route("/hello")
     def hello():
         return "Hello, World!"
+
+    return app
+
+
+def flask_app():
+    app = flask_hello()
+
+    @app.route("/users/<int:user_id>")
+    def user(user_id):
+        return {"id": user_id, "name": f"user{user_id}"}
 
     return app
 
@@ -227,6 +221,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def app_env(work_dir: pathlib.Path) -> dict[str, str]:
+    """The environment of a served app, app_example's database in ``work_dir``."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DATABASE_URL": f"sqlite:///{work_dir / 'e2e.db'}",
+    }
+    env.pop("GUNICORN_CMD_ARGS", None)
+    return env
+
+
 class Server:
     def __init__(
         self,
@@ -246,12 +251,6 @@ class Server:
         else:
             launcher, tail = [sys.executable, "-m", "gunicorn"], [spec]
         self.log_path = work_dir / f"gunicorn-{self.port}.log"
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "DATABASE_URL": f"sqlite:///{work_dir / 'e2e.db'}",
-        }
-        env.pop("GUNICORN_CMD_ARGS", None)
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 [
@@ -268,7 +267,7 @@ class Server:
                     *tail,
                 ],
                 cwd=work_dir,
-                env=env,
+                env=app_env(work_dir),
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
@@ -425,25 +424,20 @@ def main(argv: list[str] | None = None) -> int:
                 "0",
             ],
             cwd=work_dir,
-            env={
-                **os.environ,
-                "PYTHONPATH": str(ROOT),
-                "DATABASE_URL": f"sqlite:///{work_dir / 'e2e.db'}",
-            },
+            env=app_env(work_dir),
             check=True,
             timeout=120,
         )
         for mode, preload in MEMORY_MODES.items():
             memory[mode] = {}
             for name, spec in MEMORY_TARGETS.items():
+                warm_up = MEMORY_WARM_UP.get(name, ("/hello",))
                 server = Server(
                     spec,
                     1,
                     work_dir,
-                    warm_up=MEMORY_WARM_UP.get(name, ("/hello",)),
-                    warm_up_rounds=max(
-                        1, args.warm_up // len(MEMORY_WARM_UP.get(name, "x"))
-                    ),
+                    warm_up=warm_up,
+                    warm_up_rounds=max(1, args.warm_up // len(warm_up)),
                     preload=preload,
                 )
                 try:

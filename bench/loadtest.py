@@ -47,6 +47,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 import uuid
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -234,16 +235,8 @@ class Instance:
         self.port = free_port()
         self.metrics_dir = run_dir / f"metrics-{index}"
         self.log_path = run_dir / f"server-{index}.log"
-        env = {
-            **os.environ,
-            "DATABASE_URL": database.url,
-            "FRAMEWORK_METRICS_DIR": str(self.metrics_dir),
-            "FRAMEWORK_SETTINGS_MODULE": "app_example.settings",
-            "PYTHONPATH": os.pathsep.join(
-                p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
-            ),
-        }
-        env.pop("GUNICORN_CMD_ARGS", None)
+        env = app_env(database)
+        env["FRAMEWORK_METRICS_DIR"] = str(self.metrics_dir)
         command = [
             sys.executable,
             "-m",
@@ -295,21 +288,34 @@ class Instance:
             return -9
 
     def counters(self) -> dict[int, dict[str, float]]:
-        sys.path.insert(0, str(ROOT))
-        try:
-            from app_example.metrics import read_all
-        finally:
-            sys.path.remove(str(ROOT))
-        return read_all(str(self.metrics_dir))
+        return app_metrics().read_all(str(self.metrics_dir))
 
 
-def migrate(database: Database, run_dir: pathlib.Path) -> None:
+def app_env(database: Database) -> dict[str, str]:
+    """The environment of an app_example process using ``database``."""
     env = {
         **os.environ,
         "DATABASE_URL": database.url,
         "FRAMEWORK_SETTINGS_MODULE": "app_example.settings",
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
+        ),
     }
+    env.pop("GUNICORN_CMD_ARGS", None)
+    return env
+
+
+def app_metrics() -> types.ModuleType:
+    """``app_example.metrics``, also when this file runs as a script."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from app_example import metrics
+    finally:
+        sys.path.remove(str(ROOT))
+    return metrics
+
+
+def migrate(database: Database, run_dir: pathlib.Path) -> None:
     with open(run_dir / "migrate.log", "wb") as log:
         subprocess.run(
             [
@@ -322,7 +328,7 @@ def migrate(database: Database, run_dir: pathlib.Path) -> None:
                 "--noinput",
             ],
             cwd=run_dir,
-            env=env,
+            env=app_env(database),
             stdout=log,
             stderr=subprocess.STDOUT,
             check=True,
@@ -737,21 +743,20 @@ def run(  # noqa: C901
                 for _at, _lat, kind, status in phase_samples
                 if status != EXPECTED_STATUS.get(kind, 200)
             )
-            phase_results.append(
-                {
-                    "phase": phase,
-                    "requests": len(phase_samples),
-                    "seconds": round(elapsed, 3),
-                    "p50_ms": percentile(latencies, 0.50),
-                    "p99_ms": percentile(latencies, 0.99),
-                    "unexpected_status": bad,
-                }
-            )
+            phase_result = {
+                "phase": phase,
+                "requests": len(phase_samples),
+                "seconds": round(elapsed, 3),
+                "p50_ms": percentile(latencies, 0.50),
+                "p99_ms": percentile(latencies, 0.99),
+                "unexpected_status": bad,
+            }
+            phase_results.append(phase_result)
             echo(
                 f"  [{phase}/{phases}] {len(phase_samples)} requests in {elapsed:.2f} s"
                 f" ({len(phase_samples) / elapsed:.0f} req/s), p50"
-                f" {percentile(latencies, 0.5):.1f} ms, p99"
-                f" {percentile(latencies, 0.99):.1f} ms, unexpected status {bad}"
+                f" {phase_result['p50_ms']:.1f} ms, p99"
+                f" {phase_result['p99_ms']:.1f} ms, unexpected status {bad}"
             )
         duration = time.time() - started_at
         exit_codes = [server.stop() for server in servers]
@@ -787,6 +792,7 @@ def run(  # noqa: C901
         for kind, statuses in by_kind.items()
         if any(status != EXPECTED_STATUS.get(kind, 200) for status in statuses)
     }
+    retired_key = app_metrics().RETIRED
     instances_books = []
     for index in range(instances):
         totals = collections.Counter()
@@ -795,7 +801,7 @@ def run(  # noqa: C901
                 totals[name] += value
         # Exited workers are summed into one RETIRED entry, which knows how
         # many processes it holds.
-        retired = counters[index].get(0, {}).get("processes", 0)
+        retired = counters[index].get(retired_key, {}).get("processes", 0)
         instances_books.append(
             {
                 "port": servers[index].port,
@@ -806,7 +812,7 @@ def run(  # noqa: C901
                 "got_request_exception": int(totals["got_request_exception"]),
                 "connection_created": int(totals["connection_created"]),
                 "workers_seen": int(
-                    len(counters[index]) - (0 in counters[index]) + retired
+                    len(counters[index]) - (retired_key in counters[index]) + retired
                 ),
             }
         )

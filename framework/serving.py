@@ -186,8 +186,13 @@ class GunicornApplication(Application):  # type: ignore[misc]
         :returns: the application.
         """
         # With preload_app the master loads first (workers then inherit the
-        # callable); without it, only workers ever load.
-        in_master = self.cfg.preload_app and self.callable is None
+        # callable); without it, only workers ever load. An application
+        # object given was frozen by run() already.
+        in_master = (
+            self.cfg.preload_app
+            and self.callable is None
+            and isinstance(self.application, str)
+        )
         application = t.cast("WSGIApplication", super().wsgi())
         if in_master:
             freeze_heap()

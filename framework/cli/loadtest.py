@@ -9,7 +9,6 @@ it next to the working directory or the installed project and runs it. See
 from __future__ import annotations
 
 import importlib
-import os
 import pathlib
 import sys
 import types
@@ -142,7 +141,7 @@ def loadtest(
             instances=instances,
             generator=generator,
             config_file=config_file,
-            out_dir=os.fspath(out),
+            out_dir=out,
             chart=not no_chart,
             echo=click.echo,
         )

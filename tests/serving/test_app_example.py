@@ -3,6 +3,7 @@ from __future__ import annotations
 import pathlib
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -326,6 +327,7 @@ def test_structured_access_log(bookmarks, caplog):
     assert line["status"] == 200
     assert line["method"] == "GET"
     assert line["duration_ms"] >= 0
+    assert 0 <= time.time() - line["started_at"] < 60
 
 
 def test_patch_audits_the_changed_fields_and_recounts_tags(bookmarks):

@@ -6,18 +6,13 @@ import importlib.util
 import json
 import os
 import shutil
-import sys
 
 import pytest
 from click.testing import CliRunner
-from servers import ROOT
 
-from framework.cli import main
-
-sys.path.insert(0, str(ROOT))
+from bench import e2e
 from bench import loadtest
-
-sys.path.remove(str(ROOT))
+from framework.cli import main
 
 needs_wrk = pytest.mark.skipif(
     shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)"
@@ -34,6 +29,13 @@ def postgres():
         if os.environ.get("FRAMEWORK_REQUIRE_POSTGRES") == "1":
             pytest.fail(f"PostgreSQL is required but does not answer: {exc}")
         pytest.skip(f"PostgreSQL does not answer: {exc}")
+
+
+def _quiet_run(tmp_path, **options):
+    """Run the load test into ``tmp_path``, without chart or progress lines."""
+    return loadtest.run(
+        out_dir=tmp_path, chart=False, echo=lambda message: None, **options
+    )
 
 
 @pytest.mark.server
@@ -75,7 +77,8 @@ def test_cli_run_with_sync_workers_on_sqlite_balances(tmp_path):
 @pytest.mark.server
 @pytest.mark.postgres
 def test_gthread_workers_on_postgresql_balance(tmp_path, postgres):
-    data = loadtest.run(
+    data = _quiet_run(
+        tmp_path,
         worker_class="gthread",
         workers=2,
         threads=3,
@@ -84,9 +87,6 @@ def test_gthread_workers_on_postgresql_balance(tmp_path, postgres):
         connections=4,
         phases=2,
         generator="python",
-        out_dir=tmp_path,
-        chart=False,
-        echo=lambda message: None,
     )
     assert data["balanced"], data["accounting"]["checks"]
     assert data["accounting"]["instances"][0]["request_started"] == 240
@@ -95,7 +95,8 @@ def test_gthread_workers_on_postgresql_balance(tmp_path, postgres):
 @pytest.mark.server
 def test_gthread_workers_on_sqlite_balance(tmp_path):
     # Threads of two processes writing one SQLite file: no lost write.
-    data = loadtest.run(
+    data = _quiet_run(
+        tmp_path,
         worker_class="gthread",
         workers=2,
         threads=3,
@@ -103,9 +104,6 @@ def test_gthread_workers_on_sqlite_balance(tmp_path):
         connections=4,
         phases=1,
         generator="python",
-        out_dir=tmp_path,
-        chart=False,
-        echo=lambda message: None,
     )
     assert data["balanced"], data["accounting"]["checks"]
     assert data["config"]["database"] == "sqlite"
@@ -118,16 +116,14 @@ def test_gthread_workers_on_sqlite_balance(tmp_path):
 @pytest.mark.postgres
 def test_two_instances_share_one_postgresql_database(tmp_path, postgres):
     # wrk where it is installed, else a generator that always is: never skipped.
-    data = loadtest.run(
+    data = _quiet_run(
+        tmp_path,
         generator="wrk" if shutil.which("wrk") else "python",
         database="postgres",
         instances=2,
         requests=320,
         connections=4,
         phases=2,
-        out_dir=tmp_path,
-        chart=False,
-        echo=lambda message: None,
     )
     assert data["balanced"], data["accounting"]["checks"]
     first, second = data["accounting"]["instances"]
@@ -252,14 +248,12 @@ def test_sync_workers_must_outnumber_connections(tmp_path):
 )
 def test_locust_generator_balances(tmp_path):
     # Never import locust here: it monkey-patches the whole process (gevent).
-    data = loadtest.run(
+    data = _quiet_run(
+        tmp_path,
         requests=120,
         connections=2,
         phases=1,
         generator="locust",
-        out_dir=tmp_path,
-        chart=False,
-        echo=lambda message: None,
     )
     assert data["balanced"], data["accounting"]["checks"]
     assert data["accounting"]["instances"][0]["request_started"] == 120
@@ -279,11 +273,6 @@ def test_e2e_targets_answer_the_same(name, needs):
         pytest.importorskip(needs, reason="in the bench extra")
     from framework.testing import TestApp
 
-    sys.path.insert(0, str(ROOT))
-    try:
-        from bench import e2e
-    finally:
-        sys.path.remove(str(ROOT))
     target = getattr(e2e, name)
     client = TestApp(target if name == "bare" else target())
     assert client.get("/hello").text == "Hello, World!"

@@ -19,6 +19,8 @@ from servers import free_port
 from servers import get
 from servers import wait_for_port
 
+from app_example.metrics import RETIRED
+from app_example.metrics import read_all
 from framework import serving
 from framework.cli.serve import parse_gunicorn_args
 
@@ -162,30 +164,38 @@ def test_max_requests_recycling_loses_no_request(tmp_path, start_server, worker)
     assert _count(log_dir) == {"started": 8, "finished": 8}
 
 
-@pytest.mark.server
-def test_recycled_workers_counters_are_retired_without_losing_a_count(
-    tmp_path, start_server
-):
-    sys.path.insert(0, str(ROOT))
-    try:
-        from app_example.metrics import RETIRED
-        from app_example.metrics import read_all
-    finally:
-        sys.path.remove(str(ROOT))
+def _start_counting_app_example(tmp_path, start_server, args):
+    """Serve app_example on a fresh database, its counters in ``tmp_path/metrics``."""
     metrics_dir = tmp_path / "metrics"
     server = start_server(
-        ["-w", "1", "--max-requests", "4"],
+        args,
         app="app_example.wsgi:app",
         env={
             "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
             "FRAMEWORK_METRICS_DIR": str(metrics_dir),
         },
     )
+    return server, metrics_dir
+
+
+def _healthz_pids(server, requests):
+    """Send ``requests`` requests to /healthz; return the pids that answered."""
     pids = set()
-    for _ in range(13):
+    for _ in range(requests):
         status, body = get(server.url + "/healthz")
         assert status == 200
         pids.add(json.loads(body)["pid"])
+    return pids
+
+
+@pytest.mark.server
+def test_recycled_workers_counters_are_retired_without_losing_a_count(
+    tmp_path, start_server
+):
+    server, metrics_dir = _start_counting_app_example(
+        tmp_path, start_server, ["-w", "1", "--max-requests", "4"]
+    )
+    pids = _healthz_pids(server, 13)
     master = server.process.pid
     assert server.stop() == 0
     assert len(pids) == 4
@@ -439,6 +449,10 @@ def test_an_app_loaded_in_the_master_is_frozen_before_the_fork(tmp_path, monkeyp
     worker = serving.GunicornApplication("any:app", loader=lambda spec: _hello)
     assert worker.wsgi() is _hello
     assert gc.get_freeze_count() == 0
+    # An application object is frozen once, by run(), not again on loading.
+    given = serving.GunicornApplication(_hello, {"preload_app": True})
+    assert given.wsgi() is _hello
+    assert gc.get_freeze_count() == 0
     server = serving.GunicornApplication(
         "any:app", {"preload_app": True}, loader=lambda spec: _hello
     )
@@ -503,26 +517,10 @@ def test_a_worker_killed_by_the_timeout_still_finishes_its_request(
 def test_workers_open_their_own_database_connections_after_the_fork(
     tmp_path, start_server
 ):
-    sys.path.insert(0, str(ROOT))
-    try:
-        from app_example.metrics import RETIRED
-        from app_example.metrics import read_all
-    finally:
-        sys.path.remove(str(ROOT))
-    metrics_dir = tmp_path / "metrics"
-    server = start_server(
-        ["-w", "2"],
-        app="app_example.wsgi:app",
-        env={
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
-            "FRAMEWORK_METRICS_DIR": str(metrics_dir),
-        },
+    server, metrics_dir = _start_counting_app_example(
+        tmp_path, start_server, ["-w", "2"]
     )
-    served = set()
-    for _ in range(10):
-        status, body = get(server.url + "/healthz")
-        assert status == 200
-        served.add(json.loads(body)["pid"])
+    served = _healthz_pids(server, 10)
     master = server.process.pid
     assert server.stop() == 0
     counters = read_all(str(metrics_dir))
