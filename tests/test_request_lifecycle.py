@@ -927,3 +927,15 @@ def test_a_list_body_reaches_the_server_as_a_list(app):
             next(chunks)
         result.close()
     assert len(calls) == 1
+
+
+def test_no_request_signal_is_sent_while_nothing_listens(app, monkeypatch):
+    sent = []
+    for signal in (signals.request_started, signals.request_finished):
+        monkeypatch.setattr(signal, "send_robust", lambda *a, **k: sent.append(a))
+    # Receivers other tests' modules connected (for other senders) stay out.
+    with signals.request_started.muted(), signals.request_finished.muted():
+        _, result, _ = call(app, "/hello")
+        assert b"".join(result) == b"Hello, World!"
+        result.close()
+    assert sent == []

@@ -330,6 +330,13 @@ def test_structured_access_log(bookmarks, caplog):
     assert 0 <= time.time() - line["started_at"] < 60
 
 
+def test_the_request_receivers_add_nothing_to_the_environ(bookmarks):
+    response = bookmarks.get("/hello")
+    assert response.request.environ.get("PATH_INFO") == "/hello"
+    assert not [key for key in response.request.environ if "app_example" in key]
+    assert "werkzeug.request" not in response.request.environ
+
+
 def test_patch_audits_the_changed_fields_and_recounts_tags(bookmarks):
     from app_example.models import Bookmark
 

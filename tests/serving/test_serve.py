@@ -35,6 +35,7 @@ def test_defaults_bind_loopback_sync_workers_and_access_log(tmp_path, monkeypatc
     assert cfg.workers == 2 * cores + 1
     assert cfg.worker_class_str == "sync"
     assert cfg.accesslog == "-"
+    assert cfg.control_socket_disable is True
 
 
 def test_web_concurrency_sets_the_default_worker_count(tmp_path, monkeypatch):
@@ -368,6 +369,19 @@ def test_load_returns_the_callable_or_resolves_the_spec(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     app = serving.GunicornApplication("tiny_wsgi:app").load()
     assert app.__module__ == "tiny_wsgi"
+
+
+def test_a_worker_that_imports_the_app_trims_its_heap(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    trims = []
+    monkeypatch.setattr(serving, "trim_heap", lambda: trims.append(1))
+    loader = {"loader": lambda spec: _hello}
+    assert serving.GunicornApplication("any:app", **loader).load() is _hello
+    assert trims == [1]
+    # Preloaded, the master trims once before forking (freeze_heap), not here.
+    preloaded = serving.GunicornApplication("any:app", {"preload_app": True}, **loader)
+    assert preloaded.load() is _hello
+    assert trims == [1]
 
 
 def test_bad_gunicorn_option_values_are_usage_errors():
