@@ -30,22 +30,25 @@ import typing as t
 
 PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL")
 READ_ROWS = 1000
-CASES = ("save, one transaction", "save, autocommit", "get(pk=...)", "filter (10 rows)")
+CASES: dict[str, tuple[str, int]] = {
+    "save, one transaction": ("save_tx", 5000),
+    "save, autocommit": ("save_auto", 1000),
+    "get(pk=...)": ("get", 5000),
+    "filter (10 rows)": ("filter", 2000),
+}
+"""Each case: the :class:`Contender` method that runs it and its count at scale 1."""
 
 
 def receiver(*args: t.Any, **kwargs: t.Any) -> None:
     """A receiver that does nothing (the cost measured is the dispatch)."""
 
 
-def best(func: t.Callable[[int], t.Any], n: int, repeat: int) -> float:
-    """Return the best time per operation in microseconds."""
-    times = []
-    for _ in range(repeat):
-        gc.collect()
-        start = time.perf_counter()
-        func(n)
-        times.append((time.perf_counter() - start) / n * 1e6)
-    return min(times)
+def per_operation(func: t.Callable[[int], t.Any], n: int) -> float:
+    """Return the time per operation of ``func(n)`` in microseconds."""
+    gc.collect()
+    start = time.perf_counter()
+    func(n)
+    return (time.perf_counter() - start) / n * 1e6
 
 
 def fill_for_reads(path: str) -> None:
@@ -364,29 +367,17 @@ def run(scale: float, repeat: int) -> dict[str, dict[str, float]]:
     The contenders take turns within each round, so that a change in the
     machine's load during the run affects them alike; the best round counts.
     """
-    counts = {
-        "save, one transaction": int(5000 * scale),
-        "save, autocommit": int(1000 * scale),
-        "get(pk=...)": int(5000 * scale),
-        "filter (10 rows)": int(2000 * scale),
-    }
     results: dict[str, dict[str, float]] = {c.name: {} for c in CONTENDERS}
     with tempfile.TemporaryDirectory() as directory:
         contenders = [contender_class(directory) for contender_class in CONTENDERS]
-        methods = {
-            "save, one transaction": "save_tx",
-            "save, autocommit": "save_auto",
-            "get(pk=...)": "get",
-            "filter (10 rows)": "filter",
-        }
-        for case in CASES:
+        for case, (method, count) in CASES.items():
             if case == "get(pk=...)":
                 for contender in contenders:
                     fill_for_reads(contender.path)
             for _ in range(repeat):
                 for contender in contenders:
-                    func = getattr(contender, methods[case])
-                    value = best(func, counts[case], 1)
+                    func = getattr(contender, method)
+                    value = per_operation(func, int(count * scale))
                     previous = results[contender.name].get(case)
                     if previous is None or value < previous:
                         results[contender.name][case] = value

@@ -25,6 +25,7 @@ from .db import compile_sql
 from .db import connections
 from .exceptions import FieldError
 from .exceptions import ValidationError
+from .fields import convert_values
 from .models import Model
 from .models import ModelState
 
@@ -521,23 +522,18 @@ def rows_to_instances(
     """Turn raw rows (columns in field order) into model instances."""
     convs = _loader(model, conn.vendor)
     alias = conn.alias
-    result = []
     if model.from_db.__func__ is not _BASE_FROM_DB:  # type: ignore[attr-defined]
         from_db = model.from_db
-        for row in rows:
-            if convs:
-                row = list(row)
-                for index, convert in convs:
-                    value = row[index]
-                    if value is not None:
-                        row[index] = convert(value)
-            result.append(from_db(alias, row))
-        return result
-    # PERF: Model.from_db inlined; the signal checks are hoisted out of the loop.
+        if convs:
+            return [from_db(alias, convert_values(row, convs)) for row in rows]
+        return [from_db(alias, row) for row in rows]
+    # PERF: Model.from_db and convert_values inlined; the signal checks are
+    # hoisted out of the loop.
     attnames = (model._meta._init_cache or model._meta.init_cache())[3]
     new = object.__new__
     pre_init = signals.pre_init if signals.pre_init._records else None
     post_init = signals.post_init if signals.post_init._records else None
+    result = []
     for row in rows:
         if convs:
             row = list(row)
@@ -606,9 +602,8 @@ def check_values(model: type[Model], values: cabc.Mapping[str, t.Any]) -> None:
                 if not field.null:
                     raise ValueError("cannot be None (the field is not null=True)")
             else:
-                field.clean(
-                    _pk_of(value)
-                ) if not field.is_relation else field.target_field.clean(_pk_of(value))
+                target = field.target_field if field.is_relation else field
+                target.clean(_pk_of(value))
         except ValueError as exc:
             errors.setdefault(f"{model._meta.object_name}.{name}", []).append(str(exc))
     if errors:

@@ -18,6 +18,7 @@ from .db import compile_sql
 from .exceptions import FieldError
 from .exceptions import IntegrityError
 from .exceptions import ValidationError
+from .fields import convert_values
 
 if t.TYPE_CHECKING:
     from .db import DatabaseWrapper
@@ -97,16 +98,27 @@ class _Saver:
                 }
             )
 
-    def _vendor(self, conn: DatabaseWrapper) -> t.Any:
+    def _vendor(self, conn: DatabaseWrapper) -> dict[str, _fields.Converter]:
         data = self.vendor_data.get(conn.vendor)
         if data is None:
             data = {
-                f.attname: f.db_converter(conn.vendor)
+                f.attname: convert
                 for f in self.fields
-                if f.db_converter(conn.vendor) is not None
+                if (convert := f.db_converter(conn.vendor)) is not None
             }
             self.vendor_data[conn.vendor] = data
         return data
+
+    def _binding(
+        self, conn: DatabaseWrapper, order: tuple[str, ...]
+    ) -> tuple[t.Any, tuple[tuple[int, _fields.Converter], ...]]:
+        """Return the getter and converters that build parameters in ``order``."""
+        converters = self._vendor(conn)
+        getter = operator.itemgetter(*order) if len(order) > 1 else None
+        convs = tuple(
+            (i, converters[name]) for i, name in enumerate(order) if name in converters
+        )
+        return getter, convs
 
     def _insert_sql(self, conn: DatabaseWrapper, with_pk: bool) -> t.Any:
         key = ("insert", conn.vendor, with_pk)
@@ -120,15 +132,8 @@ class _Saver:
             returning = not with_pk and conn.vendor != "sqlite"
             if returning:
                 stmt = stmt.returning(table.c[self.pk.column])
-            sql, names = compile_sql(stmt, conn.dialect)
-            converters = self._vendor(conn)
-            order = tuple(names)
-            getter = operator.itemgetter(*order) if len(order) > 1 else None
-            convs = tuple(
-                (i, converters[name])
-                for i, name in enumerate(order)
-                if name in converters
-            )
+            sql, order = compile_sql(stmt, conn.dialect)
+            getter, convs = self._binding(conn, order)
             cached = (sql, order, getter, convs, returning)
             self.meta._sql_cache[key] = cached
         return cached
@@ -149,7 +154,7 @@ class _Saver:
         # clean() for anything unusual), builds the parameter tuple without a
         # loop, and runs the statement compiled once by SQLAlchemy.
         """
-        sql, order, _getter, _convs, returning = self._insert_sql(conn, with_pk)
+        sql, order, _getter, convs, returning = self._insert_sql(conn, with_pk)
         by_attname = {f.attname: f for f in self.fields}
         namespace: dict[str, t.Any] = {
             "SQL": sql,
@@ -178,14 +183,10 @@ class _Saver:
             lines.append(f"    if not ({' and '.join(checks)}):")
             lines.append("        clean(instance, fields)")
             lines.extend(f"        v{i} = d[{a!r}]" for i, a in enumerate(order))
-        params = []
-        for index, attname in enumerate(order):
-            convert = by_attname[attname].db_converter(conn.vendor)
-            if convert is None:
-                params.append(f"v{index}")
-            else:
-                namespace[f"c{index}"] = convert
-                params.append(f"(None if v{index} is None else c{index}(v{index}))")
+        params = [f"v{index}" for index in range(len(order))]
+        for index, convert in convs:
+            namespace[f"c{index}"] = convert
+            params[index] = f"(None if v{index} is None else c{index}(v{index}))"
         tuple_text = f"({', '.join(params)},)" if params else "()"
         namespace["IntegrityError"] = IntegrityError
         namespace["DriverIntegrityError"] = conn._integrity_errors
@@ -238,13 +239,7 @@ class _Saver:
             order = tuple(
                 self.pk.attname if name == "__pk" else name for name in bind_names
             )
-            converters = self._vendor(conn)
-            getter = operator.itemgetter(*order) if len(order) > 1 else None
-            convs = tuple(
-                (i, converters[name])
-                for i, name in enumerate(order)
-                if name in converters
-            )
+            getter, convs = self._binding(conn, order)
             cached = (sql, order, getter, convs, tuple(fields))
             self.meta._sql_cache[key] = cached
         return cached
@@ -282,13 +277,7 @@ def _params(
         params: t.Any = [d[name] for name in order]
     else:
         params = getter(d)
-    if convs:
-        params = list(params)
-        for index, convert in convs:
-            value = params[index]
-            if value is not None:
-                params[index] = convert(value)
-    return params
+    return convert_values(params, convs) if convs else params
 
 
 def _saver(meta: Options) -> _Saver:

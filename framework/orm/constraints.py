@@ -29,47 +29,51 @@ def _columns(options: Options, fields: cabc.Sequence[str], owner: str) -> list[s
     return columns
 
 
-class UniqueConstraint:
+class _FieldsItem:
+    """A table-level declaration over named fields (constraint or index)."""
+
+    _suffix: t.ClassVar[str]
+
+    def __init__(self, *, fields: cabc.Sequence[str], name: str | None = None) -> None:
+        if not fields:
+            raise FieldError(f"{type(self).__name__} needs at least one field name.")
+        self.fields = tuple(fields)
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} fields={self.fields!r} name={self.name!r}>"
+
+    def _columns_and_name(self, options: Options) -> tuple[list[str], str]:
+        columns = _columns(options, self.fields, type(self).__name__)
+        name = self.name or f"{options.db_table}_{'_'.join(columns)}_{self._suffix}"
+        return columns, name[:63]
+
+
+class UniqueConstraint(_FieldsItem):
     """A unique constraint over several fields.
 
     :param fields: the field names.
     :param name: the constraint name (default derived from table and columns).
     """
 
-    def __init__(self, *, fields: cabc.Sequence[str], name: str | None = None) -> None:
-        if not fields:
-            raise FieldError("UniqueConstraint needs at least one field name.")
-        self.fields = tuple(fields)
-        self.name = name
-
-    def __repr__(self) -> str:
-        return f"<UniqueConstraint fields={self.fields!r} name={self.name!r}>"
+    _suffix = "uniq"
 
     def to_sa(self, options: Options) -> sa.UniqueConstraint:
         """Return the SQLAlchemy constraint for the model's table."""
-        columns = _columns(options, self.fields, "UniqueConstraint")
-        name = self.name or f"{options.db_table}_{'_'.join(columns)}_uniq"
-        return sa.UniqueConstraint(*columns, name=name[:63])
+        columns, name = self._columns_and_name(options)
+        return sa.UniqueConstraint(*columns, name=name)
 
 
-class Index:
+class Index(_FieldsItem):
     """An index over one or more fields.
 
     :param fields: the field names.
     :param name: the index name (default derived from table and columns).
     """
 
-    def __init__(self, *, fields: cabc.Sequence[str], name: str | None = None) -> None:
-        if not fields:
-            raise FieldError("Index needs at least one field name.")
-        self.fields = tuple(fields)
-        self.name = name
-
-    def __repr__(self) -> str:
-        return f"<Index fields={self.fields!r} name={self.name!r}>"
+    _suffix = "idx"
 
     def to_sa(self, options: Options) -> sa.Index:
         """Return the SQLAlchemy index for the model's table."""
-        columns = _columns(options, self.fields, "Index")
-        name = self.name or f"{options.db_table}_{'_'.join(columns)}_idx"
-        return sa.Index(name[:63], *columns)
+        columns, name = self._columns_and_name(options)
+        return sa.Index(name, *columns)

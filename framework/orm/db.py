@@ -151,20 +151,19 @@ def compile_sql(stmt: t.Any, dialect: t.Any) -> tuple[str, tuple[str, ...]]:
     :returns: ``(sql, names)``; parameters go to the driver as a sequence in
         the order of ``names``.
     """
-    compiled = stmt.compile(
-        dialect=dialect, compile_kwargs={"render_postcompile": True}
-    )
-    names = tuple(compiled.positiontup or ())
-    return compiled.string, names
+    compiled = _compile(stmt, dialect)
+    return compiled.string, tuple(compiled.positiontup or ())
 
 
 def compile_with_params(stmt: t.Any, dialect: t.Any) -> tuple[str, list[t.Any]]:
     """Compile ``stmt`` and return its SQL and the parameter list for the driver."""
-    compiled = stmt.compile(
-        dialect=dialect, compile_kwargs={"render_postcompile": True}
-    )
+    compiled = _compile(stmt, dialect)
     params = compiled.params
     return compiled.string, [params[name] for name in compiled.positiontup or ()]
+
+
+def _compile(stmt: t.Any, dialect: t.Any) -> t.Any:
+    return stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
 
 
 # Fork safety ------------------------------------------------------------------
@@ -296,13 +295,7 @@ class DatabaseWrapper:
 
     def is_usable(self) -> bool:
         """Return whether the connection still answers a trivial query."""
-        if self.connection is None:
-            return False
-        try:
-            self.connection.cursor().execute("SELECT 1")
-        except self._errors:
-            return False
-        return True
+        return self.connection is not None and _usable(self.connection, self._errors)
 
     def close(self) -> None:
         """Hand the connection back to the pool (rolling back an open transaction)."""
@@ -310,7 +303,9 @@ class DatabaseWrapper:
         if proxy is None:
             return
         try:
-            if self.errors_occurred and not _usable(proxy, self._errors):
+            if self.errors_occurred and not _usable(
+                proxy.dbapi_connection, self._errors
+            ):
                 proxy.invalidate()
             else:
                 proxy.close()
@@ -431,9 +426,9 @@ class DatabaseWrapper:
         ]
 
 
-def _usable(proxy: t.Any, errors: tuple[type[BaseException], ...]) -> bool:
+def _usable(dbapi_connection: t.Any, errors: tuple[type[BaseException], ...]) -> bool:
     try:
-        proxy.dbapi_connection.cursor().execute("SELECT 1")
+        dbapi_connection.cursor().execute("SELECT 1")
     except errors:
         return False
     return True

@@ -46,6 +46,22 @@ __all__ = [
 Converter = cabc.Callable[[t.Any], t.Any]
 
 
+def convert_values(
+    values: cabc.Iterable[t.Any], convs: tuple[tuple[int, Converter], ...]
+) -> list[t.Any]:
+    """Return ``values`` as a list, converted at each ``(index, converter)``.
+
+    ``None`` is never converted. ``convs`` come from the fields'
+    :meth:`Field.db_converter` or :meth:`Field.python_converter`.
+    """
+    converted = list(values)
+    for index, convert in convs:
+        value = converted[index]
+        if value is not None:
+            converted[index] = convert(value)
+    return converted
+
+
 class _NotProvided:
     """Sentinel type of :data:`NOT_PROVIDED`."""
 

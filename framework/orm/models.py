@@ -186,8 +186,6 @@ class Options:
         """The primary key field."""
         self.pending_relations: set[str] = set()
         self._table: sa.Table | None = None
-        self._sql_cache: dict[t.Hashable, t.Any] = {}
-        self._query_cache: dict[t.Hashable, t.Any] = {}
         self._reset_caches()
         if meta is not None:
             unknown = sorted(
@@ -237,8 +235,8 @@ class Options:
 
     def _reset_caches(self) -> None:
         self._field_map: dict[str, t.Any] | None = None
-        self._sql_cache = {}
-        self._query_cache = {}
+        self._sql_cache: dict[t.Hashable, t.Any] = {}
+        self._query_cache: dict[t.Hashable, t.Any] = {}
         self._path_cache: dict[str, t.Any] = {}
         self._default_ordering: tuple[t.Any, ...] | None = None
         self._saver: _Saver | None = None

@@ -30,9 +30,11 @@ from ._compiler import get_by_pk
 from ._compiler import resolve_path
 from ._compiler import rows_to_instances
 from .db import DEFAULT_DB_ALIAS
+from .db import compile_sql
 from .db import connections
 from .exceptions import FieldError
 from .exceptions import IntegrityError
+from .fields import convert_values
 from .models import Model
 from .transaction import atomic
 
@@ -260,11 +262,15 @@ class QuerySet(t.Generic[M]):
                 stmt = stmt.order_by(*order)
         if self._distinct:
             stmt = stmt.distinct()
+        # Literals, not parameters: the SQL is cached per shape, and the
+        # parameters of a cached shape come from the conditions alone.
         if self._low or self._high is not None:
-            # A literal, not a parameter (SQLite's compiler would add one).
             stmt = stmt.offset(sa.literal_column(str(int(self._low))))
         if self._high is not None:
             stmt = stmt.limit(sa.literal_column(str(int(self._high - self._low))))
+        elif self._low and compiler.vendor == "sqlite":
+            # SQLite needs a LIMIT before OFFSET; its compiler would bind -1.
+            stmt = stmt.limit(sa.literal_column("-1"))
         stmt = stmt.select_from(compiler.from_clause)
         if kind == "count":
             return sa.select(sa.func.count()).select_from(stmt.subquery())
@@ -289,20 +295,17 @@ class QuerySet(t.Generic[M]):
             self._values,
         )
         cache = self.model._meta._query_cache
-        params: dict[str, t.Any] = {}
         entry = cache.get(key)
         if entry is None:
-            compiler = _Compiler(self.model, conn.vendor, params)
-            compiled = self._statement(compiler, kind).compile(
-                dialect=conn.dialect, compile_kwargs={"render_postcompile": True}
-            )
-            names = tuple(compiled.positiontup or ())
+            stmt = self._statement(_Compiler(self.model, conn.vendor), kind)
+            entry = compile_sql(stmt, conn.dialect)
             if len(cache) >= _MAX_CACHED_QUERIES:
                 cache.clear()
-            cache[key] = (compiled.string, names)
-            values = compiled.params
-            return compiled.string, [values[name] for name in names]
+            cache[key] = entry
         sql, names = entry
+        # The walker numbers the values as the compiler did: the first query
+        # of a shape takes its parameters the same way as every later one.
+        params: dict[str, t.Any] = {}
         walker = _ParamWalker(conn.vendor, params)
         for node in self._where:
             walker.where(node)
@@ -330,13 +333,7 @@ class QuerySet(t.Generic[M]):
             conv = field.python_converter(conn.vendor)
             if conv is not None:
                 convs.append((index, conv))
-        converted = []
-        for row in rows:
-            values = list(row)
-            for index, conv in convs:
-                if values[index] is not None:
-                    values[index] = conv(values[index])
-            converted.append(values)
+        converted = [convert_values(row, tuple(convs)) for row in rows]
         if kind == "dict":
             return [dict(zip(names, values, strict=True)) for values in converted]
         if kind == "flat":

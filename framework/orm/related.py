@@ -10,6 +10,7 @@ on both sides with ``add``/``remove``/``clear``/``set``, each sending
 from __future__ import annotations
 
 import collections.abc as cabc
+import contextlib
 import typing as t
 
 import sqlalchemy as sa
@@ -20,10 +21,12 @@ from ._compiler import _Path
 from .bulk import delete_pks
 from .bulk import raw_delete
 from .db import DEFAULT_DB_ALIAS
+from .db import compile_with_params
 from .db import connections
 from .exceptions import FieldError
 from .exceptions import ProtectedError
 from .exceptions import RestrictedError
+from .fields import BigAutoField
 from .fields import Field
 from .models import Model
 from .models import ModelBase
@@ -255,9 +258,9 @@ class ForeignKey(Field):
     def sa_type(self) -> t.Any:
         """Return the target primary key's column type."""
         target = self.target_field
-        if type(target).__name__ in ("AutoField",):
-            return sa.Integer()
-        if type(target).__name__ == "BigAutoField":
+        if isinstance(target, BigAutoField):
+            # The key's SQLite variant only keeps it the rowid; a foreign key
+            # column needs none.
             return sa.BigInteger()
         return target.sa_type()
 
@@ -638,8 +641,7 @@ class ManyRelatedManager(Manager[t.Any]):
                 except ValueError as exc:
                     raise TypeError(
                         f"{self.name} expects {self.model.__name__} instances or"
-                        " primary"
-                        f" keys, got {obj!r}: {exc}"
+                        f" primary keys, got {obj!r}: {exc}"
                     ) from None
         return pks
 
@@ -900,7 +902,7 @@ class Collector:
             not self.fast_deletes and not self.field_updates and len(self.data) == 1
         )
         simple = simple and len(next(iter(self.data.values()))) == 1
-        with atomic(using=self.using) if not simple else _nullcontext():
+        with contextlib.nullcontext() if simple else atomic(using=self.using):
             self._send(signals.pre_delete)
             for qs in self.fast_deletes:
                 count = raw_delete(qs)
@@ -943,20 +945,10 @@ class Collector:
                 obj.__dict__[field.attname] = None
 
 
-class _nullcontext:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def _raw_set_null(self: QuerySet[t.Any], field: ForeignKey) -> None:
-    from .db import compile_with_params
-
-    conn = connections[self.db]
-    table = self.model._meta.table
-    _, _, where = self._pk_select(conn)
+def _raw_set_null(qs: QuerySet[t.Any], field: ForeignKey) -> None:
+    conn = connections[qs.db]
+    table = qs.model._meta.table
+    _, _, where = qs._pk_select(conn)
     stmt = table.update().values({field.column: None}).where(where)
     sql, params = compile_with_params(stmt, conn.dialect)
     conn.execute(sql, params)

@@ -90,7 +90,7 @@ def create_tables(
                 continue
             inline = set(fkcs)
             if conn.vendor == "sqlite":
-                inline |= {fkc for fkc in table.foreign_key_constraints}
+                inline |= table.foreign_key_constraints
             _run(
                 conn,
                 sa.schema.CreateTable(

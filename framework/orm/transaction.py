@@ -110,13 +110,17 @@ def _run_callbacks(
     callbacks: list[tuple[set[str | None], cabc.Callable[[], t.Any], bool]],
 ) -> None:
     for _sids, func, robust in callbacks:
-        if robust:
-            try:
-                func()
-            except Exception:
-                logger.exception("Error calling on_commit callback %r", func)
-        else:
-            func()
+        _call(func, robust)
+
+
+def _call(func: cabc.Callable[[], t.Any], robust: bool) -> None:
+    if not robust:
+        func()
+        return
+    try:
+        func()
+    except Exception:
+        logger.exception("Error calling on_commit callback %r", func)
 
 
 @t.overload
@@ -153,13 +157,8 @@ def on_commit(
     conn = connections[using or DEFAULT_DB_ALIAS]
     if conn.in_atomic_block:
         conn.run_on_commit.append((set(conn.savepoint_ids), func, robust))
-    elif robust:
-        try:
-            func()
-        except Exception:
-            logger.exception("Error calling on_commit callback %r", func)
     else:
-        func()
+        _call(func, robust)
 
 
 def savepoint_hook(callback: cabc.Callable[[], t.Any], named: dict[str, t.Any]) -> bool:
