@@ -36,7 +36,7 @@ def make_receiver():
 
 
 class Dispatcher:
-    """Adapter: the same operations on each library."""
+    """Adapter: the same operations on each library (Django's API by default)."""
 
     name = ""
 
@@ -44,13 +44,10 @@ class Dispatcher:
         raise NotImplementedError
 
     def connect(self, sig, func, sender=None):
-        raise NotImplementedError
+        sig.connect(func, sender=sender)
 
     def disconnect(self, sig, func, sender=None):
-        raise NotImplementedError
-
-    def sender_for_send(self, sender):
-        return sender
+        sig.disconnect(func, sender=sender)
 
     def send_stmt(self):
         return "sig.send(sender, value=1)"
@@ -65,24 +62,12 @@ class Ours(Dispatcher):
     def new(self):
         return Signal(name="bench")
 
-    def connect(self, sig, func, sender=None):
-        sig.connect(func, sender=sender)
-
-    def disconnect(self, sig, func, sender=None):
-        sig.disconnect(func, sender=sender)
-
 
 class Django(Dispatcher):
     name = "django"
 
     def new(self):
         return django.dispatch.Signal(use_caching=True)
-
-    def connect(self, sig, func, sender=None):
-        sig.connect(func, sender=sender)
-
-    def disconnect(self, sig, func, sender=None):
-        sig.disconnect(func, sender=sender)
 
 
 class Blinker(Dispatcher):

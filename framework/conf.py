@@ -26,6 +26,7 @@ import os
 import threading
 import typing as t
 
+from .dispatch import _Symbol
 from .signals import setting_changed
 
 __all__ = [
@@ -81,7 +82,7 @@ class ImproperlyConfigured(Exception):
     """The settings are missing or invalid."""
 
 
-_MISSING: t.Final = type("_Missing", (), {"__repr__": lambda self: "<missing>"})()
+_MISSING: t.Final = _Symbol("<missing>")
 
 
 def _parse_env(name: str, raw: str, default: t.Any) -> t.Any:
@@ -246,13 +247,7 @@ class override_settings:
         self._saved.append(saved)
         for name, value in self.options.items():
             setattr(wrapped, name, value)
-        errors = []
-        for name, value in self.options.items():
-            for _receiver, response in setting_changed.send_robust(
-                Settings, setting=name, value=value, enter=True
-            ):
-                if isinstance(response, Exception):
-                    errors.append(response)
+        errors = _send_setting_changed(self.options, enter=True)
         if errors:
             self.__exit__(None, None, None)
             raise errors[0]
@@ -266,14 +261,10 @@ class override_settings:
                 delattr(wrapped, name)
             else:
                 setattr(wrapped, name, value)
-        errors = []
-        for name, value in saved.items():
-            restored = None if value is _MISSING else value
-            for _receiver, response in setting_changed.send_robust(
-                Settings, setting=name, value=restored, enter=False
-            ):
-                if isinstance(response, Exception):
-                    errors.append(response)
+        restored = {
+            name: None if value is _MISSING else value for name, value in saved.items()
+        }
+        errors = _send_setting_changed(restored, enter=False)
         if errors and exc_info[0] is None:
             raise errors[0]
 
@@ -319,6 +310,20 @@ class override_settings:
             if inspect.isfunction(method) and not hasattr(method, "_override_class"):
                 setattr(cls, name, _override_method(method))
         return cls
+
+
+def _send_setting_changed(
+    values: cabc.Mapping[str, t.Any], enter: bool
+) -> list[Exception]:
+    """Send ``setting_changed`` for each setting; return the receivers' errors."""
+    return [
+        response
+        for name, value in values.items()
+        for _receiver, response in setting_changed.send_robust(
+            Settings, setting=name, value=value, enter=enter
+        )
+        if isinstance(response, Exception)
+    ]
 
 
 _CLASS_HOOKS: t.Final = frozenset(

@@ -177,7 +177,9 @@ class _Record:
         return self.sender_ref() is sender
 
 
-def _receiver_key(receiver: t.Any) -> t.Hashable:
+def _receiver_key(receiver: t.Any, dispatch_uid: t.Hashable | None) -> t.Hashable:
+    if dispatch_uid is not None:
+        return ("uid", dispatch_uid)
     if isinstance(receiver, types.MethodType):
         return (id(receiver.__self__), id(receiver.__func__))
     return id(receiver)
@@ -489,11 +491,7 @@ class Signal:
                     " unhashable; use a string or another hashable value."
                 ) from None
         record = _Record()
-        record.key = (
-            ("uid", dispatch_uid)
-            if dispatch_uid is not None
-            else (_receiver_key(receiver))
-        )
+        record.key = _receiver_key(receiver, dispatch_uid)
         record.dispatch_uid = dispatch_uid
         record.priority = priority
         record.weak = weak
@@ -551,14 +549,11 @@ class Signal:
         :param sender: the sender the receiver was connected for.
         :returns: whether a receiver was disconnected.
         """
-        if dispatch_uid is not None:
-            key: t.Hashable = ("uid", dispatch_uid)
-        elif receiver is not None:
-            key = _receiver_key(receiver)
-        else:
+        if receiver is None and dispatch_uid is None:
             raise TypeError(
                 f"{self!r}.disconnect() needs a receiver or a dispatch_uid."
             )
+        key = _receiver_key(receiver, dispatch_uid)
         sender_key = _ANY_KEY if sender is None else id(sender)
         with self._lock:
             records = self._live_records()
@@ -773,19 +768,21 @@ class Signal:
         named: dict[str, t.Any],
         robust: bool,
     ) -> list[tuple[Receiver, t.Any]]:
+        self._check_names(named)
+        named["signal"] = self
+        named["sender"] = sender
         responses: list[tuple[Receiver, t.Any]] = []
         for rec in records:
             receiver = rec.ref()
             if receiver is None:
                 continue
-            kwargs = {"signal": self, "sender": sender, **named}
             try:
                 if rec.on_commit:
-                    response = self._defer(receiver, kwargs, rec.is_async, robust)
+                    response = self._defer(receiver, named, rec.is_async, robust)
                 elif rec.is_async:
-                    response = _call_async(receiver, kwargs)
+                    response = _call_async(receiver, named)
                 else:
-                    response = receiver(**kwargs)
+                    response = receiver(**named)
             except Exception as exc:
                 if not robust:
                     raise
@@ -803,20 +800,22 @@ class Signal:
             entry = self._cache[id(sender)]
         except KeyError:
             entry = self._lookup(sender)
+        self._check_names(named)
+        named["signal"] = self
+        named["sender"] = sender
         responses: list[tuple[Receiver, t.Any]] = []
         for item in entry.refs:
             rec = item if isinstance(item, _Record) else None
             receiver = item() if rec is None else rec.ref()
             if receiver is None:
                 continue
-            kwargs = {"signal": self, "sender": sender, **named}
             try:
                 if rec is not None and rec.on_commit:
-                    response = self._defer(receiver, kwargs, rec.is_async, robust)
+                    response = self._defer(receiver, named, rec.is_async, robust)
                 elif rec is not None and rec.is_async:
-                    response = await receiver(**kwargs)
+                    response = await receiver(**named)
                 else:
-                    response = receiver(**kwargs)
+                    response = receiver(**named)
             except Exception as exc:
                 if not robust:
                     raise
@@ -842,9 +841,7 @@ class Signal:
         hook = _on_commit_hook
         if hook is not None and hook(call, kwargs):
             return DEFERRED
-        if is_async:
-            return _call_async(receiver, kwargs)
-        return receiver(**kwargs)
+        return call()
 
     def _check_names(self, named: dict[str, t.Any]) -> None:
         if "signal" in named:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import unittest
 
 import pytest
@@ -20,7 +21,7 @@ from framework.testing import capture
 def fresh(monkeypatch):
     """Resolve the settings anew in the test; put the old ones back after."""
     saved = settings._wrapped
-    for key in list(__import__("os").environ):
+    for key in list(os.environ):
         if key.startswith("FRAMEWORK_") and key != "FRAMEWORK_DISPATCH_DEBUG":
             monkeypatch.delenv(key)
     monkeypatch.delenv("DATABASE_URL", raising=False)

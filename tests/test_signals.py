@@ -17,6 +17,8 @@ from framework import signals
 
 DOC_PATH = pathlib.Path(__file__).parent.parent / "docs" / "signals.md"
 
+MIGRATE_ARGS = {"app", "app_config", "verbosity", "interactive", "db", "using"}
+
 CATALOGUE = {
     "request_started": {"environ"},
     "request_finished": {"environ", "status", "duration"},
@@ -31,24 +33,8 @@ CATALOGUE = {
     "post_bulk_create": {"instances", "using"},
     "post_update": {"pk_set", "values", "using"},
     "class_prepared": set(),
-    "pre_migrate": {
-        "app",
-        "app_config",
-        "verbosity",
-        "interactive",
-        "db",
-        "using",
-        "create_models",
-    },
-    "post_migrate": {
-        "app",
-        "app_config",
-        "verbosity",
-        "interactive",
-        "db",
-        "using",
-        "created_models",
-    },
+    "pre_migrate": MIGRATE_ARGS | {"create_models"},
+    "post_migrate": MIGRATE_ARGS | {"created_models"},
     "setting_changed": {"setting", "value", "enter"},
     "template_rendered": {"template", "context"},
     "connection_created": {"connection"},
@@ -153,12 +139,13 @@ def render_reference():
         summary = doc.split("\n", 1)[0]
         lines.append(f"| `{name}` | {fields['sender']} | {args} | {summary} |")
         sections += ["", f"## `{name}`", "", doc.strip()]
-    lines += [
-        "| `pre_syncdb` | deprecated name of `pre_migrate`; connecting warns"
-        " `DeprecationWarning` | as `pre_migrate` | as `pre_migrate` |",
-        "| `post_syncdb` | deprecated name of `post_migrate`; connecting warns"
-        " `DeprecationWarning` | as `post_migrate` | as `post_migrate` |",
-    ]
+    for name, alias in vars(signals).items():
+        if isinstance(alias, dispatch.DeprecatedSignal):
+            target = f"`{alias.target.name}`"
+            lines.append(
+                f"| `{name}` | deprecated name of {target}; connecting warns"
+                f" `DeprecationWarning` | as {target} | as {target} |"
+            )
     return "\n".join(lines + sections) + "\n"
 
 
