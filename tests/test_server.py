@@ -3,79 +3,41 @@
 from __future__ import annotations
 
 import http.client
-import os
-import pathlib
 import socket
-import subprocess
-import sys
 import time
 
 import pytest
+from support import ROOT
+from support import Server
 
 pytestmark = pytest.mark.server
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 
+class SignalServer:
+    """gunicorn serving tests/web_apps/served.py; its receivers log to a file."""
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
     def __init__(self, tmp_path, timeout):
         self.signal_log = tmp_path / "signals.log"
         self.signal_log.touch()
-        self.output = tmp_path / "gunicorn.log"
-        self.port = free_port()
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith("FRAMEWORK_")
-        }
-        env["WEB_APPS_SIGNAL_LOG"] = str(self.signal_log)
-        env["PYTHONPATH"] = str(ROOT)
-        with open(self.output, "w") as out:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "--bind",
-                    f"127.0.0.1:{self.port}",
-                    "--workers",
-                    "1",
-                    "--timeout",
-                    str(timeout),
-                    "--graceful-timeout",
-                    "1",
-                    "tests.web_apps.served:app",
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(self.output.read_text())
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("gunicorn did not start:\n" + self.output.read_text())
+        self.server = Server.gunicorn(
+            tmp_path,
+            "tests.web_apps.served:app",
+            ["--workers", "1", "--timeout", str(timeout), "--graceful-timeout", "1"],
+            env={"WEB_APPS_SIGNAL_LOG": str(self.signal_log)},
+            cwd=ROOT,
+            clean=True,
+        )
+        self.port = self.server.port
+        self.output = self.server.log_path
+        self.process = self.server.process
+        try:
+            self.server.wait_ready()
+        except AssertionError:
+            self.stop()
+            raise
 
     def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+        self.server.stop()
 
     def lines(self):
         return self.signal_log.read_text().splitlines()
@@ -103,7 +65,7 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    server = Server(tmp_path_factory.mktemp("gunicorn"), timeout=2)
+    server = SignalServer(tmp_path_factory.mktemp("gunicorn"), timeout=2)
     yield server
     server.stop()
 

@@ -1,19 +1,18 @@
 from __future__ import annotations
 
-import contextlib
 import os
 import pathlib
 import subprocess
 import sys
-import time
 
 import pytest
 from click.testing import CliRunner
+from support import create_pg_database
+from support import drop_pg_database
 
 from framework.apps import apps
 from framework.conf import settings
 
-PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
@@ -71,32 +70,12 @@ def runner():
 @pytest.fixture(scope="session")
 def pg_database():
     """A PostgreSQL database of this test session (created, dropped at the end)."""
+    name, url = create_pg_database("fw_mgmt")
     try:
-        import psycopg
-
-        admin = psycopg.connect(PG_ADMIN, autocommit=True)
-    except Exception as exc:
-        if os.environ.get("FRAMEWORK_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"PostgreSQL is required but does not answer: {exc}")
-        pytest.skip(f"PostgreSQL does not answer: {exc}")
-    name = f"fw_mgmt_{os.getpid()}"
-    admin.execute(f"DROP DATABASE IF EXISTS {name}")
-    for attempt in range(40):
-        try:
-            admin.execute(f"CREATE DATABASE {name}")
-            break
-        except psycopg.errors.ObjectInUse:
-            # Another session is copying template1 right now: try again.
-            if attempt == 39:
-                raise
-            time.sleep(0.25)
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+        yield url
     finally:
         _reset_orm()
-        with contextlib.suppress(Exception):
-            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
+        drop_pg_database(name)
 
 
 def _empty_pg(url):

@@ -3,7 +3,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -12,6 +11,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from support import wait_for_log
 
 from framework.cli import CommandError
 from framework.cli import call_command
@@ -61,15 +61,8 @@ def test_shell_runs_code_with_the_project_loaded(runner, configure):
     assert result.output.strip() == "['tests.apps.library']"
 
 
-def server_port(proc, log, deadline):
-    """Wait for ``framework run`` to log its address; return the port."""
-    match = None
-    while match is None and time.monotonic() < deadline:
-        assert proc.poll() is None, log.read_text()
-        match = re.search(r"Running on http://127\.0\.0\.1:(\d+)", log.read_text())
-        time.sleep(0.05)
-    assert match, log.read_text()
-    return match.group(1)
+RUNNING = r"Running on http://127\.0\.0\.1:(\d+)"
+"""What ``framework run`` logs once it listens; the group is the port."""
 
 
 def test_run_refuses_the_debugger_without_debug(runner, configure):
@@ -95,7 +88,7 @@ def test_run_serves_on_loopback_in_a_subprocess(tmp_path, debug):
             stderr=subprocess.STDOUT,
         )
     try:
-        port = server_port(proc, log, time.monotonic() + 20)
+        port = wait_for_log(RUNNING, proc, log).group(1)
         url = f"http://127.0.0.1:{port}"
         with urllib.request.urlopen(f"{url}/", timeout=10) as response:
             assert response.read() == b"fine"
@@ -146,7 +139,7 @@ def test_run_reloads_changed_code(tmp_path):
 
     try:
         deadline = time.monotonic() + 20
-        url = f"http://127.0.0.1:{server_port(proc, log, deadline)}/"
+        url = f"http://127.0.0.1:{wait_for_log(RUNNING, proc, log).group(1)}/"
         while "Restarting with" not in log.read_text():
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.05)

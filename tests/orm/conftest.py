@@ -9,28 +9,14 @@ they skip when the server does not answer, unless FRAMEWORK_REQUIRE_POSTGRES=1.
 
 from __future__ import annotations
 
-import os
-import socket
-import time
-
 import pytest
+from support import create_pg_database
+from support import drop_pg_database
 
 from framework import orm
 from framework.conf import override_settings
 
 from . import models  # noqa: F401 -- defines the shared test models
-
-PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
-
-
-def postgres_up() -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        try:
-            sock.connect(("127.0.0.1", 5432))
-        except OSError:
-            return False
-    return True
 
 
 def orm_test_models() -> list[type[orm.Model]]:
@@ -43,28 +29,10 @@ def orm_test_models() -> list[type[orm.Model]]:
 
 @pytest.fixture(scope="session")
 def pg_url():
-    if not postgres_up():
-        if os.environ.get("FRAMEWORK_REQUIRE_POSTGRES") == "1":
-            pytest.fail("PostgreSQL on 127.0.0.1:5432 is required but does not answer")
-        pytest.skip("PostgreSQL on 127.0.0.1:5432 does not answer")
-    import psycopg
-
-    name = f"fw_orm_{os.getpid()}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name}")
-        for attempt in range(5):
-            try:
-                admin.execute(f"CREATE DATABASE {name}")
-                break
-            except psycopg.errors.ObjectInUse:
-                # Another session is copying template1 right now.
-                if attempt == 4:
-                    raise
-                time.sleep(0.5)
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    name, url = create_pg_database("fw_orm")
+    yield url
     orm.connections.reset()
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    drop_pg_database(name)
 
 
 @pytest.fixture(

@@ -392,8 +392,7 @@ def test_request_receiver_order():
 @pytest.mark.postgres
 def test_postgres_connection_killed_by_server(pg_url):
     import psycopg
-
-    from .conftest import PG_ADMIN
+    from support import PG_ADMIN
 
     with override_settings(
         DATABASES={"default": {"URL": pg_url, "CONN_MAX_AGE": None}}

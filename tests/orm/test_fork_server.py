@@ -3,22 +3,17 @@ forking (``--preload``) is never used or closed by the workers, even when
 they exit and are replaced (``--max-requests``)."""
 
 import json
-import os
-import pathlib
-import re
-import signal
-import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
+from support import Server
+from support import subprocess_env
 
 from framework import orm
 
 from .models import Author
 
-ROOT = pathlib.Path(__file__).parents[2]
 REQUESTS = 12
 
 APP = """
@@ -51,36 +46,20 @@ def write(request):
 """
 
 
-def _wait_for_port(log: pathlib.Path, process: subprocess.Popen) -> int:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        found = re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", log.read_text())
-        if found:
-            return int(found.group(1))
-        if process.poll() is not None:
-            break
-        time.sleep(0.05)
-    raise AssertionError(f"gunicorn did not start:\n{log.read_text()}")
-
-
 @pytest.mark.server
 def test_preloaded_connection_survives_worker_forks_and_exits(db, backend, tmp_path):
     (tmp_path / "fork_app.py").write_text(APP)
-    env = dict(os.environ)
-    env["FRAMEWORK_DATABASES"] = json.dumps({"default": backend})
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(tmp_path)])
-    log = tmp_path / "gunicorn.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--preload", "-w", "2"]
-            + ["--max-requests", "3", "-b", "127.0.0.1:0", "fork_app:app"],
-            cwd=tmp_path,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    server = Server(
+        [sys.executable, "-m", "gunicorn", "--preload", "-w", "2"]
+        + ["--max-requests", "3", "-b", "127.0.0.1:0", "fork_app:app"],
+        cwd=tmp_path,
+        log_path=tmp_path / "gunicorn.log",
+        env=subprocess_env(
+            {"FRAMEWORK_DATABASES": json.dumps({"default": backend})}, [tmp_path]
+        ),
+    )
     try:
-        port = _wait_for_port(log, process)
+        port = server.port
         answers = []
         for _ in range(REQUESTS):
             with urllib.request.urlopen(
@@ -102,10 +81,5 @@ def test_preloaded_connection_survives_worker_forks_and_exits(db, backend, tmp_p
             assert alive[0][0] == 1, "a worker closed the master's connection"
         assert Author.objects.count() == REQUESTS
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:  # pragma: no cover - reported below
-            process.kill()
-            process.wait(5)
-    assert "Traceback" not in log.read_text(), log.read_text()
+        server.stop(15)
+    assert "Traceback" not in server.output, server.output

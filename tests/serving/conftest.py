@@ -1,7 +1,12 @@
 from __future__ import annotations
 
+import pathlib
+
 import pytest
-from servers import Server
+from support import Server
+
+HERE = pathlib.Path(__file__).resolve().parent
+"""Where fixture_app.py lives: on the servers' PYTHONPATH."""
 
 
 @pytest.fixture
@@ -9,7 +14,7 @@ def start_server(tmp_path):
     servers: list[Server] = []
 
     def start(args, env=None, app="fixture_app:app", ready=True):
-        server = Server(tmp_path, app, args, env or {})
+        server = Server.serve(tmp_path, app, args, env, pythonpath=[HERE])
         servers.append(server)
         if ready:
             server.wait_ready()
@@ -17,8 +22,4 @@ def start_server(tmp_path):
 
     yield start
     for server in servers:
-        if server.process.poll() is None:
-            server.process.kill()
-            server.process.wait(5)
-        if not server.log_file.closed:
-            server.log_file.close()
+        server.kill()

@@ -17,9 +17,9 @@ import subprocess
 import sys
 
 import pytest
-from servers import ROOT
-from servers import free_port
-from servers import wait_for_port
+from support import ROOT
+from support import free_port
+from support import wait_for_port
 
 DOCKERFILE = ROOT / "Dockerfile"
 

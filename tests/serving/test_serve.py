@@ -13,16 +13,17 @@ import time
 
 import click
 import pytest
-from servers import HERE
-from servers import ROOT
-from servers import free_port
-from servers import get
-from servers import wait_for_port
+from support import ROOT
+from support import free_port
+from support import get
+from support import wait_for_port
 
 from app_example.metrics import RETIRED
 from app_example.metrics import read_all
 from framework import serving
 from framework.cli.serve import parse_gunicorn_args
+
+HERE = pathlib.Path(__file__).resolve().parent
 
 
 def test_defaults_bind_loopback_sync_workers_and_access_log(tmp_path, monkeypatch):
