@@ -511,7 +511,7 @@ class App:
                 # first failure then makes the request an unhandled exception.
                 # PERF: skipped outright when nothing is connected, as
                 # request_finished is (ClosingIterable.finish).
-                if request_started._records:
+                if request_started.connected:
                     for _receiver, response in request_started.send_robust(
                         type(self), environ=environ
                     ):

@@ -26,7 +26,7 @@ import os
 import threading
 import typing as t
 
-from .dispatch import _Symbol
+from .dispatch import Sentinel
 from .signals import setting_changed
 
 __all__ = [
@@ -82,7 +82,7 @@ class ImproperlyConfigured(Exception):
     """The settings are missing or invalid."""
 
 
-_MISSING: t.Final = _Symbol("<missing>")
+_MISSING: t.Final = Sentinel("_MISSING")
 
 
 def _parse_env(name: str, raw: str, default: t.Any) -> t.Any:

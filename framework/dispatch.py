@@ -35,6 +35,7 @@ __all__ = [
     "DEFERRED",
     "ConnectionInfo",
     "DeprecatedSignal",
+    "Sentinel",
     "Signal",
     "all_signals",
     "receiver",
@@ -48,25 +49,53 @@ Receiver = cabc.Callable[..., t.Any]
 F = t.TypeVar("F", bound=cabc.Callable[..., t.Any])
 
 
-class _Symbol:
-    """A named sentinel with a readable ``repr``."""
+class Sentinel:
+    """A named marker object with a readable ``repr``, such as :data:`ANY`.
 
-    __slots__ = ("name",)
+    The one sentinel type of the package: every "no value given" or "matches
+    anything" marker is a ``Sentinel``, compared with ``is``. Copies and
+    pickles of a sentinel are the sentinel itself, provided it is stored under
+    its name in the module that created it.
 
-    def __init__(self, name: str) -> None:
+    :param name: its ``repr``, and its attribute name in ``module``.
+    :param module: the module that keeps it (default: the caller's).
+    """
+
+    __slots__ = ("name", "module")
+
+    def __init__(self, name: str, module: str | None = None) -> None:
         self.name = name
+        """The sentinel's name."""
+        if module is None:
+            module = sys._getframe(1).f_globals.get("__name__", "")
+        self.module = module
+        """The dotted name of the module holding it."""
 
     def __repr__(self) -> str:
         return self.name
 
-    def __reduce__(self) -> str:
-        return self.name
+    def __copy__(self) -> Sentinel:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, t.Any]) -> Sentinel:
+        return self
+
+    def __reduce__(self) -> tuple[t.Any, ...]:
+        return (_find_sentinel, (self.module, self.name))
 
 
-ANY = _Symbol("ANY")
+def _find_sentinel(module: str, name: str) -> Sentinel:
+    """Return the sentinel ``name`` of ``module`` (what unpickling calls)."""
+    import importlib
+
+    found: Sentinel = getattr(importlib.import_module(module), name)
+    return found
+
+
+ANY = Sentinel("ANY")
 """Sender filter of a receiver connected for every sender (``sender=None``)."""
 
-DEFERRED = _Symbol("DEFERRED")
+DEFERRED = Sentinel("DEFERRED")
 """Response recorded for an ``on_commit`` receiver whose call was deferred."""
 
 _ANY_KEY: t.Final = ("any",)
@@ -439,6 +468,16 @@ class Signal:
         """The declared keyword argument names, or ``None`` if undeclared."""
         self._lock = threading.Lock()
         self._records: tuple[_Record, ...] = ()
+        self.connected = False
+        """Whether any receiver is connected, for any sender: the hot-path guard.
+
+        A plain attribute, so reading it costs what reading any attribute
+        does: ``if signal.connected: signal.send(...)`` skips building the
+        arguments of a send nobody listens to. It is replaced (never
+        computed) on every connect and disconnect; after a weakly connected
+        receiver is garbage collected it may stay ``True`` until the next
+        one. :meth:`has_listeners` answers exactly, for one sender.
+        """
         # Per-sender cache: id(sender) -> the receivers send() calls for it.
         self._cache: dict[int, _Entry] = {}
         self._dirty = False
@@ -735,6 +774,7 @@ class Signal:
         # Caller holds self._lock. Order matters for lock-free readers: the
         # new records first, then the empty cache (see _lookup).
         self._records = tuple(records)
+        self.connected = bool(records)
         self._cache = {}
 
     def _lookup(self, sender: t.Any) -> _Entry:

@@ -318,15 +318,15 @@ class ClosingIterable(list[bytes]):
                 finally:
                     self.finish()
                 return
-        if request_finished._records:
+        if request_finished.connected:
             self.finish()
 
     def finish(self) -> None:
         """Send ``request_finished``; log any receiver failure, never raise."""
-        # PERF: nothing to compute when nothing is connected. The dispatcher's
-        # snapshot tuple is checked directly: has_listeners() costs 0.5 us
-        # per request once any receiver is connected (bench/requests.py).
-        if not request_finished._records:
+        # PERF: nothing to compute when nothing is connected; the public
+        # guard is an attribute read, has_listeners() costs 0.5 us per
+        # request once any receiver is connected (bench/requests.py).
+        if not request_finished.connected:
             return
         status = self.status
         try:

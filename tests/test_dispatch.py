@@ -13,6 +13,7 @@ import pytest
 from framework import dispatch
 from framework.dispatch import ANY
 from framework.dispatch import DEFERRED
+from framework.dispatch import Sentinel
 from framework.dispatch import Signal
 from framework.dispatch import receiver
 
@@ -181,6 +182,42 @@ def test_unhashable_and_non_weakrefable_senders_work():
     assert [sender for _, sender, _ in calls] == [unhashable, number]
     assert sig.disconnect(func, sender=unhashable)
     assert sig.disconnect(func, sender=number)
+
+
+def test_connected_is_the_public_guard():
+    """``connected`` says whether anything is connected, for any sender."""
+    sig = Signal()
+
+    class A:
+        pass
+
+    assert sig.connected is False
+    func = record_into([])
+    sig.connect(func, sender=A)
+    assert sig.connected is True
+    sig.disconnect(func, sender=A)
+    assert sig.connected is False
+    sig.connect(func)
+    with sig.muted():
+        assert sig.connected is False
+    assert sig.connected is True
+    sig.disconnect(func)
+    assert sig.connected is False
+
+
+def test_connected_goes_false_once_a_dead_receiver_is_pruned():
+    sig = Signal()
+
+    def gone(sender, **kwargs):
+        pass
+
+    sig.connect(gone)
+    del gone
+    gc.collect()
+    keep = record_into([])
+    sig.connect(keep)
+    sig.disconnect(keep)
+    assert sig.connected is False
 
 
 def test_has_listeners():
@@ -925,10 +962,25 @@ def test_deprecated_signal_warns_at_the_caller_and_forwards():
 
 
 def test_sentinels_have_readable_reprs_and_pickle_by_name():
+    import copy
     import pickle
+
+    from framework.conf import _MISSING
+    from framework.orm import NOT_PROVIDED
+    from framework.orm.migrations.state import NOT_PROVIDED as STATE_NOT_PROVIDED
 
     assert repr(ANY) == "ANY" and repr(DEFERRED) == "DEFERRED"
     assert pickle.loads(pickle.dumps(ANY)) is ANY
+    # One sentinel type for the package, one NOT_PROVIDED for fields and
+    # migration state; copies and pickles keep the identity.
+    assert STATE_NOT_PROVIDED is NOT_PROVIDED
+    for sentinel in (ANY, DEFERRED, _MISSING, NOT_PROVIDED):
+        assert type(sentinel) is Sentinel
+        assert pickle.loads(pickle.dumps(sentinel)) is sentinel
+        assert copy.deepcopy(sentinel) is sentinel and copy.copy(sentinel) is sentinel
+    assert repr(NOT_PROVIDED) == "NOT_PROVIDED"
+    mine = Sentinel("mine")
+    assert mine.module == __name__
 
 
 def test_callable_instance_location_and_uninspectable_builtin():

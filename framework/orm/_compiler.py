@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from framework import signals
 
+from ..dispatch import Sentinel
 from .db import compile_sql
 from .db import connections
 from .exceptions import FieldError
@@ -531,8 +532,8 @@ def rows_to_instances(
     # hoisted out of the loop.
     attnames = (model._meta._init_cache or model._meta.init_cache())[3]
     new = object.__new__
-    pre_init = signals.pre_init if signals.pre_init._records else None
-    post_init = signals.post_init if signals.post_init._records else None
+    pre_init = signals.pre_init if signals.pre_init.connected else None
+    post_init = signals.post_init if signals.post_init.connected else None
     result = []
     for row in rows:
         if convs:
@@ -589,7 +590,7 @@ def _get_by_key(model: type[Model], alias: str, key: str, value: t.Any) -> t.Any
     return found
 
 
-_NOT_A_PK: t.Final = object()
+_NOT_A_PK: t.Final = Sentinel("_NOT_A_PK")
 
 
 def check_values(model: type[Model], values: cabc.Mapping[str, t.Any]) -> None:

@@ -20,6 +20,7 @@ import uuid
 
 import sqlalchemy as sa
 
+from ..dispatch import Sentinel
 from .exceptions import FieldError
 
 if t.TYPE_CHECKING:
@@ -62,19 +63,7 @@ def convert_values(
     return converted
 
 
-class _NotProvided:
-    """Sentinel type of :data:`NOT_PROVIDED`."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "NOT_PROVIDED"
-
-    def __bool__(self) -> bool:
-        return False
-
-
-NOT_PROVIDED: t.Final = _NotProvided()
+NOT_PROVIDED: t.Final = Sentinel("NOT_PROVIDED")
 """Marks a field without a default."""
 
 _counter = itertools.count()

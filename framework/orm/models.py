@@ -509,7 +509,7 @@ class Model(metaclass=ModelBase):
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         cls = self.__class__
         # PERF: the signal check is an attribute test when nobody listens.
-        if _pre_init._records:
+        if _pre_init.connected:
             _pre_init.send(sender=cls, args=args, kwargs=kwargs)
         consts, callables, attnames, positional = (
             cls._meta._init_cache or cls._meta.init_cache()
@@ -536,7 +536,7 @@ class Model(metaclass=ModelBase):
                         d[key] = value
                     else:
                         self._set_named(key, value)
-        if _post_init._records:
+        if _post_init.connected:
             _post_init.send(sender=cls, instance=self)
 
     def _set_named(self, key: str, value: t.Any) -> None:
@@ -565,12 +565,12 @@ class Model(metaclass=ModelBase):
     def from_db(cls, db: str, values: cabc.Sequence[t.Any]) -> t.Any:
         """Build an instance from a row (values in :attr:`Options.fields` order)."""
         new = cls.__new__(cls)
-        if _pre_init._records:
+        if _pre_init.connected:
             _pre_init.send(sender=cls, args=tuple(values), kwargs={})
         d = new.__dict__
         d.update(zip(cls._meta.init_cache()[3], values, strict=True))
         d["_state"] = ModelState(False, db)
-        if _post_init._records:
+        if _post_init.connected:
             _post_init.send(sender=cls, instance=new)
         return new
 
@@ -628,7 +628,7 @@ class Model(metaclass=ModelBase):
             fields_set = _check_update_fields(meta, update_fields)
             if not fields_set:
                 return
-        if _pre_save._records:
+        if _pre_save.connected:
             _pre_save.send(
                 sender=cls,
                 instance=self,
@@ -673,7 +673,7 @@ class Model(metaclass=ModelBase):
             created = False
         state.adding = False
         state.db = alias
-        if _post_save._records:
+        if _post_save.connected:
             _post_save.send(
                 sender=cls,
                 instance=self,
@@ -737,10 +737,10 @@ class Model(metaclass=ModelBase):
         alias = using or self._state.db or DEFAULT_DB_ALIAS
         if not meta.related_objects:
             # PERF: nothing can refer to this row: one cached DELETE, no collector.
-            if _pre_delete._records:
+            if _pre_delete.connected:
                 _pre_delete.send(sender=cls, instance=self, using=alias, origin=self)
             count = _delete_pks(cls, connections[alias], [pk])
-            if _post_delete._records:
+            if _post_delete.connected:
                 _post_delete.send(sender=cls, instance=self, using=alias, origin=self)
             self.__dict__[meta.pk.attname] = None
             self._state.adding = True

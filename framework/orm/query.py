@@ -548,7 +548,7 @@ class QuerySet(t.Generic[M]):
         if not objs:
             return objs
         bulk_insert(self.model, objs, connections[self.db], batch_size)
-        if _post_bulk_create._records:
+        if _post_bulk_create.connected:
             _post_bulk_create.send(sender=self.model, instances=objs, using=self.db)
         return objs
 

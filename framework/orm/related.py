@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from framework import signals
 
+from ..dispatch import Sentinel
 from ._compiler import _Path
 from .bulk import delete_pks
 from .bulk import raw_delete
@@ -327,7 +328,7 @@ class ForwardManyToOneDescriptor:
         instance._state.fields_cache[field.name] = value
 
 
-_MISSING: t.Final = object()
+_MISSING: t.Final = Sentinel("_MISSING")
 
 
 class ReverseManyToOneDescriptor:

@@ -18,6 +18,8 @@ import typing as t
 
 import sqlalchemy as sa
 
+from ..fields import NOT_PROVIDED
+
 __all__ = [
     "NOT_PROVIDED",
     "Column",
@@ -28,14 +30,6 @@ __all__ = [
     "state_from_tables",
 ]
 
-
-class _NotProvided:
-    def __repr__(self) -> str:
-        return "NOT_PROVIDED"
-
-
-NOT_PROVIDED: t.Final = _NotProvided()
-"""Marker of a column without a default for existing rows."""
 
 _NAME_RE = re.compile(r"\b([A-Za-z_]\w*)\(")
 
