@@ -58,3 +58,14 @@ def _reset_os_environ():
     if os.environ != saved:
         os.environ.clear()
         os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def installed_framework(tmp_path_factory):
+    """The wheel installed in a fresh virtualenv (see ``support.InstalledFramework``).
+
+    Built once per session, shared by every test of an installed-package promise.
+    """
+    from support import install_framework
+
+    return install_framework(tmp_path_factory.mktemp("installed"))

@@ -384,3 +384,112 @@ def _numbers() -> t.Iterator[int]:
 
 
 _counter = _numbers()
+
+
+# The installed package -------------------------------------------------------
+
+
+class InstalledFramework:
+    """The project's wheel installed in a fresh virtualenv, away from the checkout.
+
+    Built once per test session by the ``installed_framework`` fixture
+    (``tests/conftest.py``): promises about what ``pip install`` gives are
+    tested here, never on the source checkout.
+
+    :param venv: the virtualenv's directory.
+    :param wheel: the built wheel.
+    """
+
+    def __init__(self, venv: pathlib.Path, wheel: pathlib.Path) -> None:
+        self.venv = venv
+        self.wheel = wheel
+        self.bin = venv / "bin"
+        self.python = self.bin / "python"
+        """The virtualenv's interpreter."""
+        self.framework = self.bin / "framework"
+        """The installed ``framework`` script."""
+
+    def env(self, extra: t.Mapping[str, str] | None = None) -> dict[str, str]:
+        """An environment for commands run in the virtualenv, checkout-free.
+
+        No ``PYTHONPATH`` and no inherited ``FRAMEWORK_*`` variables, the
+        virtualenv's ``bin`` first on ``PATH``.
+        """
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith("FRAMEWORK_")
+            and key not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")
+        }
+        env["PATH"] = os.pathsep.join([str(self.bin), env.get("PATH", "")])
+        env["VIRTUAL_ENV"] = str(self.venv)
+        env.update(extra or {})
+        return env
+
+    def run(
+        self,
+        *argv: str | os.PathLike[str],
+        cwd: str | os.PathLike[str],
+        env: t.Mapping[str, str] | None = None,
+        timeout: float = 120.0,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` (``argv[0]`` looked up in the virtualenv first) to its end."""
+        command = [str(arg) for arg in argv]
+        local = self.bin / command[0]
+        if local.exists():
+            command[0] = str(local)
+        return subprocess.run(
+            command,
+            cwd=cwd,
+            env=self.env(env),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def pip_install(self, *requirements: str) -> None:
+        """Install more distributions into the virtualenv."""
+        subprocess.run(
+            [str(self.python), "-m", "pip", "install", "--quiet", *requirements],
+            check=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=600,
+        )
+
+
+INSTALL_EXTRAS = "orm,postgres"
+"""Extras of the installed wheel: the ORM and PostgreSQL driver."""
+
+INSTALL_PACKAGES = ("pytest>=8.0", "webtest>=3.0")
+"""Installed beside the wheel: what a user's test suite needs."""
+
+
+def install_framework(directory: pathlib.Path) -> InstalledFramework:
+    """Build the wheel of the checkout and install it in a new virtualenv.
+
+    Takes about 10 s (pip's cache serves the dependencies).
+    """
+    dist = directory / "dist"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps"]
+        + ["--wheel-dir", str(dist), str(ROOT)],
+        check=True,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = dist.glob("framework-*.whl")
+    venv = directory / "venv"
+    subprocess.run(
+        [sys.executable, "-m", "venv", str(venv)],
+        check=True,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=300,
+    )
+    installed = InstalledFramework(venv, wheel)
+    installed.pip_install(f"{wheel}[{INSTALL_EXTRAS}]", *INSTALL_PACKAGES)
+    return installed
