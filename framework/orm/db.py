@@ -14,6 +14,7 @@ SQLite, so concurrent writers queue on the busy timeout instead of failing with
 from __future__ import annotations
 
 import collections.abc as cabc
+import contextlib
 import logging
 import os
 import threading
@@ -185,6 +186,30 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+class _RecordingCursor:
+    """A DB-API cursor that also appends each statement to open logs (tests)."""
+
+    __slots__ = ("cursor", "logs")
+
+    def __init__(self, cursor: t.Any, logs: list[list[tuple[str, t.Any]]]) -> None:
+        self.cursor = cursor
+        self.logs = logs
+
+    def execute(self, sql: str, params: t.Any = ()) -> t.Any:
+        for log in self.logs:
+            log.append((sql, params))
+        return self.cursor.execute(sql, params)
+
+    def executemany(self, sql: str, seq: t.Any) -> t.Any:
+        rows = list(seq)
+        for log in self.logs:
+            log.append((sql, rows))
+        return self.cursor.executemany(sql, rows)
+
+    def __getattr__(self, name: str) -> t.Any:
+        return getattr(self.cursor, name)
+
+
 class DatabaseWrapper:
     """One thread's handle on one database alias.
 
@@ -218,6 +243,8 @@ class DatabaseWrapper:
         self.errors_occurred = False
         self._savepoint_seq = 0
         self.close_at: float | None = None
+        self.captured: list[list[tuple[str, t.Any]]] = []
+        """The logs of the :meth:`capture_queries` blocks open right now."""
         if self.vendor == "sqlite":
             import sqlite3
 
@@ -257,6 +284,8 @@ class DatabaseWrapper:
         self.connection = proxy.dbapi_connection
         self.pid = os.getpid()
         self._cursor = self.connection.cursor()
+        if self.captured:
+            self._cursor = _RecordingCursor(self._cursor, self.captured)
         self.errors_occurred = False
         max_age = self.settings_dict["CONN_MAX_AGE"]
         created = info.get("fw_created", time.monotonic())
@@ -264,6 +293,29 @@ class DatabaseWrapper:
         if info.pop("fw_new", False):
             signals.connection_created.send(sender=type(self), connection=self)
         return self.connection
+
+    @contextlib.contextmanager
+    def capture_queries(self) -> cabc.Iterator[list[tuple[str, t.Any]]]:
+        """Record every statement run through this wrapper in a ``with`` block.
+
+        Yields the list that receives ``(sql, params)`` of each statement, in
+        order, transaction control (``BEGIN``, ``COMMIT``, ``SAVEPOINT``)
+        included; a connection opened inside the block is recorded too.
+        Blocks nest: an outer block also records what inner ones ran.
+        """
+        log: list[tuple[str, t.Any]] = []
+        if not self.captured:
+            cursor = self._cursor
+            if cursor is not None:
+                self._cursor = _RecordingCursor(cursor, self.captured)
+        self.captured.append(log)
+        try:
+            yield log
+        finally:
+            self.captured.remove(log)
+            cursor = self._cursor
+            if not self.captured and isinstance(cursor, _RecordingCursor):
+                self._cursor = cursor.cursor
 
     def cursor(self) -> t.Any:
         """Return a new DB-API cursor on the connection (connecting if needed)."""

@@ -7,6 +7,8 @@
 - :func:`mute`: disconnect every receiver of some signals for a block, then
   restore them in their order;
 - :func:`connected_to`: connect a receiver for a block;
+- :func:`capture_queries` / :func:`assert_num_queries`: record or count the
+  SQL statements the ORM runs in a block (the ORM is imported only then);
 - :class:`override_settings` (from :mod:`framework.conf`);
 - :func:`setup_test_environment` / :func:`teardown_test_environment`: turn
   test instrumentation (``template_rendered``) on and off. The pytest plugin
@@ -33,8 +35,11 @@ __all__ = [
     "ANYTHING",
     "Call",
     "SignalCapture",
+    "QueryLog",
     "TestApp",
+    "assert_num_queries",
     "capture",
+    "capture_queries",
     "connected_to",
     "mute",
     "override_settings",
@@ -258,6 +263,74 @@ def connected_to(
 ) -> contextlib.AbstractContextManager[cabc.Callable[..., t.Any]]:
     """Connect ``receiver`` to ``signal`` (strongly) for a ``with`` block."""
     return signal.connected_to(receiver, sender=sender)
+
+
+_TRANSACTION_CONTROL: t.Final = ("BEGIN", "COMMIT", "ROLLBACK", "END")
+
+
+class QueryLog:
+    """The SQL statements a :func:`capture_queries` block ran, in order."""
+
+    def __init__(self, statements: list[tuple[str, t.Any]]) -> None:
+        self.statements = statements
+        """``(sql, params)`` of every statement, transaction control included."""
+
+    @property
+    def queries(self) -> list[str]:
+        """The SQL of each statement but ``BEGIN``/``COMMIT``/``ROLLBACK``.
+
+        Savepoints count, as in Django's ``assertNumQueries``; opening and
+        ending the outer transaction does not.
+        """
+        return [
+            sql
+            for sql, _params in self.statements
+            if not (
+                sql.lstrip().upper().startswith(_TRANSACTION_CONTROL)
+                and "SAVEPOINT" not in sql.upper()
+            )
+        ]
+
+    def __len__(self) -> int:
+        return len(self.queries)
+
+    def __repr__(self) -> str:
+        return f"<QueryLog: {len(self)} queries>"
+
+
+@contextlib.contextmanager
+def capture_queries(using: str = "default") -> cabc.Iterator[QueryLog]:
+    """Record the SQL statements run on the database ``using`` in a block.
+
+    >>> with capture_queries() as log:
+    ...     list(Book.objects.select_related("author"))
+    >>> len(log)
+    1
+    """
+    from ..orm import connections
+
+    with connections[using].capture_queries() as statements:
+        yield QueryLog(statements)
+
+
+@contextlib.contextmanager
+def assert_num_queries(count: int, using: str = "default") -> cabc.Iterator[QueryLog]:
+    """Assert that a ``with`` block runs exactly ``count`` queries.
+
+    Counted as :attr:`QueryLog.queries` counts them (savepoints yes, the outer
+    ``BEGIN``/``COMMIT`` no).
+
+    :raises AssertionError: another number ran; the message lists them.
+    """
+    with capture_queries(using) as log:
+        yield log
+    if len(log) != count:
+        listing = "\n".join(
+            f"  {index}. {sql}" for index, sql in enumerate(log.queries, 1)
+        )
+        raise AssertionError(
+            f"{len(log)} queries ran on {using!r}, expected {count}:\n{listing}"
+        )
 
 
 _environment_depth = 0
