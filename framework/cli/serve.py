@@ -31,7 +31,9 @@ from framework.cli import error_message
 from framework.cli import load_app
 from framework.cli import pass_context
 from framework.cli import verbosity_option
+from framework.metrics import MetricsDirectoryError
 from framework.serving import GunicornApplication
+from framework.serving import prepare_metrics_directory
 
 __all__ = ["serve"]
 
@@ -260,4 +262,8 @@ def serve(
         server.prepare_environment()
         server.application = obj.load_app()
         migrate_before_fork(obj.app_spec, verbosity=min(obj.verbosity, 1))
+    try:
+        prepare_metrics_directory()  # the workers' shared counters
+    except MetricsDirectoryError as exc:
+        raise CommandError(str(exc)) from None
     server.run()
