@@ -12,12 +12,7 @@ servers; compare the books; call ``--check``; write ``results.json``,
 from __future__ import annotations
 
 import collections.abc as cabc
-import contextlib
-import dataclasses
 import datetime
-import http.cookies
-import importlib
-import importlib.util
 import json
 import math
 import os
@@ -25,12 +20,10 @@ import pathlib
 import secrets
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import time
 import typing as t
-import urllib.parse
 
 from .. import metrics
 from . import locust as locust_generator
@@ -38,6 +31,21 @@ from . import wrk as wrk_generator
 from ._plan import Plan
 from ._plan import compile_plan
 from ._plan import split
+from .options import DEFAULT_REQUESTS
+from .options import LoadTestError
+from .options import Options
+from .options import UsageError
+from .options import absolute_app_spec
+from .options import check_options
+from .options import choose_generator
+from .options import load_check
+from .prepare import extra_env
+from .prepare import framework_argv
+from .prepare import run_command
+from .prepare import run_setup
+from .prepare import serve_args
+from .prepare import server_env
+from .prepare import uses_orm
 from .report import render_html
 from .report import summary_lines
 from .results import Check
@@ -48,72 +56,12 @@ from .scenario import Scenario
 from .scenario import ScenarioError
 from .scenario import default_scenario
 from .scenario import load_scenario
-from .scenario import render
 from .servers import Books
 from .servers import LocalInstance
 from .servers import RemoteInstance
 from .servers import free_port
-from .servers import http_request
 
 __all__ = ["LoadTestError", "Options", "UsageError", "run"]
-
-DEFAULT_REQUESTS = 1000
-"""Requests of a run bounded by neither ``--requests`` nor ``--duration``."""
-
-
-class UsageError(ValueError):
-    """The load test was asked for wrongly (exit status 2); nothing has started."""
-
-
-class LoadTestError(RuntimeError):
-    """The load test could not be run to its end (exit status 1)."""
-
-
-@dataclasses.dataclass
-class Options:
-    """Everything ``framework loadtest`` takes (``None``: not given)."""
-
-    app_spec: str
-    """The ``--app`` of the servers (and of the default scenario)."""
-    scenario: str | None = None
-    """A scenario file (TOML)."""
-    locustfile: str | None = None
-    """A user's own locustfile instead of a scenario."""
-    requests: int | None = None
-    """Requests in all (one bound)."""
-    duration: float | None = None
-    """Seconds of load (the other bound)."""
-    connections: int = 4
-    """Concurrent connections, over every instance."""
-    workers: int | None = None
-    """gunicorn workers per instance."""
-    worker_class: str | None = None
-    """``sync`` (default) or ``gthread``."""
-    threads: int | None = None
-    """Threads per gthread worker (default 4)."""
-    generator: str | None = None
-    """``wrk`` or ``locust`` (default: wrk, else locust)."""
-    locust_workers: int = 0
-    """Local Locust worker processes (distributed mode)."""
-    locust_remote_workers: int = 0
-    """Locust workers the master waits for, from other hosts."""
-    locust_master_port: int | None = None
-    """The Locust master's port (default: a free one)."""
-    urls: list[str] = dataclasses.field(default_factory=list)
-    """Running deployments to load instead of starting servers."""
-    instances: int = 1
-    """Local gunicorn masters to start."""
-    config_file: str | None = None
-    """A gunicorn configuration file for the servers."""
-    out: str | None = None
-    """Where results, report and logs go."""
-    check: str | None = None
-    """``module:function`` called with the results."""
-    env: dict[str, str] = dataclasses.field(default_factory=dict)
-    """More environment for the servers (after the scenario's)."""
-    timeout: float = 10.0
-    """Seconds a request may take."""
-
 
 Output = cabc.Callable[[str], None]
 
@@ -144,308 +92,6 @@ class _Progress:
         if self.live and self.shown:
             sys.stdout.write("\n")
             sys.stdout.flush()
-
-
-# Checking the options --------------------------------------------------------------
-
-
-def _check_url(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"--url {url!r} is not an http:// or https:// URL.")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise UsageError(
-            f"--url {url!r}: give the server's root, {parts.scheme}://"
-            f"{parts.netloc}; paths come from the scenario."
-        )
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def _check_options(options: Options) -> None:  # noqa: C901
-    if options.requests is not None and options.duration is not None:
-        raise UsageError("give --requests or --duration, not both.")
-    if options.scenario and options.locustfile:
-        raise UsageError("give --scenario or --locustfile, not both.")
-    if options.locustfile and options.generator == "wrk":
-        raise UsageError("--locustfile runs with --generator locust.")
-    if options.generator == "wrk" and (
-        options.locust_workers or options.locust_remote_workers
-    ):
-        raise UsageError("--locust-workers needs --generator locust.")
-    if options.urls:
-        given = [
-            name
-            for name, value in (
-                ("--workers", options.workers),
-                ("--worker-class", options.worker_class),
-                ("--threads", options.threads),
-                ("--config", options.config_file),
-                ("--env", options.env or None),
-            )
-            if value is not None
-        ]
-        if options.instances != 1:
-            given.insert(0, "--instances")
-        if given:
-            raise UsageError(
-                f"{', '.join(given)} configure the servers loadtest starts; with"
-                " --url the servers are already running."
-            )
-        options.urls = [_check_url(url) for url in options.urls]
-    elif options.locust_remote_workers:
-        raise UsageError(
-            "--locust-remote-workers needs --url: workers on other hosts cannot"
-            " reach servers on this host's 127.0.0.1."
-        )
-    instances = len(options.urls) or options.instances
-    if options.locustfile and instances > 1:
-        raise UsageError(
-            "--locustfile loads one instance (its --host); use a scenario for"
-            " several, or put them behind one URL."
-        )
-    if options.connections < instances:
-        raise UsageError(
-            f"--connections {options.connections} is fewer than the"
-            f" {instances} instances: each needs one at least."
-        )
-    if options.requests is not None and options.requests < options.connections:
-        raise UsageError(
-            f"--requests {options.requests} is fewer than --connections"
-            f" {options.connections}: each connection makes one at least."
-        )
-    if options.worker_class not in (None, "sync", "gthread"):
-        raise UsageError("--worker-class is sync or gthread.")
-    if options.threads is not None and options.worker_class != "gthread":
-        raise UsageError("--threads needs --worker-class gthread.")
-    per_instance = max(split(options.connections, instances))
-    if not options.urls and (options.worker_class or "sync") == "sync":
-        workers = options.workers or per_instance + 1
-        if workers <= per_instance:
-            raise UsageError(
-                f"sync workers ({workers}) must outnumber the connections per"
-                f" instance ({per_instance}): a sync worker serves one connection"
-                " at a time, and a connection whose client is done stays open"
-                " until the generator exits. Use --workers"
-                f" {per_instance + 1} or more, or --worker-class gthread."
-            )
-    if options.config_file and not os.path.isfile(options.config_file):
-        raise UsageError(f"--config {options.config_file!r}: no such file.")
-    if options.locustfile and not os.path.isfile(options.locustfile):
-        raise UsageError(f"--locustfile {options.locustfile!r}: no such file.")
-    if options.check is not None and (
-        ":" not in options.check or not all(options.check.split(":", 1))
-    ):
-        raise UsageError(
-            f"--check {options.check!r}: give module:function, for example"
-            " myapp.loadcheck:check."
-        )
-    for name in options.env:
-        if not name or "=" in name:
-            raise UsageError(f"--env {name!r}: give NAME=VALUE.")
-
-
-def _choose_generator(options: Options) -> str:
-    generator = options.generator
-    if generator is None:
-        if (
-            options.locustfile
-            or options.locust_workers
-            or options.locust_remote_workers
-        ):
-            generator = "locust"
-        elif wrk_generator.find_wrk():
-            generator = "wrk"
-        elif locust_generator.has_locust():
-            generator = "locust"
-        else:
-            raise UsageError(
-                "no load generator: install wrk (apt-get install wrk) or Locust"
-                " (pip install 'framework[loadtest]')."
-            )
-    if generator == "wrk" and not wrk_generator.find_wrk():
-        raise UsageError(
-            "wrk is not installed (apt-get install wrk); or use --generator locust."
-        )
-    if generator == "locust" and not locust_generator.has_locust():
-        raise UsageError("Locust is not installed: pip install 'framework[loadtest]'.")
-    return generator
-
-
-def _load_check(spec: str) -> cabc.Callable[[dict[str, t.Any]], t.Any]:
-    module_name, _, attribute = spec.partition(":")
-    cwd = os.getcwd()
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:
-        raise UsageError(
-            f"--check {spec!r}: cannot import {module_name!r}"
-            f" ({type(exc).__name__}: {exc})."
-        ) from None
-    function = getattr(module, attribute, None)
-    if not callable(function):
-        raise UsageError(
-            f"--check {spec!r}: {module_name} has no function {attribute!r}."
-        )
-    return t.cast("cabc.Callable[[dict[str, t.Any]], t.Any]", function)
-
-
-def _absolute_app_spec(spec: str) -> str:
-    """Make a file-path ``--app`` absolute: the servers run in the run directory."""
-    target, sep, attribute = spec.rpartition(":")
-    if not sep:
-        target, attribute = spec, ""
-    if target.endswith(".py") or os.sep in target:
-        target = os.path.abspath(target)
-        return f"{target}:{attribute}" if sep else target
-    return spec
-
-
-# Servers -------------------------------------------------------------------------
-
-
-def _run_command(
-    argv: list[str], run_dir: pathlib.Path, env: dict[str, str], log_name: str
-) -> None:
-    with open(run_dir / log_name, "ab") as log:
-        log.write(f"$ {' '.join(argv)}\n".encode())
-        log.flush()
-        try:
-            result = subprocess.run(
-                argv,
-                cwd=run_dir,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                timeout=600,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise LoadTestError(f"{' '.join(argv)} failed: {exc}") from None
-    if result.returncode != 0:
-        text = (run_dir / log_name).read_text(errors="replace").strip().splitlines()
-        raise LoadTestError(
-            f"{' '.join(argv)} failed (exit status {result.returncode}):"
-            f" {text[-1] if text else ''} (see {run_dir / log_name})"
-        )
-
-
-def _framework_argv(app_spec: str, argv: list[str]) -> list[str]:
-    if argv and argv[0] == "framework":
-        return [sys.executable, "-m", "framework", "--app", app_spec, *argv[1:]]
-    return argv
-
-
-def _uses_orm() -> bool:
-    from ..conf import settings
-
-    if not getattr(settings, "INSTALLED_APPS", None):
-        return False
-    return importlib.util.find_spec("framework.orm") is not None and (
-        importlib.util.find_spec("sqlalchemy") is not None
-    )
-
-
-def _server_env(options: Options, scenario: Scenario | None) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("GUNICORN_CMD_ARGS", None)
-    env.pop(metrics.SWITCH_VARIABLE, None)
-    env.pop(metrics.DIRECTORY_VARIABLE, None)
-    paths = [os.getcwd(), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
-    env["PYTHONPATH"] = os.pathsep.join(paths)
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env.update(_extra_env(options, scenario))
-    return env
-
-
-def _extra_env(options: Options, scenario: Scenario | None) -> dict[str, str]:
-    return {**(scenario.server_env if scenario else {}), **options.env}
-
-
-def _serve_args(options: Options, workers: int) -> list[str]:
-    worker_class = options.worker_class or "sync"
-    args = ["--workers", str(workers), "--worker-class", worker_class]
-    if worker_class == "gthread":
-        args += ["--threads", str(options.threads or 4)]
-    if options.config_file:
-        args += ["--config", os.path.abspath(options.config_file)]
-    return args
-
-
-# Set-up requests -------------------------------------------------------------------
-
-
-def _capture(source: str, answer: t.Any) -> str | None:
-    kind, _, key = source.partition(":")
-    if kind == "header":
-        return t.cast("str | None", answer.header(key))
-    if kind == "cookie":
-        for name, value in answer.headers:
-            if name.lower() == "set-cookie":
-                cookie: http.cookies.SimpleCookie = http.cookies.SimpleCookie()
-                with contextlib.suppress(http.cookies.CookieError):
-                    cookie.load(value)
-                if key in cookie:
-                    return cookie[key].value
-        return None
-    try:
-        found: t.Any = json.loads(answer.body)
-    except ValueError:
-        return None
-    for step in key.split("."):
-        if isinstance(found, dict) and step in found:
-            found = found[step]
-        elif isinstance(found, list) and step.isdigit() and int(step) < len(found):
-            found = found[int(step)]
-        else:
-            return None
-    if isinstance(found, str | int | float) and not isinstance(found, bool):
-        return str(found)
-    return None
-
-
-def _run_setup(
-    scenario: Scenario, url: str, prefix: str, timeout: float, echo: Output
-) -> tuple[dict[str, str], int]:
-    """Run the set-up requests in order; return the captured values and the count."""
-    import random
-
-    constants: dict[str, str] = {}
-    for number, request in enumerate(scenario.setup, 1):
-        values = {"unique": f"{prefix}-setup-{number}", **constants}
-        for name, items in scenario.values.items():
-            values.setdefault(name, random.choice(items))
-        path = render(request.path, values)
-        headers = {name: render(value, values) for name, value in request.headers}
-        body = render(request.body, values).encode() if request.body else None
-        try:
-            answer = http_request(
-                url, request.method, path, headers=headers, body=body, timeout=timeout
-            )
-        except OSError as exc:
-            raise LoadTestError(
-                f"set-up request {number} ({request.method} {path}) got no answer:"
-                f" {exc}"
-            ) from None
-        if request.expect is not None and answer.status not in request.expect:
-            wanted = ", ".join(map(str, sorted(request.expect)))
-            raise LoadTestError(
-                f"set-up request {number} ({request.method} {path}) answered"
-                f" {answer.status}, expected {wanted}:"
-                f" {answer.body[:200].decode('utf-8', 'replace')!r}"
-            )
-        for name, source in request.capture.items():
-            value = _capture(source, answer)
-            if value is None:
-                raise LoadTestError(
-                    f"set-up request {number} ({request.method} {path}): nothing to"
-                    f" capture as {name} from {source!r}."
-                )
-            constants[name] = value
-        echo(f"set-up {number}: {request.method} {path} -> {answer.status}")
-    return constants, len(scenario.setup)
 
 
 # The run -----------------------------------------------------------------------------
@@ -594,8 +240,8 @@ def run(
         nothing was started.
     :raises LoadTestError: the servers or the set-up could not run.
     """
-    _check_options(options)
-    generator = _choose_generator(options)
+    check_options(options)
+    generator = choose_generator(options)
     saved_env = dict(os.environ)
     saved_bytecode = sys.dont_write_bytecode
     try:
@@ -621,9 +267,9 @@ def _run(  # noqa: C901
             raise UsageError(str(exc)) from None
     # The scenario's and --env's environment applies to this process too: to
     # importing the app, and to the --check function.
-    os.environ.update(_extra_env(options, scenario))
+    os.environ.update(extra_env(options, scenario))
     sys.dont_write_bytecode = True  # nothing written into the user's project
-    app_spec = _absolute_app_spec(options.app_spec)
+    app_spec = absolute_app_spec(options.app_spec)
     app = None
     needs_app = not options.urls or not (scenario or options.locustfile)
     if load_app is not None and needs_app:
@@ -639,7 +285,7 @@ def _run(  # noqa: C901
             scenario = default_scenario(app)
         except ScenarioError as exc:
             raise UsageError(str(exc)) from None
-    check = _load_check(options.check) if options.check else None
+    check = load_check(options.check) if options.check else None
     instances = len(options.urls) or options.instances
     connections = split(options.connections, instances)
     workers = options.workers or (
@@ -672,7 +318,7 @@ def _run(  # noqa: C901
     samples_dir = run_dir / "samples"
     samples_dir.mkdir()
     prefix = "lt" + secrets.token_hex(3)
-    env = _server_env(options, scenario)
+    env = server_env(options, scenario)
 
     where = (
         ", ".join(options.urls)
@@ -707,21 +353,21 @@ def _run(  # noqa: C901
     started = time.time()
     try:
         if not options.urls:
-            if app is not None and _uses_orm():
-                _run_command(
-                    _framework_argv(app_spec, ["framework", "migrate", "--noinput"]),
+            if app is not None and uses_orm():
+                run_command(
+                    framework_argv(app_spec, ["framework", "migrate", "--noinput"]),
                     run_dir,
                     env,
                     "migrate.log",
                 )
             for command in scenario.prepare if scenario else []:
-                _run_command(
-                    _framework_argv(app_spec, command), run_dir, env, "prepare.log"
+                run_command(
+                    framework_argv(app_spec, command), run_dir, env, "prepare.log"
                 )
             for index in range(instances):
                 servers.append(
                     LocalInstance(
-                        index, app_spec, _serve_args(options, workers), env, run_dir
+                        index, app_spec, serve_args(options, workers), env, run_dir
                     )
                 )
             for server in servers:
@@ -736,7 +382,7 @@ def _run(  # noqa: C901
         setup_counts = [0] * instances
         constants: dict[str, str] = {}
         if scenario is not None and scenario.setup:
-            constants, setup_counts[0] = _run_setup(
+            constants, setup_counts[0] = run_setup(
                 scenario, urls[0], prefix, options.timeout, echo
             )
         plan = (
@@ -794,7 +440,7 @@ def _run(  # noqa: C901
         workers=workers,
         run_dir=run_dir,
         started=started,
-        env=_extra_env(options, scenario),
+        env=extra_env(options, scenario),
         found=found,
         plan_prefix=prefix,
     )
