@@ -54,9 +54,12 @@ from .related import CASCADE
 from .related import DO_NOTHING
 from .related import PROTECT
 from .related import RESTRICT
+from .related import SET
+from .related import SET_DEFAULT
 from .related import SET_NULL
 from .related import ForeignKey
 from .related import ManyToManyField
+from .related import OneToOneField
 from .schema import create_tables
 from .schema import drop_tables
 from .schema import flush_tables
@@ -71,6 +74,8 @@ __all__ = [
     "NOT_PROVIDED",
     "PROTECT",
     "RESTRICT",
+    "SET",
+    "SET_DEFAULT",
     "SET_NULL",
     "AutoField",
     "BigAutoField",
@@ -96,6 +101,7 @@ __all__ = [
     "Model",
     "MultipleObjectsReturned",
     "ObjectDoesNotExist",
+    "OneToOneField",
     "ProtectedError",
     "Q",
     "QuerySet",

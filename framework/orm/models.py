@@ -318,7 +318,9 @@ class Options:
                     callables.append((field.attname, field.name, default))
                 else:
                     consts[field.attname] = (
-                        None if default is _fields.NOT_PROVIDED else default
+                        field.implicit_default()
+                        if default is _fields.NOT_PROVIDED
+                        else default
                     )
             attnames = frozenset(f.attname for f in self.fields)
             positional = tuple(f.attname for f in self.fields)
