@@ -60,6 +60,7 @@ from .related import SET_NULL
 from .related import ForeignKey
 from .related import ManyToManyField
 from .related import OneToOneField
+from .related_loading import prefetch_related_objects
 from .schema import create_tables
 from .schema import drop_tables
 from .schema import flush_tables
@@ -118,6 +119,7 @@ __all__ = [
     "drop_tables",
     "flush_tables",
     "on_commit",
+    "prefetch_related_objects",
     "registry",
     "reset_sequences",
     "transaction",

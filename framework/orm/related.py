@@ -35,6 +35,8 @@ from .models import registry
 from .query import Manager
 from .query import Q
 from .query import QuerySet
+from .related_loading import forget_prefetched
+from .related_loading import prefetched
 from .transaction import atomic
 
 __all__ = [
@@ -566,16 +568,19 @@ class RelatedManager(Manager[t.Any]):
         self._db = instance._state.db or DEFAULT_DB_ALIAS
 
     def get_queryset(self) -> QuerySet[t.Any]:
-        """Return the related rows."""
-        return QuerySet(self.model, self._db).filter(**{self.field.name: self.instance})
+        """Return the related rows (the prefetched ones without a query)."""
+        qs = QuerySet(self.model, self._db).filter(**{self.field.name: self.instance})
+        return _with_prefetched(qs, self.instance, self.name)
 
     def create(self, **kwargs: t.Any) -> t.Any:
         """Create a related instance pointing at the owner."""
+        forget_prefetched(self.instance, self.name)
         kwargs[self.field.name] = self.instance
         return QuerySet(self.model, self._db).create(**kwargs)
 
     def add(self, *objs: Model) -> None:
         """Point ``objs`` at the owner and save them."""
+        forget_prefetched(self.instance, self.name)
         with atomic(using=self._db):
             for obj in objs:
                 if not isinstance(obj, self.model):
@@ -587,6 +592,7 @@ class RelatedManager(Manager[t.Any]):
 
     def remove(self, *objs: Model) -> None:
         """Set the foreign key of ``objs`` to NULL (needs ``null=True``)."""
+        forget_prefetched(self.instance, self.name)
         self._check_nullable("remove")
         with atomic(using=self._db):
             for obj in objs:
@@ -598,6 +604,7 @@ class RelatedManager(Manager[t.Any]):
 
     def clear(self) -> None:
         """Set the foreign key of every related row to NULL (needs ``null=True``)."""
+        forget_prefetched(self.instance, self.name)
         self._check_nullable("clear")
         with atomic(using=self._db):
             for obj in self.get_queryset():
@@ -606,6 +613,7 @@ class RelatedManager(Manager[t.Any]):
 
     def set(self, objs: cabc.Iterable[Model]) -> None:
         """Make ``objs`` exactly the related rows."""
+        forget_prefetched(self.instance, self.name)
         objs = list(objs)
         with atomic(using=self._db):
             if self.field.null:
@@ -823,7 +831,7 @@ class ManyRelatedManager(Manager[t.Any]):
         else:
             self.model = field.related_model
             self.source_fk, self.target_fk = field.source_fk, field.target_fk
-        self.name = field.name
+        self.name = field.remote_field.accessor_name if reverse else field.name
         self.symmetrical = field.symmetrical and not reverse
         self._db = instance._state.db or DEFAULT_DB_ALIAS
 
@@ -837,7 +845,7 @@ class ManyRelatedManager(Manager[t.Any]):
         key = f"<{self.field.model.__name__}.{self.name} {direction}>"  # type: ignore[union-attr]
         path = _Path((rel,), self.source_fk.target_field, "exact", key)
         qs._where.append(("AND", False, [(path, self.instance.pk)]))
-        return qs
+        return _with_prefetched(qs, self.instance, self.name)
 
     def _pks(self, objs: cabc.Iterable[t.Any]) -> set[t.Any]:
         pks = set()
@@ -888,6 +896,7 @@ class ManyRelatedManager(Manager[t.Any]):
         """
         if not objs:
             return
+        forget_prefetched(self.instance, self.name)
         pks = self._pks(objs)
         with atomic(using=self._db):
             new = pks - self._linked(pks)
@@ -943,6 +952,7 @@ class ManyRelatedManager(Manager[t.Any]):
         """
         if not objs:
             return
+        forget_prefetched(self.instance, self.name)
         pks = self._pks(objs)
         with atomic(using=self._db):
             gone = self._linked(pks)
@@ -966,6 +976,7 @@ class ManyRelatedManager(Manager[t.Any]):
 
     def clear(self) -> None:
         """Unlink everything (``pk_set`` is None in the signals)."""
+        forget_prefetched(self.instance, self.name)
         with atomic(using=self._db):
             self._send("pre_clear", None)
             links = Q(**{self.source_fk.attname: self.instance.pk})
@@ -981,6 +992,7 @@ class ManyRelatedManager(Manager[t.Any]):
         through_defaults: dict[str, t.Any] | None = None,
     ) -> None:
         """Make ``objs`` exactly the linked instances (remove, then add)."""
+        forget_prefetched(self.instance, self.name)
         wanted = self._pks(objs)
         with atomic(using=self._db):
             current = self._linked(None)
@@ -995,10 +1007,20 @@ class ManyRelatedManager(Manager[t.Any]):
         self, *, through_defaults: dict[str, t.Any] | None = None, **kwargs: t.Any
     ) -> t.Any:
         """Create a target instance and link it."""
+        forget_prefetched(self.instance, self.name)
         with atomic(using=self._db):
             obj = QuerySet(self.model, self._db).create(**kwargs)
             self.add(obj, through_defaults=through_defaults)
         return obj
+
+
+def _with_prefetched(
+    qs: QuerySet[t.Any], instance: Model, name: str
+) -> QuerySet[t.Any]:
+    found = prefetched(instance, name)
+    if found is not None:
+        qs._result_cache = list(found)
+    return qs
 
 
 class _LinkStep:
