@@ -10,6 +10,7 @@ this module.
 from __future__ import annotations
 
 from .dispatch import DeprecatedSignal
+from .dispatch import ModelSignal
 from .dispatch import Signal
 
 __all__ = [
@@ -89,8 +90,12 @@ headers included) or iterating a streamed body; never for HTTP errors (404,
 )
 
 # Models ---------------------------------------------------------------------
+# ModelSignals: ``sender`` may be a model class or a lazy "app_label.ModelName"
+# (resolved once the model is registered; a label naming no model is an
+# error). A save or delete through a proxy model is sent with the proxy class
+# as sender: receivers connected for the concrete model do not get it.
 
-pre_init = Signal(
+pre_init = ModelSignal(
     name="pre_init",
     args=("args", "kwargs"),
     doc="""Sent at the start of a model's ``__init__``.
@@ -101,7 +106,7 @@ pre_init = Signal(
 """,
 )
 
-post_init = Signal(
+post_init = ModelSignal(
     name="post_init",
     args=("instance",),
     doc="""Sent at the end of a model's ``__init__``, also for rows loaded from a query.
@@ -111,7 +116,7 @@ post_init = Signal(
 """,
 )
 
-pre_save = Signal(
+pre_save = ModelSignal(
     name="pre_save",
     args=("instance", "raw", "using", "update_fields"),
     doc="""Sent by ``Model.save()`` before the row is written.
@@ -124,7 +129,7 @@ pre_save = Signal(
 """,
 )
 
-post_save = Signal(
+post_save = ModelSignal(
     name="post_save",
     args=("instance", "raw", "using", "update_fields", "created"),
     doc="""Sent by ``Model.save()`` after the row is written.
@@ -138,7 +143,7 @@ post_save = Signal(
 """,
 )
 
-pre_delete = Signal(
+pre_delete = ModelSignal(
     name="pre_delete",
     args=("instance", "using", "origin"),
     doc="""Sent for every instance deleted, before any row of the deletion goes.
@@ -154,7 +159,7 @@ Django.
 """,
 )
 
-post_delete = Signal(
+post_delete = ModelSignal(
     name="post_delete",
     args=("instance", "using", "origin"),
     doc="""Sent for every instance deleted, after the rows are gone.
@@ -166,7 +171,7 @@ post_delete = Signal(
 """,
 )
 
-m2m_changed = Signal(
+m2m_changed = ModelSignal(
     name="m2m_changed",
     args=("instance", "action", "reverse", "model", "pk_set", "using"),
     doc="""Sent when a many-to-many relation changes, from either side.
@@ -184,7 +189,7 @@ m2m_changed = Signal(
 """,
 )
 
-post_bulk_create = Signal(
+post_bulk_create = ModelSignal(
     name="post_bulk_create",
     args=("instances", "using"),
     doc="""Sent by ``QuerySet.bulk_create()`` after the rows are inserted.
@@ -197,7 +202,7 @@ post_bulk_create = Signal(
 """,
 )
 
-post_update = Signal(
+post_update = ModelSignal(
     name="post_update",
     args=("pk_set", "values", "using"),
     doc="""Sent by ``QuerySet.update()`` after the rows are updated.

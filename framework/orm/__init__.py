@@ -46,6 +46,7 @@ from .fields import JSONField
 from .fields import TextField
 from .fields import UUIDField
 from .models import Model
+from .models import Registry
 from .models import registry
 from .query import Manager
 from .query import Q
@@ -106,6 +107,7 @@ __all__ = [
     "ProtectedError",
     "Q",
     "QuerySet",
+    "Registry",
     "RestrictedError",
     "TextField",
     "TransactionManagementError",
@@ -129,6 +131,7 @@ DoesNotExist = ObjectDoesNotExist
 """Alias of :class:`ObjectDoesNotExist`, the base of every ``Model.DoesNotExist``."""
 
 dispatch.set_on_commit_hook(transaction.savepoint_hook)
+dispatch.set_model_registry(registry)
 # NOTE: first on request_started, so that the user's receivers find healthy
 # connections; last on request_finished, after the user's receivers may have
 # used the database (the handler sends request_finished robustly).

@@ -137,3 +137,15 @@ class Comment(orm.Model):
     class Meta:
         app_label = "ormtests_rel"
         ordering = ["id"]
+
+
+class Chain(Place):
+    """A proxy: the places table, its own behaviour, ordering and signals."""
+
+    class Meta:
+        proxy = True
+        app_label = "ormtests_rel"
+        ordering = ["-name"]
+
+    def describe(self):
+        return f"chain {self.name}"
