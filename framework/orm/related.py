@@ -302,9 +302,9 @@ class ForeignKey(Field):
         """Check the raw key against the target's primary key field."""
         return self.target_field.clean(value)
 
-    def fast_check(self, var: str) -> str | None:
+    def _fast_check(self, var: str) -> str | None:
         """Check like the target's primary key."""
-        return None if self.choices else self.target_field.fast_check(var)
+        return None if self.choices else self.target_field._fast_check(var)
 
     def db_converter(self, vendor: str) -> t.Any:
         """Convert like the target's primary key."""
