@@ -569,8 +569,13 @@ class RelatedManager(Manager[t.Any]):
 
     def get_queryset(self) -> QuerySet[t.Any]:
         """Return the related rows (the prefetched ones without a query)."""
-        qs = QuerySet(self.model, self._db).filter(**{self.field.name: self.instance})
-        return _with_prefetched(qs, self.instance, self.name)
+        found = prefetched(self.instance, self.name)
+        if found is not None:
+            return _PrefetchedQuerySet(self.model, self._db, found, self._query)
+        return self._query()
+
+    def _query(self) -> QuerySet[t.Any]:
+        return QuerySet(self.model, self._db).filter(**{self.field.name: self.instance})
 
     def create(self, **kwargs: t.Any) -> t.Any:
         """Create a related instance pointing at the owner."""
@@ -836,7 +841,13 @@ class ManyRelatedManager(Manager[t.Any]):
         self._db = instance._state.db or DEFAULT_DB_ALIAS
 
     def get_queryset(self) -> QuerySet[t.Any]:
-        """Return the linked instances."""
+        """Return the linked instances (the prefetched ones without a query)."""
+        found = prefetched(self.instance, self.name)
+        if found is not None:
+            return _PrefetchedQuerySet(self.model, self._db, found, self._query)
+        return self._query()
+
+    def _query(self) -> QuerySet[t.Any]:
         qs: QuerySet[t.Any] = QuerySet(self.model, self._db)
         rel = _LinkStep(self.through, self.target_fk, self.source_fk, self.model)
         # The key names the relation and its direction: it is part of the
@@ -845,7 +856,7 @@ class ManyRelatedManager(Manager[t.Any]):
         key = f"<{self.field.model.__name__}.{self.name} {direction}>"  # type: ignore[union-attr]
         path = _Path((rel,), self.source_fk.target_field, "exact", key)
         qs._where.append(("AND", False, [(path, self.instance.pk)]))
-        return _with_prefetched(qs, self.instance, self.name)
+        return qs
 
     def _pks(self, objs: cabc.Iterable[t.Any]) -> set[t.Any]:
         pks = set()
@@ -1014,13 +1025,26 @@ class ManyRelatedManager(Manager[t.Any]):
         return obj
 
 
-def _with_prefetched(
-    qs: QuerySet[t.Any], instance: Model, name: str
-) -> QuerySet[t.Any]:
-    found = prefetched(instance, name)
-    if found is not None:
-        qs._result_cache = list(found)
-    return qs
+class _PrefetchedQuerySet(QuerySet[t.Any]):
+    """A relation's prefetched instances; any refinement queries the database.
+
+    # PERF: a list page reads the relation of every row: the filtered query
+    # is only built when a copy is made (``filter()``, ``order_by()``...).
+    """
+
+    def __init__(
+        self,
+        model: type[Model],
+        using: str,
+        found: list[Model],
+        query: cabc.Callable[[], QuerySet[t.Any]],
+    ) -> None:
+        super().__init__(model, using)
+        self._result_cache = list(found)
+        self._query = query
+
+    def _clone(self) -> QuerySet[t.Any]:
+        return self._query()._clone()
 
 
 class _LinkStep:

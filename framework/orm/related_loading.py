@@ -18,7 +18,7 @@ import typing as t
 import sqlalchemy as sa
 
 from .db import DEFAULT_DB_ALIAS
-from .db import compile_with_params
+from .db import compile_sql
 from .db import connections
 from .exceptions import FieldError
 from .models import Model
@@ -37,6 +37,9 @@ _MAX_DEPTH: t.Final = 5
 
 _BATCH: t.Final = 500
 """Keys per prefetch query: more owners than this cost one query per batch."""
+
+_MAX_CACHED: t.Final = 64
+"""Compiled prefetch statements kept per through model."""
 
 
 def _is_forward(field: t.Any) -> bool:
@@ -299,17 +302,7 @@ def _prefetch_many_to_many(
         own_fk, other_fk = field.source_fk, field.target_fk
         target = field.related_model
     conn = connections[alias]
-    table = target._meta.table
-    link = field.through._meta.table
-    owner_column = link.c[own_fk.column]
     own_attname = own_fk.target_field.attname
-    directions = []
-    for spec in target._meta.ordering:
-        ordered = target._meta.field_map.get(spec.lstrip("-"))
-        if ordered is None or not ordered.concrete:
-            continue  # the link order stands in for orderings across relations
-        column = table.c[ordered.column]
-        directions.append(column.desc() if spec.startswith("-") else column.asc())
     prep = own_fk.target_field.db_converter(conn.vendor)
     back = own_fk.target_field.python_converter(conn.vendor)
     keys = list(
@@ -319,19 +312,8 @@ def _prefetch_many_to_many(
     children: list[Model] = []
     width = len(target._meta.fields)
     for batch in _batches(keys):
-        values = [prep(k) for k in batch] if prep is not None else batch
-        stmt = (
-            sa.select(*(table.c[f.column] for f in target._meta.fields), owner_column)
-            .select_from(
-                table.join(
-                    link,
-                    link.c[other_fk.column] == table.c[other_fk.target_field.column],
-                )
-            )
-            .where(owner_column.in_(values))
-            .order_by(*directions, link.c[field.through._meta.pk.column])
-        )
-        sql, params = compile_with_params(stmt, conn.dialect)
+        params = [prep(k) for k in batch] if prep is not None else batch
+        sql = _many_to_many_sql(field, own_fk, other_fk, target, conn, len(batch))
         rows = conn.fetchall(sql, params)
         made = rows_to_instances(target, [row[:width] for row in rows], conn)
         for row, child in zip(rows, made, strict=True):
@@ -345,6 +327,51 @@ def _prefetch_many_to_many(
             obj.__dict__[own_attname], []
         )
     return children
+
+
+def _many_to_many_sql(
+    field: t.Any,
+    own_fk: t.Any,
+    other_fk: t.Any,
+    target: type[Model],
+    conn: DatabaseWrapper,
+    count: int,
+) -> str:
+    """Return the SELECT of ``target`` rows linked to ``count`` owners (cached).
+
+    # PERF: compiled once per relation, direction, vendor and number of
+    # owners: a list page asks for the same number every time.
+    """
+    through = field.through._meta
+    key = ("prefetch", own_fk.name, conn.vendor, count)
+    sql = through._sql_cache.get(key)
+    if sql is None:
+        table = target._meta.table
+        link = through.table
+        directions = []
+        for spec in target._meta.ordering:
+            ordered = target._meta.field_map.get(spec.lstrip("-"))
+            if ordered is None or not ordered.concrete:
+                continue  # the link order stands in for orderings across relations
+            column = table.c[ordered.column]
+            directions.append(column.desc() if spec.startswith("-") else column.asc())
+        owner_column = link.c[own_fk.column]
+        stmt = (
+            sa.select(*(table.c[f.column] for f in target._meta.fields), owner_column)
+            .select_from(
+                table.join(
+                    link,
+                    link.c[other_fk.column] == table.c[other_fk.target_field.column],
+                )
+            )
+            .where(owner_column.in_([sa.bindparam(f"k{i}") for i in range(count)]))
+            .order_by(*directions, link.c[through.pk.column])
+        )
+        sql = compile_sql(stmt, conn.dialect)[0]
+        if len(through._sql_cache) > _MAX_CACHED:
+            through._sql_cache.clear()
+        through._sql_cache[key] = sql
+    return t.cast(str, sql)
 
 
 def prefetched(instance: Model, name: str) -> list[Model] | None:
