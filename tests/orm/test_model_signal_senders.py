@@ -219,3 +219,29 @@ def test_proxy_definitions_are_checked():
         class Bad3(Place):
             class Meta:
                 app_label = "ormdynamic"
+
+
+def test_string_senders_wait_for_the_model_registry():
+    """Connected before the ORM is imported: handed over, in order, when it is."""
+    from framework import dispatch
+
+    seen = []
+
+    def probe_receiver(sender, **kwargs):
+        seen.append(sender)
+
+    signal = dispatch.ModelSignal(name="probe")
+    previous = dispatch.set_model_registry(None)
+    try:
+        signal.connect(probe_receiver, sender="ormtests.Author", weak=False)
+        assert not signal.disconnect(probe_receiver, sender="ormtests.Author")
+        signal.connect(probe_receiver, sender="ormtests.Author", weak=False)
+        assert dispatch.pending_model_senders() == ["ormtests.Author"] * 3
+        assert not signal.has_listeners(Author)
+    finally:
+        assert dispatch.set_model_registry(previous) is None
+    assert dispatch.pending_model_senders() == []
+    signal.send(sender=Author)
+    assert seen == [Author]
+    assert signal.disconnect(probe_receiver, sender="ormtests.Author")
+    assert not signal.has_listeners(Author)
