@@ -96,12 +96,18 @@ class Bookmarks:
 
 @pytest.fixture
 def bookmarks(backend, tmp_path):
-    """Start app_example: ``bookmarks(args=(...), env={...}) -> Bookmarks``."""
+    """Start app_example: ``bookmarks(args=(...), env={...}) -> Bookmarks``.
+
+    ``app`` and ``pythonpath`` serve another module that wraps app_example.
+    """
     started: list[Server] = []
     databases: list[str] = []
 
     def start(
-        args: t.Sequence[str] = (), env: dict[str, str] | None = None
+        args: t.Sequence[str] = (),
+        env: dict[str, str] | None = None,
+        app: str = "app_example.wsgi:app",
+        pythonpath: t.Sequence[pathlib.Path] = (),
     ) -> Bookmarks:
         if backend == "sqlite":
             path = tmp_path / f"bookmarks-{len(started)}.db"
@@ -113,9 +119,10 @@ def bookmarks(backend, tmp_path):
             db = Database("postgresql", url, None)
         server = Server.serve(
             tmp_path,
-            "app_example.wsgi:app",
+            app,
             ["--no-access-log", *args],
             {"DATABASE_URL": url, **(env or {})},
+            pythonpath,
         )
         started.append(server)
         server.wait_ready()
