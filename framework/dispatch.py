@@ -184,6 +184,7 @@ class _Record:
         "weak",
         "is_async",
         "on_commit",
+        "robust",
     )
 
     key: t.Hashable
@@ -196,6 +197,7 @@ class _Record:
     weak: bool
     is_async: bool
     on_commit: bool
+    robust: bool
 
     def alive(self) -> bool:
         if self.ref() is None:
@@ -501,6 +503,7 @@ class Signal:
         dispatch_uid: t.Hashable | None = None,
         priority: int = 0,
         on_commit: bool = False,
+        robust: bool = True,
     ) -> Receiver:
         """Connect ``receiver`` so that it is called on every matching send.
 
@@ -517,12 +520,28 @@ class Signal:
         :param on_commit: call the receiver only after the current database
             transaction commits (never if it rolls back), or at once outside a
             transaction. Needs the ORM; otherwise the call is immediate.
+            Such a call runs robustly: by then the data is committed, so an
+            exception it raises is logged with its traceback on
+            :attr:`logger` and the other receivers and callbacks still run;
+            it never turns the committed write into an error.
+        :param robust: ``False`` (only with ``on_commit=True``) lets the
+            exception of the receiver's after-commit call propagate instead,
+            out of the ``atomic()`` block that committed, as
+            ``transaction.on_commit(func, robust=False)`` does.
         :returns: ``receiver``, so that ``connect`` can be used as a decorator.
         :raises TypeError: ``receiver`` is not callable, cannot be weakly
             referenced with ``weak=True``, or ``dispatch_uid`` is unhashable.
-        :raises ValueError: ``receiver`` does not accept ``**kwargs``.
+        :raises ValueError: ``receiver`` does not accept ``**kwargs``, or
+            ``robust=False`` without ``on_commit=True``.
         """
         _check_receiver(self, receiver)
+        if not robust and not on_commit:
+            raise ValueError(
+                f"Cannot connect {_describe(receiver)} to {self!r} with"
+                " robust=False: it only applies to on_commit=True receivers."
+                " A plain receiver's exception propagates from send() and is"
+                " caught by send_robust()."
+            )
         if dispatch_uid is not None:
             try:
                 hash(dispatch_uid)
@@ -538,6 +557,7 @@ class Signal:
         record.weak = weak
         record.is_async = _is_async(receiver)
         record.on_commit = on_commit
+        record.robust = robust
         if weak:
             ref_type = (
                 weakref.WeakMethod
@@ -820,7 +840,9 @@ class Signal:
                 continue
             try:
                 if rec.on_commit:
-                    response = self._defer(receiver, named, rec.is_async, robust)
+                    response = self._defer(
+                        receiver, named, rec.is_async, robust or rec.robust
+                    )
                 elif rec.is_async:
                     response = _call_async(receiver, named)
                 else:
@@ -853,7 +875,9 @@ class Signal:
                 continue
             try:
                 if rec is not None and rec.on_commit:
-                    response = self._defer(receiver, named, rec.is_async, robust)
+                    response = self._defer(
+                        receiver, named, rec.is_async, robust or rec.robust
+                    )
                 elif rec is not None and rec.is_async:
                     response = await receiver(**named)
                 else:
@@ -1057,6 +1081,7 @@ class ModelSignal(Signal):
         dispatch_uid: t.Hashable | None = None,
         priority: int = 0,
         on_commit: bool = False,
+        robust: bool = True,
         apps: t.Any = None,
     ) -> Receiver:
         """Connect ``receiver`` as :meth:`Signal.connect` does.
@@ -1066,17 +1091,20 @@ class ModelSignal(Signal):
             (default: ``framework.orm.registry``), as Django's ``apps``.
         :raises LookupError: a string sender names no model of ready apps.
         """
+        options: dict[str, t.Any] = {
+            "weak": weak,
+            "dispatch_uid": dispatch_uid,
+            "priority": priority,
+            "on_commit": on_commit,
+            "robust": robust,
+        }
         if not isinstance(sender, str):
-            return super().connect(
-                receiver, sender, weak, dispatch_uid, priority, on_commit
-            )
+            return super().connect(receiver, sender, **options)
         _check_receiver(self, receiver)
         _check_label(self, sender)
 
         def connect_model(model: t.Any) -> None:
-            Signal.connect(
-                self, receiver, model, weak, dispatch_uid, priority, on_commit
-            )
+            Signal.connect(self, receiver, model, **options)
 
         what = f"{_describe(receiver)} connected to {self!r}"
         self._lazy(apps, sender, connect_model, what)
@@ -1132,7 +1160,7 @@ def receiver(
 
     :param signal: a signal, or a list or tuple of signals.
     :param connect_kwargs: passed on to :meth:`Signal.connect` (``sender``,
-        ``weak``, ``dispatch_uid``, ``priority``, ``on_commit``).
+        ``weak``, ``dispatch_uid``, ``priority``, ``on_commit``, ``robust``).
     """
 
     def decorator(func: F) -> F:

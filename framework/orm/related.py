@@ -20,6 +20,8 @@ from framework import signals
 from ..dispatch import Sentinel
 from ._compiler import _Path
 from .bulk import delete_pks
+from .bulk import insert_ignoring_conflicts
+from .bulk import lock_existing
 from .bulk import raw_delete
 from .db import DEFAULT_DB_ALIAS
 from .db import compile_with_params
@@ -33,7 +35,6 @@ from .models import Model
 from .models import ModelBase
 from .models import registry
 from .query import Manager
-from .query import Q
 from .query import QuerySet
 from .related_loading import forget_prefetched
 from .related_loading import prefetched
@@ -879,9 +880,7 @@ class ManyRelatedManager(Manager[t.Any]):
         return pks
 
     def _linked(self, pks: set[t.Any] | None) -> set[t.Any]:
-        qs = QuerySet(self.through, self._db).filter(
-            **{self.source_fk.attname: self.instance.pk}
-        )
+        qs = self._links()
         if pks is not None:
             qs = qs.filter(**{f"{self.target_fk.attname}__in": list(pks)})
         return set(qs.values_list(self.target_fk.attname, flat=True))
@@ -898,11 +897,48 @@ class ManyRelatedManager(Manager[t.Any]):
                 using=self._db,
             )
 
+    def _lock_owner(self) -> None:
+        # NOTE: concurrent writes to the links of one instance queue here
+        # (PostgreSQL: FOR NO KEY UPDATE on the instance's row, held to the end
+        # of the transaction; the weaker lock lets other transactions' foreign
+        # key checks on the row through, which FOR UPDATE would deadlock
+        # with); on SQLite BEGIN IMMEDIATE has queued them already. Reads then
+        # see what the previous writer committed.
+        if connections[self._db].vendor != "sqlite":
+            model = self.source_fk.related_model
+            lock_existing(model, self._db, [self.instance.pk], no_key=True)
+
+    def _links(self) -> QuerySet[t.Any]:
+        return QuerySet(self.through, self._db).filter(
+            **{self.source_fk.attname: self.instance.pk}
+        )
+
+    def _unlink(self, pks: set[t.Any] | None) -> set[t.Any]:
+        """Delete link rows (all, or those to ``pks``); return the targets unlinked."""
+        links = self._links()
+        if pks is not None:
+            links = links.filter(**{f"{self.target_fk.attname}__in": list(pks)})
+        conn = connections[self._db]
+        meta = self.through._meta
+        table = meta.table
+        target = table.c[self.target_fk.column]
+        _, _, where = links._pk_select(conn)
+        stmt = table.delete().where(where).returning(target)
+        sql, params = compile_with_params(stmt, conn.dialect)
+        convert = self.target_fk.python_converter(conn.vendor)
+        return {
+            row[0] if convert is None else convert(row[0])
+            for row in conn.execute(sql, params).fetchall()
+        }
+
     def add(
         self, *objs: t.Any, through_defaults: dict[str, t.Any] | None = None
     ) -> None:
         """Link ``objs`` (instances or primary keys); linked ones are skipped.
 
+        ``pre_add`` names the keys found unlinked, ``post_add`` those whose
+        link this call really inserted: a link another transaction inserted
+        meanwhile is skipped (``ON CONFLICT DO NOTHING``), never an error.
         Nothing at all (no query, no signal) happens when ``objs`` is empty.
         """
         if not objs:
@@ -910,8 +946,10 @@ class ManyRelatedManager(Manager[t.Any]):
         forget_prefetched(self.instance, self.name)
         pks = self._pks(objs)
         with atomic(using=self._db):
+            self._lock_owner()
             new = pks - self._linked(pks)
             self._send("pre_add", new)
+            added: set[t.Any] = set()
             if new:
                 rows = [
                     self.through(
@@ -923,26 +961,23 @@ class ManyRelatedManager(Manager[t.Any]):
                     )
                     for pk in sorted(new, key=repr)
                 ]
-                QuerySet(self.through, self._db).bulk_create(rows)
+                added = set(
+                    insert_ignoring_conflicts(
+                        self.through, rows, connections[self._db], self.target_fk
+                    )
+                )
             if self.symmetrical:
                 self._add_mirror(pks, through_defaults)
-            self._send("post_add", new)
+            self._send("post_add", added)
 
     def _add_mirror(
         self, pks: set[t.Any], through_defaults: dict[str, t.Any] | None
     ) -> None:
-        """Link each of ``pks`` back to the instance (symmetrical relations)."""
+        """Link each of ``pks`` back to the instance (symmetrical relations).
+
+        Silently, as in Django: the signals name the forward links only.
+        """
         own = self.instance.pk
-        present = set(
-            QuerySet(self.through, self._db)
-            .filter(
-                **{
-                    self.target_fk.attname: own,
-                    f"{self.source_fk.attname}__in": list(pks),
-                }
-            )
-            .values_list(self.source_fk.attname, flat=True)
-        )
         rows = [
             self.through(
                 **{
@@ -951,14 +986,26 @@ class ManyRelatedManager(Manager[t.Any]):
                     **(through_defaults or {}),
                 }
             )
-            for pk in sorted(pks - present, key=repr)
+            for pk in sorted(pks, key=repr)
         ]
-        if rows:
-            QuerySet(self.through, self._db).bulk_create(rows)
+        insert_ignoring_conflicts(
+            self.through, rows, connections[self._db], self.source_fk
+        )
+
+    def _unlink_mirror(self, pks: set[t.Any] | None) -> None:
+        """Delete the links back to the instance (all, or from ``pks``)."""
+        links = QuerySet(self.through, self._db).filter(
+            **{self.target_fk.attname: self.instance.pk}
+        )
+        if pks is not None:
+            links = links.filter(**{f"{self.source_fk.attname}__in": list(pks)})
+        raw_delete(links)
 
     def remove(self, *objs: t.Any) -> None:
-        """Unlink ``objs``; ``pk_set`` holds the ones really unlinked.
+        """Unlink ``objs``.
 
+        ``pre_remove`` names the keys found linked, ``post_remove`` those
+        whose link this call really deleted (``DELETE ... RETURNING``).
         Nothing at all (no query, no signal) happens when ``objs`` is empty.
         """
         if not objs:
@@ -966,35 +1013,28 @@ class ManyRelatedManager(Manager[t.Any]):
         forget_prefetched(self.instance, self.name)
         pks = self._pks(objs)
         with atomic(using=self._db):
+            self._lock_owner()
             gone = self._linked(pks)
             self._send("pre_remove", gone)
-            if gone:
-                links = Q(
-                    **{
-                        self.source_fk.attname: self.instance.pk,
-                        f"{self.target_fk.attname}__in": list(gone),
-                    }
-                )
-                if self.symmetrical:
-                    links |= Q(
-                        **{
-                            self.target_fk.attname: self.instance.pk,
-                            f"{self.source_fk.attname}__in": list(gone),
-                        }
-                    )
-                QuerySet(self.through, self._db).filter(links).delete()
-            self._send("post_remove", gone)
+            removed = self._unlink(gone) if gone else set()
+            if self.symmetrical and gone:
+                self._unlink_mirror(gone)
+            self._send("post_remove", removed)
 
     def clear(self) -> None:
-        """Unlink everything (``pk_set`` is None in the signals)."""
+        """Unlink everything.
+
+        ``pk_set`` is None in ``pre_clear`` (as in Django) and, in
+        ``post_clear``, the keys whose link this call really deleted.
+        """
         forget_prefetched(self.instance, self.name)
         with atomic(using=self._db):
+            self._lock_owner()
             self._send("pre_clear", None)
-            links = Q(**{self.source_fk.attname: self.instance.pk})
+            removed = self._unlink(None)
             if self.symmetrical:
-                links |= Q(**{self.target_fk.attname: self.instance.pk})
-            QuerySet(self.through, self._db).filter(links).delete()
-            self._send("post_clear", None)
+                self._unlink_mirror(None)
+            self._send("post_clear", removed)
 
     def set(
         self,
@@ -1002,10 +1042,15 @@ class ManyRelatedManager(Manager[t.Any]):
         *,
         through_defaults: dict[str, t.Any] | None = None,
     ) -> None:
-        """Make ``objs`` exactly the linked instances (remove, then add)."""
+        """Make ``objs`` exactly the linked instances (remove, then add).
+
+        Concurrent ``set()`` calls on one instance never mix: each waits
+        for the one before to commit (see :meth:`add`), so the last one wins.
+        """
         forget_prefetched(self.instance, self.name)
         wanted = self._pks(objs)
         with atomic(using=self._db):
+            self._lock_owner()
             current = self._linked(None)
             stale = current - wanted
             if stale:
@@ -1231,20 +1276,35 @@ class Collector:
         return f"some {self.origin.model.__name__} instances"
 
     def delete(self) -> tuple[int, dict[str, int]]:
-        """Send ``pre_delete``, delete every collected row, send ``post_delete``."""
+        """Send ``pre_delete``, delete every collected row, send ``post_delete``.
+
+        With delete receivers connected, the rows are first locked and
+        re-read inside the transaction (see :func:`lock_existing`): an
+        instance whose row another transaction deleted meanwhile gets no
+        signal and is not counted. ``post_delete`` goes only to the rows the
+        ``DELETE`` really removed.
+
+        :returns: the number of rows deleted and a count per model label.
+        """
         self._check()
         counts: dict[str, int] = {}
         conn = connections[self.using]
+        signalled = self._signalled()
         simple = (
-            not self.fast_deletes and not self.field_updates and len(self.data) == 1
+            not self.fast_deletes
+            and not self.field_updates
+            and len(self.data) == 1
+            and not signalled
         )
         simple = simple and len(next(iter(self.data.values()))) == 1
         # Django's order: dependants first, each model's rows by primary
         # key; pre_delete in that order, post_delete model by model right
         # after its rows go, each model's rows in reverse.
         self._sort()
-        ordered = {model: _by_pk(instances) for model, instances in self.data.items()}
         with contextlib.nullcontext() if simple else atomic(using=self.using):
+            if signalled:
+                self._drop_vanished()
+            ordered = {model: _by_pk(objs) for model, objs in self.data.items()}
             for model, objs in ordered.items():
                 self._send(signals.pre_delete, model, objs)
             for qs in self.fast_deletes:
@@ -1254,16 +1314,47 @@ class Collector:
                     counts[label] = counts.get(label, 0) + count
             self._update_fields()
             for model, objs in ordered.items():
+                if not objs:
+                    continue
                 objs.reverse()
-                count = delete_pks(model, conn, [obj.pk for obj in objs])
+                pks = [obj.pk for obj in objs]
+                if model in signalled:
+                    gone = set(delete_pks(model, conn, pks, returning=True))
+                    count = len(gone)
+                    self._send(
+                        signals.post_delete,
+                        model,
+                        [obj for obj in objs if obj.pk in gone],
+                    )
+                else:
+                    count = delete_pks(model, conn, pks)
                 if count:
                     counts[model._meta.label] = counts.get(model._meta.label, 0) + count
-                self._send(signals.post_delete, model, objs)
         for model, instances in self.data.items():
             for obj in instances.values():
                 obj.__dict__[model._meta.pk.attname] = None
                 obj._state.adding = True
         return sum(counts.values()), counts
+
+    def _signalled(self) -> set[type[Model]]:
+        """Return the collected models that have delete receivers."""
+        return {
+            model
+            for model in self.data
+            if not model._meta.auto_created
+            and (
+                signals.pre_delete.has_listeners(model)
+                or signals.post_delete.has_listeners(model)
+            )
+        }
+
+    def _drop_vanished(self) -> None:
+        """Forget the instances whose rows are gone; lock the others' rows."""
+        for model, instances in self.data.items():
+            if instances:
+                existing = lock_existing(model, self.using, list(instances))
+                for pk in [pk for pk in instances if pk not in existing]:
+                    del instances[pk]
 
     def _send(self, signal: t.Any, model: type[Model], objs: list[Model]) -> None:
         # Automatic through rows go silently (m2m_changed covers links).
