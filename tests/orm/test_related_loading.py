@@ -246,3 +246,19 @@ def test_prefetch_related_refuses_unknown_relations(db):
     assert (
         Article.objects.prefetch_related("tags").prefetch_related(None)._prefetch == ()
     )
+
+
+def test_prefetch_reverse_one_to_one_also_through_a_proxy(db):
+    from .relation_models import Chain
+
+    corner = Place.objects.create(name="corner")
+    Place.objects.create(name="empty")
+    Restaurant.objects.create(place=corner, name="Bistro")
+    with assert_num_queries(2):
+        places = list(Chain.objects.prefetch_related("restaurant"))
+    assert [type(p) for p in places] == [Chain, Chain]
+    with assert_num_queries(0):
+        assert places[1].restaurant.name == "Bistro"  # ordered by -name
+        assert places[1].restaurant.place is places[1]
+        with pytest.raises(Place.restaurant.RelatedObjectDoesNotExist):
+            places[0].restaurant  # noqa: B018
