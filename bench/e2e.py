@@ -104,7 +104,11 @@ def app_example_app():
     """app_example's app as deployed, with the benchmark's two endpoints."""
     from app_example.wsgi import app
 
-    return add_endpoints(app)
+    # The factory may run twice in a process (framework serve --preload loads
+    # the app to migrate, then again for gunicorn): add the endpoints once.
+    if "bench_hello" not in app.view_functions:
+        add_endpoints(app)
+    return app
 
 
 def falcon_app():
