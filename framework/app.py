@@ -1,6 +1,8 @@
 """The application: a WSGI callable that announces every request on signals.
 
-``App.__call__`` is the handler. For every request it
+``App.__call__`` is the handler. On the first request of a process that no
+entry point set up (plain ``gunicorn module:app``), it runs
+:func:`framework.setup` first. For every request it
 
 1. sends ``request_started(sender=type(app), environ=environ)``, first;
 2. calls :attr:`App.wsgi_app` (the routing and view core, possibly wrapped

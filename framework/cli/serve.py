@@ -6,10 +6,17 @@ own; any other gunicorn option may follow them and is parsed by gunicorn's own
 argument parser, so ``framework serve --keep-alive 5 --preload`` works as
 ``gunicorn --keep-alive 5 --preload`` does.
 
-Before forking the workers, the database is migrated (unless ``--no-migrate``),
-so the first start of a fresh checkout creates and migrates its SQLite database.
-``migrate`` runs in a child forked from the master: the master never holds a
-database connection to hand down, nor the migration machinery's memory.
+Before forking the workers, the database is migrated (unless ``--no-migrate``,
+which warns about unapplied migrations instead), so the first start of a fresh
+project creates and migrates its SQLite database. ``migrate`` runs in a child
+forked from the master: the master never holds a database connection to hand
+down, nor the migration machinery's memory.
+
+The project is set up (:func:`framework.setup`) in the master when it imports
+the app, else in each worker. With ``--reload`` the master never imports the
+app (every worker imports it afresh, so a reload serves the new code). After
+a clean shutdown the master closes the SQLite databases once more, so that
+their ``-wal`` and ``-shm`` files go away.
 """
 
 from __future__ import annotations
