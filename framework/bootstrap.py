@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import copy
 import importlib
-import logging
-import logging.config
 import os
 import sys
 import threading
@@ -147,6 +145,10 @@ def configure_logging(config: t.Mapping[str, t.Any] | None) -> None:
             f"LOGGING must be a logging.config.dictConfig dictionary (or None);"
             f" got {type(config).__name__}."
         )
+    # PERF: logging.config (and logging.handlers, socketserver, queue...) is
+    # imported here, not with the module: ``import framework`` stays as cheap.
+    import logging.config
+
     config = copy.deepcopy(config)
     config.setdefault("version", 1)
     config.setdefault("disable_existing_loggers", False)
