@@ -87,10 +87,14 @@ class Field:
 
     is_relation: t.ClassVar[bool] = False
     many_to_one: t.ClassVar[bool] = False
+    one_to_one: t.ClassVar[bool] = False
     many_to_many: t.ClassVar[bool] = False
     concrete: t.ClassVar[bool] = True
     python_types: t.ClassVar[tuple[type, ...]] = (object,)
     type_label: t.ClassVar[str] = "a value"
+    empty_strings_allowed: t.ClassVar[bool] = False
+    """True for text fields: without a default and ``null=True`` they start
+    as ``""`` (Django's rule), else as ``None``."""
 
     def __init__(
         self,
@@ -173,13 +177,21 @@ class Field:
         """Return the value a new instance starts with."""
         default = self.default
         if default is NOT_PROVIDED:
-            return None
+            return self.implicit_default()
         if callable(default):
             return default()
         return default
 
+    def implicit_default(self) -> t.Any:
+        """Return what a new instance holds without a default: ``""`` or None."""
+        return "" if self.empty_strings_allowed and not self.null else None
+
     def clean(self, value: t.Any) -> t.Any:
         """Check a non-``None`` value before it is saved; return it, maybe coerced.
+
+        The check custom fields override (docs/orm.md, "Custom fields"):
+        ``save()``, ``bulk_create()``, ``QuerySet.update()`` and filters call
+        it. The default accepts instances of :attr:`python_types`.
 
         :raises ValueError: with a message for the user when the value is wrong.
         """
@@ -201,11 +213,14 @@ class Field:
 
     has_pre_save: t.ClassVar[bool] = False
 
-    def fast_check(self, var: str) -> str | None:
+    def _fast_check(self, var: str) -> str | None:
         """Return a Python expression true when ``var`` surely needs no cleaning.
 
-        Used to generate the save path of a model; ``None`` means "always call
-        :meth:`clean`". Choices always go through :meth:`clean`.
+        Private to the built-in fields: the generated insert function of a
+        model (``_saving._Saver._build_inserter``) inlines this expression
+        instead of calling :meth:`clean`. ``None`` (the default, and what
+        custom fields get) means "call :meth:`clean`", which is the public way
+        to check values. Choices always go through :meth:`clean`.
         """
         return None
 
@@ -280,7 +295,7 @@ class IntegerField(Field):
             )
         return value
 
-    def fast_check(self, var: str) -> str | None:
+    def _fast_check(self, var: str) -> str | None:
         """Accept exact ints within range without a call."""
         if self.choices:
             return None
@@ -342,7 +357,7 @@ class FloatField(Field):
     python_types = (float, int)
     type_label = "a number"
 
-    def fast_check(self, var: str) -> str | None:
+    def _fast_check(self, var: str) -> str | None:
         """Accept exact floats without a call."""
         return None if self.choices else f"type({var}) is float"
 
@@ -355,6 +370,15 @@ class FloatField(Field):
                 f"expected {self.type_label}, got {type(value).__name__} {value!r}"
             )
         return float(value)
+
+    def to_python(self, value: t.Any) -> t.Any:
+        """Accept numbers and numeric strings (fixtures write ``"1.2"`` too)."""
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise ValueError(f"expected a number, got {value!r}") from None
+        return super().to_python(value)
 
     def sa_type(self) -> t.Any:
         """Return ``Float``."""
@@ -445,7 +469,7 @@ class BooleanField(Field):
     python_types = (bool,)
     type_label = "True or False"
 
-    def fast_check(self, var: str) -> str | None:
+    def _fast_check(self, var: str) -> str | None:
         """Accept True and False without a call."""
         return None if self.choices else f"({var} is True or {var} is False)"
 
@@ -480,6 +504,7 @@ class CharField(Field):
 
     python_types = (str,)
     type_label = "a string"
+    empty_strings_allowed = True
 
     def check_definition(self) -> None:
         """Require a positive ``max_length``."""
@@ -493,7 +518,7 @@ class CharField(Field):
                 " e.g. CharField(max_length=100)."
             )
 
-    def fast_check(self, var: str) -> str | None:
+    def _fast_check(self, var: str) -> str | None:
         """Accept short enough exact strings without NUL without a call."""
         if self.choices:
             return None
@@ -523,8 +548,9 @@ class TextField(Field):
 
     python_types = (str,)
     type_label = "a string"
+    empty_strings_allowed = True
 
-    def fast_check(self, var: str) -> str | None:
+    def _fast_check(self, var: str) -> str | None:
         """Accept exact strings without NUL without a call."""
         if self.choices:
             return None
