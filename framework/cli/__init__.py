@@ -206,6 +206,18 @@ class CommandContext:
             return importlib.util.find_spec(module_name) is not None
         return False
 
+    def _wants_found_app(self) -> bool:
+        """Whether an app that was not named should be loaded with the project.
+
+        :data:`DEFAULT_APP` is a last resort for a process without settings
+        yet; where the settings are in use already (``call_command`` from
+        code, in tests), importing the checkout's example app would change
+        them under the caller.
+        """
+        if self.app_spec == DEFAULT_APP and settings.configured:
+            return False
+        return self._default_app_exists()
+
     def load_project(
         self, require_app: bool = False, require_project: bool = False
     ) -> App | None:
@@ -224,7 +236,7 @@ class CommandContext:
         :raises CommandError: the app or an installed app cannot be loaded.
         """
         app: App | None = None
-        if require_app or self.app_explicit or self._default_app_exists():
+        if require_app or self.app_explicit or self._wants_found_app():
             app = self.load_app()
         if not self._project_loaded:
             bootstrap.setup()

@@ -65,7 +65,7 @@ def flush(obj: CommandContext, database: str, interactive: bool) -> list[t.Any]:
     Sequences are reset. Asks first unless --noinput. Returns the models
     whose tables were emptied.
     """
-    obj.load_project(require_project=True)
+    obj.load_project()
     orm = orm_module()
     engine = engine_for(database)
     from sqlalchemy import inspect
@@ -243,7 +243,7 @@ def loaddata(obj: CommandContext, fixtures: tuple[str, ...], database: str) -> i
     object stops the load, names the file and the object, and nothing is
     written. Returns the number of objects loaded.
     """
-    obj.load_project(require_project=True)
+    obj.load_project()
     orm = orm_module()
     check_database(database)
     loaded = [(path, _read_fixture(path)) for path in map(_find_fixture, fixtures)]
@@ -367,7 +367,7 @@ def dumpdata(
     Models come parents first, objects by primary key; loaddata reads the
     result back identically. Returns the list of objects.
     """
-    obj.load_project(require_project=True)
+    obj.load_project()
     orm = orm_module()
     check_database(database)
     models = _dependency_order(_select_models(labels, orm))

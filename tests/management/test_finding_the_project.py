@@ -87,9 +87,7 @@ def test_help_says_where_apps_and_docs_are(runner, empty_dir):
     assert "app_example.wsgi" not in result.output
 
 
-@pytest.mark.parametrize(
-    "argv", [["migrate"], ["showmigrations"], ["makemigrations"], ["flush"]]
-)
+@pytest.mark.parametrize("argv", [["migrate"], ["showmigrations"], ["makemigrations"]])
 def test_database_commands_need_a_project(runner, empty_dir, argv):
     result = runner.invoke(main, argv)
     assert result.exit_code == 2, result.output
