@@ -1,4 +1,4 @@
-"""Receivers doing app_example's real work; imported by wsgi.py.
+"""Receivers doing app_example's real work; framework.setup() imports them.
 
 - request_finished: a structured (JSON) access log (the request counters are
   framework.metrics', which every worker of ``framework serve`` connects);

@@ -1,6 +1,8 @@
 """The application: a WSGI callable that announces every request on signals.
 
-``App.__call__`` is the handler. For every request it
+``App.__call__`` is the handler. On the first request of a process that no
+entry point set up (plain ``gunicorn module:app``), it runs
+:func:`framework.setup` first. For every request it
 
 1. sends ``request_started(sender=type(app), environ=environ)``, first;
 2. calls :attr:`App.wsgi_app` (the routing and view core, possibly wrapped
@@ -37,6 +39,7 @@ from werkzeug.routing import Map
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Response as BaseResponse
 
+from . import bootstrap
 from . import templating
 from .conf import settings
 from .exceptions import DisallowedHost
@@ -131,6 +134,15 @@ def _json_bytes(value: t.Any) -> bytes:
 
 _apps: weakref.WeakSet[App] = weakref.WeakSet()
 _perf_counter = time.perf_counter
+_needs_setup = True
+
+
+def _setup_project() -> None:
+    """Run :func:`framework.setup` unless an entry point did (first request only)."""
+    global _needs_setup
+    if not bootstrap.is_ready():
+        bootstrap.setup()
+    _needs_setup = False
 
 
 def _reset_app_settings(*, setting: str, **kwargs: t.Any) -> None:
@@ -507,6 +519,12 @@ class App:
         closing = ClosingIterable(self, environ, _perf_counter(), start_response)
         try:
             try:
+                # PERF: one global test per request. The first request of a
+                # process that no entry point set up (plain ``gunicorn
+                # module:app``) loads the project, so that installed apps'
+                # receivers see it, request_started included.
+                if _needs_setup:
+                    _setup_project()
                 # Every receiver runs (the ORM's too) even if one raises; the
                 # first failure then makes the request an unhandled exception.
                 # PERF: skipped outright when nothing is connected, as

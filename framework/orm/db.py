@@ -13,6 +13,7 @@ SQLite, so concurrent writers queue on the busy timeout instead of failing with
 
 from __future__ import annotations
 
+import atexit
 import collections.abc as cabc
 import contextlib
 import logging
@@ -41,6 +42,8 @@ __all__ = [
     "compile_sql",
     "connections",
     "parse_database",
+    "release_sqlite_files",
+    "sqlite_path",
 ]
 
 logger = logging.getLogger("framework.orm")
@@ -679,6 +682,7 @@ class ConnectionHandler:
                 if engine is None:
                     engine = _create_engine(self.databases[alias])
                     self._engines[alias] = engine
+                    _close_at_exit()
         return engine
 
     def close_all(self) -> None:
@@ -728,6 +732,73 @@ def close_old_connections(**kwargs: t.Any) -> None:
             wrapper.close_if_unusable_or_obsolete()
         except Exception:
             logger.exception("Error cleaning up database %r", wrapper.alias)
+
+
+def sqlite_path(config: cabc.Mapping[str, t.Any]) -> str | None:
+    """Return the file of a SQLite database entry (``None``: in memory, not SQLite).
+
+    :param config: an entry as returned by :func:`parse_database`.
+    """
+    if config["vendor"] != "sqlite" or _is_memory(dict(config)):
+        return None
+    database = sa.engine.make_url(config["sa_url"]).database
+    return database or None
+
+
+def release_sqlite_files() -> None:
+    """Close this process's connections, then let SQLite remove its -wal/-shm files.
+
+    SQLite folds the write-ahead log back into the database file and deletes
+    the ``-wal`` and ``-shm`` files when the last connection to it closes
+    cleanly. This closes every connection and pool of this process, then opens
+    and closes each SQLite file database that still has them: if no other
+    process has it open (a server's master, once its workers are gone), that
+    close is the last one. It never creates a database file.
+    """
+    connections.reset()
+    import sqlite3
+
+    for config in connections.databases.values():
+        path = sqlite_path(config)
+        if path is None or not os.path.exists(path):
+            continue
+        if not (os.path.exists(f"{path}-wal") or os.path.exists(f"{path}-shm")):
+            continue
+        try:
+            conn = sqlite3.connect(
+                f"file:{path}?mode=rw", uri=True, timeout=float(config["TIMEOUT"])
+            )
+            try:
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            logger.warning("Could not check-point %s", path, exc_info=True)
+
+
+_exit_hook_pid: int | None = None
+
+
+def _close_at_exit() -> None:
+    """Close this process's connections when it exits (once per process).
+
+    A pooled SQLite connection that is never closed leaves the database's
+    ``-wal`` and ``-shm`` files behind; the last one closed removes them.
+    """
+    global _exit_hook_pid
+    pid = os.getpid()
+    if _exit_hook_pid != pid:
+        _exit_hook_pid = pid
+        atexit.register(_close_all_at_exit, pid)
+
+
+def _close_all_at_exit(pid: int) -> None:
+    if os.getpid() != pid:  # inherited through fork(): the child has its own
+        return
+    try:
+        connections.reset()
+    except Exception:
+        logger.warning("Error closing the database connections", exc_info=True)
 
 
 def reset_connections(*, setting: str, **kwargs: t.Any) -> None:
