@@ -19,7 +19,6 @@ from ..loadtest import run
 from . import CommandContext
 from . import CommandError
 from . import CommandUsageError
-from . import load_app
 from . import pass_context
 from . import verbosity_option
 
@@ -225,12 +224,16 @@ def loadtest(
     def echo(message: str) -> None:
         obj.echo(message)
 
+    def load(spec: str) -> t.Any:
+        # The CLI's own loading: a missing app says how to name one.
+        return obj.load_app()
+
     try:
         results = run(
             options,
             echo=echo,
             live=obj.interactive_output and obj.verbosity >= 1,
-            load_app=load_app,
+            load_app=load,
         )
     except UsageError as exc:
         raise CommandUsageError(str(exc)) from None
