@@ -61,6 +61,20 @@ _post_update = signals.post_update
 _post_bulk_create = signals.post_bulk_create
 
 
+def _never(node: tuple[str, bool, list[t.Any]]) -> bool:
+    """Return whether a condition tree surely matches no row (an empty ``in``)."""
+    connector, negated, children = node
+    if negated or not children:
+        return False
+    found = [
+        _never(child)
+        if isinstance(child[0], str)
+        else child[0].lookup == "in" and all(item is None for item in child[1])
+        for child in children
+    ]
+    return any(found) if connector == Q.AND else all(found)
+
+
 # QuerySet ------------------------------------------------------------
 
 
@@ -138,6 +152,9 @@ class QuerySet(t.Generic[M]):
         node = _resolve_q(self.model, Q(*args, _negated=negate, **kwargs))
         clone = self._clone()
         clone._where.append(node)
+        if _never(node):
+            # PERF: filter(pk__in=[]), or a value no row can hold: no SQL.
+            clone._empty = True
         return clone
 
     def order_by(self, *names: str) -> QuerySet[M]:
@@ -658,6 +675,9 @@ class QuerySet(t.Generic[M]):
         self._check_unsliced("delete")
         if self._values is not None:
             raise TypeError("Cannot call delete() after values() or values_list().")
+        if self._empty:
+            # Nothing can match: no transaction, no statement, no signal.
+            return 0, {}
         collector = Collector(self.db, origin=self)
         collector.collect_queryset(self)
         self._result_cache = None
