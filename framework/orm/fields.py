@@ -189,6 +189,17 @@ class Field:
             )
         return value
 
+    def can_hold(self, value: t.Any) -> bool:
+        """Return False for a value no row of this column can hold.
+
+        A lookup for such a value matches nothing instead of failing: an
+        integer out of the column's range, text with a NUL character or a
+        lone surrogate (refused on save by both backends' fields), text
+        longer than ``max_length``. Values of the wrong type return True:
+        :meth:`clean` reports those.
+        """
+        return True
+
     def check_choices(self, value: t.Any) -> None:
         """Raise ValueError when ``value`` is not one of the choices."""
         if self._choice_values is not None and value not in self._choice_values:
@@ -205,7 +216,8 @@ class Field:
         """Return a Python expression true when ``var`` surely needs no cleaning.
 
         Used to generate the save path of a model; ``None`` means "always call
-        :meth:`clean`". Choices always go through :meth:`clean`.
+        :meth:`clean`". Choices always go through :meth:`clean`. Besides
+        builtins, the expression may use the names in :data:`FAST_CHECK_NAMES`.
         """
         return None
 
@@ -279,6 +291,10 @@ class IntegerField(Field):
                 f"{value} is out of range [{self.min_value}, {self.max_value}]"
             )
         return value
+
+    def can_hold(self, value: t.Any) -> bool:
+        """Return False for an int outside the column's range."""
+        return type(value) is not int or self.min_value <= value <= self.max_value
 
     def fast_check(self, var: str) -> str | None:
         """Accept exact ints within range without a call."""
@@ -466,13 +482,40 @@ class BooleanField(Field):
         return sa.Boolean(create_constraint=False)
 
 
+_LONE_SURROGATE: t.Final = re.compile("[\ud800-\udfff]")
+
+
+def text_storable(text: str) -> bool:
+    """Return whether a text column can hold ``text`` (no NUL, no lone surrogate)."""
+    return "\x00" not in text and (
+        text.isascii() or _LONE_SURROGATE.search(text) is None
+    )
+
+
+FAST_CHECK_NAMES: t.Final = {"_lone_surrogate": _LONE_SURROGATE.search}
+"""Names the expressions of :meth:`Field.fast_check` may use."""
+
+
 def _check_nul(text: str) -> None:
-    # PostgreSQL cannot store NUL in text; refusing it everywhere keeps the
-    # backends alike.
+    # PostgreSQL cannot store NUL in text, and no backend can store a lone
+    # surrogate (it has no UTF-8 encoding: the driver fails): both are
+    # refused everywhere, which keeps the backends alike.
     if "\x00" in text:
         raise ValueError(
             "contains a NUL character (\\x00), which text columns cannot hold"
         )
+    if not text.isascii() and _LONE_SURROGATE.search(text) is not None:
+        raise ValueError(
+            "contains a lone surrogate (an unpaired \\ud800-\\udfff escape),"
+            " which is not valid Unicode text"
+        )
+
+
+def _fast_text(var: str) -> str:
+    # PERF: isascii() is O(1) in CPython; only non-ASCII text is searched.
+    return (
+        f"'\\x00' not in {var} and ({var}.isascii() or _lone_surrogate({var}) is None)"
+    )
 
 
 class CharField(Field):
@@ -499,11 +542,20 @@ class CharField(Field):
             return None
         return (
             f"(type({var}) is str and len({var}) <= {int(self.max_length or 0)}"
-            f" and '\\x00' not in {var})"
+            f" and {_fast_text(var)})"
+        )
+
+    def can_hold(self, value: t.Any) -> bool:
+        """Return False for text too long, or with a NUL or a lone surrogate."""
+        return type(value) is not str or (
+            len(value) <= t.cast(int, self.max_length) and text_storable(value)
         )
 
     def clean(self, value: t.Any) -> t.Any:
-        """Accept strings no longer than ``max_length``, without NUL characters."""
+        """Accept strings no longer than ``max_length``, without NUL characters.
+
+        Lone surrogates are refused too (they cannot be encoded).
+        """
         if type(value) is not str and not isinstance(value, str):
             raise ValueError(f"expected a string, got {type(value).__name__} {value!r}")
         if len(value) > t.cast(int, self.max_length):
@@ -528,10 +580,14 @@ class TextField(Field):
         """Accept exact strings without NUL without a call."""
         if self.choices:
             return None
-        return f"(type({var}) is str and '\\x00' not in {var})"
+        return f"(type({var}) is str and {_fast_text(var)})"
+
+    def can_hold(self, value: t.Any) -> bool:
+        """Return False for text with a NUL or a lone surrogate."""
+        return type(value) is not str or text_storable(value)
 
     def clean(self, value: t.Any) -> t.Any:
-        """Accept strings without NUL characters."""
+        """Accept strings without NUL characters or lone surrogates."""
         value = super().clean(value)
         _check_nul(value)
         return value
@@ -683,6 +739,11 @@ class JSONField(Field):
         if "\\u0000" in text and _JSON_NUL.search(text):
             raise ValueError(
                 "holds a NUL character (\\u0000), which JSON columns cannot hold"
+            )
+        if not text.isascii() and _LONE_SURROGATE.search(text) is not None:
+            raise ValueError(
+                "holds a lone surrogate (an unpaired \\ud800-\\udfff escape),"
+                " which is not valid Unicode text"
             )
         return value
 
