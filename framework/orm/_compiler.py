@@ -186,11 +186,16 @@ def _resolve_path(model: type[Model], key: str) -> _Path:
                 f" {opts.object_name}. Choices are: {', '.join(opts.field_names())}."
             )
         field = found
-    if field.is_relation and not field.many_to_one:
-        # Ends on a multi-valued relation: compare the related primary key.
+    if field.is_relation and not _is_forward(field):
+        # Ends on a multi-valued (or reverse) relation: compare the related primary key.
         steps.append(field)
         field = field.related_model._meta.pk
     return _Path(tuple(steps), field, lookup, key)
+
+
+def _is_forward(field: t.Any) -> bool:
+    """Return whether ``field`` is a forward foreign key or one-to-one (a column)."""
+    return bool(getattr(field, "concrete", False) and field.is_relation)
 
 
 def _resolve_q(model: type[Model], q: Q) -> tuple[str, bool, list[t.Any]]:
@@ -285,13 +290,21 @@ def _shape(node: tuple[str, bool, list[t.Any]]) -> t.Hashable:
 # Compiling ------------------------------------------------------------
 
 
-def _pk_of(value: t.Any) -> t.Any:
+def _pk_of(value: t.Any, field: t.Any = None) -> t.Any:
+    """Return the key an instance stands for: its primary key, or ``field``'s value.
+
+    ``field`` is the field a relation points at (``ForeignKey(to_field=...)``).
+    """
     if isinstance(value, Model):
-        if value.pk is None:
+        if field is not None and isinstance(value, field.model):
+            key = value.__dict__[field.attname]
+        else:
+            key = value.pk
+        if key is None:
             raise ValueError(
                 f"Cannot filter on the unsaved {type(value).__name__} {value!r}."
             )
-        return value.pk
+        return key
     return value
 
 
@@ -336,7 +349,7 @@ class _Compiler:
         """Return the column of a path made only of forward foreign keys."""
         table = self.table
         for step in path.steps:
-            if not getattr(step, "many_to_one", False):
+            if not _is_forward(step):
                 raise FieldError(
                     f"{path.key!r} spans the multi-valued relation {step.name!r};"
                     " only forward foreign keys can be used here."
@@ -363,7 +376,7 @@ class _Compiler:
     def condition(self, path: _Path, value: t.Any, table: t.Any = None) -> t.Any:
         table = self.table if table is None else table
         for index, step in enumerate(path.steps):
-            if getattr(step, "many_to_one", False):
+            if _is_forward(step):
                 rest = path.steps[index + 1 :]
                 if not rest and path.field is step.target_field:
                     # author__id=3 is author_id=3: no join.
@@ -398,7 +411,20 @@ class _Compiler:
 
 
 class _ParamWalker:
-    """Computes the parameters of a cached statement, like _Compiler would."""
+    """Computes the parameters of a cached statement, like _Compiler would.
+
+    # PERF: a query whose shape was compiled before skips SQLAlchemy
+    # entirely: ``QuerySet._sql`` takes the cached ``(sql, names)`` and this
+    # walker fills ``params`` by visiting the conditions in the compiler's
+    # order, through the same :func:`_leaf_params` (so ``p0``, ``p1_1``,
+    # ``p2a`` ... get the same names and the same prepared values). For
+    # ``filter(score=3, name__startswith="n")`` the cached SQL is ``... WHERE
+    # item.score = ? AND item.name LIKE ? ESCAPE '/'`` with names ``("p0",
+    # "p1")``, and the walker yields ``{"p0": 3, "p1": "n%"}``. Anything that
+    # changes which parameters exist (the number of ``in`` values, ``None``
+    # in ``exact``) is part of the shape (:func:`_shape`), so a cached SQL
+    # always matches the walker's names.
+    """
 
     __slots__ = ("param_counter", "params", "vendor")
 
@@ -416,7 +442,7 @@ class _ParamWalker:
 
 
 def _prep(field: t.Any, value: t.Any, vendor: str, key: str) -> t.Any:
-    value = _pk_of(value)
+    value = _pk_of(value, field)
     if value is None:
         return None
     try:
@@ -443,7 +469,12 @@ _LIKE_PATTERNS: t.Final = {
 
 
 def _leaf_params(compiler: t.Any, path: _Path, value: t.Any) -> str:
-    """Compute the bind parameters of one condition; return their base name."""
+    """Compute the bind parameters of one condition; return their base name.
+
+    Shared by :class:`_Compiler` (first query of a shape) and
+    :class:`_ParamWalker` (every later one): the one place that numbers and
+    prepares values, so the two can never disagree.
+    """
     name = f"p{next(compiler.param_counter)}"
     lookup = path.lookup
     field = path.field.target_field if path.field.is_relation else path.field
@@ -565,7 +596,10 @@ def rows_to_instances(
             return [from_db(alias, convert_values(row, convs)) for row in rows]
         return [from_db(alias, row) for row in rows]
     # PERF: Model.from_db and convert_values inlined; the signal checks are
-    # hoisted out of the loop.
+    # hoisted out of the loop. Instances are made with object.__new__ and
+    # their __dict__ filled from the row (the attnames in field order), which
+    # is what from_db() would do, without one call per row; a model that
+    # overrides from_db takes the plain path above.
     attnames = (model._meta._init_cache or model._meta.init_cache())[3]
     new = object.__new__
     pre_init = signals.pre_init if signals.pre_init.connected else None
@@ -600,11 +634,14 @@ def get_by_pk(model: type[Model], conn: DatabaseWrapper, pk: t.Any) -> t.Any:
         stmt = sa.select(*(table.c[f.column] for f in meta.fields)).where(
             table.c[meta.pk.column] == sa.bindparam("pk")
         )
-        int_pk = type(meta.pk.fast_check("v")) is str and meta.pk.python_types == (int,)
+        int_pk = meta.pk._fast_check("v") is not None and meta.pk.python_types == (int,)
         pk_field: t.Any = meta.pk
         bounds = (pk_field.min_value, pk_field.max_value) if int_pk else None
         cached = (compile_sql(stmt, conn.dialect)[0], bounds)
         meta._sql_cache[key] = cached
+    # The cache holds the SELECT of every column (in field order, as
+    # rows_to_instances expects) by "pk = ?", compiled once per vendor, and
+    # the range of a built-in integer key (inline-checkable), else None.
     sql, bounds = cached
     # PERF: an int for an integer key needs no conversion, only a range check.
     if type(pk) is int and bounds is not None:
@@ -647,7 +684,7 @@ def check_values(model: type[Model], values: cabc.Mapping[str, t.Any]) -> None:
                     raise ValueError("cannot be None (the field is not null=True)")
             else:
                 target = field.target_field if field.is_relation else field
-                target.clean(_pk_of(value))
+                target.clean(_pk_of(value, target))
         except ValueError as exc:
             errors.setdefault(f"{model._meta.object_name}.{name}", []).append(str(exc))
     if errors:

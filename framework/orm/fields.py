@@ -87,10 +87,14 @@ class Field:
 
     is_relation: t.ClassVar[bool] = False
     many_to_one: t.ClassVar[bool] = False
+    one_to_one: t.ClassVar[bool] = False
     many_to_many: t.ClassVar[bool] = False
     concrete: t.ClassVar[bool] = True
     python_types: t.ClassVar[tuple[type, ...]] = (object,)
     type_label: t.ClassVar[str] = "a value"
+    empty_strings_allowed: t.ClassVar[bool] = False
+    """True for text fields: without a default and ``null=True`` they start
+    as ``""`` (Django's rule), else as ``None``."""
 
     def __init__(
         self,
@@ -173,13 +177,21 @@ class Field:
         """Return the value a new instance starts with."""
         default = self.default
         if default is NOT_PROVIDED:
-            return None
+            return self.implicit_default()
         if callable(default):
             return default()
         return default
 
+    def implicit_default(self) -> t.Any:
+        """Return what a new instance holds without a default: ``""`` or None."""
+        return "" if self.empty_strings_allowed and not self.null else None
+
     def clean(self, value: t.Any) -> t.Any:
         """Check a non-``None`` value before it is saved; return it, maybe coerced.
+
+        The check custom fields override (docs/orm.md, "Custom fields"):
+        ``save()``, ``bulk_create()``, ``QuerySet.update()`` and filters call
+        it. The default accepts instances of :attr:`python_types`.
 
         :raises ValueError: with a message for the user when the value is wrong.
         """
@@ -212,11 +224,14 @@ class Field:
 
     has_pre_save: t.ClassVar[bool] = False
 
-    def fast_check(self, var: str) -> str | None:
+    def _fast_check(self, var: str) -> str | None:
         """Return a Python expression true when ``var`` surely needs no cleaning.
 
-        Used to generate the save path of a model; ``None`` means "always call
-        :meth:`clean`". Choices always go through :meth:`clean`. Besides
+        Private to the built-in fields: the generated insert function of a
+        model (``_saving._Saver._build_inserter``) inlines this expression
+        instead of calling :meth:`clean`. ``None`` (the default, and what
+        custom fields get) means "call :meth:`clean`", which is the public way
+        to check values. Choices always go through :meth:`clean`. Besides
         builtins, the expression may use the names in :data:`FAST_CHECK_NAMES`.
         """
         return None
@@ -296,7 +311,7 @@ class IntegerField(Field):
         """Return False for an int outside the column's range."""
         return type(value) is not int or self.min_value <= value <= self.max_value
 
-    def fast_check(self, var: str) -> str | None:
+    def _fast_check(self, var: str) -> str | None:
         """Accept exact ints within range without a call."""
         if self.choices:
             return None
@@ -358,7 +373,7 @@ class FloatField(Field):
     python_types = (float, int)
     type_label = "a number"
 
-    def fast_check(self, var: str) -> str | None:
+    def _fast_check(self, var: str) -> str | None:
         """Accept exact floats without a call."""
         return None if self.choices else f"type({var}) is float"
 
@@ -371,6 +386,15 @@ class FloatField(Field):
                 f"expected {self.type_label}, got {type(value).__name__} {value!r}"
             )
         return float(value)
+
+    def to_python(self, value: t.Any) -> t.Any:
+        """Accept numbers and numeric strings (fixtures write ``"1.2"`` too)."""
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise ValueError(f"expected a number, got {value!r}") from None
+        return super().to_python(value)
 
     def sa_type(self) -> t.Any:
         """Return ``Float``."""
@@ -461,7 +485,7 @@ class BooleanField(Field):
     python_types = (bool,)
     type_label = "True or False"
 
-    def fast_check(self, var: str) -> str | None:
+    def _fast_check(self, var: str) -> str | None:
         """Accept True and False without a call."""
         return None if self.choices else f"({var} is True or {var} is False)"
 
@@ -493,7 +517,7 @@ def text_storable(text: str) -> bool:
 
 
 FAST_CHECK_NAMES: t.Final = {"_lone_surrogate": _LONE_SURROGATE.search}
-"""Names the expressions of :meth:`Field.fast_check` may use."""
+"""Names the expressions of ``Field._fast_check`` may use."""
 
 
 def _check_nul(text: str) -> None:
@@ -523,6 +547,7 @@ class CharField(Field):
 
     python_types = (str,)
     type_label = "a string"
+    empty_strings_allowed = True
 
     def check_definition(self) -> None:
         """Require a positive ``max_length``."""
@@ -536,7 +561,7 @@ class CharField(Field):
                 " e.g. CharField(max_length=100)."
             )
 
-    def fast_check(self, var: str) -> str | None:
+    def _fast_check(self, var: str) -> str | None:
         """Accept short enough exact strings without NUL without a call."""
         if self.choices:
             return None
@@ -575,8 +600,9 @@ class TextField(Field):
 
     python_types = (str,)
     type_label = "a string"
+    empty_strings_allowed = True
 
-    def fast_check(self, var: str) -> str | None:
+    def _fast_check(self, var: str) -> str | None:
         """Accept exact strings without NUL without a call."""
         if self.choices:
             return None
