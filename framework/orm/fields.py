@@ -596,25 +596,54 @@ class CharField(Field):
 
 
 class TextField(Field):
-    """A string of any length."""
+    """A string of any length, or at most ``max_length`` characters.
+
+    ``max_length`` (optional) is checked on every save, on both backends,
+    like a :class:`CharField`'s; the column stays ``TEXT`` (changing it needs
+    no migration). Give one to every text a client can send, so that one
+    request cannot store megabytes that every later read then carries.
+    """
 
     python_types = (str,)
     type_label = "a string"
     empty_strings_allowed = True
 
+    def check_definition(self) -> None:
+        """Allow no ``max_length`` or a positive one."""
+        limit = self.max_length
+        if limit is not None and (
+            not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0
+        ):
+            raise FieldError(
+                f"{self!r}: max_length must be a positive integer or None,"
+                f" got {limit!r}."
+            )
+
     def _fast_check(self, var: str) -> str | None:
-        """Accept exact strings without NUL without a call."""
+        """Accept exact strings without NUL, short enough, without a call."""
         if self.choices:
             return None
-        return f"(type({var}) is str and {_fast_text(var)})"
+        length = (
+            ""
+            if self.max_length is None
+            else f" and len({var}) <= {int(self.max_length)}"
+        )
+        return f"(type({var}) is str{length} and {_fast_text(var)})"
 
     def can_hold(self, value: t.Any) -> bool:
-        """Return False for text with a NUL or a lone surrogate."""
-        return type(value) is not str or text_storable(value)
+        """Return False for text too long, or with a NUL or a lone surrogate."""
+        if type(value) is not str:
+            return True
+        limit = self.max_length
+        return (limit is None or len(value) <= limit) and text_storable(value)
 
     def clean(self, value: t.Any) -> t.Any:
-        """Accept strings without NUL characters or lone surrogates."""
+        """Accept strings without NUL characters or lone surrogates, short enough."""
         value = super().clean(value)
+        if self.max_length is not None and len(value) > self.max_length:
+            raise ValueError(
+                f"is {len(value)} characters long; at most {self.max_length} allowed"
+            )
         _check_nul(value)
         return value
 
