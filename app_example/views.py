@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+from urllib.parse import urlencode
 
 from framework import Response
 from framework import abort
@@ -14,6 +15,7 @@ from framework.orm import ValidationError
 from framework.orm import transaction
 
 from . import metrics
+from .models import MAX_NOTES
 from .models import AuditEntry
 from .models import Bookmark
 from .models import Collection
@@ -33,8 +35,12 @@ class InjectedFailure(RuntimeError):
     """Raised on purpose by /fail, so load tests can count unhandled errors."""
 
 
-def _bookmarks(request):
-    """The bookmarks the query string asks for; 400 for a malformed one."""
+def _bookmarks(request, extra=0):
+    """The bookmarks the query string asks for; 400 for a malformed one.
+
+    A page of ``limit`` (at most MAX_PAGE_SIZE), newest first, older than the
+    bookmark id ``before`` if given; ``extra`` more rows are fetched.
+    """
     query = Bookmark.objects.order_by("-id")
     tag = request.args.get("tag", "").strip().lower()
     if len(tag) > MAX_TAG_LENGTH or "\x00" in tag:
@@ -52,11 +58,30 @@ def _bookmarks(request):
             "bookmark", flat=True
         )
         query = query.filter(pk__in=list(ids))
+    before = request.args.get("before")
+    if before is not None:
+        if not before.isdigit():
+            abort(400, "'before' must be a bookmark id.")
+        query = query.filter(pk__lt=int(before))
+    # One more than asked for: whether there is a next page.
+    return list(query[: _limit(request) + extra])
+
+
+def _limit(request):
+    """The page size asked for, within 1..MAX_PAGE_SIZE (400 if not a number)."""
     try:
-        limit = min(int(request.args.get("limit", PAGE_SIZE)), MAX_PAGE_SIZE)
+        limit = int(request.args.get("limit", PAGE_SIZE))
     except ValueError:
-        abort(400)
-    return list(query[: max(limit, 0)])
+        abort(400, f"'limit' must be a number from 1 to {MAX_PAGE_SIZE}.")
+    return min(max(limit, 1), MAX_PAGE_SIZE)
+
+
+def _next_page(request, found, **cursor):
+    """The URL of the page after ``found`` (None on the last page)."""
+    if len(found) <= _limit(request):
+        return None
+    query = {**request.args.to_dict(), **cursor, "limit": _limit(request)}
+    return f"{request.path}?{urlencode(query)}"
 
 
 def _as_json(bookmark):
@@ -144,8 +169,8 @@ def _clean(payload, partial=False):
             f" {MAX_TAG_LENGTH} characters (once lower-cased)."
         )
     notes = payload.get("notes", "")
-    if not isinstance(notes, str):
-        return None, "'notes' must be a string."
+    if not isinstance(notes, str) or len(notes) > MAX_NOTES:
+        return None, f"'notes' must be a string of at most {MAX_NOTES} characters."
     collection = payload.get("collection", "inbox")
     if not isinstance(collection, str) or not 0 < len(collection) <= 60:
         return None, "'collection' must be a short string."
@@ -165,10 +190,13 @@ def _clean(payload, partial=False):
 def bookmarks_api(request):
     if request.method == "GET":
         try:
-            found = _bookmarks(request)
+            found = _bookmarks(request, extra=1)
+            limit = _limit(request)
         except BadRequest as exc:
             return _error(exc.description)
-        return {"bookmarks": [_as_json(b) for b in found]}
+        page = found[:limit]
+        following = _next_page(request, found, before=page[-1].pk) if page else None
+        return {"bookmarks": [_as_json(b) for b in page], "next": following}
     data, problem = _clean(request.get_json())
     if problem:
         return _error(problem)
@@ -255,11 +283,21 @@ def _locked_bookmark(bookmark_id, no_key=False):
 
 @app.route("/api/tags")
 def tags_api(request):
+    after = request.args.get("after", "")
+    if len(after) > MAX_TAG_LENGTH or "\x00" in after:
+        return _error(f"'after' must be a tag name of at most {MAX_TAG_LENGTH} chars.")
+    try:
+        limit = _limit(request)
+    except BadRequest as exc:
+        return _error(exc.description)
+    query = Tag.objects.order_by("name")
+    if after:
+        query = query.filter(name__gt=after)
+    found = list(query[: limit + 1])
+    page = found[:limit]
     return {
-        "tags": [
-            {"name": tag.name, "bookmarks": tag.bookmark_count}
-            for tag in Tag.objects.order_by("name")
-        ]
+        "tags": [{"name": tag.name, "bookmarks": tag.bookmark_count} for tag in page],
+        "next": _next_page(request, found, after=page[-1].name) if page else None,
     }
 
 
