@@ -67,13 +67,16 @@ def _never(node: tuple[str, bool, list[t.Any]]) -> bool:
     connector, negated, children = node
     if negated or not children:
         return False
-    found = [
-        _never(child)
-        if isinstance(child[0], str)
-        else child[0].lookup == "in" and all(item is None for item in child[1])
-        for child in children
-    ]
-    return any(found) if connector == Q.AND else all(found)
+    wanted = connector != Q.AND  # AND: one never-child is enough; OR: all
+    for child in children:
+        if isinstance(child[0], str):
+            found = _never(child)
+        else:
+            path, value = child
+            found = path.lookup == "in" and all(item is None for item in value)
+        if found is not wanted:
+            return found
+    return wanted
 
 
 # QuerySet ------------------------------------------------------------
