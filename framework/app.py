@@ -132,6 +132,20 @@ def _json_bytes(value: t.Any) -> bytes:
         return json.dumps(value, separators=(",", ":")).encode()
 
 
+def _wants_json(request: Request) -> bool:
+    """Return whether an error for ``request`` should be JSON rather than HTML.
+
+    The ``Accept`` header decides when it prefers one of the two; when it
+    does not (absent, ``*/*``), a request that sent JSON gets JSON.
+    """
+    accept = request.accept_mimetypes
+    json_quality = accept.quality(_JSON_TYPE)
+    html_quality = accept.quality("text/html")
+    if json_quality != html_quality:
+        return json_quality > html_quality
+    return bool(request.is_json)
+
+
 _apps: weakref.WeakSet[App] = weakref.WeakSet()
 _perf_counter = time.perf_counter
 _needs_setup = True
@@ -764,6 +778,8 @@ class App:
             return t.cast(Response, exc.get_response(request.environ))
         handler = self.error_handlers.get(exc.code) or self._find_handler(exc)
         if handler is None:
+            if _wants_json(request):
+                return self._json_error(request, exc)
             return t.cast(Response, exc.get_response(request.environ))
         try:
             return self.make_response(handler(request, exc))
@@ -772,6 +788,18 @@ class App:
             return t.cast(Response, other.get_response(request.environ))
         except Exception:
             return self.handle_exception(request)
+
+    def _json_error(self, request: Request, exc: HTTPException) -> Response:
+        """Answer an HTTP error as ``{"error": description}`` (its headers kept)."""
+        response = self.response_class(
+            _json_bytes({"error": exc.description or exc.name}),
+            status=exc.code,
+            mimetype=_JSON_TYPE,
+        )
+        for name, value in exc.get_headers(request.environ):
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     def _find_handler(self, exc: BaseException) -> ErrorHandler | None:
         if not self.error_handlers:

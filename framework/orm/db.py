@@ -562,6 +562,31 @@ def _closed_by_server(dbapi_connection: t.Any) -> bool:
     return readable and not _usable(dbapi_connection, (Exception,))
 
 
+def _create_private_file(path: str | None) -> None:
+    """Create a missing SQLite database file 0600 and missing directories 0700.
+
+    sqlite3 would create the file with the process's umask (often 0644:
+    readable by every local user); SQLite gives the ``-wal`` and ``-shm``
+    files the database file's mode. An existing file or directory is left
+    as it is.
+    """
+    if not path or path.startswith("file:") or os.path.exists(path):
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    missing = []
+    while not os.path.isdir(directory):
+        missing.append(directory)
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    for directory in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(directory, 0o700)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def _is_memory(config: dict[str, t.Any]) -> bool:
     rest = config["sa_url"].split("://", 1)[1]
     return rest in ("", "/", "/:memory:") or "mode=memory" in rest
@@ -583,6 +608,9 @@ def _create_engine(config: dict[str, t.Any]) -> sa.Engine:
                 poolclass=sa_pool.StaticPool,
             )
         else:
+            url = sa.engine.make_url(config["sa_url"])
+            if not url.query:  # ?mode=ro, ?uri=true...: SQLite's to open
+                _create_private_file(url.database)
             engine = sa.create_engine(
                 config["sa_url"],
                 connect_args=connect_args,
