@@ -230,15 +230,14 @@ class Value(Expression):
 
     def __init__(self, value: t.Any, output_field: _fields.Field | None = None) -> None:
         self.value = value
-        self.output_field = output_field
+        self.output_field = output_field or _field_for_value(value)
 
     def __repr__(self) -> str:
         return f"Value({self.value!r})"
 
     def resolve(self, ctx: _Context) -> Node:
         """Return the parameter node."""
-        output = self.output_field or _field_for_value(self.value)
-        return _Param(self.value, output)
+        return _Param(self.value, self.output_field)
 
 
 class CombinedExpression(Expression):
@@ -382,9 +381,13 @@ class Aggregate(Expression):
         if ctx.in_aggregate:
             raise FieldError(f"Cannot nest aggregates: {self!r} is inside another one.")
         if ctx.purpose in ("filter", "update"):
-            raise FieldError(
-                f"{self!r}: aggregates cannot be used in {ctx.purpose}();"
+            hint = (
                 " annotate() them and filter on the annotation."
+                if ctx.purpose == "filter"
+                else ""
+            )
+            raise FieldError(
+                f"{self!r}: aggregates cannot be used in {ctx.purpose}().{hint}"
             )
         inner = ctx._replace(in_aggregate=True)
         source = None if self.source is None else self.source.resolve(inner)

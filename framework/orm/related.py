@@ -297,7 +297,7 @@ class ForwardManyToOneDescriptor:
         if instance is None:
             return self
         field = self.field
-        value = instance.__dict__[field.attname]
+        value = getattr(instance, field.attname)  # loads it when deferred
         cache = instance._state.fields_cache
         cached = cache.get(field.name, _MISSING)
         if cached is not _MISSING and (
