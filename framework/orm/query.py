@@ -226,7 +226,6 @@ class QuerySet(t.Generic[M]):
 
         :raises FieldError: an unknown name, or a name clashing with a field.
         """
-        self._check_unsliced("annotate")
         from .expressions import annotate
 
         return t.cast(QuerySet[M], annotate(self, args, kwargs))
@@ -458,7 +457,13 @@ class QuerySet(t.Generic[M]):
     def _order_columns(self, compiler: _Compiler) -> list[t.Any]:
         order = []
         for path, descending in self._ordering():
-            column = compiler.column(path)
+            name = getattr(path.field, "annotation", None)
+            if name is not None:
+                # A label: ORDER BY its name when it is selected, rather than
+                # running an annotation's subquery twice.
+                column = compiler.annotations[name].label(name)
+            else:
+                column = compiler.column(path)
             order.append(column.desc() if descending else column.asc())
         return order
 
