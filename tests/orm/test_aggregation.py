@@ -564,3 +564,41 @@ def test_aggregates_compile_once_per_shape(data, monkeypatch):
     assert Author.objects.aggregate(n=Count("id", filter=Q(age__lt=40))) == {
         "n": sum(1 for a in AGES.values() if a < 40)
     }
+
+
+def test_update_and_delete_through_a_filter_on_an_annotation(data):
+    one_book = [a for a in AGES if len(AUTHOR_BOOKS[a]) == 1]
+    with assert_num_queries(1):
+        count = (
+            Author.objects.annotate(n=Count("books"))
+            .filter(n=1)
+            .update(age=F("age") + 100)
+        )
+    assert count == len(one_book)
+    assert dict(Author.objects.values_list("name", "age")) == {
+        NAMES[a]: AGES[a] + (100 if a in one_book else 0) for a in AGES
+    }
+    contacts = {row[5] for row in BOOKS}
+    Author.objects.annotate(c=Count("contacts")).filter(c=0).delete()
+    assert sorted(Author.objects.values_list("name", flat=True)) == sorted(
+        NAMES[a] for a in contacts
+    )
+
+
+def test_mixed_grouped_and_subquery_annotations_on_rows(data):
+    qs = Author.objects.annotate(
+        oldest=Max("age"),
+        n=Count("books"),
+        contact=Exists(Book.objects.filter(contact=OuterRef("pk"))),
+        double=F("age") * 2,
+    ).order_by("name")
+    with assert_num_queries(1):
+        rows = list(qs.values_list("name", "oldest", "n", "contact", "double"))
+    contacts = {row[5] for row in BOOKS}
+    assert rows == [
+        (NAMES[a], AGES[a], len(AUTHOR_BOOKS[a]), a in contacts, AGES[a] * 2)
+        for a in sorted(AGES, key=NAMES.get)
+    ]
+    # An annotation of a sliced queryset applies to its rows.
+    sliced = Author.objects.all()[:2].annotate(n=Count("books"))
+    assert [(a.name, a.n) for a in sliced] == [(r[0], r[2]) for r in rows[:2]]
