@@ -520,6 +520,7 @@ class Subquery(Expression):
     def resolve(self, ctx: _Context) -> Node:
         """Bind the queryset's ``OuterRef`` to ``ctx`` and check its column."""
         qs = self.queryset._clone()
+        qs._for_update = None  # rows of a subquery are not locked
         if qs._values is None:
             qs._values = (("pk",), "flat")
         names = qs._values[0]
@@ -558,6 +559,7 @@ class Exists(Subquery):
         qs._values = None
         qs._order_by = ()
         qs._deferred = None
+        qs._for_update = None
         return _Subquery(
             _bind_queryset(qs, ctx, 1), True, self.negated, self.output_field
         )
