@@ -26,6 +26,7 @@ from .db import compile_sql
 from .db import connections
 from .exceptions import FieldError
 from .exceptions import ValidationError
+from .fields import DecimalField
 from .fields import convert_values
 from .models import Model
 from .models import ModelState
@@ -220,7 +221,12 @@ class _ExprTarget:
         output = self.node.output
         if output is None or value is None:
             return value
-        return output.get_db_prep_value(value, vendor)
+        prepped = output.get_db_prep_value(value, vendor)
+        if vendor == "sqlite" and isinstance(output, DecimalField):
+            # NOTE: an expression has no column affinity on SQLite: a decimal
+            # sent as text would compare as text, greater than every number.
+            return float(prepped)
+        return prepped
 
 
 def _annotation_path(

@@ -153,8 +153,6 @@ class F(Expression):
         """Resolve the name against the model (annotations first)."""
         node = ctx.annotations.get(self.name)
         if node is not None:
-            if ctx.purpose == "update":
-                raise FieldError(f"update() cannot use the annotation {self!r}.")
             if node.has_aggregate and ctx.in_aggregate and ctx.purpose != "wrapped":
                 raise FieldError(
                     f"Cannot aggregate {self!r}: {self.name!r} is an aggregate"
@@ -184,11 +182,6 @@ class F(Expression):
                 f" its fields and annotations only, not {self!r}."
             )
         return _Column(path)
-
-    @property
-    def default_alias(self) -> str | None:
-        """The field name."""
-        return self.name
 
 
 class OuterRef(F):
@@ -258,7 +251,11 @@ class CombinedExpression(Expression):
         self.rhs = rhs
 
     def __repr__(self) -> str:
-        return f"{self.lhs!r} {self.op} {self.rhs!r}"
+        sides = [
+            f"({side!r})" if isinstance(side, CombinedExpression) else repr(side)
+            for side in (self.lhs, self.rhs)
+        ]
+        return f"{sides[0]} {self.op} {sides[1]}"
 
     def resolve(self, ctx: _Context) -> Node:
         """Resolve both sides and infer the result's field."""
@@ -701,9 +698,13 @@ class _Combined(Node):
         self.rhs.walk(walker)
 
     def bind(self, ctx: _Context, level: int) -> Node:
-        return _Combined(
-            self.lhs.bind(ctx, level), self.op, self.rhs.bind(ctx, level), self.output
-        )
+        lhs = self.lhs.bind(ctx, level)
+        rhs = self.rhs.bind(ctx, level)
+        if lhs is self.lhs and rhs is self.rhs:
+            return self
+        # Inferred types are inferred again once OuterRef know their fields.
+        output = self.output and _combined_output(self, lhs, rhs)
+        return _Combined(lhs, self.op, rhs, output)
 
     def paths(self) -> cabc.Iterator[t.Any]:
         yield from self.lhs.paths()
@@ -1039,19 +1040,20 @@ def _numeric_kind(node: Node | None) -> str | None:
 
 
 def _describe(node: Node | None) -> str:
-    if node is None:
-        return "'*'"
-    output = _target(node.output)
+    output = _target(None if node is None else node.output)
     kind = type(output).__name__ if output is not None else "an untyped value"
     if isinstance(node, _Column):
         return f"{kind} {node.path.key!r}"
     return f"{node!r} ({kind})"
 
 
-def _combined_output(expr: CombinedExpression, lhs: Node, rhs: Node) -> t.Any:
+def _combined_output(expr: t.Any, lhs: Node, rhs: Node) -> t.Any:
     kinds = []
     for side in (lhs, rhs):
-        if isinstance(side, _Param) and side.value is None:
+        if (isinstance(side, _Param) and side.value is None) or isinstance(
+            side, _OpenOuterRef
+        ):
+            # Typed when bound (OuterRef) or by the other side (NULL).
             continue
         kind = _numeric_kind(side)
         if kind is None:
@@ -1415,6 +1417,14 @@ def group_by_columns(qs: QuerySet[t.Any], compiler: _Compiler) -> list[t.Any]:
     columns: list[t.Any] = []
     if by_pk:
         columns.append(compiler.table.c[model._meta.pk.column])
+        # The keys of the rows joined through forward foreign keys: one row
+        # each per group, and PostgreSQL accepts their columns (in subqueries
+        # of annotations too) only when grouped.
+        reached = {id(compiler.table)}
+        for key, alias in compiler.joins.items():
+            if len(key) == 2 and key[0] in reached:
+                reached.add(id(alias))
+                columns.extend(alias.primary_key)
     else:
         columns.extend(compiler.column(resolve_path(model, name)) for name in names)
     selected = qs._values[0] if qs._values is not None else tuple(annotations)

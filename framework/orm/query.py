@@ -521,7 +521,7 @@ class QuerySet(t.Generic[M]):
             if name is not None:
                 # A label: ORDER BY its name when it is selected, rather than
                 # running an annotation's subquery twice.
-                column = compiler.annotations[name].label(name)
+                column = compiler.annotations[name].label(_label(name))
             else:
                 column = compiler.column(path)
             order.append(column.desc() if descending else column.asc())
@@ -549,12 +549,12 @@ class QuerySet(t.Generic[M]):
             return [table.c[f.column] for f in self.model._meta.fields]
         columns = [table.c[f.column] for f in self._loaded_fields()]
         for name in self._annotations or ():
-            columns.append(compiler.annotations[name].label(name))
+            columns.append(compiler.annotations[name].label(_label(name)))
         return columns
 
     def _value_column(self, compiler: _Compiler, name: str) -> t.Any:
         if self._annotations and name in self._annotations:
-            return compiler.annotations[name].label(name)
+            return compiler.annotations[name].label(_label(name))
         return compiler.column(resolve_path(self.model, name))
 
     def _fetch_all(self) -> list[t.Any]:
@@ -873,6 +873,12 @@ class QuerySet(t.Generic[M]):
         if where is not None:
             stmt = stmt.where(where)
         return stmt, bool(compiler.joins), where
+
+
+def _label(name: str) -> t.Any:
+    # Always quoted: an annotation may be named like an SQL keyword
+    # ("nothing", "order").
+    return sa.sql.quoted_name(name, quote=True)
 
 
 class Manager(t.Generic[M]):

@@ -602,3 +602,86 @@ def test_mixed_grouped_and_subquery_annotations_on_rows(data):
     # An annotation of a sliced queryset applies to its rows.
     sliced = Author.objects.all()[:2].annotate(n=Count("books"))
     assert [(a.name, a.n) for a in sliced] == [(r[0], r[2]) for r in rows[:2]]
+
+
+def test_count_star_forward_key_prefixes_and_keyword_names(data):
+    qs = Book.objects.annotate(
+        co_books=Count("contact__books"),  # the books the contact wrote
+        order=Count("*", filter=Q(pages__gt=0)),
+    )
+    rows = sorted(qs.order_by("-order", "pk").values_list("name", "co_books", "order"))
+    assert rows == sorted((r[1], len(AUTHOR_BOOKS[r[5]]), 1) for r in BOOKS)
+    assert Book.objects.aggregate(n=Count("*")) == {"n": len(BOOKS)}
+
+
+def test_outer_ref_in_arithmetic_and_its_mistakes(data):
+    # Books whose contact is more than a tenth of their pages old... in years.
+    young = Author.objects.filter(
+        pk=OuterRef("contact"), age__lt=OuterRef("pages") / 10
+    )
+    qs = Book.objects.filter(Exists(young))
+    assert sorted(b.name for b in qs) == sorted(
+        r[1] for r in BOOKS if AGES[r[5]] < r[2] // 10
+    )
+    with assert_num_queries(0):
+        with pytest.raises(orm.FieldError, match="takes a field name, not a lookup"):
+            Book.objects.filter(Exists(Author.objects.filter(pk=OuterRef("pages__gt"))))
+        with pytest.raises(orm.FieldError, match="spans the multi-valued relation"):
+            Book.objects.filter(
+                Exists(Author.objects.filter(pk=OuterRef("authors__id")))
+            )
+        too_far = Author.objects.filter(pk=OuterRef(OuterRef("contact")))
+        with pytest.raises(
+            ValueError,
+            match=r"OuterRef\('contact'\)\) and may only be used in a subquery",
+        ):
+            list(Book.objects.filter(Exists(too_far)))
+
+
+def test_subquery_as_a_filter_value_and_decimal_averages(data):
+    cheapest = Book.objects.filter(publisher=OuterRef("publisher")).order_by("price")
+    qs = Book.objects.filter(pk=Subquery(cheapest.values("pk")[:1]))
+    expected = {}
+    for number, row in BOOK.items():
+        best = expected.get(row[6])
+        if best is None or decimal.Decimal(row[4]) < decimal.Decimal(BOOK[best][4]):
+            expected[row[6]] = number
+    assert sorted(b.pk for b in qs) == sorted(data.b[n].pk for n in expected.values())
+    rich = Publisher.objects.annotate(mean=Avg("books__price")).filter(
+        mean__gt=decimal.Decimal("50")
+    )
+    assert sorted(p.name for p in rich) == ["Morgan Kaufmann", "Prentice Hall"]
+
+
+def test_conditions_of_grouped_queries_go_where_they_belong(data):
+    base = Book.objects.values("publisher").annotate(n=Count("id"), total=Sum("pages"))
+    # On a grouped field: WHERE; nested or combined with an aggregate: HAVING.
+    with assert_num_queries(1) as log:
+        rows = list(base.filter(publisher=data.p[1].pk).values_list("n", "total"))
+    assert rows == [(2, 447 + 300)] and "HAVING" not in log.queries[0]
+    either = base.filter(Q(Q(n__gt=1)) | Q(publisher=data.p[4].pk)).order_by(
+        "publisher"
+    )
+    assert [r["publisher"] for r in either] == [data.p[n].pk for n in (1, 3, 4)]
+    dense = base.filter(total__gt=F("n") * 500).order_by("publisher")
+    assert [(r["publisher"], r["n"]) for r in dense] == [
+        (data.p[n].pk, c) for n, c in ((2, 1), (3, 2), (4, 1))
+    ]
+    wrapped = Author.objects.annotate(n=Count("books")).aggregate(
+        many=Count("id", filter=Q(n__gt=1))
+    )
+    assert wrapped == {"many": 1}
+    with assert_num_queries(0):
+        empty = Book.objects.none().aggregate(x=Sum("pages") + Sum("rating"))
+    assert empty == {"x": None}
+
+
+def test_aggregate_filters_may_use_the_outer_row(data):
+    # Count("books", filter=...) on a field of the author itself.
+    qs = Author.objects.annotate(
+        n=Count("books", filter=Q(age__gt=40) | Q(books__pages__lt=400))
+    )
+    assert dict(qs.values_list("name", "n")) == {
+        NAMES[a]: sum(1 for b in AUTHOR_BOOKS[a] if AGES[a] > 40 or BOOK[b][2] < 400)
+        for a in AGES
+    }

@@ -176,3 +176,27 @@ def test_bad_names_fail_before_any_sql(db, build, error, message):
     with assert_num_queries(0):
         with pytest.raises(error, match=message):
             build()
+
+
+def test_force_insert_loads_the_deferred_fields_first(data):
+    book = Book.objects.only("name").get(pk=data.b[4].pk)
+    with pytest.raises(orm.IntegrityError):
+        book.save(force_insert=True)  # the primary key is taken
+    assert book.get_deferred_fields() == set()
+    assert (book.pages, book.isbn) == (350, BOOKS[3][0])
+
+
+def test_a_custom_from_db_gets_deferred_markers(data, monkeypatch):
+    seen = []
+    base = Book.from_db.__func__
+
+    def from_db(cls, db, values):
+        seen.append(tuple(values))
+        return base(cls, db, values)
+
+    monkeypatch.setattr(Book, "from_db", classmethod(from_db))
+    book = Book.objects.only("name").get(pk=data.b[1].pk)
+    assert len(seen) == 1 and seen[0][2] == BOOKS[0][1]
+    assert [v is orm.DEFERRED for v in seen[0]].count(True) == len(BOOK_FIELDS) - 2
+    assert book.get_deferred_fields() == BOOK_FIELDS - {"id", "name"}
+    assert isinstance(Book.pages, orm._loading.DeferredAttribute)

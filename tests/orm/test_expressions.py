@@ -343,3 +343,84 @@ def test_each_shape_is_compiled_once(data, monkeypatch):
     assert len(log) == 8
     # The values travel as parameters of the cached statements.
     assert Book.objects.get(pk=data.b[1].pk).pages == 447 + 1 + 2 + 3
+
+
+def test_numbers_on_the_left_and_values_of_every_kind(data):
+    import datetime
+
+    qs = Book.objects.annotate(
+        a=2 * F("pages"),
+        b=1000 / F("contact__age"),
+        c=10000 % F("pages"),
+        d=1 + F("pages"),
+        flag=Value(True),
+        day=Value(datetime.date(2020, 1, 2)),
+        moment=Value(datetime.datetime(2020, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)),
+        nothing=Value(None),
+        price2=F("price") + decimal.Decimal("0.50"),
+    ).filter(pk=data.b[2].pk)
+    row = qs.values(
+        "a", "b", "c", "d", "flag", "day", "moment", "nothing", "price2"
+    ).get()
+    assert row == {
+        "a": 2 * 528,
+        "b": 1000 // age(3),
+        "c": 10000 % 528,
+        "d": 529,
+        "flag": True,
+        "day": datetime.date(2020, 1, 2),
+        "moment": datetime.datetime(2020, 1, 2, 3, 4, 5, tzinfo=datetime.UTC),
+        "nothing": None,
+        "price2": decimal.Decimal("23.59"),
+    }
+    # A foreign key read through F() is its key.
+    assert Book.objects.annotate(c=F("contact")).get(pk=data.b[2].pk).c == (
+        data.a[3].pk
+    )
+
+
+def test_expression_wrapper_states_the_type_of_any_expression(data):
+    qs = Book.objects.annotate(
+        ratio=orm.ExpressionWrapper(
+            F("rating") * 2 + F("price") / F("pages"), output_field=orm.FloatField()
+        ),
+        as_float=orm.ExpressionWrapper(F("pages"), output_field=orm.FloatField()),
+    )
+    row = qs.values("ratio", "as_float").get(pk=data.b[1].pk)
+    assert row["ratio"] == pytest.approx(4.5 * 2 + 30.0 / 447, rel=1e-9)
+    assert row["as_float"] == 447.0 and isinstance(row["as_float"], float)
+
+
+def test_expression_construction_mistakes(db):
+    with pytest.raises(TypeError, match="takes an expression"):
+        orm.ExpressionWrapper(3, output_field=orm.FloatField())
+    with pytest.raises(TypeError, match="takes a field"):
+        orm.ExpressionWrapper(F("pages"), output_field=float)
+    with pytest.raises(ValueError, match="Unknown operator"):
+        orm.expressions.CombinedExpression(F("a"), "**", F("b"))
+    with pytest.raises(TypeError, match="is not a condition"):
+        F("a") | Q(b=1)
+
+
+def test_expressions_read_back_as_python(db):
+    expr = (F("pages") + 1) * -F("rating")
+    assert repr(expr) == "(F('pages') + Value(1)) * (F('rating') * Value(-1))"
+    assert repr(orm.OuterRef(orm.OuterRef("pk"))) == "OuterRef(OuterRef('pk'))"
+    count = orm.Count("books", distinct=True, filter=Q(books__pages=1))
+    assert repr(count) == (
+        "Count('books', distinct=True, filter=<Q: (('books__pages', 1))>)"
+    )
+    assert repr(orm.Sum(F("pages") * 2)) == "Sum(F('pages') * Value(2))"
+    assert repr(orm.Exists(Book.objects.all())) == "Exists(Book queryset)"
+    assert repr(~orm.Exists(Book.objects.all())) == "~Exists(Book queryset)"
+
+
+def test_update_to_null_and_type_checks_of_update_expressions(data):
+    Book.objects.filter(pk=data.b[1].pk).update(notes=Value(None))
+    assert Book.objects.get(pk=data.b[1].pk).notes is None
+    with assert_num_queries(0):
+        with pytest.raises(orm.FieldError, match="cannot set IntegerField 'pages'"):
+            Book.objects.update(pages=F("name"))
+    qs = Book.objects.annotate(half=F("pages") / 2)
+    assert qs.filter(half__isnull=True).count() == 0
+    assert qs.filter(half__isnull=False).count() == len(BOOKS)
