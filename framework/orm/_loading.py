@@ -138,15 +138,28 @@ def load_instances(
     width = len(fields)
     annotations = list((qs._annotations or {}).items())
     if width == len(model._meta.fields):
-        objs = rows_to_instances(
-            model, [row[:width] for row in rows] if annotations else rows, conn
+        objs = (
+            rows_to_instances(
+                model,
+                [row[:width] for row in rows] if len(rows[0]) > width else rows,
+                conn,
+            )
+            if rows
+            else []
         )
     else:
         objs = _partial_instances(model, fields, rows, conn)
+    offset = width
+    if qs._select_related:
+        from .related_loading import load_select_related
+
+        load_select_related(model, rows, conn, qs._select_related, (objs, width))
+        for join in qs._select_related:
+            offset += len(join.field.related_model._meta.fields)
     if annotations:
         vendor = conn.vendor
         convs = [
-            (width + index, name, converter(node.output, vendor))
+            (offset + index, name, converter(node.output, vendor))
             for index, (name, node) in enumerate(annotations)
         ]
         for obj, row in zip(objs, rows, strict=True):

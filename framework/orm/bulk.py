@@ -195,7 +195,7 @@ def update_rows(
             assignments.append((field, node))
             continue
         target = field.target_field if field.is_relation else field
-        raw = _pk_of(value)
+        raw = _pk_of(value, target)
         prepped = None if raw is None else target.get_db_prep_value(raw, conn.vendor)
         assignments.append((field, _Plain(prepped)))
     if qs._empty:

@@ -30,6 +30,7 @@ from ._compiler import Resolvable
 from ._compiler import _Compiler
 from ._compiler import _Context
 from ._compiler import _ExprTarget
+from ._compiler import _is_forward
 from ._compiler import _ParamWalker
 from ._compiler import _Path
 from ._compiler import _resolve_q
@@ -164,7 +165,7 @@ class F(Expression):
             raise FieldError(
                 f"{self!r}: F() takes a field name, not a lookup ({path.lookup!r})."
             )
-        multi = [step for step in path.steps if not step.many_to_one]
+        multi = [step for step in path.steps if not _is_forward(step)]
         if ctx.purpose == "update" and path.steps:
             raise FieldError(
                 f"update() cannot use {self!r}: it spans the relation"
@@ -518,6 +519,7 @@ class Subquery(Expression):
         """Bind the queryset's ``OuterRef`` to ``ctx`` and check its column."""
         qs = self.queryset._clone()
         qs._for_update = None  # rows of a subquery are not locked
+        qs._select_related = ()
         if qs._values is None:
             qs._values = (("pk",), "flat")
         names = qs._values[0]
@@ -557,6 +559,7 @@ class Exists(Subquery):
         qs._order_by = ()
         qs._deferred = None
         qs._for_update = None
+        qs._select_related = ()
         return _Subquery(
             _bind_queryset(qs, ctx, 1), True, self.negated, self.output_field
         )
@@ -936,7 +939,7 @@ class _OpenOuterRef(Node):
                 f"OuterRef({self.name!r}) takes a field name, not a lookup."
             )
         for step in path.steps:
-            if not step.many_to_one:
+            if not _is_forward(step):
                 raise FieldError(
                     f"OuterRef({self.name!r}) spans the multi-valued relation"
                     f" {step.name!r}; refer to a field of the outer row."
@@ -1117,7 +1120,7 @@ def _multi_prefix(agg: Aggregate, source: Node) -> tuple[t.Any, ...]:
     prefix: tuple[t.Any, ...] = ()
     for path in source.paths():
         for index, step in enumerate(path.steps):
-            if not step.many_to_one:
+            if not _is_forward(step):
                 found = tuple(path.steps[: index + 1])
                 if prefix and found != prefix:
                     raise FieldError(
@@ -1381,6 +1384,7 @@ def aggregate(
         return {alias: _empty_result(node) for alias, node in nodes.items()}
     clone = qs._clone()
     clone._deferred = None
+    clone._select_related = ()
     if not (qs._low or qs._high is not None):
         clone._order_by = ()
     clone._refresh_extra()

@@ -42,6 +42,7 @@ from .transaction import atomic
 
 if t.TYPE_CHECKING:
     from .db import DatabaseWrapper
+    from .related_loading import Join
 
 __all__ = [
     "LOOKUPS",
@@ -92,6 +93,8 @@ class QuerySet(t.Generic[M]):
         self._empty = False
         self._result_cache: list[t.Any] | None = None
         self._hints: dict[str, t.Any] = {}
+        self._select_related: tuple[Join, ...] = ()
+        self._prefetch: tuple[str, ...] = ()
         self._for_update: tuple[bool, bool, bool] | None = None
 
     @property
@@ -192,6 +195,64 @@ class QuerySet(t.Generic[M]):
         """Return a copy that drops duplicate rows."""
         clone = self._clone()
         clone._distinct = True
+        return clone
+
+    def select_related(self, *fields: str | None) -> QuerySet[M]:
+        """Return a copy that joins the named related rows into its one query.
+
+        Names are forward foreign keys and one-to-ones, nested with ``__``
+        (``"author__country"``); no names: every non-null foreign key,
+        recursively; ``None``: none.
+
+        :raises FieldError: a name is not a forward relation.
+        """
+        clone = self._clone()
+        if fields == (None,):
+            clone._select_related = ()
+            return clone
+        from .related_loading import plan_select_related
+
+        names = t.cast(tuple[str, ...], fields)
+        paths = tuple(join.field for join in self._select_related)
+        if not fields:
+            clone._select_related = plan_select_related(self.model, True)
+        elif paths:
+            # Added to the earlier ones, as in Django.
+            earlier = self._select_related_names()
+            clone._select_related = plan_select_related(self.model, (*earlier, *names))
+        else:
+            clone._select_related = plan_select_related(self.model, names)
+        return clone
+
+    def _select_related_names(self) -> tuple[str, ...]:
+        names: list[str] = []
+        for join in self._select_related:
+            parent = names[join.parent] if join.parent >= 0 else ""
+            names.append(f"{parent}__{join.field.name}" if parent else join.field.name)
+        return tuple(names)
+
+    def prefetch_related(self, *lookups: str | None) -> QuerySet[M]:
+        """Return a copy that loads these relations with one query each.
+
+        Reverse foreign keys, many-to-many relations (either side) and
+        forward keys, nested with ``__`` (``"comments__author"``); ``None``
+        clears the list.
+
+        :raises FieldError: a step of a lookup is not a relation.
+        """
+        from .related_loading import check_prefetch
+
+        clone = self._clone()
+        if lookups == (None,):
+            clone._prefetch = ()
+            return clone
+        for lookup in lookups:
+            if not isinstance(lookup, str):
+                raise TypeError(
+                    f"prefetch_related() takes relation names, got {lookup!r}."
+                )
+            check_prefetch(self.model, lookup)
+        clone._prefetch = (*self._prefetch, *t.cast(tuple[str, ...], lookups))
         return clone
 
     def select_for_update(
@@ -358,6 +419,26 @@ class QuerySet(t.Generic[M]):
             return table.delete().where(pk_column.in_(keys.correlate(None)))
         return table.delete() if where is None else table.delete().where(where)
 
+    def _columns(self, compiler: _Compiler, kind: str) -> list[t.Any]:
+        # A row: the (loaded) fields, the select_related() models' fields,
+        # then the annotations.
+        if kind == "exists" or (kind == "count" and not self._distinct):
+            return [sa.literal_column("1")]
+        if self._values is not None:
+            return [self._value_column(compiler, name) for name in self._values[0]]
+        table = compiler.table
+        fields = (
+            self.model._meta.fields if self._extra is None else self._loaded_fields()
+        )
+        columns = [table.c[f.column] for f in fields]
+        if self._select_related and kind == "select":
+            from .related_loading import select_related_columns
+
+            columns += select_related_columns(compiler, self._select_related)
+        for name in self._annotations or ():
+            columns.append(compiler.annotations[name].label(_label(name)))
+        return columns
+
     def _statement(self, compiler: _Compiler, kind: str) -> t.Any:
         where = self._where_expr(compiler)
         if kind == "delete":
@@ -368,14 +449,7 @@ class QuerySet(t.Generic[M]):
             if where is not None:
                 stmt = stmt.where(where)
             return stmt.select_from(compiler.from_clause)
-        columns: list[t.Any]
-        if kind == "exists" or (kind == "count" and not self._distinct):
-            columns = [sa.literal_column("1")]
-        elif self._values is not None:
-            columns = [self._value_column(compiler, name) for name in self._values[0]]
-        else:
-            columns = self._model_columns(compiler)
-        stmt = sa.select(*columns)
+        stmt = sa.select(*self._columns(compiler, kind))
         if where is not None:
             stmt = stmt.where(where)
         order = self._order_columns(compiler) if kind != "count" else []
@@ -432,6 +506,7 @@ class QuerySet(t.Generic[M]):
             self._high,
             self._distinct,
             self._values,
+            tuple(join.field for join in self._select_related),
             self._for_update if kind != "count" else None,
             self._extra,
             None if extra is None else extra.key,
@@ -510,8 +585,12 @@ class QuerySet(t.Generic[M]):
             return fields
         names, only = self._deferred
         pk = self.model._meta.pk
+        # The keys select_related() follows are loaded: they own the joins.
+        keys = {join.field for join in self._select_related if join.parent < 0}
         return [
-            field for field in fields if field is pk or (field.attname in names) is only
+            field
+            for field in fields
+            if field is pk or field in keys or (field.attname in names) is only
         ]
 
     def _order_columns(self, compiler: _Compiler) -> list[t.Any]:
@@ -543,15 +622,6 @@ class QuerySet(t.Generic[M]):
         stmt = stmt.group_by(*group_by_columns(self, compiler))
         return stmt.having(sa.and_(*having)) if having else stmt
 
-    def _model_columns(self, compiler: _Compiler) -> list[t.Any]:
-        table = compiler.table
-        if self._extra is None:
-            return [table.c[f.column] for f in self.model._meta.fields]
-        columns = [table.c[f.column] for f in self._loaded_fields()]
-        for name in self._annotations or ():
-            columns.append(compiler.annotations[name].label(_label(name)))
-        return columns
-
     def _value_column(self, compiler: _Compiler, name: str) -> t.Any:
         if self._annotations and name in self._annotations:
             return compiler.annotations[name].label(_label(name))
@@ -560,6 +630,12 @@ class QuerySet(t.Generic[M]):
     def _fetch_all(self) -> list[t.Any]:
         if self._result_cache is None:
             self._result_cache = self._run()
+            if self._prefetch and self._values is None:
+                from .related_loading import prefetch_related_objects
+
+                prefetch_related_objects(
+                    self._result_cache, *self._prefetch, using=self.db
+                )
         return self._result_cache
 
     def _check_for_update(self) -> None:
@@ -579,11 +655,15 @@ class QuerySet(t.Generic[M]):
         sql, params = self._sql(conn, "select")
         rows = conn.fetchall(sql, params)
         if self._values is None:
-            if self._extra is None:
-                return rows_to_instances(self.model, rows, conn)
-            from ._loading import load_instances
+            if self._extra is not None:
+                from ._loading import load_instances
 
-            return load_instances(self, rows, conn)
+                return load_instances(self, rows, conn)
+            if self._select_related:
+                from .related_loading import load_select_related
+
+                return load_select_related(self.model, rows, conn, self._select_related)
+            return rows_to_instances(self.model, rows, conn)
         names, kind = self._values
         annotations = self._annotations or {}
         convs = []
@@ -666,6 +746,8 @@ class QuerySet(t.Generic[M]):
             and self._values is None
             and not self._low
             and self._high is None
+            and not self._select_related
+            and not self._prefetch
             and self._for_update is None
             and self._extra is None
         ):
@@ -913,8 +995,12 @@ class Manager(t.Generic[M]):
         return self.get_queryset().get(*args, **kwargs)
 
     def all(self) -> QuerySet[M]:
-        """See :meth:`QuerySet.all`."""
-        return self.get_queryset().all()
+        """See :meth:`QuerySet.all`.
+
+        The manager's queryset itself, as in Django, so that a relation's
+        prefetched instances come back without a query.
+        """
+        return self.get_queryset()
 
     def none(self) -> QuerySet[M]:
         """See :meth:`QuerySet.none`."""
@@ -939,6 +1025,14 @@ class Manager(t.Generic[M]):
     def distinct(self) -> QuerySet[M]:
         """See :meth:`QuerySet.distinct`."""
         return self.get_queryset().distinct()
+
+    def select_related(self, *fields: str | None) -> QuerySet[M]:
+        """See :meth:`QuerySet.select_related`."""
+        return self.get_queryset().select_related(*fields)
+
+    def prefetch_related(self, *lookups: str | None) -> QuerySet[M]:
+        """See :meth:`QuerySet.prefetch_related`."""
+        return self.get_queryset().prefetch_related(*lookups)
 
     def reverse(self) -> QuerySet[M]:
         """See :meth:`QuerySet.reverse`."""

@@ -18,6 +18,7 @@ from framework.conf import override_settings
 
 from . import aggregation_models  # noqa: F401 -- expressions and aggregates
 from . import models  # noqa: F401 -- defines the shared test models
+from . import relation_models  # noqa: F401 -- one-to-one, to_field, list pages
 
 
 def orm_test_models() -> list[type[orm.Model]]:

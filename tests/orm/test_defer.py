@@ -200,3 +200,46 @@ def test_a_custom_from_db_gets_deferred_markers(data, monkeypatch):
     assert [v is orm.DEFERRED for v in seen[0]].count(True) == len(BOOK_FIELDS) - 2
     assert book.get_deferred_fields() == BOOK_FIELDS - {"id", "name"}
     assert isinstance(Book.pages, orm._loading.DeferredAttribute)
+
+
+def test_select_related_prefetch_related_annotations_and_deferral_together(data):
+    qs = (
+        Book.objects.select_related("contact", "publisher")
+        .prefetch_related("authors")
+        .only("name")
+        .annotate(n_authors=Count("authors"), double=F("pages") * 2)
+        .order_by("pk")
+    )
+    with assert_num_queries(2):
+        books = list(qs)
+        rows = [
+            (
+                b.name,
+                b.contact.name,
+                b.publisher.name,
+                sorted(a.name for a in b.authors.all()),
+                b.n_authors,
+                b.double,
+            )
+            for b in books
+        ]
+    from .aggregation_models import AUTHORS
+    from .aggregation_models import PUBLISHERS
+
+    assert rows == [
+        (
+            row[1],
+            AUTHORS[row[5] - 1][0],
+            PUBLISHERS[row[6] - 1][0],
+            sorted(AUTHORS[a - 1][0] for a in row[8]),
+            len(row[8]),
+            row[2] * 2,
+        )
+        for row in BOOKS
+    ]
+    assert books[0].get_deferred_fields() == BOOK_FIELDS - {
+        "id",
+        "name",
+        "contact_id",
+        "publisher_id",
+    }
