@@ -128,6 +128,12 @@ class Q:
         return Q(self, _negated=True)
 
 
+# PERF: "value.__class__ in _NODE_TYPES" is how the per-query paths tell an
+# expression from a plain value: a set lookup, cheaper than isinstance().
+_RESOLVABLE_TYPES: set[type] = set()
+_NODE_TYPES: set[type] = set()
+
+
 class Resolvable:
     """Base of the query expressions of :mod:`.expressions` (``F``, ``Count`` ...).
 
@@ -139,6 +145,10 @@ class Resolvable:
     __slots__ = ()
     conditional: t.ClassVar[bool] = False
     """True for expressions usable as a condition on their own (``Exists``)."""
+
+    def __init_subclass__(cls, **kwargs: t.Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _RESOLVABLE_TYPES.add(cls)
 
     def resolve(self, ctx: _Context) -> Node:
         """Return the node of this expression for the query described by ``ctx``.
@@ -164,6 +174,10 @@ class Node:
     """True when the node holds an aggregate computed by this query's GROUP BY."""
     has_aggregate: bool = False
     """True when the node holds an aggregate (grouped or in a subquery)."""
+
+    def __init_subclass__(cls, **kwargs: t.Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _NODE_TYPES.add(cls)
 
     def shape(self) -> t.Hashable:
         """Return what decides the SQL of this node (never its values)."""
@@ -330,9 +344,10 @@ def _resolve_q(
 ) -> tuple[str, bool, list[t.Any]]:
     children: list[t.Any] = []
     for child in q.children:
-        if isinstance(child, Q):
-            children.append(_resolve_q(model, child, annotations, purpose))
-        elif isinstance(child, Resolvable):
+        if child.__class__ is not tuple:
+            if isinstance(child, Q):
+                children.append(_resolve_q(model, child, annotations, purpose))
+                continue
             node = child.resolve(_Context(model, annotations or {}, purpose))
             children.append(
                 (_Path((), _ExprTarget(node, None, model), "exact", ""), True)
@@ -342,14 +357,16 @@ def _resolve_q(
             path = (annotations and _annotation_path(model, key, annotations)) or (
                 resolve_path(model, key)
             )
-            if isinstance(value, Resolvable):
+            if value.__class__ in _RESOLVABLE_TYPES:
                 if path.lookup not in _EXPRESSION_LOOKUPS:
                     raise FieldError(
                         f"{key!r}: the {path.lookup!r} lookup cannot compare with"
                         f" an expression ({value!r}); use exact, gt, gte, lt or lte."
                     )
-                value = value.resolve(_Context(model, annotations or {}, purpose))
-                children.append((path, value))
+                node = t.cast(Resolvable, value).resolve(
+                    _Context(model, annotations or {}, purpose)
+                )
+                children.append((path, node))
             else:
                 children.append((path, _check_value(path, value)))
     return (q.connector, q.negated, children)
@@ -387,7 +404,7 @@ def _shape(node: tuple[str, bool, list[t.Any]]) -> t.Hashable:
             parts.append(_shape(child))
             continue
         path, value = child
-        if isinstance(value, Node) or path.field.__class__ is _ExprTarget:
+        if value.__class__ in _NODE_TYPES or path.field.__class__ is _ExprTarget:
             parts.append(_expression_shape(path, value))
             continue
         if path.lookup == "in":
@@ -658,8 +675,8 @@ class _ParamWalker:
             if field.__class__ is _ExprTarget and field.annotation is None:
                 field.node.walk(self)
             _leaf_params(self, path, value)
-            if isinstance(value, Node):
-                value.walk(self)
+            if value.__class__ in _NODE_TYPES:
+                t.cast(Node, value).walk(self)
 
 
 def _prep(field: t.Any, value: t.Any, vendor: str, key: str) -> t.Any:
@@ -697,7 +714,7 @@ def _leaf_params(compiler: t.Any, path: _Path, value: t.Any) -> str:
     prepares values, so the two can never disagree.
     """
     name = f"p{next(compiler.param_counter)}"
-    if isinstance(value, Node):
+    if value.__class__ in _NODE_TYPES:
         return name
     lookup = path.lookup
     field = path.field.target_field if path.field.is_relation else path.field

@@ -400,7 +400,10 @@ class ForwardManyToOneDescriptor:
         if instance is None:
             return self
         field = self.field
-        value = getattr(instance, field.attname)  # loads it when deferred
+        try:
+            value = instance.__dict__[field.attname]
+        except KeyError:  # deferred (only()/defer()): load it
+            value = getattr(instance, field.attname)
         cache = instance._state.fields_cache
         cached = cache.get(field.name, _MISSING)
         if cached is not _MISSING and (
