@@ -799,7 +799,13 @@ def _compare(column: t.Any, lookup: str, other: t.Any) -> t.Any:
 def _leaf(compiler: _Compiler, column: t.Any, path: _Path, value: t.Any) -> t.Any:
     name = _leaf_params(compiler, path, value)
     if isinstance(value, Node):
-        other = value.compile(compiler)
+        # The expression names fields of the queryset's model: compile it in
+        # that query, not in the subquery of a multi-valued lookup
+        # (books__pages__gt=F("age") compares with the author's age).
+        owner = compiler
+        while not owner.level and owner.scope is None and owner.outer is not None:
+            owner = owner.outer
+        other = value.compile(owner)
         expr = _compare(column, path.lookup, other)
         return sa.and_(expr, other.is_not(None)) if value.nullable else expr
     params = compiler.params

@@ -424,3 +424,22 @@ def test_update_to_null_and_type_checks_of_update_expressions(data):
     qs = Book.objects.annotate(half=F("pages") / 2)
     assert qs.filter(half__isnull=True).count() == 0
     assert qs.filter(half__isnull=False).count() == len(BOOKS)
+
+
+def test_f_in_a_lookup_across_a_multi_valued_relation_is_the_outer_row(data):
+    # books__pages__gt=F("age"): some book of the author is longer than 20
+    # times the author's age.
+    qs = Author.objects.filter(books__pages__gt=F("age") * 20)
+    long = {
+        name
+        for number, (name, years) in enumerate(AUTHORS, 1)
+        if any(row[2] > years * 20 for row in BOOKS if number in row[8])
+    }
+    assert sorted(a.name for a in qs) == sorted(long)
+    assert sorted(
+        a.name for a in Author.objects.exclude(books__pages__gt=F("age") * 20)
+    ) == sorted(name for name, _ in AUTHORS if name not in long)
+    older = Book.objects.filter(authors__age__gt=F("contact__age"))
+    assert names(older) == book_names(
+        lambda row: any(age(a) > age(row[5]) for a in row[8])
+    )
