@@ -223,10 +223,6 @@ class _Plain:
 def _check_assignable(field: t.Any, node: t.Any, expr: t.Any) -> None:
     from .exceptions import FieldError
 
-    if node.has_aggregate:
-        raise FieldError(
-            f"update() cannot set {field.name!r} to the aggregate {expr!r}."
-        )
     output = node.output
     if output is None:
         return
