@@ -223,6 +223,11 @@ class Value(Expression):
     __slots__ = ("output_field", "value")
 
     def __init__(self, value: t.Any, output_field: _fields.Field | None = None) -> None:
+        if isinstance(value, str) and not _fields.text_storable(value):
+            raise ValueError(
+                f"Value({value!r}) holds a NUL character or a lone surrogate,"
+                " which no database can take as text."
+            )
         self.value = value
         self.output_field = output_field or _field_for_value(value)
 

@@ -685,3 +685,11 @@ def test_aggregate_filters_may_use_the_outer_row(data):
         NAMES[a]: sum(1 for b in AUTHOR_BOOKS[a] if AGES[a] > 40 or BOOK[b][2] < 400)
         for a in AGES
     }
+
+
+def test_unstorable_text_compared_with_an_annotation_matches_nothing(data):
+    newest = Book.objects.filter(contact=OuterRef("pk")).order_by("-pubdate")
+    qs = Author.objects.annotate(title=Subquery(newest.values("name")[:1]))
+    assert list(qs.filter(title="a\x00b")) == []
+    assert list(qs.filter(title__contains="\ud800")) == []
+    assert [a.name for a in qs.filter(title=BOOKS[1][1])] == ["Brad Dayley"]

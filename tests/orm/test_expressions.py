@@ -306,6 +306,7 @@ def test_decimal_and_float_mix_needs_an_output_field(data):
         (lambda: F("a") & F("b"), TypeError, "is not a condition"),
         (lambda: Q(F("a")), TypeError, "Q\\(\\) takes Q objects"),
         (lambda: Value(object()), TypeError, "cannot infer its field"),
+        (lambda: Value("a\x00"), ValueError, "NUL character"),
         (
             lambda: Book.objects.annotate(x=Value(1)).filter(x__near=3),
             orm.FieldError,
