@@ -8,6 +8,7 @@ import os
 
 from framework import Response
 from framework import abort
+from framework import csrf_exempt
 from framework import render
 from framework.orm import transaction
 
@@ -149,6 +150,7 @@ def _clean(payload, partial=False):
 
 
 @app.route("/api/bookmarks", methods=["GET", "POST"])
+@csrf_exempt
 def bookmarks_api(request):
     if request.method == "GET":
         return {"bookmarks": [_as_json(b) for b in _bookmarks(request)]}
@@ -174,6 +176,7 @@ def bookmarks_api(request):
 
 
 @app.route("/api/bookmarks/<int:bookmark_id>", methods=["GET", "PATCH", "DELETE"])
+@csrf_exempt
 def bookmark_api(request, bookmark_id):
     bookmark = _get_bookmark(bookmark_id)
     if request.method == "DELETE":

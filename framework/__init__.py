@@ -8,6 +8,7 @@ from werkzeug.utils import redirect
 
 from . import signals
 from .app import App
+from .csrf import csrf_exempt
 from .dispatch import Signal
 from .dispatch import receiver
 from .exceptions import BadRequest
@@ -42,6 +43,7 @@ __all__ = [
     "Signal",
     "TooManyFieldsSent",
     "abort",
+    "csrf_exempt",
     "receiver",
     "redirect",
     "render",

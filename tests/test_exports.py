@@ -12,8 +12,12 @@ import pytest
 MODULES = [
     "framework",
     "framework.app",
+    "framework.csrf",
     "framework.exceptions",
     "framework.routing",
+    "framework.security",
+    "framework.sessions",
+    "framework.static",
     "framework.templating",
     "framework.testing",
     "framework.typing",
