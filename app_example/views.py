@@ -1,4 +1,4 @@
-"""Pages (Jinja2) and the JSON API of the bookmarks service."""
+"""The JSON API and the operations endpoints; the HTML pages are in pages.py."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import os
 
 from framework import Response
 from framework import abort
-from framework import csrf_exempt
-from framework import render
+from framework.conf import settings
 from framework.orm import transaction
 
 from . import metrics
+from .accounts import api_view
+from .accounts import require_operator
 from .models import AuditEntry
 from .models import Bookmark
 from .models import Collection
@@ -70,35 +71,6 @@ def _get_bookmark(bookmark_id):
     return bookmark
 
 
-# Pages -----------------------------------------------------------------------
-
-
-@app.route("/")
-def index(request):
-    bookmarks = _bookmarks(request)
-    return render(
-        "index.html",
-        {
-            "bookmarks": [_as_json(b) for b in bookmarks],
-            "tag": request.args.get("tag", ""),
-            "q": request.args.get("q", ""),
-        },
-        app=request.app,
-    )
-
-
-@app.route("/bookmarks/<int:bookmark_id>")
-def bookmark_page(request, bookmark_id):
-    bookmark = _as_json(_get_bookmark(bookmark_id))
-    return render("bookmark.html", {"bookmark": bookmark}, app=request.app)
-
-
-@app.route("/tags")
-def tags_page(request):
-    tags = list(Tag.objects.order_by("name"))
-    return render("tags.html", {"tags": tags}, app=request.app)
-
-
 # JSON API --------------------------------------------------------------------
 
 
@@ -150,7 +122,7 @@ def _clean(payload, partial=False):
 
 
 @app.route("/api/bookmarks", methods=["GET", "POST"])
-@csrf_exempt
+@api_view
 def bookmarks_api(request):
     if request.method == "GET":
         return {"bookmarks": [_as_json(b) for b in _bookmarks(request)]}
@@ -176,7 +148,7 @@ def bookmarks_api(request):
 
 
 @app.route("/api/bookmarks/<int:bookmark_id>", methods=["GET", "PATCH", "DELETE"])
-@csrf_exempt
+@api_view
 def bookmark_api(request, bookmark_id):
     bookmark = _get_bookmark(bookmark_id)
     if request.method == "DELETE":
@@ -212,6 +184,7 @@ def tags_api(request):
 
 @app.route("/api/audit")
 def audit_api(request):
+    require_operator(request)
     entries = AuditEntry.objects.order_by("-id")[:50]
     return {
         "entries": [
@@ -227,19 +200,36 @@ def audit_api(request):
     }
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(text):
+    """``text`` as a CSV cell no spreadsheet runs as a formula.
+
+    A cell starting with ``= + - @``, a tab or a carriage return gets a
+    leading ``'`` (OWASP's advice for CSV injection); nothing else changes.
+    """
+    if text and text.startswith(FORMULA_STARTS):
+        return "'" + text
+    return text
+
+
 @app.route("/export.csv")
 def export_csv(request):
     """Stream every bookmark as CSV, a chunk of rows at a time.
 
     Two queries up front (tag and collection names), then two per chunk (the
-    rows and their tag links).
+    rows and their tag links). Text cells a spreadsheet would run as a
+    formula are neutralised (``_cell``).
     """
     through = Bookmark.tags.through
 
     def rows():
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(["id", "url", "title", "collection", "tags", "created"])
+        writer.writerow(
+            ["id", "url", "title", "notes", "collection", "tags", "created"]
+        )
         tag_names = dict(Tag.objects.values_list("id", "name"))
         collections = dict(Collection.objects.values_list("id", "name"))
         last_id = 0
@@ -247,7 +237,7 @@ def export_csv(request):
             chunk = list(
                 Bookmark.objects.filter(pk__gt=last_id)
                 .order_by("id")
-                .values_list("id", "url", "title", "collection", "created")[
+                .values_list("id", "url", "title", "notes", "collection", "created")[
                     :EXPORT_CHUNK
                 ]
             )
@@ -259,14 +249,15 @@ def export_csv(request):
             tags_of: dict[int, list[str]] = {}
             for bookmark_id, tag_id in links:
                 tags_of.setdefault(bookmark_id, []).append(tag_names.get(tag_id, ""))
-            for bookmark_id, url, title, collection_id, created in chunk:
+            for bookmark_id, url, title, notes, collection_id, created in chunk:
                 writer.writerow(
                     [
                         bookmark_id,
-                        url,
-                        title,
-                        collections.get(collection_id, ""),
-                        " ".join(sorted(tags_of.get(bookmark_id, []))),
+                        _cell(url),
+                        _cell(title),
+                        _cell(notes),
+                        _cell(collections.get(collection_id, "")),
+                        _cell(" ".join(sorted(tags_of.get(bookmark_id, [])))),
                         created.isoformat() if created else "",
                     ]
                 )
@@ -294,11 +285,14 @@ def healthz(request):
 
 @app.route("/metrics")
 def prometheus_metrics(request):
+    require_operator(request)
     return Response(metrics.prometheus_text(), mimetype="text/plain; version=0.0.4")
 
 
 @app.route("/fail")
 def fail(request):
+    if not settings.FAIL_VIEW:  # off unless a load test turns it on
+        abort(404)
     raise InjectedFailure("failure injected on purpose by /fail")
 
 

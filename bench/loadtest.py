@@ -66,6 +66,12 @@ WORKLOAD = {
 }
 EXPECTED_STATUS = {"write": 201, "fail": 500}
 
+# The API's writes need a bearer token: one is registered on the fresh database
+# (``framework createtoken loadtest --token``). The servers of one run share a
+# secret key; /fail is turned on (FAIL_VIEW).
+API_TOKEN = f"loadtest-{uuid.uuid4().hex}{uuid.uuid4().hex}"
+SECRET_KEY = f"loadtest-{uuid.uuid4().hex}{uuid.uuid4().hex}"
+
 LUA = r"""
 local ffi = require("ffi")
 ffi.cdef[[
@@ -81,6 +87,7 @@ end
 local out_dir = os.getenv("LOADTEST_OUT")
 local prefix = os.getenv("LOADTEST_PREFIX")
 local budget = tonumber(os.getenv("LOADTEST_BUDGET"))
+local auth = "Bearer " .. os.getenv("LOADTEST_TOKEN")
 local kinds = {KINDS}
 local tags = {TAGS}
 local threads = {}
@@ -119,7 +126,7 @@ function request()
       '{"url": "https://example.org/%s", "title": "%s", "tags": ["%s"]}',
       title, title, tag)
     return wrk.format("POST", current.path,
-      {["Content-Type"] = "application/json"}, body)
+      {["Content-Type"] = "application/json", ["Authorization"] = auth}, body)
   end
   return wrk.format(current.method, current.path)
 end
@@ -297,6 +304,8 @@ def app_env(database: Database) -> dict[str, str]:
         **os.environ,
         "DATABASE_URL": database.url,
         "FRAMEWORK_SETTINGS_MODULE": "app_example.settings",
+        "FRAMEWORK_SECRET_KEY": SECRET_KEY,
+        "FRAMEWORK_FAIL_VIEW": "1",
         "PYTHONPATH": os.pathsep.join(
             p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
         ),
@@ -316,24 +325,21 @@ def app_metrics() -> types.ModuleType:
 
 
 def migrate(database: Database, run_dir: pathlib.Path) -> None:
+    framework = [sys.executable, "-m", "framework", "--app", "app_example.wsgi:app"]
     with open(run_dir / "migrate.log", "wb") as log:
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "framework",
-                "--app",
-                "app_example.wsgi:app",
-                "migrate",
-                "--noinput",
-            ],
-            cwd=run_dir,
-            env=app_env(database),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            check=True,
-            timeout=120,
-        )
+        for command in (
+            ["migrate", "--noinput"],
+            ["createtoken", "loadtest", "--token", API_TOKEN],
+        ):
+            subprocess.run(
+                [*framework, *command],
+                cwd=run_dir,
+                env=app_env(database),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=True,
+                timeout=120,
+            )
 
 
 # Generators ------------------------------------------------------------------------
@@ -371,6 +377,7 @@ def run_wrk_phase(
         "LOADTEST_OUT": str(phase_dir),
         "LOADTEST_BUDGET": str(budget),
         "LOADTEST_PREFIX": prefix,
+        "LOADTEST_TOKEN": API_TOKEN,
     }
     out_path = phase_dir / "wrk.out"
     with open(out_path, "wb") as out:
@@ -426,6 +433,7 @@ OUT = os.environ["LOADTEST_OUT"]
 PREFIX = os.environ["LOADTEST_PREFIX"]
 BUDGET = int(os.environ["LOADTEST_BUDGET"])
 USERS = int(os.environ["LOADTEST_USERS"])
+AUTH = {"Authorization": "Bearer " + os.environ["LOADTEST_TOKEN"]}
 NAMES = list(WORKLOAD)
 WEIGHTS = [WORKLOAD[name][0] for name in NAMES]
 state = {"next_id": 1, "finished": 0}
@@ -455,6 +463,7 @@ class Client(HttpUser):
                 "title": title,
                 "tags": [self.rng.choice(TAGS)],
             }
+            kwargs["headers"] = AUTH
         started = time.time()
         with self.client.request(
             method, path, name=name, catch_response=True, **kwargs
@@ -497,6 +506,7 @@ def run_locust_phase(
         "LOADTEST_PREFIX": prefix,
         "LOADTEST_BUDGET": str(budget),
         "LOADTEST_USERS": str(connections),
+        "LOADTEST_TOKEN": API_TOKEN,
     }
     with open(phase_dir / "locust.out", "wb") as out:
         subprocess.run(
@@ -555,7 +565,10 @@ def run_python_phase(
                         "tags": [rng.choice(TAGS)],
                     }
                 )
-                headers = {"Content-Type": "application/json"}
+                headers = {
+                    "Content-Type": "application/json",
+                    "Authorization": f"Bearer {API_TOKEN}",
+                }
             started = time.time()
             try:
                 conn.request(method, path, body=body, headers=headers)

@@ -11,8 +11,10 @@ Global options (before the command name):
   tracebacks). Every command also accepts ``-v`` after its name.
 
 Subcommands are loaded lazily from :data:`COMMANDS`; a command whose module is
-not installed is simply not listed. Exit codes: 0 success, 1 failure (one
-line ``Error: ...`` on stderr, no traceback unless asked for), 2 misuse.
+not installed is simply not listed. An installed app adds its own from its
+``commands`` module (:mod:`framework.cli.appcommands`). Exit codes: 0 success,
+1 failure (one line ``Error: ...`` on stderr, no traceback unless asked for),
+2 misuse.
 
 From Python, :func:`call_command` runs any subcommand and returns its result.
 """
@@ -305,6 +307,12 @@ def _load_command(name: str) -> click.Command | None:
     return command
 
 
+def _app_commands(obj: CommandContext, quiet: bool = False) -> dict[str, t.Any]:
+    from .appcommands import app_commands
+
+    return app_commands(obj, quiet=quiet)
+
+
 def _command_available(name: str) -> bool:
     module_name = COMMANDS[name].partition(":")[0]
     try:
@@ -317,9 +325,10 @@ class FrameworkGroup(click.Group):
     """The ``framework`` group: lazy subcommands, one-line errors."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        """Return the names of the commands whose module is installed."""
+        """Return the names of the built-in commands installed, and the apps' own."""
         names = set(super().list_commands(ctx))
         names.update(name for name in COMMANDS if _command_available(name))
+        names.update(_app_commands(ctx.ensure_object(CommandContext), quiet=True))
         return sorted(names)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
@@ -327,6 +336,8 @@ class FrameworkGroup(click.Group):
         command = super().get_command(ctx, cmd_name)
         if command is None:
             command = _load_command(cmd_name)
+        if command is None:  # an installed app's (framework.cli.appcommands)
+            command = _app_commands(ctx.ensure_object(CommandContext)).get(cmd_name)
         return command
 
     def invoke(self, ctx: click.Context) -> t.Any:
@@ -459,6 +470,11 @@ def call_command(
         1 or 2); the original exception is its ``__cause__``.
     """
     command = _load_command(name)
+    if command is None:
+        finder = CommandContext()
+        if options.get("app"):
+            finder.app_spec, finder.app_explicit = options["app"], True
+        command = _app_commands(finder).get(name)
     if command is None:
         raise CommandError(
             f"Unknown command {name!r}; available: {', '.join(_available())}."
