@@ -86,9 +86,9 @@ def test_pages_render_templates(bookmarks):
         index = bookmarks.get("/")
         assert "PEP 3333: WSGI" in index.text
         assert bookmarks.get("/bookmarks/1").html.h1.text == "PEP 3333: WSGI"
-        assert "python</a> <span class=\"count\">2 bookmarks" in bookmarks.get(
-            "/tags"
-        ).text
+        assert (
+            'python</a> <span class="count">2 bookmarks' in bookmarks.get("/tags").text
+        )
     names = [call.kwargs["template"].name for call in calls]
     assert names == ["index.html", "bookmark.html", "tags.html"]
     assert bookmarks.get("/bookmarks/999", status=404).status_int == 404
