@@ -325,10 +325,12 @@ class FrameworkGroup(click.Group):
     """The ``framework`` group: lazy subcommands, one-line errors."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        """Return the names of the built-in commands installed, and the apps' own."""
+        """Return the built-in commands' names, and a named app's apps' own."""
         names = set(super().list_commands(ctx))
         names.update(name for name in COMMANDS if _command_available(name))
-        names.update(_app_commands(ctx.ensure_object(CommandContext), quiet=True))
+        obj = ctx.ensure_object(CommandContext)
+        if obj.app_explicit:  # NOTE: the default app is not imported for --help
+            names.update(_app_commands(obj, quiet=True))
         return sorted(names)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
