@@ -182,6 +182,7 @@ class _Record:
         "weak",
         "is_async",
         "on_commit",
+        "robust",
     )
 
     key: t.Hashable
@@ -194,6 +195,7 @@ class _Record:
     weak: bool
     is_async: bool
     on_commit: bool
+    robust: bool
 
     def alive(self) -> bool:
         if self.ref() is None:
@@ -499,6 +501,7 @@ class Signal:
         dispatch_uid: t.Hashable | None = None,
         priority: int = 0,
         on_commit: bool = False,
+        robust: bool = True,
     ) -> Receiver:
         """Connect ``receiver`` so that it is called on every matching send.
 
@@ -515,12 +518,28 @@ class Signal:
         :param on_commit: call the receiver only after the current database
             transaction commits (never if it rolls back), or at once outside a
             transaction. Needs the ORM; otherwise the call is immediate.
+            Such a call runs robustly: by then the data is committed, so an
+            exception it raises is logged with its traceback on
+            :attr:`logger` and the other receivers and callbacks still run;
+            it never turns the committed write into an error.
+        :param robust: ``False`` (only with ``on_commit=True``) lets the
+            exception of the receiver's after-commit call propagate instead,
+            out of the ``atomic()`` block that committed, as
+            ``transaction.on_commit(func, robust=False)`` does.
         :returns: ``receiver``, so that ``connect`` can be used as a decorator.
         :raises TypeError: ``receiver`` is not callable, cannot be weakly
             referenced with ``weak=True``, or ``dispatch_uid`` is unhashable.
-        :raises ValueError: ``receiver`` does not accept ``**kwargs``.
+        :raises ValueError: ``receiver`` does not accept ``**kwargs``, or
+            ``robust=False`` without ``on_commit=True``.
         """
         _check_receiver(self, receiver)
+        if not robust and not on_commit:
+            raise ValueError(
+                f"Cannot connect {_describe(receiver)} to {self!r} with"
+                " robust=False: it only applies to on_commit=True receivers."
+                " A plain receiver's exception propagates from send() and is"
+                " caught by send_robust()."
+            )
         if dispatch_uid is not None:
             try:
                 hash(dispatch_uid)
@@ -536,6 +555,7 @@ class Signal:
         record.weak = weak
         record.is_async = _is_async(receiver)
         record.on_commit = on_commit
+        record.robust = robust
         if weak:
             ref_type = (
                 weakref.WeakMethod
@@ -818,7 +838,9 @@ class Signal:
                 continue
             try:
                 if rec.on_commit:
-                    response = self._defer(receiver, named, rec.is_async, robust)
+                    response = self._defer(
+                        receiver, named, rec.is_async, robust or rec.robust
+                    )
                 elif rec.is_async:
                     response = _call_async(receiver, named)
                 else:
@@ -851,7 +873,9 @@ class Signal:
                 continue
             try:
                 if rec is not None and rec.on_commit:
-                    response = self._defer(receiver, named, rec.is_async, robust)
+                    response = self._defer(
+                        receiver, named, rec.is_async, robust or rec.robust
+                    )
                 elif rec is not None and rec.is_async:
                     response = await receiver(**named)
                 else:
@@ -1006,7 +1030,7 @@ def receiver(
 
     :param signal: a signal, or a list or tuple of signals.
     :param connect_kwargs: passed on to :meth:`Signal.connect` (``sender``,
-        ``weak``, ``dispatch_uid``, ``priority``, ``on_commit``).
+        ``weak``, ``dispatch_uid``, ``priority``, ``on_commit``, ``robust``).
     """
 
     def decorator(func: F) -> F:

@@ -362,7 +362,20 @@ class _Compiler:
 
 
 class _ParamWalker:
-    """Computes the parameters of a cached statement, like _Compiler would."""
+    """Computes the parameters of a cached statement, like _Compiler would.
+
+    # PERF: a query whose shape was compiled before skips SQLAlchemy
+    # entirely: ``QuerySet._sql`` takes the cached ``(sql, names)`` and this
+    # walker fills ``params`` by visiting the conditions in the compiler's
+    # order, through the same :func:`_leaf_params` (so ``p0``, ``p1_1``,
+    # ``p2a`` ... get the same names and the same prepared values). For
+    # ``filter(score=3, name__startswith="n")`` the cached SQL is ``... WHERE
+    # item.score = ? AND item.name LIKE ? ESCAPE '/'`` with names ``("p0",
+    # "p1")``, and the walker yields ``{"p0": 3, "p1": "n%"}``. Anything that
+    # changes which parameters exist (the number of ``in`` values, ``None``
+    # in ``exact``) is part of the shape (:func:`_shape`), so a cached SQL
+    # always matches the walker's names.
+    """
 
     __slots__ = ("param_counter", "params", "vendor")
 
@@ -407,7 +420,12 @@ _LIKE_PATTERNS: t.Final = {
 
 
 def _leaf_params(compiler: t.Any, path: _Path, value: t.Any) -> str:
-    """Compute the bind parameters of one condition; return their base name."""
+    """Compute the bind parameters of one condition; return their base name.
+
+    Shared by :class:`_Compiler` (first query of a shape) and
+    :class:`_ParamWalker` (every later one): the one place that numbers and
+    prepares values, so the two can never disagree.
+    """
     name = f"p{next(compiler.param_counter)}"
     lookup = path.lookup
     field = path.field.target_field if path.field.is_relation else path.field
@@ -529,7 +547,10 @@ def rows_to_instances(
             return [from_db(alias, convert_values(row, convs)) for row in rows]
         return [from_db(alias, row) for row in rows]
     # PERF: Model.from_db and convert_values inlined; the signal checks are
-    # hoisted out of the loop.
+    # hoisted out of the loop. Instances are made with object.__new__ and
+    # their __dict__ filled from the row (the attnames in field order), which
+    # is what from_db() would do, without one call per row; a model that
+    # overrides from_db takes the plain path above.
     attnames = (model._meta._init_cache or model._meta.init_cache())[3]
     new = object.__new__
     pre_init = signals.pre_init if signals.pre_init.connected else None
@@ -564,9 +585,12 @@ def get_by_pk(model: type[Model], conn: DatabaseWrapper, pk: t.Any) -> t.Any:
         stmt = sa.select(*(table.c[f.column] for f in meta.fields)).where(
             table.c[meta.pk.column] == sa.bindparam("pk")
         )
-        int_pk = type(meta.pk.fast_check("v")) is str and meta.pk.python_types == (int,)
+        int_pk = meta.pk._fast_check("v") is not None and meta.pk.python_types == (int,)
         cached = (compile_sql(stmt, conn.dialect)[0], int_pk)
         meta._sql_cache[key] = cached
+    # The cache holds the SELECT of every column (in field order, as
+    # rows_to_instances expects) by "pk = ?", compiled once per vendor, and
+    # whether the key is a built-in integer field (inline-checkable).
     sql, int_pk = cached
     # PERF: an int for an integer key needs no conversion.
     if type(pk) is not int or not int_pk:

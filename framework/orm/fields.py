@@ -181,6 +181,10 @@ class Field:
     def clean(self, value: t.Any) -> t.Any:
         """Check a non-``None`` value before it is saved; return it, maybe coerced.
 
+        The check custom fields override (docs/orm.md, "Custom fields"):
+        ``save()``, ``bulk_create()``, ``QuerySet.update()`` and filters call
+        it. The default accepts instances of :attr:`python_types`.
+
         :raises ValueError: with a message for the user when the value is wrong.
         """
         if self.python_types != (object,) and not isinstance(value, self.python_types):
@@ -201,11 +205,14 @@ class Field:
 
     has_pre_save: t.ClassVar[bool] = False
 
-    def fast_check(self, var: str) -> str | None:
+    def _fast_check(self, var: str) -> str | None:
         """Return a Python expression true when ``var`` surely needs no cleaning.
 
-        Used to generate the save path of a model; ``None`` means "always call
-        :meth:`clean`". Choices always go through :meth:`clean`.
+        Private to the built-in fields: the generated insert function of a
+        model (``_saving._Saver._build_inserter``) inlines this expression
+        instead of calling :meth:`clean`. ``None`` (the default, and what
+        custom fields get) means "call :meth:`clean`", which is the public way
+        to check values. Choices always go through :meth:`clean`.
         """
         return None
 
@@ -280,7 +287,7 @@ class IntegerField(Field):
             )
         return value
 
-    def fast_check(self, var: str) -> str | None:
+    def _fast_check(self, var: str) -> str | None:
         """Accept exact ints within range without a call."""
         if self.choices:
             return None
@@ -342,7 +349,7 @@ class FloatField(Field):
     python_types = (float, int)
     type_label = "a number"
 
-    def fast_check(self, var: str) -> str | None:
+    def _fast_check(self, var: str) -> str | None:
         """Accept exact floats without a call."""
         return None if self.choices else f"type({var}) is float"
 
@@ -445,7 +452,7 @@ class BooleanField(Field):
     python_types = (bool,)
     type_label = "True or False"
 
-    def fast_check(self, var: str) -> str | None:
+    def _fast_check(self, var: str) -> str | None:
         """Accept True and False without a call."""
         return None if self.choices else f"({var} is True or {var} is False)"
 
@@ -493,7 +500,7 @@ class CharField(Field):
                 " e.g. CharField(max_length=100)."
             )
 
-    def fast_check(self, var: str) -> str | None:
+    def _fast_check(self, var: str) -> str | None:
         """Accept short enough exact strings without NUL without a call."""
         if self.choices:
             return None
@@ -524,7 +531,7 @@ class TextField(Field):
     python_types = (str,)
     type_label = "a string"
 
-    def fast_check(self, var: str) -> str | None:
+    def _fast_check(self, var: str) -> str | None:
         """Accept exact strings without NUL without a call."""
         if self.choices:
             return None

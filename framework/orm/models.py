@@ -721,7 +721,10 @@ class Model(metaclass=ModelBase):
         """Delete the row and, by ``on_delete``, its dependants.
 
         Sends ``pre_delete`` for every instance before any row goes and
-        ``post_delete`` for each afterwards, with ``origin=self``.
+        ``post_delete`` for each afterwards, with ``origin=self``. A row that
+        is already gone (another request deleted it since this instance was
+        loaded) gets neither signal and counts 0: ``delete()[0]`` says
+        whether this call really deleted it.
 
         :returns: the number of rows deleted and a count per model label.
         :raises ProtectedError: a PROTECT foreign key blocks it; nothing goes.
@@ -735,13 +738,13 @@ class Model(metaclass=ModelBase):
                 f" {meta.pk.attname} attribute is None."
             )
         alias = using or self._state.db or DEFAULT_DB_ALIAS
-        if not meta.related_objects:
-            # PERF: nothing can refer to this row: one cached DELETE, no collector.
-            if _pre_delete.connected:
-                _pre_delete.send(sender=cls, instance=self, using=alias, origin=self)
+        if not meta.related_objects and not (
+            (_pre_delete.connected and _pre_delete.has_listeners(cls))
+            or (_post_delete.connected and _post_delete.has_listeners(cls))
+        ):
+            # PERF: nothing can refer to this row and nobody listens: one
+            # cached DELETE, no collector, no transaction.
             count = _delete_pks(cls, connections[alias], [pk])
-            if _post_delete.connected:
-                _post_delete.send(sender=cls, instance=self, using=alias, origin=self)
             self.__dict__[meta.pk.attname] = None
             self._state.adding = True
             return count, ({meta.label: count} if count else {})

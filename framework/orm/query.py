@@ -34,6 +34,7 @@ from .db import compile_sql
 from .db import connections
 from .exceptions import FieldError
 from .exceptions import IntegrityError
+from .exceptions import TransactionManagementError
 from .fields import convert_values
 from .models import Model
 from .transaction import atomic
@@ -82,6 +83,7 @@ class QuerySet(t.Generic[M]):
         self._empty = False
         self._result_cache: list[t.Any] | None = None
         self._hints: dict[str, t.Any] = {}
+        self._for_update: tuple[bool, bool, bool] | None = None
 
     @property
     def db(self) -> str:
@@ -166,6 +168,52 @@ class QuerySet(t.Generic[M]):
         """Return a copy that drops duplicate rows."""
         clone = self._clone()
         clone._distinct = True
+        return clone
+
+    def select_for_update(
+        self,
+        nowait: bool = False,
+        skip_locked: bool = False,
+        of: tuple[str, ...] = (),
+        no_key: bool = False,
+    ) -> QuerySet[M]:
+        """Return a copy that locks the rows it reads until the transaction ends.
+
+        On PostgreSQL the query gets ``FOR UPDATE`` (of the model's own rows
+        only: tables joined for a filter are not locked); another transaction
+        locking or changing the same rows waits until this one ends, then
+        reads their new state. On SQLite the clause is left out: every
+        ``atomic()`` block there starts with ``BEGIN IMMEDIATE``, which
+        already lets one writer at a time in.
+
+        As in Django, evaluating it outside ``atomic()`` raises
+        :class:`TransactionManagementError` (on both backends, so code that
+        forgets the transaction fails in development too).
+
+        :param nowait: fail at once (the driver's error) instead of waiting
+            for a row another transaction holds (PostgreSQL).
+        :param skip_locked: leave out rows other transactions hold (PostgreSQL).
+        :param of: ``("self",)``, the only choice: the model's own rows.
+        :param no_key: take the weaker ``FOR NO KEY UPDATE`` lock (PostgreSQL),
+            for a transaction that updates the rows but neither deletes them nor
+            changes their key: other transactions may still insert rows that
+            refer to them (their foreign key checks are not blocked).
+        :raises ValueError: both ``nowait`` and ``skip_locked``.
+        :raises FieldError: ``of`` names something else.
+        """
+        if nowait and skip_locked:
+            raise ValueError(
+                "select_for_update() takes nowait or skip_locked, not both."
+            )
+        unknown = [name for name in of if name != "self"]
+        if unknown:
+            raise FieldError(
+                f"select_for_update(of=...) got {', '.join(map(repr, unknown))};"
+                " only 'self' (the model's own rows, which are always the ones"
+                " locked) is supported."
+            )
+        clone = self._clone()
+        clone._for_update = (bool(nowait), bool(skip_locked), bool(no_key))
         return clone
 
     def values(self, *fields: str) -> QuerySet[M]:
@@ -274,7 +322,18 @@ class QuerySet(t.Generic[M]):
         stmt = stmt.select_from(compiler.from_clause)
         if kind == "count":
             return sa.select(sa.func.count()).select_from(stmt.subquery())
-        return stmt
+        return self._lock_clause(stmt, compiler)
+
+    def _lock_clause(self, stmt: t.Any, compiler: _Compiler) -> t.Any:
+        # SQLite has no row locks (BEGIN IMMEDIATE queues writers instead).
+        # OF the model's own table: a table joined for a filter is an outer
+        # join's NULL side, which PostgreSQL refuses to lock.
+        if self._for_update is None or compiler.vendor == "sqlite":
+            return stmt
+        nowait, skip_locked, no_key = self._for_update
+        return stmt.with_for_update(
+            nowait=nowait, skip_locked=skip_locked, of=compiler.table, key_share=no_key
+        )
 
     def _sql(self, conn: DatabaseWrapper, kind: str) -> tuple[str, list[t.Any]]:
         """Return the SQL and parameters, compiling only new query shapes.
@@ -293,6 +352,7 @@ class QuerySet(t.Generic[M]):
             self._high,
             self._distinct,
             self._values,
+            self._for_update if kind != "count" else None,
         )
         cache = self.model._meta._query_cache
         entry = cache.get(key)
@@ -316,7 +376,17 @@ class QuerySet(t.Generic[M]):
             self._result_cache = self._run()
         return self._result_cache
 
+    def _check_for_update(self) -> None:
+        if self._for_update is not None and not connections[self.db].in_atomic_block:
+            raise TransactionManagementError(
+                "select_for_update() cannot be used outside a transaction: its"
+                " locks would end with the statement. Evaluate it, and do the"
+                " writes that depend on it, inside 'with transaction.atomic():'."
+            )
+
     def _run(self) -> list[t.Any]:
+        if self._for_update is not None:
+            self._check_for_update()
         if self._empty or (self._high is not None and self._high <= self._low):
             return []
         conn = connections[self.db]
@@ -398,6 +468,7 @@ class QuerySet(t.Generic[M]):
             and self._values is None
             and not self._low
             and self._high is None
+            and self._for_update is None
         ):
             ((key, value),) = kwargs.items()
             found = _get_by_key(model, self.db, key, value)
@@ -431,6 +502,8 @@ class QuerySet(t.Generic[M]):
         """Return whether any row matches."""
         if self._result_cache is not None:
             return bool(self._result_cache)
+        if self._for_update is not None:
+            self._check_for_update()
         if self._empty:
             return False
         conn = connections[self.db]
@@ -663,6 +736,16 @@ class Manager(t.Generic[M]):
     def reverse(self) -> QuerySet[M]:
         """See :meth:`QuerySet.reverse`."""
         return self.get_queryset().reverse()
+
+    def select_for_update(
+        self,
+        nowait: bool = False,
+        skip_locked: bool = False,
+        of: tuple[str, ...] = (),
+        no_key: bool = False,
+    ) -> QuerySet[M]:
+        """See :meth:`QuerySet.select_for_update`."""
+        return self.get_queryset().select_for_update(nowait, skip_locked, of, no_key)
 
     def values(self, *fields: str) -> QuerySet[M]:
         """See :meth:`QuerySet.values`."""

@@ -20,6 +20,8 @@ from framework import signals
 from ..dispatch import Sentinel
 from ._compiler import _Path
 from .bulk import delete_pks
+from .bulk import insert_ignoring_conflicts
+from .bulk import lock_existing
 from .bulk import raw_delete
 from .db import DEFAULT_DB_ALIAS
 from .db import compile_with_params
@@ -230,9 +232,9 @@ class ForeignKey(Field):
         """Check the raw key against the target's primary key field."""
         return self.target_field.clean(value)
 
-    def fast_check(self, var: str) -> str | None:
+    def _fast_check(self, var: str) -> str | None:
         """Check like the target's primary key."""
-        return None if self.choices else self.target_field.fast_check(var)
+        return None if self.choices else self.target_field._fast_check(var)
 
     def db_converter(self, vendor: str) -> t.Any:
         """Convert like the target's primary key."""
@@ -647,9 +649,7 @@ class ManyRelatedManager(Manager[t.Any]):
         return pks
 
     def _linked(self, pks: set[t.Any] | None) -> set[t.Any]:
-        qs = QuerySet(self.through, self._db).filter(
-            **{self.source_fk.attname: self.instance.pk}
-        )
+        qs = self._links()
         if pks is not None:
             qs = qs.filter(**{f"{self.target_fk.attname}__in": list(pks)})
         return set(qs.values_list(self.target_fk.attname, flat=True))
@@ -666,19 +666,58 @@ class ManyRelatedManager(Manager[t.Any]):
                 using=self._db,
             )
 
+    def _lock_owner(self) -> None:
+        # NOTE: concurrent writes to the links of one instance queue here
+        # (PostgreSQL: FOR NO KEY UPDATE on the instance's row, held to the end
+        # of the transaction; the weaker lock lets other transactions' foreign
+        # key checks on the row through, which FOR UPDATE would deadlock
+        # with); on SQLite BEGIN IMMEDIATE has queued them already. Reads then
+        # see what the previous writer committed.
+        if connections[self._db].vendor != "sqlite":
+            model = self.source_fk.related_model
+            lock_existing(model, self._db, [self.instance.pk], no_key=True)
+
+    def _links(self) -> QuerySet[t.Any]:
+        return QuerySet(self.through, self._db).filter(
+            **{self.source_fk.attname: self.instance.pk}
+        )
+
+    def _unlink(self, pks: set[t.Any] | None) -> set[t.Any]:
+        """Delete link rows (all, or those to ``pks``); return the targets unlinked."""
+        links = self._links()
+        if pks is not None:
+            links = links.filter(**{f"{self.target_fk.attname}__in": list(pks)})
+        conn = connections[self._db]
+        meta = self.through._meta
+        table = meta.table
+        target = table.c[self.target_fk.column]
+        _, _, where = links._pk_select(conn)
+        stmt = table.delete().where(where).returning(target)
+        sql, params = compile_with_params(stmt, conn.dialect)
+        convert = self.target_fk.python_converter(conn.vendor)
+        return {
+            row[0] if convert is None else convert(row[0])
+            for row in conn.execute(sql, params).fetchall()
+        }
+
     def add(
         self, *objs: t.Any, through_defaults: dict[str, t.Any] | None = None
     ) -> None:
         """Link ``objs`` (instances or primary keys); linked ones are skipped.
 
+        ``pre_add`` names the keys found unlinked, ``post_add`` those whose
+        link this call really inserted: a link another transaction inserted
+        meanwhile is skipped (``ON CONFLICT DO NOTHING``), never an error.
         Nothing at all (no query, no signal) happens when ``objs`` is empty.
         """
         if not objs:
             return
         pks = self._pks(objs)
         with atomic(using=self._db):
+            self._lock_owner()
             new = pks - self._linked(pks)
             self._send("pre_add", new)
+            added: set[t.Any] = set()
             if new:
                 rows = [
                     self.through(
@@ -690,37 +729,40 @@ class ManyRelatedManager(Manager[t.Any]):
                     )
                     for pk in sorted(new, key=repr)
                 ]
-                QuerySet(self.through, self._db).bulk_create(rows)
-            self._send("post_add", new)
+                added = set(
+                    insert_ignoring_conflicts(
+                        self.through, rows, connections[self._db], self.target_fk
+                    )
+                )
+            self._send("post_add", added)
 
     def remove(self, *objs: t.Any) -> None:
-        """Unlink ``objs``; ``pk_set`` holds the ones really unlinked.
+        """Unlink ``objs``.
 
+        ``pre_remove`` names the keys found linked, ``post_remove`` those
+        whose link this call really deleted (``DELETE ... RETURNING``).
         Nothing at all (no query, no signal) happens when ``objs`` is empty.
         """
         if not objs:
             return
         pks = self._pks(objs)
         with atomic(using=self._db):
+            self._lock_owner()
             gone = self._linked(pks)
             self._send("pre_remove", gone)
-            if gone:
-                QuerySet(self.through, self._db).filter(
-                    **{
-                        self.source_fk.attname: self.instance.pk,
-                        f"{self.target_fk.attname}__in": list(gone),
-                    }
-                ).delete()
-            self._send("post_remove", gone)
+            removed = self._unlink(gone) if gone else set()
+            self._send("post_remove", removed)
 
     def clear(self) -> None:
-        """Unlink everything (``pk_set`` is None in the signals)."""
+        """Unlink everything.
+
+        ``pk_set`` is None in ``pre_clear`` (as in Django) and, in
+        ``post_clear``, the keys whose link this call really deleted.
+        """
         with atomic(using=self._db):
+            self._lock_owner()
             self._send("pre_clear", None)
-            QuerySet(self.through, self._db).filter(
-                **{self.source_fk.attname: self.instance.pk}
-            ).delete()
-            self._send("post_clear", None)
+            self._send("post_clear", self._unlink(None))
 
     def set(
         self,
@@ -728,9 +770,14 @@ class ManyRelatedManager(Manager[t.Any]):
         *,
         through_defaults: dict[str, t.Any] | None = None,
     ) -> None:
-        """Make ``objs`` exactly the linked instances (remove, then add)."""
+        """Make ``objs`` exactly the linked instances (remove, then add).
+
+        Concurrent ``set()`` calls on one instance never mix: each waits
+        for the one before to commit (see :meth:`add`), so the last one wins.
+        """
         wanted = self._pks(objs)
         with atomic(using=self._db):
+            self._lock_owner()
             current = self._linked(None)
             stale = current - wanted
             if stale:
@@ -895,15 +942,30 @@ class Collector:
         return f"some {self.origin.model.__name__} instances"
 
     def delete(self) -> tuple[int, dict[str, int]]:
-        """Send ``pre_delete``, delete every collected row, send ``post_delete``."""
+        """Send ``pre_delete``, delete every collected row, send ``post_delete``.
+
+        With delete receivers connected, the rows are first locked and
+        re-read inside the transaction (see :func:`lock_existing`): an
+        instance whose row another transaction deleted meanwhile gets no
+        signal and is not counted. ``post_delete`` goes only to the rows the
+        ``DELETE`` really removed.
+
+        :returns: the number of rows deleted and a count per model label.
+        """
         self._check()
         counts: dict[str, int] = {}
         conn = connections[self.using]
+        signalled = self._signalled()
         simple = (
-            not self.fast_deletes and not self.field_updates and len(self.data) == 1
+            not self.fast_deletes
+            and not self.field_updates
+            and len(self.data) == 1
+            and not signalled
         )
         simple = simple and len(next(iter(self.data.values()))) == 1
         with contextlib.nullcontext() if simple else atomic(using=self.using):
+            if signalled:
+                self._drop_vanished()
             self._send(signals.pre_delete)
             for qs in self.fast_deletes:
                 count = raw_delete(qs)
@@ -911,25 +973,60 @@ class Collector:
                     label = qs.model._meta.label
                     counts[label] = counts.get(label, 0) + count
             self._set_null()
+            deleted: dict[type[Model], set[t.Any]] = {}
             for model, instances in reversed(list(self.data.items())):
-                count = delete_pks(model, conn, list(instances))
+                if not instances:
+                    continue
+                if model in signalled:
+                    gone = delete_pks(model, conn, list(instances), returning=True)
+                    deleted[model] = set(gone)
+                    count = len(gone)
+                else:
+                    count = delete_pks(model, conn, list(instances))
                 if count:
                     counts[model._meta.label] = counts.get(model._meta.label, 0) + count
-            self._send(signals.post_delete)
+            self._send(signals.post_delete, deleted)
         for model, instances in self.data.items():
             for obj in instances.values():
                 obj.__dict__[model._meta.pk.attname] = None
                 obj._state.adding = True
         return sum(counts.values()), counts
 
-    def _send(self, signal: t.Any) -> None:
+    def _signalled(self) -> set[type[Model]]:
+        """Return the collected models that have delete receivers."""
+        return {
+            model
+            for model in self.data
+            if not model._meta.auto_created
+            and (
+                signals.pre_delete.has_listeners(model)
+                or signals.post_delete.has_listeners(model)
+            )
+        }
+
+    def _drop_vanished(self) -> None:
+        """Forget the instances whose rows are gone; lock the others' rows."""
+        for model, instances in self.data.items():
+            if instances:
+                existing = lock_existing(model, self.using, list(instances))
+                for pk in [pk for pk in instances if pk not in existing]:
+                    del instances[pk]
+
+    def _send(
+        self, signal: t.Any, only: dict[type[Model], set[t.Any]] | None = None
+    ) -> None:
         for model, instances in self.data.items():
             # Automatic through rows go silently (m2m_changed covers links).
             if not model._meta.auto_created and signal.has_listeners(model):
-                for obj in instances.values():
-                    signal.send(
-                        sender=model, instance=obj, using=self.using, origin=self.origin
-                    )
+                keep = None if only is None else only.get(model, set())
+                for pk, obj in instances.items():
+                    if keep is None or pk in keep:
+                        signal.send(
+                            sender=model,
+                            instance=obj,
+                            using=self.using,
+                            origin=self.origin,
+                        )
 
     def _set_null(self) -> None:
         for field, objs in self.field_updates:

@@ -16,7 +16,7 @@ from framework.apps import AppConfig
 from framework.orm import migrations as m
 from framework.orm.migrations import render_migration
 from framework.orm.migrations import write_migration
-from framework.orm.migrations.autodetector import suggest_name
+from framework.orm.migrations.writer import suggest_name
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 

@@ -29,9 +29,7 @@ applies them (one transaction each, recorded in ``framework_migrations``),
 from __future__ import annotations
 
 from .autodetector import detect_changes
-from .autodetector import render_migration
 from .autodetector import state_from_models
-from .autodetector import write_migration
 from .executor import MigrationExecutor
 from .loader import Migration
 from .loader import MigrationError
@@ -52,6 +50,8 @@ from .state import Column
 from .state import Index
 from .state import ProjectState
 from .state import TableState
+from .writer import render_migration
+from .writer import write_migration
 
 __all__ = [
     "AddColumn",
