@@ -16,8 +16,7 @@ from .models import Tag
 
 
 def _locked(bookmark_id):
-    # TODO(#15): select_for_update() once the ORM's (#11) is on main.
-    return Bookmark.objects.filter(pk=bookmark_id).first()
+    return Bookmark.objects.select_for_update().filter(pk=bookmark_id).first()
 
 
 def _tags(names):
@@ -59,8 +58,7 @@ def update_bookmark(bookmark_id, changes):
             tags = _tags(tag_names)
             current = set(bookmark.tags.values_list("pk", flat=True))
             touched = current | {tag.pk for tag in tags}
-            # TODO(#15): lock them with select_for_update() too (see _locked).
-            list(Tag.objects.filter(pk__in=touched).order_by("pk"))
+            list(Tag.objects.select_for_update().filter(pk__in=touched).order_by("pk"))
             bookmark.tags.set(tags)
     return bookmark
 

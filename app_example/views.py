@@ -19,11 +19,12 @@ from .models import Bookmark
 from .models import Collection
 from .models import SearchDocument
 from .models import Tag
+from .validation import clean_bookmark
+from .validation import first_error
 from .web import app
 
 PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
-MAX_TAGS = 10
 EXPORT_CHUNK = 200
 
 
@@ -79,45 +80,14 @@ def _error(message, status=400):
 
 
 def _clean(payload, partial=False):
-    """Validate a bookmark; ``partial``: only the fields given (PATCH)."""
-    if not isinstance(payload, dict):
-        return None, "The body must be a JSON object."
-    given = set(payload)
-    if partial:
-        unknown = sorted(given - {"url", "title", "notes", "tags"})
-        if unknown:
-            return None, f"Cannot change {', '.join(map(repr, unknown))}."
-        payload = {"url": "https://-", "title": "-", **payload}
-    url = payload.get("url")
-    title = payload.get("title")
-    tags = payload.get("tags", [])
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        return None, "'url' must be an http:// or https:// URL."
-    if len(url) > 500:
-        return None, "'url' is longer than 500 characters."
-    if not isinstance(title, str) or not title.strip() or len(title) > 200:
-        return None, "'title' must be a non-empty string of at most 200 characters."
-    if (
-        not isinstance(tags, list)
-        or len(tags) > MAX_TAGS
-        or not all(isinstance(tag, str) and 0 < len(tag) <= 40 for tag in tags)
-    ):
-        return None, f"'tags' must be a list of at most {MAX_TAGS} short strings."
-    notes = payload.get("notes", "")
-    if not isinstance(notes, str):
-        return None, "'notes' must be a string."
-    collection = payload.get("collection", "inbox")
-    if not isinstance(collection, str) or not 0 < len(collection) <= 60:
-        return None, "'collection' must be a short string."
-    data = {
-        "url": url,
-        "title": title.strip(),
-        "notes": notes,
-        "tags": sorted({tag.strip().lower() for tag in tags if tag.strip()}),
-        "collection": collection,
-    }
-    if partial:
-        data = {name: value for name, value in data.items() if name in given}
+    """Validate a bookmark; ``partial``: only the fields given (PATCH).
+
+    The rules are validation.py's, shared with the pages' forms: POST and
+    PATCH refuse unknown fields alike.
+    """
+    data, errors = clean_bookmark(payload, partial=partial)
+    if errors:
+        return None, first_error(errors)
     return data, None
 
 
@@ -166,6 +136,9 @@ def bookmark_api(request, bookmark_id):
         tag_names = changes.pop("tags", None)
         with transaction.atomic():
             bookmark = _locked_bookmark(bookmark_id)
+            if "collection" in changes:
+                name = changes["collection"]
+                changes["collection"] = Collection.objects.get_or_create(name=name)[0]
             for name, value in changes.items():
                 setattr(bookmark, name, value)
             if changes:

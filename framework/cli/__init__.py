@@ -307,6 +307,13 @@ def _load_command(name: str) -> click.Command | None:
     return command
 
 
+def _name_app(ctx: click.Context, spec: str | None) -> str | None:
+    if spec:
+        obj = ctx.ensure_object(CommandContext)
+        obj.app_spec, obj.app_explicit = spec, True
+    return spec
+
+
 def _app_commands(obj: CommandContext, quiet: bool = False) -> dict[str, t.Any]:
     from .appcommands import app_commands
 
@@ -379,6 +386,8 @@ class FrameworkGroup(click.Group):
     envvar="FRAMEWORK_APP",
     default=None,
     metavar="MODULE:ATTR",
+    is_eager=True,  # before --help, which lists the named app's own commands
+    callback=lambda ctx, param, value: _name_app(ctx, value),
     help=f"The application (env FRAMEWORK_APP; default {DEFAULT_APP}).",
 )
 @click.option(

@@ -10,6 +10,7 @@ claim can be checked against the rows.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import pathlib
 import sqlite3
@@ -37,7 +38,9 @@ class Database:
         """Run one query (``%s`` placeholders) and return every row."""
         if self.vendor == "sqlite":
             with contextlib.closing(sqlite3.connect(self.path)) as conn:
-                return conn.execute(sql.replace("%s", "?"), params).fetchall()
+                rows = conn.execute(sql.replace("%s", "?"), params).fetchall()
+                conn.commit()
+                return rows
         import psycopg
 
         with psycopg.connect(self.url, autocommit=True) as conn:
@@ -52,12 +55,23 @@ class Database:
         )
 
 
+API_TOKEN = "reliability-tests-token-0123456789abcdef0123456789"
+"""Registered in every served database; sent with every request (API writes)."""
+
+
 class Bookmarks:
     """A served app_example and its database."""
 
     def __init__(self, server: Server, db: Database) -> None:
         self.server = server
         self.db = db
+        # What `framework createtoken tests --token API_TOKEN` stores: the hash.
+        digest = hashlib.sha256(API_TOKEN.encode()).hexdigest()
+        db.rows(
+            "INSERT INTO app_example_apitoken (name, token_hash, created)"
+            " VALUES (%s, %s, CURRENT_TIMESTAMP) RETURNING id",
+            ("tests", digest),
+        )
 
     def call(
         self,
@@ -70,6 +84,7 @@ class Bookmarks:
         """Send one request; return the status and the decoded JSON (or bytes)."""
         body = None if payload is None else json.dumps(payload).encode()
         all_headers = {"Content-Type": "application/json"} if body else {}
+        all_headers["Authorization"] = f"Bearer {API_TOKEN}"
         all_headers.update(headers or {})
         status, response_headers, data = self.server.request(
             method, path, body, all_headers, timeout=timeout
