@@ -16,7 +16,7 @@ def app(tmp_path):
     (static / "css" / "site.css").write_text("body { color: #222; }\n")
     (tmp_path / "secret.txt").write_text("not public")
     (tmp_path / "templates").mkdir()
-    (tmp_path / "templates" / "page.html").write_text(
+    (tmp_path / "templates" / "static_page.html").write_text(
         '<link rel="stylesheet" href="{{ static_url(\'css/site.css\') }}">'
     )
     app = App(
@@ -27,7 +27,7 @@ def app(tmp_path):
 
     @app.route("/page")
     def page(request):
-        return render("page.html", request=request)
+        return render("static_page.html", request=request)
 
     return app
 
