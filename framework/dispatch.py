@@ -35,11 +35,13 @@ __all__ = [
     "DEFERRED",
     "ConnectionInfo",
     "DeprecatedSignal",
+    "ModelSignal",
     "Sentinel",
     "Signal",
     "all_signals",
     "receiver",
     "set_debug",
+    "set_model_registry",
     "set_on_commit_hook",
 ]
 
@@ -1018,6 +1020,134 @@ class DeprecatedSignal:
 
     def __getattr__(self, name: str) -> t.Any:
         return getattr(self.target, name)
+
+
+# The ORM installs its model registry here when it is imported; string
+# senders connected before that wait in _pending_lazy (label, operation, what).
+_model_registry: t.Any = None
+_pending_lazy: list[tuple[str, cabc.Callable[[t.Any], t.Any], str]] = []
+_lazy_lock = threading.Lock()
+
+
+def set_model_registry(registry: t.Any) -> t.Any:
+    """Install the registry that resolves lazy ``"app_label.Model"`` senders.
+
+    The ORM calls this when it is imported, with ``framework.orm.registry``;
+    string senders connected before then are handed to it now.
+
+    :param registry: an object with ``lazy_model_operation(function, label,
+        what)``, which calls ``function(model)`` once the model exists.
+    :returns: the registry installed before.
+    """
+    global _model_registry
+    with _lazy_lock:
+        previous, _model_registry = _model_registry, registry
+        pending = list(_pending_lazy)
+        _pending_lazy.clear()
+    for label, operation, what in pending:
+        registry.lazy_model_operation(operation, label, what)
+    return previous
+
+
+def pending_model_senders() -> list[str]:
+    """Return the string senders waiting for the ORM to be imported."""
+    with _lazy_lock:
+        return [label for label, _, _ in _pending_lazy]
+
+
+def _check_label(signal: Signal, label: str) -> None:
+    app_label, dot, name = label.partition(".")
+    if not (app_label and dot and name) or "." in name:
+        raise ValueError(
+            f"{signal!r}: a string sender must be 'app_label.ModelName', got {label!r}."
+        )
+
+
+class ModelSignal(Signal):
+    """A signal sent by models: ``sender`` may also be ``"app_label.ModelName"``.
+
+    As in Django, a string sender is lazy: the receiver is connected to the
+    model once it is registered, whether that is before or after the
+    ``connect``. A label that names no model is an error, never a receiver
+    that silently never runs: at ``connect`` when the apps are ready,
+    otherwise when they become ready (``framework.apps.apps.populate()``).
+    """
+
+    def connect(
+        self,
+        receiver: Receiver,
+        sender: t.Any = None,
+        weak: bool = True,
+        dispatch_uid: t.Hashable | None = None,
+        priority: int = 0,
+        on_commit: bool = False,
+        robust: bool = True,
+        apps: t.Any = None,
+    ) -> Receiver:
+        """Connect ``receiver`` as :meth:`Signal.connect` does.
+
+        :param sender: a model class, ``"app_label.ModelName"``, or ``None``.
+        :param apps: the model registry that resolves a string sender
+            (default: ``framework.orm.registry``), as Django's ``apps``.
+        :raises LookupError: a string sender names no model of ready apps.
+        """
+        options: dict[str, t.Any] = {
+            "weak": weak,
+            "dispatch_uid": dispatch_uid,
+            "priority": priority,
+            "on_commit": on_commit,
+            "robust": robust,
+        }
+        if not isinstance(sender, str):
+            return super().connect(receiver, sender, **options)
+        _check_receiver(self, receiver)
+        _check_label(self, sender)
+
+        def connect_model(model: t.Any) -> None:
+            Signal.connect(self, receiver, model, **options)
+
+        what = f"{_describe(receiver)} connected to {self!r}"
+        self._lazy(apps, sender, connect_model, what)
+        return receiver
+
+    def disconnect(
+        self,
+        receiver: Receiver | None = None,
+        sender: t.Any = None,
+        dispatch_uid: t.Hashable | None = None,
+        apps: t.Any = None,
+    ) -> bool:
+        """Disconnect as :meth:`Signal.disconnect` does; ``sender`` may be a label.
+
+        With a label of a model not registered yet, the disconnection waits
+        for it (undoing a waiting ``connect``) and this returns False.
+        """
+        if not isinstance(sender, str):
+            return super().disconnect(receiver, sender, dispatch_uid)
+        _check_label(self, sender)
+        done: list[bool] = []
+
+        def disconnect_model(model: t.Any) -> None:
+            done.append(Signal.disconnect(self, receiver, model, dispatch_uid))
+
+        what = f"disconnecting {receiver!r} from {self!r}"
+        self._lazy(apps, sender, disconnect_model, what)
+        return bool(done and done[0])
+
+    def _lazy(
+        self,
+        apps: t.Any,
+        label: str,
+        operation: cabc.Callable[[t.Any], t.Any],
+        what: str,
+    ) -> None:
+        if apps is None:
+            with _lazy_lock:
+                apps = _model_registry
+                if apps is None:
+                    _pending_lazy.append((label, operation, what))
+                    return
+        apps.lazy_model_operation(operation, label, what)
 
 
 SignalLike = Signal | DeprecatedSignal

@@ -17,7 +17,16 @@ from framework import signals
 
 DOC_PATH = pathlib.Path(__file__).parent.parent / "docs" / "signals.md"
 
-MIGRATE_ARGS = {"app", "app_config", "verbosity", "interactive", "db", "using"}
+MIGRATE_ARGS = {
+    "app",
+    "app_config",
+    "verbosity",
+    "interactive",
+    "db",
+    "using",
+    "plan",
+    "apps",
+}
 
 CATALOGUE = {
     "request_started": {"environ"},

@@ -184,7 +184,7 @@ def update_rows(
     for name, value in values.items():
         field = fields[name]
         target = field.target_field if field.is_relation else field
-        raw = _pk_of(value)
+        raw = _pk_of(value, target)
         prepped = None if raw is None else target.get_db_prep_value(raw, conn.vendor)
         assignments[field.column] = sa.bindparam(
             None, prepped, type_=table.c[field.column].type
