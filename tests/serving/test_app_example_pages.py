@@ -167,6 +167,19 @@ def test_pagination(browser):
     assert searched.html.find("a", rel="next")["href"] == "/?q=item&page=2"
 
 
+def test_a_page_of_bookmarks_costs_the_same_queries_for_any_number(browser):
+    from framework.testing import assert_num_queries
+
+    # A count, the page's bookmarks with their collections, their tags.
+    with assert_num_queries(3):
+        browser.get("/")
+    many_bookmarks(25)
+    with assert_num_queries(3):
+        browser.get("/")
+    with assert_num_queries(4):  # and the search index
+        browser.get("/", {"q": "item"})
+
+
 def test_a_bookmark_page_and_the_tags_page(browser):
     page = browser.get("/bookmarks/1")
     assert page.html.h1.text == "PEP 3333: WSGI"
