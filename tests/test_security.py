@@ -11,6 +11,7 @@ import sys
 import pytest
 from support import ROOT
 from support import TEST_SECRET_KEY
+from support import Server
 
 from framework import App
 from framework import Response
@@ -124,6 +125,24 @@ def test_serve_refuses_to_start_without_a_key_outside_debug(tmp_path):
     assert debug.returncode == 0, debug.stderr
     keyed = _serve_check_config(tmp_path, {"FRAMEWORK_SECRET_KEY": TEST_SECRET_KEY})
     assert keyed.returncode == 0, keyed.stderr
+
+
+@pytest.mark.server
+def test_workers_refuse_when_the_master_never_imported_the_app(tmp_path):
+    server = Server.serve(
+        tmp_path,
+        "webapp:app",
+        ["--no-migrate", "-w", "1"],
+        {"FRAMEWORK_SECRET_KEY": ""},
+        pythonpath=[ROOT / "tests" / "apps"],
+    )
+    try:
+        status = server.process.wait(60)
+    finally:
+        server.kill()
+    assert status != 0
+    assert "Worker failed to boot" in server.output
+    assert "SECRET_KEY is empty" in server.output
 
 
 def test_a_key_file_is_created_once_with_mode_0600(tmp_path):
