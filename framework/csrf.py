@@ -75,8 +75,8 @@ class CSRFError(Forbidden):
 def csrf_exempt(view: F) -> F:
     """Mark ``view`` as not checked for a CSRF token (token-authenticated APIs).
 
-    Decorate the view function before (below) ``@app.route``, or pass the
-    decorated function to ``add_route``.
+    Above or below ``@app.route`` alike: the mark is read when the app builds
+    its state (at its first request, and after every new route).
     """
     view.csrf_exempt = True  # type: ignore[attr-defined]
     return view
