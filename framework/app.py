@@ -657,6 +657,7 @@ class App:
                 )
             request.endpoint = endpoint = rule.endpoint
             request.view_args = values
+            # CSRF (framework.csrf): unsafe methods need the session's token.
             if (
                 method not in SAFE_METHODS
                 and state.csrf_enabled
@@ -671,7 +672,7 @@ class App:
             # PERF: common return values skip werkzeug's Response; the
             # output equals Response's (tests/test_app.py compares them).
             # NOTE: a view that used the session takes the Response path,
-            # where _finish_response saves it.
+            # where _finish_response saves it (its one check: ~20 ns).
             kind = type(rv) if "session" not in request.__dict__ else None
             if kind is str:
                 body = rv.encode(state.charset)
