@@ -672,8 +672,8 @@ class App:
             # PERF: common return values skip werkzeug's Response; the
             # output equals Response's (tests/test_app.py compares them).
             # NOTE: a view that used the session takes the Response path,
-            # where _finish_response saves it (its one check: ~20 ns).
-            kind = type(rv) if "session" not in request.__dict__ else None
+            # where _finish_response saves it.
+            kind = type(rv) if request.loaded_session is None else None
             if kind is str:
                 body = rv.encode(state.charset)
                 headers = [
@@ -722,12 +722,10 @@ class App:
         built as a :class:`Response` (the fast path for ``str``/``bytes``
         adds the same headers itself, and a view that touched the session
         never takes it). A request that left the session alone pays one
-        dict lookup here.
+        attribute read here.
         """
-        if request is not None:
-            session = request.__dict__.get("session")
-            if session is not None:
-                save_session(request, session, response)
+        if request is not None and request.loaded_session is not None:
+            save_session(request, request.loaded_session, response)
         if state.html_headers:
             headers = response.headers
             if headers.get("Content-Type", "").startswith("text/html"):

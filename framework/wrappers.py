@@ -123,6 +123,9 @@ class Request(_WerkzeugRequest):
         self.environ = environ
         self.shallow = shallow
         self.method = environ.get("REQUEST_METHOD", "GET").upper()
+        # PERF: an instance attribute, so the app's "was the session used?"
+        # check is the cheapest attribute read there is (bench/requests.py).
+        self.loaded_session: Session | None = None
         if populate_request and not shallow:
             environ["werkzeug.request"] = self
 
@@ -215,7 +218,10 @@ class Request(_WerkzeugRequest):
             if count > limit:
                 raise TooManyFieldsSent()
 
-    @functools.cached_property
+    loaded_session: Session | None = None
+    """The session once something read :attr:`session`; ``None`` until then."""
+
+    @property
     def session(self) -> Session:
         """The visitor's session, a dict kept in a signed cookie.
 
@@ -223,7 +229,10 @@ class Request(_WerkzeugRequest):
         saved with the response when it was modified; see
         :mod:`framework.sessions`.
         """
-        return load_session(self)
+        session = self.loaded_session
+        if session is None:
+            session = self.loaded_session = load_session(self)
+        return session
 
     def on_json_loading_failed(self, e: ValueError | None) -> t.Any:
         """Raise a 400 that says why the body is not the JSON the view asked for.
