@@ -26,10 +26,11 @@ from .models import Tag
 from .validation import NON_FIELD
 from .validation import clean_bookmark
 from .validation import split_tags
+from .views import MAX_SEARCH_LENGTH
+from .views import MAX_TAG_LENGTH
 from .web import app
 
 PAGE_SIZE = 20
-SEARCH_MAX = 200
 MESSAGES = "_messages"
 
 
@@ -145,10 +146,20 @@ def _page_url(q, tag, number):
     return "/?" + urllib.parse.urlencode(query) if query else "/"
 
 
+def _query_text(request, name, limit):
+    """A search word or tag from the query string; 400 as the API answers it."""
+    value = request.args.get(name, "").strip()
+    if name == "tag":
+        value = value.lower()  # measured after lower-casing, as tags are
+    if len(value) > limit or "\x00" in value:
+        abort(400, f"'{name}' must be text of at most {limit} characters.")
+    return value
+
+
 @app.route("/")
 def index(request):
-    q = request.args.get("q", "").strip()[:SEARCH_MAX]
-    tag = request.args.get("tag", "").strip().lower()
+    q = _query_text(request, "q", MAX_SEARCH_LENGTH)
+    tag = _query_text(request, "tag", MAX_TAG_LENGTH)
     try:
         number = int(request.args.get("page", "1"))
     except ValueError:

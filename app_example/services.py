@@ -1,18 +1,21 @@
 """The writes behind the pages' forms: add, change and delete a bookmark.
 
 They take data checked by ``validation.clean_bookmark`` and use the same
-transactions and locks as the JSON API's views (views.py): a change or a
-delete locks the bookmark row, and changing tags locks every tag whose count
-may change, in key order, so concurrent writers wait instead of deadlocking.
+transactions and locks as the JSON API's views (views.py; a change is the
+API's own ``_patch``): a change or a delete locks the bookmark row, and
+changing tags locks every tag whose count may change, in key order, so
+concurrent writers wait instead of deadlocking.
 """
 
 from __future__ import annotations
 
+from framework import NotFound
 from framework.orm import transaction
 
 from .models import Bookmark
 from .models import Collection
 from .models import Tag
+from .views import _patch
 
 
 def _locked(bookmark_id):
@@ -39,28 +42,11 @@ def create_bookmark(data):
 
 
 def update_bookmark(bookmark_id, changes):
-    """Apply ``changes``; returns the bookmark, or None if it is gone."""
-    changes = dict(changes)
-    tag_names = changes.pop("tags", None)
-    with transaction.atomic():
-        bookmark = _locked(bookmark_id)
-        if bookmark is None:
-            return None
-        if "collection" in changes:
-            name = changes.pop("collection")
-            bookmark.collection = Collection.objects.get_or_create(name=name)[0]
-            changes["collection"] = bookmark.collection
-        for name, value in changes.items():
-            setattr(bookmark, name, value)
-        if changes:
-            bookmark.save(update_fields=sorted(changes))
-        if tag_names is not None:
-            tags = _tags(tag_names)
-            current = set(bookmark.tags.values_list("pk", flat=True))
-            touched = current | {tag.pk for tag in tags}
-            list(Tag.objects.select_for_update().filter(pk__in=touched).order_by("pk"))
-            bookmark.tags.set(tags)
-    return bookmark
+    """Apply ``changes`` as the API's PATCH does; returns None if it is gone."""
+    try:
+        return _patch(bookmark_id, dict(changes))
+    except NotFound:
+        return None
 
 
 def delete_bookmark(bookmark_id):

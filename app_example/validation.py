@@ -11,9 +11,11 @@ from __future__ import annotations
 import re
 import urllib.parse
 
+from .models import MAX_NOTES
+
 URL_MAX = 500
 TITLE_MAX = 200
-NOTES_MAX = 10_000
+NOTES_MAX = MAX_NOTES
 TAG_MAX = 40
 MAX_TAGS = 10
 COLLECTION_MAX = 60
@@ -93,6 +95,12 @@ _CLEANERS = {
 _DEFAULTS = {"notes": "", "tags": [], "collection": DEFAULT_COLLECTION}
 
 
+def _has_nul(value):
+    if isinstance(value, str):
+        return "\x00" in value
+    return isinstance(value, list) and any(_has_nul(item) for item in value)
+
+
 def clean_bookmark(payload, *, partial=False):
     """Validate a bookmark.
 
@@ -119,6 +127,9 @@ def clean_bookmark(payload, *, partial=False):
             value = _DEFAULTS[name]
         else:
             value = None
+        if _has_nul(value):
+            errors[name] = "A NUL character (\\x00) cannot be stored."
+            continue
         cleaned, problem = cleaner(value)
         if problem:
             errors[name] = problem

@@ -8,6 +8,7 @@ from werkzeug.utils import redirect
 
 from . import signals
 from .app import App
+from .bootstrap import setup
 from .csrf import csrf_exempt
 from .dispatch import Signal
 from .dispatch import receiver
@@ -48,6 +49,7 @@ __all__ = [
     "redirect",
     "render",
     "render_template",
+    "setup",
     "signals",
     "url_for",
 ]

@@ -27,6 +27,7 @@ from .db import connections
 from .exceptions import FieldError
 from .exceptions import ValidationError
 from .fields import convert_values
+from .fields import text_storable
 from .models import Model
 from .models import ModelState
 
@@ -205,8 +206,43 @@ def _resolve_q(model: type[Model], q: Q) -> tuple[str, bool, list[t.Any]]:
         else:
             key, value = child
             path = resolve_path(model, key)
-            children.append((path, _check_value(path, value)))
+            children.append(_storable(path, _check_value(path, value)))
     return (q.connector, q.negated, children)
+
+
+_ORDERED: t.Final = frozenset({"gt", "gte", "lt", "lte"})
+
+
+def _storable(path: _Path, value: t.Any) -> tuple[_Path, t.Any]:
+    """Rewrite a condition on a value no row can hold (see ``Field.can_hold``).
+
+    Such a value matches nothing (``exact``, the text lookups) or is left out
+    of an ``in`` list, instead of failing in the driver (PostgreSQL refuses
+    NUL; no driver encodes a lone surrogate; SQLite overflows past 64 bits):
+    ``get(pk=2**63)`` is a ``DoesNotExist``, ``filter(name="a\x00")`` is empty.
+    An integer beyond the range makes ``gt``/``lt`` match every row or none.
+    """
+    lookup = path.lookup
+    field = path.field
+    if lookup == "exact":
+        if value is None or field.can_hold(value):
+            return path, value
+        return path._replace(lookup="in"), []
+    if lookup == "in":
+        if all(item is None or field.can_hold(item) for item in value):
+            return path, value
+        return path, [item for item in value if item is None or field.can_hold(item)]
+    if lookup in _TEXT_LOOKUPS:
+        if isinstance(value, str) and not text_storable(value):
+            return path._replace(lookup="in"), []
+        return path, value
+    if lookup in _ORDERED and type(value) is int and not field.can_hold(value):
+        target = field.target_field if field.is_relation else field
+        above = value > target.max_value
+        if above == lookup.startswith("g"):
+            return path._replace(lookup="in"), []
+        return path._replace(lookup="isnull"), False
+    return path, value
 
 
 def _check_value(path: _Path, value: t.Any) -> t.Any:
@@ -599,14 +635,21 @@ def get_by_pk(model: type[Model], conn: DatabaseWrapper, pk: t.Any) -> t.Any:
             table.c[meta.pk.column] == sa.bindparam("pk")
         )
         int_pk = meta.pk._fast_check("v") is not None and meta.pk.python_types == (int,)
-        cached = (compile_sql(stmt, conn.dialect)[0], int_pk)
+        pk_field: t.Any = meta.pk
+        bounds = (pk_field.min_value, pk_field.max_value) if int_pk else None
+        cached = (compile_sql(stmt, conn.dialect)[0], bounds)
         meta._sql_cache[key] = cached
     # The cache holds the SELECT of every column (in field order, as
     # rows_to_instances expects) by "pk = ?", compiled once per vendor, and
-    # whether the key is a built-in integer field (inline-checkable).
-    sql, int_pk = cached
-    # PERF: an int for an integer key needs no conversion.
-    if type(pk) is not int or not int_pk:
+    # the range of a built-in integer key (inline-checkable), else None.
+    sql, bounds = cached
+    # PERF: an int for an integer key needs no conversion, only a range check.
+    if type(pk) is int and bounds is not None:
+        if not bounds[0] <= pk <= bounds[1]:
+            return None  # no row can have it (the driver could overflow)
+    else:
+        if not meta.pk.can_hold(_pk_of(pk)):
+            return None
         pk = _prep(meta.pk, pk, conn.vendor, "pk")
     row = conn.execute(sql, (pk,)).fetchone()
     if row is None:

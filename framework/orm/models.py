@@ -423,7 +423,12 @@ class Options:
             )
         for item in [*self.constraints, *self.indexes]:
             args.append(item.to_sa(self))
-        return sa.Table(self.db_table, metadata, *args)
+        # SQLite reuses the largest deleted rowid without AUTOINCREMENT: a
+        # deleted row's URL (and audit trail) would name the next row.
+        autoincrement = isinstance(self.pk, _fields.AutoField)
+        return sa.Table(
+            self.db_table, metadata, *args, sqlite_autoincrement=autoincrement
+        )
 
     # Hot-path caches --------------------------------------------------------
 

@@ -62,6 +62,23 @@ _post_update = signals.post_update
 _post_bulk_create = signals.post_bulk_create
 
 
+def _never(node: tuple[str, bool, list[t.Any]]) -> bool:
+    """Return whether a condition tree surely matches no row (an empty ``in``)."""
+    connector, negated, children = node
+    if negated or not children:
+        return False
+    wanted = connector != Q.AND  # AND: one never-child is enough; OR: all
+    for child in children:
+        if isinstance(child[0], str):
+            found = _never(child)
+        else:
+            path, value = child
+            found = path.lookup == "in" and all(item is None for item in value)
+        if found is not wanted:
+            return found
+    return wanted
+
+
 # QuerySet ------------------------------------------------------------
 
 
@@ -141,6 +158,9 @@ class QuerySet(t.Generic[M]):
         node = _resolve_q(self.model, Q(*args, _negated=negate, **kwargs))
         clone = self._clone()
         clone._where.append(node)
+        if _never(node):
+            # PERF: filter(pk__in=[]), or a value no row can hold: no SQL.
+            clone._empty = True
         return clone
 
     def order_by(self, *names: str) -> QuerySet[M]:
@@ -736,6 +756,9 @@ class QuerySet(t.Generic[M]):
         self._check_unsliced("delete")
         if self._values is not None:
             raise TypeError("Cannot call delete() after values() or values_list().")
+        if self._empty:
+            # Nothing can match: no transaction, no statement, no signal.
+            return 0, {}
         collector = Collector(self.db, origin=self)
         collector.collect_queryset(self)
         self._result_cache = None
