@@ -404,7 +404,10 @@ class ForwardManyToOneDescriptor:
         if instance is None:
             return self
         field = self.field
-        value = instance.__dict__[field.attname]
+        try:
+            value = instance.__dict__[field.attname]
+        except KeyError:  # deferred (only()/defer()): load it
+            value = getattr(instance, field.attname)
         cache = instance._state.fields_cache
         cached = cache.get(field.name, _MISSING)
         if cached is not _MISSING and (
