@@ -1,10 +1,13 @@
 # Production image: gunicorn serving app_example (docs/serving.md).
-#   docker build -t bookmarks . && docker run -p 8000:8000 bookmarks
+#   docker build -t bookmarks . && docker run -p 127.0.0.1:8000:8000 bookmarks
+# It listens on 0.0.0.0 inside the container (port publishing needs it); `-p`
+# chooses what the host exposes: 127.0.0.1 keeps it to this machine.
 # Configuration comes from the environment:
 #   DATABASE_URL          sqlite:////var/lib/app/app_example.db (default) or
 #                         postgresql://user:password@host:5432/name
 #   WEB_CONCURRENCY       gunicorn workers (default: 2 * cores + 1)
-#   FRAMEWORK_SECRET_KEY  the secret key (set it; it is never baked in)
+#   FRAMEWORK_SECRET_KEY  the secret key (never baked in; without it a random one
+#                         is kept in /var/lib/app/app_example.secret_key, 0600)
 #   FRAMEWORK_ALLOWED_HOSTS  host names served, comma-separated
 FROM python:3.11-slim
 

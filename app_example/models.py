@@ -68,3 +68,25 @@ class AuditEntry(orm.Model):
     object_id = orm.IntegerField()
     summary = orm.CharField(max_length=200, default="")
     at = orm.DateTimeField(auto_now_add=True)
+
+
+class User(orm.Model):
+    """Someone who may sign in to the pages (``framework createuser``)."""
+
+    username = orm.CharField(max_length=150, unique=True)
+    # framework.security.make_password: "scrypt$n$r$p$salt$hash".
+    password = orm.CharField(max_length=200)
+    created = orm.DateTimeField(auto_now_add=True)
+
+
+class ApiToken(orm.Model):
+    """A bearer token for the JSON API's writes (``framework createtoken``).
+
+    Only the token's SHA-256 is stored: a token is 256 random bits (or a
+    long value given with ``--token``), so a fast hash is enough, and a
+    leaked table gives nobody a usable token.
+    """
+
+    name = orm.CharField(max_length=60, unique=True)
+    token_hash = orm.CharField(max_length=64, unique=True)
+    created = orm.DateTimeField(auto_now_add=True)

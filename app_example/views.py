@@ -1,4 +1,4 @@
-"""Pages (Jinja2) and the JSON API of the bookmarks service."""
+"""The JSON API and the operations endpoints; the HTML pages are in pages.py."""
 
 from __future__ import annotations
 
@@ -10,22 +10,24 @@ from urllib.parse import urlencode
 from framework import Response
 from framework import abort
 from framework import metrics
-from framework import render
+from framework.conf import settings
 from framework.exceptions import BadRequest
 from framework.orm import ValidationError
 from framework.orm import transaction
 
-from .models import MAX_NOTES
+from .accounts import api_view
+from .accounts import require_operator
 from .models import AuditEntry
 from .models import Bookmark
 from .models import Collection
 from .models import SearchDocument
 from .models import Tag
+from .validation import clean_bookmark
+from .validation import first_error
 from .web import app
 
 PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
-MAX_TAGS = 10
 MAX_TAG_LENGTH = 40
 MAX_SEARCH_LENGTH = 200
 EXPORT_CHUNK = 200
@@ -103,35 +105,6 @@ def _get_bookmark(bookmark_id):
     return bookmark
 
 
-# Pages -----------------------------------------------------------------------
-
-
-@app.route("/")
-def index(request):
-    bookmarks = _bookmarks(request)
-    return render(
-        "index.html",
-        {
-            "bookmarks": [_as_json(b) for b in bookmarks],
-            "tag": request.args.get("tag", ""),
-            "q": request.args.get("q", ""),
-        },
-        app=request.app,
-    )
-
-
-@app.route("/bookmarks/<int:bookmark_id>")
-def bookmark_page(request, bookmark_id):
-    bookmark = _as_json(_get_bookmark(bookmark_id))
-    return render("bookmark.html", {"bookmark": bookmark}, app=request.app)
-
-
-@app.route("/tags")
-def tags_page(request):
-    tags = list(Tag.objects.order_by("name"))
-    return render("tags.html", {"tags": tags}, app=request.app)
-
-
 # JSON API --------------------------------------------------------------------
 
 
@@ -140,53 +113,19 @@ def _error(message, status=400):
 
 
 def _clean(payload, partial=False):
-    """Validate a bookmark; ``partial``: only the fields given (PATCH)."""
-    if not isinstance(payload, dict):
-        return None, "The body must be a JSON object."
-    given = set(payload)
-    if partial:
-        unknown = sorted(given - {"url", "title", "notes", "tags"})
-        if unknown:
-            return None, f"Cannot change {', '.join(map(repr, unknown))}."
-        payload = {"url": "https://-", "title": "-", **payload}
-    url = payload.get("url")
-    title = payload.get("title")
-    tags = payload.get("tags", [])
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        return None, "'url' must be an http:// or https:// URL."
-    if len(url) > 500:
-        return None, "'url' is longer than 500 characters."
-    if not isinstance(title, str) or not title.strip() or len(title) > 200:
-        return None, "'title' must be a non-empty string of at most 200 characters."
-    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
-        return None, f"'tags' must be a list of at most {MAX_TAGS} short strings."
-    # Lengths are checked after normalising: lower-casing can lengthen text
-    # ("\u0130".lower() is two characters).
-    tags = sorted({tag.strip().lower() for tag in tags if tag.strip()})
-    if len(tags) > MAX_TAGS or not all(len(tag) <= MAX_TAG_LENGTH for tag in tags):
-        return None, (
-            f"'tags' must be a list of at most {MAX_TAGS} tag names of at most"
-            f" {MAX_TAG_LENGTH} characters (once lower-cased)."
-        )
-    notes = payload.get("notes", "")
-    if not isinstance(notes, str) or len(notes) > MAX_NOTES:
-        return None, f"'notes' must be a string of at most {MAX_NOTES} characters."
-    collection = payload.get("collection", "inbox")
-    if not isinstance(collection, str) or not 0 < len(collection) <= 60:
-        return None, "'collection' must be a short string."
-    data = {
-        "url": url,
-        "title": title.strip(),
-        "notes": notes,
-        "tags": tags,
-        "collection": collection,
-    }
-    if partial:
-        data = {name: value for name, value in data.items() if name in given}
+    """Validate a bookmark; ``partial``: only the fields given (PATCH).
+
+    The rules are validation.py's, shared with the pages' forms: POST and
+    PATCH refuse unknown fields alike.
+    """
+    data, errors = clean_bookmark(payload, partial=partial)
+    if errors:
+        return None, first_error(errors)
     return data, None
 
 
 @app.route("/api/bookmarks", methods=["GET", "POST"])
+@api_view
 def bookmarks_api(request):
     if request.method == "GET":
         try:
@@ -223,6 +162,7 @@ def bookmarks_api(request):
 
 
 @app.route("/api/bookmarks/<int:bookmark_id>", methods=["GET", "PATCH", "DELETE"])
+@api_view
 def bookmark_api(request, bookmark_id):
     if request.method == "DELETE":
         with transaction.atomic():
@@ -252,6 +192,9 @@ def _patch(bookmark_id, changes):
         # no_key: the row is changed, never deleted, so other requests may
         # still insert rows that refer to it meanwhile.
         bookmark = _locked_bookmark(bookmark_id, no_key=True)
+        if "collection" in changes:
+            name = changes["collection"]
+            changes["collection"] = Collection.objects.get_or_create(name=name)[0]
         for name, value in changes.items():
             setattr(bookmark, name, value)
         if changes:
@@ -303,6 +246,7 @@ def tags_api(request):
 
 @app.route("/api/audit")
 def audit_api(request):
+    require_operator(request)
     entries = AuditEntry.objects.order_by("-id")[:50]
     return {
         "entries": [
@@ -318,19 +262,36 @@ def audit_api(request):
     }
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(text):
+    """``text`` as a CSV cell no spreadsheet runs as a formula.
+
+    A cell starting with ``= + - @``, a tab or a carriage return gets a
+    leading ``'`` (OWASP's advice for CSV injection); nothing else changes.
+    """
+    if text and text.startswith(FORMULA_STARTS):
+        return "'" + text
+    return text
+
+
 @app.route("/export.csv")
 def export_csv(request):
     """Stream every bookmark as CSV, a chunk of rows at a time.
 
     Two queries up front (tag and collection names), then two per chunk (the
-    rows and their tag links).
+    rows and their tag links). Text cells a spreadsheet would run as a
+    formula are neutralised (``_cell``).
     """
     through = Bookmark.tags.through
 
     def rows():
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(["id", "url", "title", "collection", "tags", "created"])
+        writer.writerow(
+            ["id", "url", "title", "notes", "collection", "tags", "created"]
+        )
         tag_names = dict(Tag.objects.values_list("id", "name"))
         collections = dict(Collection.objects.values_list("id", "name"))
         last_id = 0
@@ -338,7 +299,7 @@ def export_csv(request):
             chunk = list(
                 Bookmark.objects.filter(pk__gt=last_id)
                 .order_by("id")
-                .values_list("id", "url", "title", "collection", "created")[
+                .values_list("id", "url", "title", "notes", "collection", "created")[
                     :EXPORT_CHUNK
                 ]
             )
@@ -350,14 +311,15 @@ def export_csv(request):
             tags_of: dict[int, list[str]] = {}
             for bookmark_id, tag_id in links:
                 tags_of.setdefault(bookmark_id, []).append(tag_names.get(tag_id, ""))
-            for bookmark_id, url, title, collection_id, created in chunk:
+            for bookmark_id, url, title, notes, collection_id, created in chunk:
                 writer.writerow(
                     [
                         bookmark_id,
-                        url,
-                        title,
-                        collections.get(collection_id, ""),
-                        " ".join(sorted(tags_of.get(bookmark_id, []))),
+                        _cell(url),
+                        _cell(title),
+                        _cell(notes),
+                        _cell(collections.get(collection_id, "")),
+                        _cell(" ".join(sorted(tags_of.get(bookmark_id, [])))),
                         created.isoformat() if created else "",
                     ]
                 )
@@ -383,10 +345,15 @@ def healthz(request):
     return {"status": "ok", "pid": os.getpid()}
 
 
-# Every worker's request-signal counters, as Prometheus text (framework.metrics).
-app.add_route("/metrics", metrics.view, endpoint="metrics")
+@app.route("/metrics")
+def prometheus_metrics(request):
+    """Every worker's request-signal counters (framework.metrics), for operators."""
+    require_operator(request)
+    return metrics.view(request)
 
 
 @app.route("/fail")
 def fail(request):
+    if not settings.FAIL_VIEW:  # off unless a load test turns it on
+        abort(404)
     raise InjectedFailure("failure injected on purpose by /fail")

@@ -243,6 +243,9 @@ def app_env(work_dir: pathlib.Path) -> dict[str, str]:
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "DATABASE_URL": f"sqlite:///{work_dir / 'e2e.db'}",
+        # framework serve refuses to start without a key outside DEBUG.
+        "FRAMEWORK_SECRET_KEY": os.environ.get("FRAMEWORK_SECRET_KEY")
+        or f"e2e-bench-{os.getpid()}-0123456789abcdef0123456789",
     }
     env.pop("GUNICORN_CMD_ARGS", None)
     return env

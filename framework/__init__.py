@@ -9,6 +9,7 @@ from werkzeug.utils import redirect
 from . import signals
 from .app import App
 from .bootstrap import setup
+from .csrf import csrf_exempt
 from .dispatch import Signal
 from .dispatch import receiver
 from .exceptions import BadRequest
@@ -43,6 +44,7 @@ __all__ = [
     "Signal",
     "TooManyFieldsSent",
     "abort",
+    "csrf_exempt",
     "receiver",
     "redirect",
     "render",

@@ -42,13 +42,17 @@ from werkzeug.wrappers import Response as BaseResponse
 from . import bootstrap
 from . import templating
 from .conf import settings
+from .csrf import SAFE_METHODS
+from .csrf import check_request
 from .exceptions import DisallowedHost
 from .exceptions import HeaderValueError
 from .exceptions import RouteError
 from .routing import Router
+from .sessions import save_session
 from .signals import got_request_exception
 from .signals import request_started
 from .signals import setting_changed
+from .static import StaticFiles
 from .wrappers import ClosingIterable
 from .wrappers import ClosingStream
 from .wrappers import FinishingFile
@@ -81,6 +85,8 @@ _SETTINGS_READ: t.Final = frozenset(
         "MAX_FORM_PARTS",
         "MAX_FORM_FIELDS",
         "DEFAULT_CHARSET",
+        "SECURITY_HEADERS",
+        "CSRF_ENABLED",
     }
 )
 _HOST_RE: t.Final = re.compile(
@@ -216,6 +222,9 @@ class _State:
         "html_type",
         "request_class",
         "handler",
+        "html_headers",
+        "csrf_enabled",
+        "csrf_exempt",
     )
 
     router: Router
@@ -227,6 +236,9 @@ class _State:
     html_type: str
     request_class: type[Request]
     handler: cabc.Callable[[Request], Response] | None
+    html_headers: tuple[tuple[str, str], ...]
+    csrf_enabled: bool
+    csrf_exempt: frozenset[str]
 
 
 class App:
@@ -236,6 +248,10 @@ class App:
         ``__name__``; templates are looked up next to it.
     :param template_folder: a folder of templates, relative to that module's
         directory (or absolute); searched before ``TEMPLATE_DIRS``.
+    :param static_folder: a folder of static files (relative like
+        ``template_folder``), served under ``static_url_path`` by the route
+        ``static``; see :mod:`framework.static`. ``None``: no static route.
+    :param static_url_path: the URL prefix of the static files.
     """
 
     request_class: type[Request] = Request
@@ -245,7 +261,11 @@ class App:
     """The class used to turn view return values into responses."""
 
     def __init__(
-        self, import_name: str, template_folder: str | os.PathLike[str] | None = None
+        self,
+        import_name: str,
+        template_folder: str | os.PathLike[str] | None = None,
+        static_folder: str | os.PathLike[str] | None = None,
+        static_url_path: str = "/static",
     ) -> None:
         self.import_name = import_name
         """The name of the module defining the app."""
@@ -274,6 +294,19 @@ class App:
         self._state: _State | None = None
         self._lock = threading.Lock()
         self._build_adapter: MapAdapter | None = None
+        self.static: StaticFiles | None = None
+        """The app's static files, if it has a ``static_folder``."""
+        if static_folder is not None:
+            self.static = StaticFiles(
+                os.path.join(self.root_path, static_folder),
+                static_url_path,
+                self.response_class,
+            )
+            self.add_route(
+                f"{self.static.url_path}/<path:filename>",
+                self.static.view,
+                endpoint="static",
+            )
         _apps.add(self)
         templating.register_app(self)
 
@@ -469,6 +502,19 @@ class App:
             url += "#" + _anchor
         return url
 
+    def static_url(self, filename: str) -> str:
+        """Return the versioned URL of a static file (``static_url()`` in templates).
+
+        :raises RuntimeError: the app has no ``static_folder``.
+        :raises FileNotFoundError: no such file in it.
+        """
+        if self.static is None:
+            raise RuntimeError(
+                f"{self!r} has no static folder; create it with"
+                " App(__name__, static_folder='static')."
+            )
+        return self.static.url(filename)
+
     def iter_routes(self) -> cabc.Iterator[tuple[Rule, ViewFunction]]:
         """Yield every rule with its view, in registration order."""
         for rule in self.url_map.iter_rules():
@@ -504,6 +550,17 @@ class App:
             state.max_content_length = settings.MAX_CONTENT_LENGTH
             state.charset = settings.DEFAULT_CHARSET
             state.html_type = f"text/html; charset={state.charset}"
+            state.html_headers = tuple(
+                (str(name), str(value))
+                for name, value in (settings.SECURITY_HEADERS or {}).items()
+                if value is not None
+            )
+            state.csrf_enabled = bool(settings.CSRF_ENABLED)
+            state.csrf_exempt = frozenset(
+                endpoint
+                for endpoint, view in self.view_functions.items()
+                if getattr(view, "csrf_exempt", False)
+            )
 
             class BoundRequest(self.request_class):  # type: ignore[name-defined,misc]
                 max_content_length = state.max_content_length
@@ -620,7 +677,7 @@ class App:
             if length and state.max_content_length is not None:
                 _check_length(length, state.max_content_length)
             if state.handler is not None:
-                response = state.handler(request)
+                response = self._finish_response(state, request, state.handler(request))
                 return response(environ, closing.start_response)
             method = request.method
             rule, values = state.router.match(environ, method)
@@ -632,6 +689,13 @@ class App:
                 )
             request.endpoint = endpoint = rule.endpoint
             request.view_args = values
+            # CSRF (framework.csrf): unsafe methods need the session's token.
+            if (
+                method not in SAFE_METHODS
+                and state.csrf_enabled
+                and endpoint not in state.csrf_exempt
+            ):
+                check_request(request)
             rv: t.Any = (
                 self.view_functions[endpoint](request, **values)
                 if values
@@ -639,24 +703,34 @@ class App:
             )
             # PERF: common return values skip werkzeug's Response; the
             # output equals Response's (tests/test_app.py compares them).
-            kind = type(rv)
+            # NOTE: a view that used the session takes the Response path,
+            # where _finish_response saves it.
+            kind = type(rv) if request.loaded_session is None else None
             if kind is str:
                 body = rv.encode(state.charset)
-                content_type = state.html_type
+                headers = [
+                    ("Content-Type", state.html_type),
+                    ("Content-Length", str(len(body))),
+                    *state.html_headers,
+                ]
             elif kind is dict or kind is list:
                 body = _json_bytes(rv)
-                content_type = _JSON_TYPE
+                headers = [
+                    ("Content-Type", _JSON_TYPE),
+                    ("Content-Length", str(len(body))),
+                ]
             elif kind is bytes:
                 body = rv
-                content_type = state.html_type
+                headers = [
+                    ("Content-Type", state.html_type),
+                    ("Content-Length", str(len(body))),
+                    *state.html_headers,
+                ]
             else:
-                response = self.make_response(rv)
+                response = self._finish_response(state, request, self.make_response(rv))
                 return response(environ, closing.start_response)
             closing.status = "200 OK"
-            closing.server_start_response(
-                "200 OK",
-                [("Content-Type", content_type), ("Content-Length", str(len(body)))],
-            )
+            closing.server_start_response("200 OK", headers)
             if method == "HEAD":
                 return []
             return [body]
@@ -668,7 +742,28 @@ class App:
                 # NOTE: start_response already ran (the server refused the
                 # headers): PEP 3333 wants exc_info on the second call.
                 return self._start_error(environ, closing, response, exc)
+        response = self._finish_response(state, request, response)
         return response(environ, closing.start_response)
+
+    def _finish_response(
+        self, state: _State, request: Request | None, response: Response
+    ) -> Response:
+        """Save the session the request used; add the security headers to HTML.
+
+        The one place where sessions and ``SECURITY_HEADERS`` join a response
+        built as a :class:`Response` (the fast path for ``str``/``bytes``
+        adds the same headers itself, and a view that touched the session
+        never takes it). A request that left the session alone pays one
+        attribute read here.
+        """
+        if request is not None and request.loaded_session is not None:
+            save_session(request, request.loaded_session, response)
+        if state.html_headers:
+            headers = response.headers
+            if headers.get("Content-Type", "").startswith("text/html"):
+                for name, value in state.html_headers:
+                    headers.setdefault(name, value)
+        return response
 
     def _get_response(self, request: Request) -> Response:
         """Route and call the view; the innermost ``get_response``."""
@@ -682,6 +777,12 @@ class App:
                 return self._options_response(state, request)
             request.endpoint = rule.endpoint
             request.view_args = values
+            if (
+                method not in SAFE_METHODS
+                and state.csrf_enabled
+                and rule.endpoint not in state.csrf_exempt
+            ):
+                check_request(request)
             rv = self.view_functions[rule.endpoint](request, **values)
             return self.make_response(rv)
         except HTTPException as exc:
@@ -880,6 +981,8 @@ class App:
         exc_info: t.Any = None  # a traceback is always set on a raised exception
         if exc is not None and closing.status is not None:
             exc_info = (type(exc), exc, exc.__traceback__)
+        if self._state is not None:
+            response = self._finish_response(self._state, None, response)
         status = response.status
         headers = response.get_wsgi_headers(environ).to_wsgi_list()
         closing.status = status

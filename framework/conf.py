@@ -47,6 +47,21 @@ ENV_PREFIX = "FRAMEWORK_"
 DEFAULTS: dict[str, t.Any] = {
     "DEBUG": False,
     "SECRET_KEY": "",
+    "SECRET_KEY_FALLBACKS": [],
+    "SESSION_COOKIE_NAME": "session",
+    "SESSION_COOKIE_AGE": 1_209_600,
+    "SESSION_COOKIE_DOMAIN": None,
+    "SESSION_COOKIE_PATH": "/",
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_SECURE": False,
+    "CSRF_ENABLED": True,
+    "CSRF_FIELD_NAME": "csrf_token",
+    "CSRF_HEADER_NAME": "X-CSRF-Token",
+    "SECURITY_HEADERS": {
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+        "X-Frame-Options": "DENY",
+    },
     "ALLOWED_HOSTS": ["localhost", "127.0.0.1", "[::1]"],
     "MAX_CONTENT_LENGTH": 2_621_440,
     "MAX_FORM_MEMORY_SIZE": 2_621_440,
@@ -55,6 +70,7 @@ DEFAULTS: dict[str, t.Any] = {
     "DEFAULT_CHARSET": "utf-8",
     "TEMPLATE_DIRS": [],
     "TEMPLATES_AUTO_RELOAD": False,
+    "STATIC_MAX_AGE": 3600,
     "INSTALLED_APPS": [],
     "DATABASES": {"default": "sqlite:///db.sqlite3"},
     "TIME_ZONE": "UTC",
@@ -82,7 +98,19 @@ DEFAULTS: dict[str, t.Any] = {
 """The documented default of every built-in setting.
 
 - ``DEBUG``: show tracebacks in 500 responses and enable debug tooling.
-- ``SECRET_KEY``: key for signing; set it in production.
+- ``SECRET_KEY``: key signing sessions and CSRF tokens; ``framework serve``
+  refuses an empty or placeholder one unless ``DEBUG``.
+- ``SECRET_KEY_FALLBACKS``: older keys still accepted (key rotation).
+- ``SESSION_COOKIE_NAME`` / ``_AGE`` (seconds, 14 days) / ``_DOMAIN`` /
+  ``_PATH`` / ``_SAMESITE`` (``Lax``; ``Strict``, ``None``) / ``_SECURE``
+  (always ``Secure``; otherwise only over HTTPS): the session cookie.
+- ``CSRF_ENABLED``: check unsafe methods for the CSRF token (403 without it);
+  ``CSRF_FIELD_NAME`` / ``CSRF_HEADER_NAME``: where the token is looked for.
+- ``SECURITY_HEADERS``: headers added to every HTML response that does not
+  set them itself; a dict of your own replaces these (``{}``: none).
+- ``STATIC_MAX_AGE``: ``Cache-Control`` max-age of static files, in seconds
+  (a URL from ``static_url()``, which names the file's version, is cached for
+  a year).
 - ``ALLOWED_HOSTS``: host names the app answers (``"*"`` for any,
   ``".example.com"`` for a domain and its subdomains); others get a 400.
 - ``MAX_CONTENT_LENGTH``: largest request body in bytes (413 above it).

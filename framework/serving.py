@@ -14,6 +14,11 @@ setting works, read from the same places and with the same precedence as the
 3. ``GUNICORN_CMD_ARGS`` from the environment;
 4. the options given to the constructor (the command line of ``framework serve``).
 
+Outside ``DEBUG``, serving refuses to start with an empty or placeholder
+``SECRET_KEY`` (:func:`framework.security.check_secret_key`): the master when
+it holds the application, otherwise each worker as it imports it (gunicorn then
+stops, "Worker failed to boot").
+
 Worker lifecycle: database connections are never shared between processes.
 :mod:`framework.orm`, when it is imported at all, registers an
 ``os.register_at_fork`` hook that makes a child forget (without closing) every
@@ -52,6 +57,7 @@ import typing as t
 from gunicorn.app.base import Application
 
 from . import metrics
+from .security import check_secret_key
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -202,6 +208,7 @@ class GunicornApplication(Application):  # type: ignore[misc]
             from gunicorn.util import import_app
 
             application = t.cast("WSGIApplication", import_app(self.application))
+        check_secret_key()
         if not self.cfg.preload_app:  # in a worker: hand back what importing freed
             gc.collect()
             trim_heap()
@@ -231,9 +238,14 @@ class GunicornApplication(Application):  # type: ignore[misc]
         The workers' counters directory is checked (or made) first, so a
         directory that is not safe to use stops the master with one message
         instead of every worker failing to boot.
+
+        :raises ImproperlyConfigured: an application object was given and
+            ``SECRET_KEY`` is unusable (:func:`framework.security.check_secret_key`;
+            an application given as a spec is checked where it is imported).
         """
         prepare_metrics_directory()
         if not isinstance(self.application, str):
+            check_secret_key()
             freeze_heap()
         super().run()
 

@@ -8,6 +8,11 @@ order the apps were created. Autoescaping is on for ``.html``, ``.htm`` and
 ``.xml`` templates. Environments are rebuilt when ``TEMPLATE_DIRS`` or
 ``TEMPLATES_AUTO_RELOAD`` change (``setting_changed``).
 
+Every environment has the globals ``csrf_input()`` (a hidden form field with
+the CSRF token) and ``csrf_token()``, which need ``request`` in the context
+(``render(..., request=request)`` puts it there); an app's own environment
+also has ``static_url(filename)`` (:meth:`framework.App.static_url`).
+
 ``template_rendered`` is sent only while test instrumentation is on
 (:func:`framework.testing.setup_test_environment`): the render function is
 swapped, so rendering costs nothing extra otherwise. Jinja2 is imported on
@@ -23,16 +28,22 @@ import typing as t
 import weakref
 
 from .conf import settings
+from .csrf import get_token
 from .signals import setting_changed
 from .signals import template_rendered
 
 if t.TYPE_CHECKING:
     import jinja2
+    import jinja2.runtime
+    import markupsafe
 
     from .app import App
+    from .wrappers import Request
     from .wrappers import Response
 
 __all__ = [
+    "csrf_input",
+    "csrf_token",
     "environment_for",
     "get_environment",
     "render",
@@ -50,14 +61,46 @@ _app_folders: list[weakref.ref[App]] = []
 _shared: list[jinja2.Environment] = []
 
 
-def _make_environment(search_path: list[str]) -> jinja2.Environment:
+def _context_request(context: jinja2.runtime.Context, helper: str) -> Request:
+    request = context.get("request")
+    if request is None:
+        raise RuntimeError(
+            f"{helper}() needs the request: render the template with"
+            f" render(..., request=request) or pass request=request in its context."
+        )
+    return t.cast("Request", request)
+
+
+def csrf_token(context: jinja2.runtime.Context) -> str:
+    """Template helper: the CSRF token of the request being rendered."""
+    return get_token(_context_request(context, "csrf_token"))
+
+
+def csrf_input(context: jinja2.runtime.Context) -> markupsafe.Markup:
+    """Template helper: a hidden form field holding the CSRF token."""
+    import markupsafe
+
+    token = get_token(_context_request(context, "csrf_input"))
+    return markupsafe.Markup('<input type="hidden" name="{}" value="{}">').format(
+        settings.CSRF_FIELD_NAME, token
+    )
+
+
+def _make_environment(
+    search_path: list[str], app: App | None = None
+) -> jinja2.Environment:
     import jinja2
 
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(search_path),
         autoescape=jinja2.select_autoescape(("html", "htm", "xml")),
         auto_reload=bool(settings.TEMPLATES_AUTO_RELOAD),
     )
+    env.globals["csrf_token"] = jinja2.pass_context(csrf_token)
+    env.globals["csrf_input"] = jinja2.pass_context(csrf_input)
+    if app is not None:
+        env.globals["static_url"] = app.static_url
+    return env
 
 
 def _template_dirs() -> list[str]:
@@ -71,7 +114,7 @@ def environment_for(app: App) -> jinja2.Environment:
         with _lock:
             env = _app_envs.get(app)
             if env is None:
-                env = _make_environment([app.template_folder, *_template_dirs()])
+                env = _make_environment([app.template_folder, *_template_dirs()], app)
                 _app_envs[app] = env
     return env
 
@@ -136,16 +179,24 @@ def render(
     headers: cabc.Mapping[str, str] | None = None,
     *,
     app: App | None = None,
+    request: Request | None = None,
 ) -> Response:
     """Render a template into an HTML :class:`~framework.Response`.
 
-    :param app: render with this app's environment (``request.app``)
-        instead of the shared one.
+    :param app: render with this app's environment instead of the shared
+        one; default: ``request.app`` when a request is given.
+    :param request: the request being answered: the template sees it as
+        ``request``, and ``csrf_input()`` / ``csrf_token()`` work.
     """
     from .wrappers import Response
 
+    data = dict(context or {})
+    if request is not None:
+        data.setdefault("request", request)
+        if app is None:
+            app = request.app
     env = environment_for(app) if app is not None else get_environment()
-    body = render_with(env, template_name, dict(context or {}))
+    body = render_with(env, template_name, data)
     return Response(body, status=status, headers=headers)
 
 

@@ -29,6 +29,8 @@ from werkzeug.wrappers import Request as _WerkzeugRequest
 from werkzeug.wrappers import Response as _WerkzeugResponse
 
 from .exceptions import TooManyFieldsSent
+from .sessions import Session
+from .sessions import load_session
 from .signals import got_request_exception
 from .signals import request_finished
 
@@ -103,9 +105,10 @@ class _RequestJSON:
 class Request(_WerkzeugRequest):
     """The request passed to every view: werkzeug's, with lazy URL parts.
 
-    Besides werkzeug's API it carries :attr:`app`, :attr:`endpoint` and
-    :attr:`view_args`, and enforces ``MAX_FORM_FIELDS`` on :attr:`args` and
-    :attr:`form` (a 400 :class:`~framework.exceptions.TooManyFieldsSent`).
+    Besides werkzeug's API it carries :attr:`app`, :attr:`endpoint`,
+    :attr:`view_args` and the lazy :attr:`session`, and enforces
+    ``MAX_FORM_FIELDS`` on :attr:`args` and :attr:`form` (a 400
+    :class:`~framework.exceptions.TooManyFieldsSent`).
     """
 
     max_form_fields: int | None = None
@@ -135,6 +138,9 @@ class Request(_WerkzeugRequest):
         self.environ = environ
         self.shallow = shallow
         self.method = environ.get("REQUEST_METHOD", "GET").upper()
+        # PERF: an instance attribute, so the app's "was the session used?"
+        # check is the cheapest attribute read there is (bench/requests.py).
+        self.loaded_session: Session | None = None
         if populate_request and not shallow:
             environ["werkzeug.request"] = self
 
@@ -226,6 +232,22 @@ class Request(_WerkzeugRequest):
             count = len(self.__dict__["form"]) + len(self.__dict__.get("files", ()))
             if count > limit:
                 raise TooManyFieldsSent()
+
+    loaded_session: Session | None = None
+    """The session once something read :attr:`session`; ``None`` until then."""
+
+    @property
+    def session(self) -> Session:
+        """The visitor's session, a dict kept in a signed cookie.
+
+        Read on first use (a request that never uses it pays nothing) and
+        saved with the response when it was modified; see
+        :mod:`framework.sessions`.
+        """
+        session = self.loaded_session
+        if session is None:
+            session = self.loaded_session = load_session(self)
+        return session
 
     def on_json_loading_failed(self, e: ValueError | None) -> t.Any:
         """Raise a 400 that says why the body is not the JSON the view asked for.

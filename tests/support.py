@@ -38,6 +38,9 @@ PG_PORT = 5432
 PG_ADMIN = f"host={PG_HOST} port={PG_PORT} user=postgres dbname=test connect_timeout=3"
 """Where test databases are created from (trust auth, the ``test`` database)."""
 
+TEST_SECRET_KEY = "tests-only-5e3c1f0b8a9d4e7f9b2a6c1d0e8f7a3b"
+"""The ``SECRET_KEY`` of servers started by the tests (:func:`subprocess_env`)."""
+
 START_TIMEOUT = 30.0
 """Seconds a server gets to listen (a loaded 2-core machine can be slow)."""
 
@@ -124,6 +127,8 @@ def subprocess_env(
     :param pythonpath: directories put first on ``PYTHONPATH`` (the checkout
         root always follows them).
     :param clean: drop every inherited ``FRAMEWORK_*`` variable first.
+
+    ``FRAMEWORK_SECRET_KEY`` is :data:`TEST_SECRET_KEY` unless given.
     """
     full = {
         key: value
@@ -131,6 +136,8 @@ def subprocess_env(
         if not (clean and key.startswith("FRAMEWORK_"))
     }
     full.update(env or {})
+    # Servers refuse an empty SECRET_KEY outside DEBUG (framework.security).
+    full.setdefault("FRAMEWORK_SECRET_KEY", TEST_SECRET_KEY)
     paths = [str(path) for path in pythonpath] + [str(ROOT)]
     if full.get("PYTHONPATH"):
         paths.append(full["PYTHONPATH"])

@@ -12,8 +12,10 @@ Global options (before the command name):
   tracebacks). Every command also accepts ``-v`` after its name.
 
 Subcommands are loaded lazily from :data:`COMMANDS`; a command whose module is
-not installed is simply not listed. Exit codes: 0 success, 1 failure (one
-line ``Error: ...`` on stderr, no traceback unless asked for), 2 misuse.
+not installed is simply not listed. An installed app adds its own from its
+``commands`` module (:mod:`framework.cli.appcommands`). Exit codes: 0 success,
+1 failure (one line ``Error: ...`` on stderr, no traceback unless asked for),
+2 misuse.
 
 From Python, :func:`call_command` runs any subcommand and returns its result.
 """
@@ -366,6 +368,19 @@ def _load_command(name: str) -> click.Command | None:
     return command
 
 
+def _name_app(ctx: click.Context, spec: str | None) -> str | None:
+    if spec:
+        obj = ctx.ensure_object(CommandContext)
+        obj.app_spec, obj.app_explicit = spec, True
+    return spec
+
+
+def _app_commands(obj: CommandContext, quiet: bool = False) -> dict[str, t.Any]:
+    from .appcommands import app_commands
+
+    return app_commands(obj, quiet=quiet)
+
+
 def _command_available(name: str) -> bool:
     module_name = COMMANDS[name].partition(":")[0]
     try:
@@ -378,9 +393,12 @@ class FrameworkGroup(click.Group):
     """The ``framework`` group: lazy subcommands, one-line errors."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        """Return the names of the commands whose module is installed."""
+        """Return the built-in commands' names, and a named app's apps' own."""
         names = set(super().list_commands(ctx))
         names.update(name for name in COMMANDS if _command_available(name))
+        obj = ctx.ensure_object(CommandContext)
+        if obj.app_explicit:  # NOTE: the default app is not imported for --help
+            names.update(_app_commands(obj, quiet=True))
         return sorted(names)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
@@ -388,6 +406,8 @@ class FrameworkGroup(click.Group):
         command = super().get_command(ctx, cmd_name)
         if command is None:
             command = _load_command(cmd_name)
+        if command is None:  # an installed app's (framework.cli.appcommands)
+            command = _app_commands(ctx.ensure_object(CommandContext)).get(cmd_name)
         return command
 
     def invoke(self, ctx: click.Context) -> t.Any:
@@ -429,6 +449,8 @@ class FrameworkGroup(click.Group):
     envvar="FRAMEWORK_APP",
     default=None,
     metavar="APP",
+    is_eager=True,  # before --help, which lists the named app's own commands
+    callback=lambda ctx, param, value: _name_app(ctx, value),
     help=(
         "The application: MODULE:ATTR, MODULE:FACTORY() or PATH.py[:ATTR] (env"
         " FRAMEWORK_APP; default: wsgi.py, else app.py, in the current directory)."
@@ -525,6 +547,11 @@ def call_command(
         1 or 2); the original exception is its ``__cause__``.
     """
     command = _load_command(name)
+    if command is None:
+        finder = CommandContext()
+        if options.get("app"):
+            finder.app_spec, finder.app_explicit = options["app"], True
+        command = _app_commands(finder).get(name)
     if command is None:
         raise CommandError(
             f"Unknown command {name!r}; available: {', '.join(_available())}."

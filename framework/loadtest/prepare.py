@@ -9,6 +9,7 @@ import json
 import os
 import pathlib
 import random
+import secrets
 import subprocess
 import sys
 import typing as t
@@ -107,8 +108,26 @@ def server_env(options: Options, scenario: Scenario | None) -> dict[str, str]:
 
 
 def extra_env(options: Options, scenario: Scenario | None) -> dict[str, str]:
-    """Return what the scenario and ``--env`` add to the servers' environment."""
-    return {**(scenario.server_env if scenario else {}), **options.env}
+    """Return what the scenario and ``--env`` add to the servers' environment.
+
+    Unless this environment, the scenario or ``--env`` sets
+    ``FRAMEWORK_SECRET_KEY``, the run gets a random key of its own, shared by
+    its servers: ``framework serve`` refuses to start without a key, and a
+    load test's sessions need no key that outlives it.
+    """
+    env = {**(scenario.server_env if scenario else {}), **options.env}
+    # NOTE: this process's environment gets the result too (run.py), so the
+    # run's own key found there is still this run's, to be passed on.
+    configured = os.environ.get(SECRET_KEY_VARIABLE) or _RUN_SECRET_KEY
+    if SECRET_KEY_VARIABLE not in env and configured == _RUN_SECRET_KEY:
+        env[SECRET_KEY_VARIABLE] = _RUN_SECRET_KEY
+    return env
+
+
+SECRET_KEY_VARIABLE = "FRAMEWORK_SECRET_KEY"
+"""The environment variable of the servers' ``SECRET_KEY``."""
+
+_RUN_SECRET_KEY: t.Final = secrets.token_urlsafe(50)
 
 
 def serve_args(options: Options, workers: int) -> list[str]:

@@ -440,7 +440,7 @@ def _run(  # noqa: C901
         workers=workers,
         run_dir=run_dir,
         started=started,
-        env=extra_env(options, scenario),
+        env=_shown_env(extra_env(options, scenario)),
         found=found,
         plan_prefix=prefix,
     )
@@ -552,6 +552,19 @@ def _call_check(
     if not failed:
         return [Check(f"--check {spec}", True, "no failed check")]
     return [Check(f"--check {spec}", False, str(item)) for item in failed]
+
+
+_SECRET_WORDS: t.Final = ("SECRET", "PASSWORD", "TOKEN", "KEY")
+
+
+def _shown_env(env: dict[str, str]) -> dict[str, str]:
+    """Return the servers' extra environment for results.json, secrets hidden."""
+    return {
+        name: "<hidden>"
+        if any(word in name.upper() for word in _SECRET_WORDS)
+        else value
+        for name, value in env.items()
+    }
 
 
 def _results(

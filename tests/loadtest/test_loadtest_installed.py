@@ -52,6 +52,8 @@ def test_the_installed_command_balances_the_books_of_any_app(
         "/metrics",
     }
     assert results["signals"][0]["request_started"] == 200
+    # No key configured: the run's servers shared a random one, not written down.
+    assert results["server"]["env"]["FRAMEWORK_SECRET_KEY"] == "<hidden>"
     assert (
         results["signals"][0]["got_request_exception"]
         == (results["requests"]["/boom"]["count"])

@@ -10,6 +10,7 @@ claim can be checked against the rows.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import pathlib
 import sqlite3
@@ -37,7 +38,9 @@ class Database:
         """Run one query (``%s`` placeholders) and return every row."""
         if self.vendor == "sqlite":
             with contextlib.closing(sqlite3.connect(self.path)) as conn:
-                return conn.execute(sql.replace("%s", "?"), params).fetchall()
+                rows = conn.execute(sql.replace("%s", "?"), params).fetchall()
+                conn.commit()
+                return rows
         import psycopg
 
         with psycopg.connect(self.url, autocommit=True) as conn:
@@ -52,12 +55,23 @@ class Database:
         )
 
 
+API_TOKEN = "reliability-tests-token-0123456789abcdef0123456789"
+"""Registered in every served database; sent with every request (API writes)."""
+
+
 class Bookmarks:
     """A served app_example and its database."""
 
     def __init__(self, server: Server, db: Database) -> None:
         self.server = server
         self.db = db
+        # What `framework createtoken tests --token API_TOKEN` stores: the hash.
+        digest = hashlib.sha256(API_TOKEN.encode()).hexdigest()
+        db.rows(
+            "INSERT INTO app_example_apitoken (name, token_hash, created)"
+            " VALUES (%s, %s, CURRENT_TIMESTAMP) RETURNING id",
+            ("tests", digest),
+        )
 
     def call(
         self,
@@ -70,6 +84,7 @@ class Bookmarks:
         """Send one request; return the status and the decoded JSON (or bytes)."""
         body = None if payload is None else json.dumps(payload).encode()
         all_headers = {"Content-Type": "application/json"} if body else {}
+        all_headers["Authorization"] = f"Bearer {API_TOKEN}"
         if path.startswith("/api/"):
             all_headers["Accept"] = "application/json"
         all_headers.update(headers or {})
@@ -81,8 +96,16 @@ class Bookmarks:
         return status, data
 
     def raw(self, data: bytes, timeout: float = 30.0) -> bytes:
-        """Send raw bytes on a new connection; return everything the server sent."""
+        """Send raw bytes on a new connection; return everything the server sent.
+
+        The API token's ``Authorization`` header is put after the request line.
+        """
         import socket
+
+        line, crlf, rest = data.partition(b"\r\n")
+        if crlf:
+            auth = f"Authorization: Bearer {API_TOKEN}\r\n".encode()
+            data = line + crlf + auth + rest
 
         with socket.create_connection(("127.0.0.1", self.server.port), timeout) as sock:
             # NOTE: a server may answer (413) and close before it has read the
@@ -125,12 +148,13 @@ class Launcher:
             name, url = create_pg_database("fw_rel")
             self.databases.append(name)
             db = Database("postgresql", url, None)
+        served_env = {"DATABASE_URL": url, **(env or {})}
+        served = served_env["DATABASE_URL"]
+        if served != url and served.startswith("sqlite:///"):
+            path = pathlib.Path(served[len("sqlite:///") :])
+            db = Database("sqlite", served, path)
         server = Server.serve(
-            self.directory,
-            app,
-            ["--no-access-log", *args],
-            {"DATABASE_URL": url, **(env or {})},
-            pythonpath,
+            self.directory, app, ["--no-access-log", *args], served_env, pythonpath
         )
         self.started.append(server)
         server.wait_ready()

@@ -14,6 +14,7 @@ import time
 import click
 import pytest
 from support import ROOT
+from support import TEST_SECRET_KEY
 from support import free_port
 from support import get
 from support import wait_for_port
@@ -358,8 +359,11 @@ def _hello(environ, start_response):
     return [b"hello"]
 
 
-def test_load_returns_the_callable_or_resolves_the_spec(tmp_path, monkeypatch):
+def test_load_returns_the_callable_or_resolves_the_spec(
+    tmp_path, monkeypatch, settings
+):
     monkeypatch.chdir(tmp_path)
+    settings.SECRET_KEY = TEST_SECRET_KEY
     assert serving.GunicornApplication(_hello).load() is _hello
     loaded = serving.GunicornApplication(
         "anything", loader=lambda spec: (spec, _hello)
@@ -373,8 +377,9 @@ def test_load_returns_the_callable_or_resolves_the_spec(tmp_path, monkeypatch):
     assert app.__module__ == "tiny_wsgi"
 
 
-def test_a_worker_that_imports_the_app_trims_its_heap(tmp_path, monkeypatch):
+def test_a_worker_that_imports_the_app_trims_its_heap(tmp_path, monkeypatch, settings):
     monkeypatch.chdir(tmp_path)
+    settings.SECRET_KEY = TEST_SECRET_KEY
     trims = []
     monkeypatch.setattr(serving, "trim_heap", lambda: trims.append(1))
     loader = {"loader": lambda spec: _hello}
@@ -459,8 +464,11 @@ def test_sigterm_under_load_finishes_every_started_request(
     assert len(successes) == counts["finished"]
 
 
-def test_an_app_loaded_in_the_master_is_frozen_before_the_fork(tmp_path, monkeypatch):
+def test_an_app_loaded_in_the_master_is_frozen_before_the_fork(
+    tmp_path, monkeypatch, settings
+):
     monkeypatch.chdir(tmp_path)
+    settings.SECRET_KEY = TEST_SECRET_KEY
     assert gc.get_freeze_count() == 0
     worker = serving.GunicornApplication("any:app", loader=lambda spec: _hello)
     assert worker.wsgi() is _hello
@@ -554,7 +562,11 @@ def test_workers_open_their_own_database_connections_after_the_fork(
 
 
 def _serve_check_config(cwd, args, app="app_example.wsgi:app"):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "FRAMEWORK_SECRET_KEY": TEST_SECRET_KEY,
+    }
     for name in ("FRAMEWORK_SETTINGS_MODULE", "DATABASE_URL", "GUNICORN_CMD_ARGS"):
         env.pop(name, None)
     return subprocess.run(

@@ -1,4 +1,8 @@
-"""A fixture app with one view per response kind and failure mode."""
+"""A fixture app with one view per response kind and failure mode.
+
+Its POST views are ``csrf_exempt``: these tests are about the request's life,
+CSRF has tests of its own (tests/test_csrf.py).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from werkzeug.utils import send_file
 from framework import App
 from framework import Response
 from framework import abort
+from framework import csrf_exempt
 
 EVENTS: list[str] = []
 """Views append what happened (generator closed, file closed...)."""
@@ -35,6 +40,7 @@ def make_app() -> App:  # noqa: C901
         return [1, "two", None]
 
     @app.route("/created", methods=["POST"])
+    @csrf_exempt
     def created(request):
         return "made", 201, {"X-Made": "yes"}
 
@@ -115,10 +121,12 @@ def make_app() -> App:  # noqa: C901
         return "x", 200, {"X-Ctl": "a\tb"}
 
     @app.route("/json", methods=["POST"])
+    @csrf_exempt
     def echo_json(request):
         return {"got": request.get_json()}
 
     @app.route("/form", methods=["POST"])
+    @csrf_exempt
     def form(request):
         return {"fields": len(request.form)}
 
@@ -135,6 +143,7 @@ def make_app() -> App:  # noqa: C901
         return "dir"
 
     @app.route("/items/<name>", methods=["GET", "POST"])
+    @csrf_exempt
     def item(request, name):
         return t.cast(str, name)
 

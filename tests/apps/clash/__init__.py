@@ -1,0 +1,1 @@
+"""An installed app defining a command name another app uses."""

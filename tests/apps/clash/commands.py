@@ -1,0 +1,6 @@
+import click
+
+
+@click.command()
+def greet():
+    """Another greet."""
