@@ -22,9 +22,13 @@ import time
 import typing as t
 
 from werkzeug.datastructures import EnvironHeaders
+from werkzeug.datastructures import Headers
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.http import HTTP_STATUS_CODES
+from werkzeug.urls import iri_to_uri
+from werkzeug.utils import get_content_type
 from werkzeug.wrappers import Request as _WerkzeugRequest
 from werkzeug.wrappers import Response as _WerkzeugResponse
 
@@ -33,6 +37,8 @@ from .signals import got_request_exception
 from .signals import request_finished
 
 if t.TYPE_CHECKING:
+    from http import HTTPStatus
+
     from _typeshed.wsgi import StartResponse
     from _typeshed.wsgi import WSGIEnvironment
 
@@ -222,10 +228,259 @@ class Request(_WerkzeugRequest):
         raise BadRequest(f"The request body is not valid JSON: {e}") from e
 
 
+_STATUS_LINES: t.Final = {
+    code: f"{code} {name.upper()}" for code, name in HTTP_STATUS_CODES.items()
+}
+"""Status code -> status line, as werkzeug's ``Response.status`` setter makes it."""
+
+_CACHE_LIMIT: t.Final = 256
+_content_types: dict[str, str] = {}
+_uris: dict[str, str] = {}
+
+_ORDINARY_HEADERS: t.Final = frozenset(
+    {
+        "Content-Type",
+        "Set-Cookie",
+        "Cache-Control",
+        "ETag",
+        "Last-Modified",
+        "Date",
+        "Vary",
+        "X-Frame-Options",
+        "X-Content-Type-Options",
+        "Referrer-Policy",
+        "Content-Security-Policy",
+        "Strict-Transport-Security",
+        "Content-Disposition",
+        "Accept-Ranges",
+        "Allow",
+    }
+)
+"""Header names that werkzeug's ``get_wsgi_headers`` passes through unchanged."""
+
+
+def _content_type(mimetype: str) -> str | None:
+    """Return the ``Content-Type`` werkzeug makes of ``mimetype``, or ``None``.
+
+    ``None`` when the value would be refused (a newline): werkzeug's own path
+    then raises its error.
+    """
+    content_type = _content_types.get(mimetype)
+    if content_type is None:
+        content_type = get_content_type(mimetype, "utf-8")
+        if "\r" in content_type or "\n" in content_type:
+            return None
+        if len(_content_types) < _CACHE_LIMIT:
+            _content_types[mimetype] = content_type
+    return content_type
+
+
+def _same_uri(location: str) -> bool:
+    """Whether werkzeug leaves a ``Location`` value as it is (``iri_to_uri``)."""
+    uri = _uris.get(location)
+    if uri is None:
+        uri = iri_to_uri(location)
+        if len(_uris) < _CACHE_LIMIT:
+            _uris[location] = uri
+    return uri == location
+
+
+def _lean_flags(cls: type[_WerkzeugResponse]) -> tuple[bool, bool]:
+    """Return whether ``cls`` may take the lean ``__init__`` and ``__call__``.
+
+    Only when it keeps every werkzeug method those replace: a subclass that
+    overrides one of them gets werkzeug's generic path.
+    """
+    base = _WerkzeugResponse
+    lean_init = (
+        cls.set_data is base.set_data
+        and cls.status is base.status
+        and cls._clean_status is base._clean_status
+        and cls.automatically_set_content_length is True
+    )
+    lean_call = (
+        cls.get_wsgi_headers is base.get_wsgi_headers
+        and cls.get_app_iter is base.get_app_iter
+        and cls.get_wsgi_response is base.get_wsgi_response
+        and cls.iter_encoded is base.iter_encoded
+        and cls.close is base.close
+        and cls.status is base.status
+        and cls.status_code is base.status_code
+    )
+    return lean_init, lean_call
+
+
 class Response(_WerkzeugResponse):
-    """A response: werkzeug's, with ``text/html`` as the default mimetype."""
+    """A response: werkzeug's, with ``text/html`` as the default mimetype.
+
+    The whole werkzeug API is there (``headers``, ``set_cookie``, ``status``,
+    ``mimetype``, ``data``, ...). Building one from a ``str`` or ``bytes``
+    body and calling it as a WSGI application take lean paths that give
+    werkzeug's result (tests/test_wrappers.py compares them).
+    """
 
     default_mimetype = "text/html"
+
+    _lean_init: t.ClassVar[bool] = True
+    _lean_call: t.ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: t.Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._lean_init, cls._lean_call = _lean_flags(cls)
+
+    def __init__(
+        self,
+        response: cabc.Iterable[bytes] | bytes | cabc.Iterable[str] | str | None = None,
+        status: int | str | HTTPStatus | None = None,
+        headers: t.Any = None,
+        mimetype: str | None = None,
+        content_type: str | None = None,
+        direct_passthrough: bool = False,
+    ) -> None:
+        # PERF: werkzeug's __init__ validates two headers through Headers'
+        # generic methods and parses the status (about 2 us). Without
+        # headers or content_type, with an int status, this sets the same
+        # attributes to the same values directly.
+        if headers is None and content_type is None and self._lean_init:
+            if mimetype is None:
+                mimetype = self.default_mimetype
+            if status is None:
+                status = self.default_status
+            line = _STATUS_LINES.get(status) if type(status) is int else None
+            ctype = _content_type(mimetype) if type(mimetype) is str else None
+            if line is not None and ctype is not None:
+                lean = _lean_body(response, ctype)
+                if lean is not None:
+                    new_headers = Headers()
+                    new_headers._list = lean[1]
+                    self.headers = new_headers
+                    self._status = line
+                    self._status_code = t.cast(int, status)
+                    self.direct_passthrough = direct_passthrough
+                    self._on_close = []
+                    self.response = lean[0]
+                    return
+        super().__init__(
+            response, status, headers, mimetype, content_type, direct_passthrough
+        )
+
+    def __call__(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> cabc.Iterable[bytes]:
+        """Process this response as a WSGI application (werkzeug's result).
+
+        :param environ: the WSGI environment.
+        :param start_response: the server's ``start_response``.
+        :returns: the body iterable: a list for a buffered body.
+        """
+        # PERF: werkzeug copies the headers into a new Headers, scans them,
+        # and wraps the body in a generator and a ClosingIterator (about
+        # 3 us). For the common responses (no special status, headers that
+        # werkzeug passes unchanged, a body of bytes) the result is the
+        # same: the header list as is (plus Content-Length for a buffered
+        # body), and the buffered body list itself.
+        code = self._status_code
+        if (
+            not self._lean_call
+            or 100 <= code < 200
+            or code == 204
+            or code == 304
+            or type(self.headers) is not Headers
+        ):
+            return super().__call__(environ, start_response)
+        items = list(self.headers)
+        has_length = self._scan_headers(items)
+        if has_length is None:
+            return super().__call__(environ, start_response)
+        body = self.response
+        if type(body) is list:
+            if self._on_close or any(type(chunk) is not bytes for chunk in body):
+                return super().__call__(environ, start_response)
+            if not has_length and self.automatically_set_content_length:
+                items.append(("Content-Length", str(sum(map(len, body)))))
+            start_response(self._status, items)
+            if environ["REQUEST_METHOD"] == "HEAD":
+                return []
+            return body
+        if environ["REQUEST_METHOD"] == "HEAD" or type(body) is tuple:
+            return super().__call__(environ, start_response)
+        start_response(self._status, items)
+        if self.direct_passthrough:
+            return t.cast("cabc.Iterable[bytes]", body)
+        return _StreamedBody(self)
+
+    def _scan_headers(self, items: list[tuple[str, str]]) -> bool | None:
+        """Return whether ``items`` has a Content-Length; ``None``: not lean.
+
+        Not lean: a header werkzeug would rewrite (a ``Location`` that is not
+        a plain URI or is to be made absolute, ``Content-Location``).
+        """
+        has_length = False
+        location = None
+        for key, value in items:
+            if key in _ORDINARY_HEADERS:
+                continue
+            if key == "Content-Length":
+                has_length = True
+                continue
+            lower = key.lower()
+            if lower == "content-length":
+                has_length = True
+            elif lower == "location" and key == "Location" and location is None:
+                location = value
+            elif lower == "location" or lower == "content-location":
+                return None
+        if location is not None and (
+            self.autocorrect_location_header or not _same_uri(location)
+        ):
+            return None
+        return has_length
+
+
+def _lean_body(
+    response: t.Any, content_type: str
+) -> tuple[t.Any, list[tuple[str, str]]] | None:
+    """Return werkzeug's ``(response, header list)`` for a body, or ``None``.
+
+    ``None`` for what takes werkzeug's path (``bytearray``, subclasses of
+    ``str`` or ``bytes`` such as ``Markup``).
+    """
+    kind = type(response)
+    if kind is str or kind is bytes:
+        body = response.encode() if kind is str else response
+        return [body], [
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(body))),
+        ]
+    if response is None:
+        return [], [("Content-Type", content_type)]
+    if isinstance(response, str | bytes | bytearray):
+        return None
+    return response, [("Content-Type", content_type)]
+
+
+Response._lean_init, Response._lean_call = _lean_flags(Response)
+
+
+class _StreamedBody:
+    """The body of a streamed response: encodes ``str`` chunks, closes the response.
+
+    What werkzeug's ``ClosingIterator`` around ``iter_encoded()`` does, in
+    one object.
+    """
+
+    __slots__ = ("_response",)
+
+    def __init__(self, response: Response) -> None:
+        self._response = response
+
+    def __iter__(self) -> cabc.Iterator[bytes]:
+        for chunk in self._response.response:
+            yield chunk.encode() if isinstance(chunk, str) else chunk
+
+    def close(self) -> None:
+        """Close the response (its body's ``close()`` and ``call_on_close``)."""
+        self._response.close()
 
 
 class ClosingIterable(list[bytes]):

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import wsgiref.util
 import wsgiref.validate
 
 import pytest
 from werkzeug.test import EnvironBuilder
-from werkzeug.wrappers import Request as WerkzeugRequest
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from framework import App
-from framework import Request
 from framework import Response
 from framework import signals
 from framework.conf import override_settings
@@ -181,49 +181,6 @@ def test_exception_mid_stream_passes_wsgiref_validate(app):
 # PERF checks: the shortcuts match werkzeug --------------------------------------
 
 
-ENVIRONS = [
-    EnvironBuilder("/a/b", query_string="x=1&y=2").get_environ(),
-    EnvironBuilder(
-        "/caf%C3%A9//x", base_url="https://h.example:8443/root/"
-    ).get_environ(),
-    {"REQUEST_METHOD": "post", "wsgi.input": None},
-    {
-        "PATH_INFO": "//lead\xff",
-        "SCRIPT_NAME": "/s/",
-        "SERVER_NAME": "/tmp/sock",
-        "SERVER_PORT": "",
-        "QUERY_STRING": "a=%E2%82%AC",
-        "wsgi.url_scheme": "https",
-        "REMOTE_ADDR": "10.0.0.1",
-        "HTTP_X_THING": "1",
-    },
-]
-ATTRIBUTES = [
-    "method",
-    "scheme",
-    "server",
-    "root_path",
-    "path",
-    "query_string",
-    "remote_addr",
-    "full_path",
-    "url",
-    "host",
-    "args",
-]
-
-
-@pytest.mark.parametrize("env", ENVIRONS)
-def test_lazy_request_matches_werkzeug_request(env):
-    ours = Request(dict(env))
-    theirs = WerkzeugRequest(dict(env))
-    for name in ATTRIBUTES:
-        if name in ("url", "host") and "SERVER_NAME" not in env:
-            continue
-        assert getattr(ours, name) == getattr(theirs, name), name
-    assert dict(ours.headers) == dict(theirs.headers)
-
-
 RETURN_VALUES = [
     "Hello, World!",
     "h\xe9llo \u20ac",
@@ -247,12 +204,14 @@ def test_fast_responses_match_werkzeug_responses(value, method):
         started = []
         result = wsgi_app(environ, lambda s, h, e=None: started.append((s, h)))
         body = b"".join(result)
-        result.close()
+        if hasattr(result, "close"):
+            result.close()
         return started[0][0], sorted(started[0][1]), body
 
     fast = run(app, dict(env))
     slow_response = app.make_response(value)
-    slow = run(slow_response, dict(env))
+    # werkzeug's own generic WSGI call, not the lean one of framework.Response.
+    slow = run(functools.partial(WerkzeugResponse.__call__, slow_response), dict(env))
     assert fast == slow
 
 
