@@ -85,6 +85,8 @@ _HOST_RE: t.Final = re.compile(
 )
 _BAD_HEADER_CHARS: t.Final = re.compile(r"[\x00-\x1f\x7f]")
 _JSON_TYPE: t.Final = "application/json"
+_FAST_KINDS: t.Final[frozenset[type]] = frozenset({str, bytes, dict, list})
+"""View return types the core answers without a Response object."""
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
@@ -190,6 +192,8 @@ class _State:
         "html_type",
         "request_class",
         "handler",
+        "response_hooks",
+        "fast_kinds",
     )
 
     router: Router
@@ -201,6 +205,8 @@ class _State:
     html_type: str
     request_class: type[Request]
     handler: cabc.Callable[[Request], Response] | None
+    response_hooks: tuple[cabc.Callable[[Request, Response], Response], ...]
+    fast_kinds: frozenset[type]
 
 
 class App:
@@ -248,6 +254,7 @@ class App:
         self._state: _State | None = None
         self._lock = threading.Lock()
         self._build_adapter: MapAdapter | None = None
+        self._response_hooks: list[cabc.Callable[[Request, Response], Response]] = []
         _apps.add(self)
         templating.register_app(self)
 
@@ -495,6 +502,8 @@ class App:
                 for factory in reversed(self.view_middleware):
                     handler = factory(handler)
             state.handler = handler
+            state.response_hooks = tuple(self._response_hooks)
+            state.fast_kinds = frozenset() if state.response_hooks else _FAST_KINDS
             self._state = state
             return state
 
@@ -589,45 +598,38 @@ class App:
                 _check_length(length, state.max_content_length)
             if state.handler is not None:
                 response = state.handler(request)
-                return response(environ, closing.start_response)
-            method = request.method
-            rule, values = state.router.match(environ, method)
-            if method == "OPTIONS" and getattr(
-                rule, "provide_automatic_options", False
-            ):
-                return self._options_response(state, request)(
-                    environ, closing.start_response
-                )
-            request.endpoint = endpoint = rule.endpoint
-            request.view_args = values
-            rv: t.Any = (
-                self.view_functions[endpoint](request, **values)
-                if values
-                else self.view_functions[endpoint](request)
-            )
-            # PERF: common return values skip werkzeug's Response; the
-            # output equals Response's (tests/test_app.py compares them).
-            kind = type(rv)
-            if kind is str:
-                body = rv.encode(state.charset)
-                content_type = state.html_type
-            elif kind is dict or kind is list:
-                body = _json_bytes(rv)
-                content_type = _JSON_TYPE
-            elif kind is bytes:
-                body = rv
-                content_type = state.html_type
             else:
+                rv = self._call_view(state, request)
+                kind = type(rv)
+                if kind in state.fast_kinds:
+                    # PERF: common return values skip werkzeug's Response;
+                    # the output equals Response's (tests/test_app.py
+                    # compares them). No kind is fast while a response hook
+                    # needs a Response object.
+                    if kind is str:
+                        body = rv.encode(state.charset)
+                        content_type = state.html_type
+                    elif kind is bytes:
+                        body = rv
+                        content_type = state.html_type
+                    else:
+                        body = _json_bytes(rv)
+                        content_type = _JSON_TYPE
+                    closing.status = "200 OK"
+                    closing.server_start_response(
+                        "200 OK",
+                        [
+                            ("Content-Type", content_type),
+                            ("Content-Length", str(len(body))),
+                        ],
+                    )
+                    if request.method == "HEAD":
+                        return []
+                    return [body]
                 response = self.make_response(rv)
-                return response(environ, closing.start_response)
-            closing.status = "200 OK"
-            closing.server_start_response(
-                "200 OK",
-                [("Content-Type", content_type), ("Content-Length", str(len(body)))],
-            )
-            if method == "HEAD":
-                return []
-            return [body]
+            if state.response_hooks:
+                response = self._run_response_hooks(state, request, response)
+            return response(environ, closing.start_response)
         except HTTPException as exc:
             response = self.handle_http_exception(request, exc)
         except Exception as exc:
@@ -636,24 +638,54 @@ class App:
                 # NOTE: start_response already ran (the server refused the
                 # headers): PEP 3333 wants exc_info on the second call.
                 return self._start_error(environ, closing, response, exc)
+        if state.response_hooks:
+            response = self._run_response_hooks(state, request, response)
         return response(environ, closing.start_response)
+
+    def _call_view(self, state: _State, request: Request) -> t.Any:
+        """Route ``request`` and call its view: the one routing step.
+
+        Both cores use it: :meth:`_handle` (no view middleware) and
+        :meth:`_get_response` (the innermost ``get_response``). It sets
+        ``request.endpoint`` and ``request.view_args``.
+
+        :returns: the view's return value, or the response to an automatic
+            ``OPTIONS``.
+        :raises HTTPException: no rule matches (404, 405) or a redirect.
+        """
+        method = request.method
+        rule, values = state.router.match(request.environ, method)
+        if method == "OPTIONS" and getattr(rule, "provide_automatic_options", False):
+            return self._options_response(state, request)
+        request.endpoint = endpoint = rule.endpoint
+        request.view_args = values
+        view = self.view_functions[endpoint]
+        # PERF: a call without ** when the rule has no arguments.
+        return view(request, **values) if values else view(request)
 
     def _get_response(self, request: Request) -> Response:
         """Route and call the view; the innermost ``get_response``."""
         state = self._state or self._setup()
         try:
-            method = request.method
-            rule, values = state.router.match(request.environ, method)
-            if method == "OPTIONS" and getattr(
-                rule, "provide_automatic_options", False
-            ):
-                return self._options_response(state, request)
-            request.endpoint = rule.endpoint
-            request.view_args = values
-            rv = self.view_functions[rule.endpoint](request, **values)
-            return self.make_response(rv)
+            return self.make_response(self._call_view(state, request))
         except HTTPException as exc:
             return self.handle_http_exception(request, exc)
+
+    def _run_response_hooks(
+        self, state: _State, request: Request, response: Response
+    ) -> Response:
+        """Pass the response of every request through the response hooks.
+
+        NOTE: the one place for per-request response processing (sessions,
+        CSRF, security headers): :meth:`_handle` calls it with every
+        response it makes, view, middleware and HTTP error responses alike,
+        and only when ``state.response_hooks`` is not empty, so it costs
+        nothing while unused. A hook is ``hook(request, response)`` and
+        returns the response to send (the same one or another).
+        """
+        for hook in state.response_hooks:
+            response = hook(request, response)
+        return response
 
     def _check_host(self, state: _State, host: str) -> None:
         if _host_allowed(host, state.allowed_hosts):
