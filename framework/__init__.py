@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import typing as t
 
-from werkzeug.utils import redirect
-
 from . import signals
 from .app import App
 from .dispatch import Signal
@@ -25,6 +23,7 @@ from .templating import render
 from .templating import render_template
 from .wrappers import Request
 from .wrappers import Response
+from .wrappers import redirect
 
 __all__ = [
     "App",

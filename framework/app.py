@@ -179,6 +179,38 @@ def _check_length(length: str, limit: int) -> None:
         raise RequestEntityTooLarge()
 
 
+_error_bodies: dict[type[HTTPException], tuple[str | None, str]] = {}
+
+
+def _error_response(exc: HTTPException, environ: WSGIEnvironment) -> Response:
+    """Return the response of an HTTP error: werkzeug's ``exc.get_response()``.
+
+    PERF: the error page of a werkzeug error class (``abort(404)``, a routing
+    404) depends on its class only, unless an instance or subclass changes
+    what werkzeug renders; that page is built once per class, and the
+    response is a lean :class:`Response` with werkzeug's status, headers and
+    body (tests/test_app.py compares them).
+    """
+    # Anything set on the instance (a description, a response, a code...)
+    # changes the page: werkzeug renders it.
+    if exc.response is not None or len(exc.__dict__) != 1:
+        return t.cast(Response, exc.get_response(environ))
+    cls = type(exc)
+    cached = _error_bodies.get(cls)
+    # The class's description may be changed at run time: it is the key too.
+    if cached is None or cached[0] is not exc.description:
+        if not (
+            cls.get_response is HTTPException.get_response
+            and cls.get_body is HTTPException.get_body
+            and cls.get_description is HTTPException.get_description
+            and cls.get_headers is HTTPException.get_headers
+            and cls.name is HTTPException.name
+        ):
+            return t.cast(Response, exc.get_response(environ))
+        cached = _error_bodies[cls] = (exc.description, exc.get_body(environ))
+    return Response(cached[1], exc.code)
+
+
 class _State:
     """What an app reads from the settings and builds once, per change."""
 
@@ -778,7 +810,7 @@ class App:
             return t.cast(Response, exc.get_response(request.environ))
         handler = self.error_handlers.get(exc.code) or self._find_handler(exc)
         if handler is None:
-            return t.cast(Response, exc.get_response(request.environ))
+            return _error_response(exc, request.environ)
         try:
             return self.make_response(handler(request, exc))
         except HTTPException as other:

@@ -325,3 +325,124 @@ def test_replaced_headers_object_takes_werkzeug_path():
     response = Response("x")
     response.headers = Headers([("X-Only", "1")])
     assert call(response) == call(werkzeug_call(response))
+
+
+# Request: plain query strings and form bodies ----------------------------------------
+
+QUERY_STRINGS = [
+    "",
+    "q=books&page=2",
+    "a=1&a=2&b=",
+    "flag&=empty&x==y&&",
+    "a=%E2%82%AC&b=c+d",
+    "caf\xc3\xa9=1",
+    "bad=%ZZ&raw=%ff",
+    "k=v;w=z",
+]
+
+
+@pytest.mark.parametrize("query", QUERY_STRINGS)
+def test_args_match_werkzeug(query):
+    env = {"QUERY_STRING": query, "REQUEST_METHOD": "GET"}
+    ours = Request(dict(env)).args
+    theirs = WerkzeugRequest(dict(env)).args
+    assert type(ours) is type(theirs)
+    assert list(ours.lists()) == list(theirs.lists())
+
+
+FORM_BODIES = [
+    b"name=Ada&email=ada%40example.com",
+    b"name=Ada&tags=a&tags=b&empty=",
+    b"a+b=c+d&e=%E2%82%AC",
+    b"bad=%ZZ",
+    b"latin=\xe9",
+    b"",
+    b"x" * 70000,
+]
+
+
+def form_environ(body, **extra):
+    env = EnvironBuilder(
+        "/", method="POST", data=body, content_type=FORM_TYPE
+    ).get_environ()
+    env.update(extra)
+    return env
+
+
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+def form_state(request_class, env, before=None):
+    """What a view sees of a form request, and the errors it meets."""
+    request = request_class(env)
+    seen = []
+    for step in (before, "form", "files", "stream", "get_data"):
+        try:
+            if step is None:
+                continue
+            if step == "form":
+                seen.append(list(request.form.lists()))
+            elif step == "files":
+                seen.append(list(request.files.lists()))
+            elif step == "stream":
+                seen.append(request.stream.read())
+            elif step == "get_data":
+                seen.append(request.get_data())
+            elif step == "args":
+                seen.append(list(request.args.lists()))
+        except Exception as exc:  # the same failures, in the same step
+            seen.append(type(exc))
+    return seen
+
+
+@pytest.mark.parametrize("body", FORM_BODIES, ids=lambda b: repr(b[:30]))
+@pytest.mark.parametrize("before", [None, "stream", "get_data", "args"])
+def test_form_matches_werkzeug(body, before):
+    ours = form_state(Request, form_environ(body), before)
+    theirs = form_state(WerkzeugRequest, form_environ(body), before)
+    assert ours == theirs
+
+
+@pytest.mark.parametrize(
+    ("extra", "length"),
+    [
+        ({"CONTENT_TYPE": FORM_TYPE + "; charset=utf-8"}, None),
+        ({"CONTENT_TYPE": "Application/X-WWW-Form-Urlencoded"}, None),
+        ({"CONTENT_TYPE": "text/plain"}, None),
+        ({"CONTENT_LENGTH": ""}, None),
+        ({"CONTENT_LENGTH": "abc"}, None),
+        ({"CONTENT_LENGTH": "٣"}, None),
+        ({"wsgi.input_terminated": True}, None),
+        ({}, "short"),
+        ({"wsgi.input_terminated": True}, "short"),
+        ({"HTTP_TRANSFER_ENCODING": "chunked"}, None),
+    ],
+    ids=repr,
+)
+def test_form_edge_environs_match_werkzeug(extra, length):
+    body = b"name=Ada&x=1"
+
+    def env():
+        environ = form_environ(body, **extra)
+        if length == "short":
+            environ["wsgi.input"] = io.BytesIO(body[:5])
+        return environ
+
+    assert form_state(Request, env()) == form_state(WerkzeugRequest, env())
+
+
+def test_form_respects_max_content_length():
+    class Limited(Request):
+        max_content_length = 5
+
+    class WerkzeugLimited(WerkzeugRequest):
+        max_content_length = 5
+
+    env = form_environ(b"name=Ada")
+    assert form_state(Limited, dict(env)) == form_state(WerkzeugLimited, dict(env))
+
+
+def test_shallow_request_refuses_to_read_the_form():
+    env = form_environ(b"a=1")
+    with pytest.raises(RuntimeError, match="shallow"):
+        Request(env, shallow=True).form  # noqa: B018
