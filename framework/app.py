@@ -795,7 +795,8 @@ class App:
                         " split or break the response."
                     )
                 response.headers[name] = value
-        if response.status_code == 204 or response.status_code < 200:
+        code = response.status_code
+        if code == 204 or code < 200:
             # A response without content must not announce a content type.
             response.headers.pop("Content-Type", None)
         return response
