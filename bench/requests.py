@@ -240,12 +240,11 @@ def chunks() -> t.Iterator[bytes]:
 
 
 def framework_patterns() -> t.Any:
-    from werkzeug.utils import send_file
-
     from framework import App
     from framework import Response
     from framework import abort
     from framework import redirect
+    from framework import send_file
 
     app = App("bench")
     route = app.route
@@ -280,7 +279,7 @@ def framework_patterns() -> t.Any:
 
     @route("/p/file")
     def file(request: t.Any) -> t.Any:
-        return send_file(SEND_FILE, request.environ)
+        return send_file(request, SEND_FILE)
 
     @route("/p/handled")
     def handled(request: t.Any) -> t.Any:

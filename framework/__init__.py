@@ -19,11 +19,12 @@ from .exceptions import NotFound
 from .exceptions import RouteError
 from .exceptions import TooManyFieldsSent
 from .exceptions import abort
+from .helpers import redirect
+from .helpers import send_file
 from .templating import render
 from .templating import render_template
 from .wrappers import Request
 from .wrappers import Response
-from .wrappers import redirect
 
 __all__ = [
     "App",
@@ -45,6 +46,7 @@ __all__ = [
     "redirect",
     "render",
     "render_template",
+    "send_file",
     "signals",
     "url_for",
 ]

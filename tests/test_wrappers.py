@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import http
 import io
+import random
+from urllib.parse import unquote
 
 import pytest
 from markupsafe import Markup
@@ -338,6 +340,9 @@ QUERY_STRINGS = [
     "caf\xc3\xa9=1",
     "bad=%ZZ&raw=%ff",
     "k=v;w=z",
+    "a%2Bb=c%26d&e=%zz+%&%=&+=+",
+    "email=ada%40example.com&sp=a+b%20c&pct=100%",
+    "u=%C3%A9%E2%82%AC&broken=%C3",
 ]
 
 
@@ -354,7 +359,8 @@ FORM_BODIES = [
     b"name=Ada&email=ada%40example.com",
     b"name=Ada&tags=a&tags=b&empty=",
     b"a+b=c+d&e=%E2%82%AC",
-    b"bad=%ZZ",
+    b"bad=%ZZ&half=%C3&x=%",
+    b"%2B=%26&a%3Db=c",
     b"latin=\xe9",
     b"",
     b"x" * 70000,
@@ -446,3 +452,14 @@ def test_shallow_request_refuses_to_read_the_form():
     env = form_environ(b"a=1")
     with pytest.raises(RuntimeError, match="shallow"):
         Request(env, shallow=True).form  # noqa: B018
+
+
+def test_unquote_shortcut_matches_urllib():
+    from framework.wrappers import _unquote
+
+    rng = random.Random(14)
+    alphabet = "%%%0123456789abcdefABCDEFxz+ .-~"
+    texts = ["", "%", "%4", "%%41", "%C3%A9", "%C3", "%E2%82%AC%", "%ff%fe"]
+    texts += ["".join(rng.choices(alphabet, k=rng.randint(1, 12))) for _ in range(3000)]
+    for text in texts:
+        assert _unquote(text) == unquote(text, errors="werkzeug.url_quote"), text
