@@ -618,9 +618,7 @@ class App:
         # PERF: the request rides on ``closing`` rather than in the environ
         # ("werkzeug.request"): a new key makes a server's full environ grow
         # its table, about 2 us per request in a gunicorn worker.
-        closing.request = request = state.request_class(
-            environ, populate_request=not self._direct
-        )
+        closing.request = request = state.request_class(environ, not self._direct)
         try:
             host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
             if host not in state.good_hosts:
@@ -769,9 +767,12 @@ class App:
         if isinstance(rv, Response):
             response = rv
         elif isinstance(rv, str | bytes | bytearray):
-            response = self.response_class(rv)
+            # The status set by the constructor, as the setter would.
+            response = self.response_class(rv, status)
+            status = None
         elif isinstance(rv, dict | list):
-            response = self.response_class(_json_bytes(rv), mimetype=_JSON_TYPE)
+            response = self.response_class(_json_bytes(rv), status, mimetype=_JSON_TYPE)
+            status = None
         elif isinstance(rv, HTTPException):
             response = t.cast(Response, rv.get_response())
         elif isinstance(rv, BaseResponse):

@@ -46,6 +46,21 @@ _sent_headers: dict[_FileKey, tuple[list[tuple[str, str]], int]] = {}
 _now: list[t.Any] = [0, ""]
 
 
+_absolute_paths: dict[str, str] = {}
+
+
+def _absolute(path: str) -> str:
+    """Return ``os.path.abspath(path)``; absolute paths are normalised once."""
+    if not path.startswith("/"):
+        return os.path.abspath(path)  # relative to the working directory
+    absolute = _absolute_paths.get(path)
+    if absolute is None:
+        absolute = os.path.abspath(path)
+        if len(_absolute_paths) < _CACHE_LIMIT:
+            _absolute_paths[path] = absolute
+    return absolute
+
+
 def _http_date_now() -> str:
     """Return ``http_date()`` (the current second), formatted once a second."""
     second = int(time.time())
@@ -113,9 +128,9 @@ def send_file(
         and max_age is None
         and not use_x_sendfile
         and environ.get("REQUEST_METHOD") in ("GET", "HEAD")
-        and not any(key in environ for key in _CONDITIONAL_KEYS)
+        and environ.keys().isdisjoint(_CONDITIONAL_KEYS)
     ):
-        path = os.path.abspath(path_or_file)
+        path = _absolute(path_or_file)
         stat = os.stat(path)
         key = (
             path,

@@ -287,15 +287,16 @@ class Request(_WerkzeugRequest):
         :raises BadRequest: the raw query string is not UTF-8 (a server
             passed bytes through undecoded; percent-escapes are fine).
         """
+        raw = self.query_string
         limit = self.max_form_fields
-        if limit is not None and self.query_string.count(b"&") >= limit:
+        if limit is not None and raw.count(b"&") >= limit:
             # Count the real fields only when the cheap bound is exceeded.
-            fields = [p for p in self.query_string.split(b"&") if p]
+            fields = [p for p in raw.split(b"&") if p]
             if len(fields) > limit:
                 raise TooManyFieldsSent()
         # PERF: werkzeug's parse_qsl + MultiDict cost about 3 us; an ASCII
         # query string is split directly, with the same result.
-        plain = _parse_plain(self.query_string, self.parameter_storage_class)
+        plain = _parse_plain(raw, self.parameter_storage_class)
         if plain is not None:
             return plain
         try:
@@ -537,7 +538,9 @@ class Response(_WerkzeugResponse):
                 else:
                     items = [("Content-Type", ctype)]
                 if items:
-                    new_headers = Headers()
+                    # Headers() with its list set: what Headers.__init__
+                    # does, without the call.
+                    new_headers = Headers.__new__(Headers)
                     new_headers._list = items
                     self.headers = new_headers
                     self._status = line
@@ -577,9 +580,17 @@ class Response(_WerkzeugResponse):
         # The headers are werkzeug's own class (checked above): its list is
         # copied directly, without the iterator and length protocols.
         items = self.headers._list.copy()
-        has_length = self._scan_headers(items)
-        if has_length is None:
-            return super().__call__(environ, start_response)
+        has_length: bool | None = False
+        for key, _ in items:
+            if key in _ORDINARY_HEADERS:
+                continue
+            if key == "Content-Length":
+                has_length = True
+                continue
+            has_length = self._scan_headers(items)
+            if has_length is None:
+                return super().__call__(environ, start_response)
+            break
         body = self.response
         if type(body) is list:
             if self._on_close:
@@ -739,14 +750,21 @@ class ClosingIterable(list[bytes]):
         if self.closed:
             return
         self.closed = True
-        iterable = self.iterable
-        if type(iterable) is not list:  # PERF: a list has nothing to close
-            close = getattr(iterable, "close", None)
+        iterable: t.Any = self.iterable
+        kind = type(iterable)
+        if kind is not list:  # PERF: a list has nothing to close
+            # PERF: a Response's streamed body closes its response, directly.
+            close = (
+                iterable.response.close
+                if kind is _StreamedBody
+                else getattr(iterable, "close", None)
+            )
             if close is not None:
                 try:
                     close()
                 finally:
-                    self.finish()
+                    if request_finished.connected:
+                        self.finish()
                 return
         if request_finished.connected:
             self.finish()
