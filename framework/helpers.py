@@ -120,6 +120,7 @@ def send_file(
     # werkzeug made for the same file (same path, mtime and size) the first
     # time, with a new Date; anything else is werkzeug's path
     # (tests/test_helpers.py compares the two).
+    key: _FileKey | None = None
     if (
         isinstance(path_or_file, str)
         and conditional
@@ -151,25 +152,7 @@ def send_file(
             )
             response.headers._list = headers
             return response
-        response = t.cast(
-            Response,
-            _werkzeug_send_file(
-                path_or_file,
-                environ,
-                mimetype=mimetype,
-                as_attachment=as_attachment,
-                download_name=download_name,
-                response_class=Response,
-            ),
-        )
-        headers = list(response.headers)
-        names = [name for name, _ in headers]
-        if response.status_code == 200 and names.count("Date") == 1:
-            if len(_sent_headers) >= _CACHE_LIMIT:
-                _sent_headers.clear()
-            _sent_headers[key] = (headers, names.index("Date"))
-        return response
-    return t.cast(
+    response = t.cast(
         Response,
         _werkzeug_send_file(
             path_or_file,
@@ -185,3 +168,12 @@ def send_file(
             response_class=Response,
         ),
     )
+    if key is not None:
+        # Remember werkzeug's headers for this file (a 200: no range asked).
+        headers = list(response.headers)
+        names = [name for name, _ in headers]
+        if response.status_code == 200 and names.count("Date") == 1:
+            if len(_sent_headers) >= _CACHE_LIMIT:
+                _sent_headers.clear()
+            _sent_headers[key] = (headers, names.index("Date"))
+    return response
