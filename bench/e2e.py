@@ -2,8 +2,10 @@
 
     python bench/e2e.py [--runs 3] [--duration 3] [--workers 2] [--connections 4]
 
-Every target serves the same two endpoints, ``/hello`` (text) and
-``/users/<int:id>`` (JSON), under the same gunicorn configuration (sync
+Every target serves the same endpoints, ``/hello`` (text), ``/users/<int:id>``
+(JSON) and ``/response`` (a view building an explicit response object, as
+``Response("Hello, World!", mimetype="text/plain")``; app_example has none),
+under the same gunicorn configuration (sync
 workers, no access log), and is driven by the same wrk run; each pair is
 measured ``--runs`` times, round-robin over the targets (all servers run at
 once, so a change in the machine's load hits every target alike), and the
@@ -60,7 +62,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 def bare(environ, start_response):
     """The ceiling: a WSGI callable doing only what the endpoints need."""
     path = environ["PATH_INFO"]
-    if path == "/hello":
+    if path == "/hello" or path == "/response":
         body = b"Hello, World!"
         content_type = "text/plain; charset=utf-8"
     elif path.startswith("/users/") and path[7:].isdigit():
@@ -81,12 +83,17 @@ def bare(environ, start_response):
 
 def framework_app():
     from framework import App
+    from framework import Response
 
     app = App(__name__)
 
     @app.route("/hello")
     def hello(request):
         return "Hello, World!"
+
+    @app.route("/response")
+    def response(request):
+        return Response("Hello, World!", mimetype="text/plain")
 
     @app.route("/users/<int:user_id>")
     def user(request, user_id):
@@ -109,6 +116,7 @@ def falcon_app():
 
     app = falcon.App()
     app.add_route("/hello", Hello())
+    app.add_route("/response", Hello())  # Falcon's views always build one
     app.add_route("/users/{user_id:int}", User())
     return app
 
@@ -127,7 +135,13 @@ def flask_hello():
 
 
 def flask_app():
+    from flask import Response
+
     app = flask_hello()
+
+    @app.route("/response")
+    def response():
+        return Response("Hello, World!", mimetype="text/plain")
 
     @app.route("/users/<int:user_id>")
     def user(user_id):
@@ -170,6 +184,7 @@ def django_app():
 
     urlpatterns[:] = [
         path("hello", _django_hello),
+        path("response", _django_hello),  # HttpResponse(...) is explicit
         path("users/<int:user_id>", _django_user),
     ]
     return get_wsgi_application()
@@ -183,7 +198,17 @@ TARGETS = {
     "flask": "bench.e2e:flask_app()",
     "django": "bench.e2e:django_app()",
 }
-ENDPOINTS = {"/hello": "/hello", "/users/<id>": "/users/42"}
+ENDPOINTS = {"/hello": "/hello", "/users/<id>": "/users/42", "/response": "/response"}
+LACKING = {"app_example": {"/response"}}
+"""Endpoints a target does not serve: its cells are left empty."""
+
+
+def endpoints_for(name: str) -> dict[str, str]:
+    """The endpoints target ``name`` serves, by label."""
+    lacking = LACKING.get(name, set())
+    return {label: path for label, path in ENDPOINTS.items() if label not in lacking}
+
+
 MEMORY_TARGETS = {
     "app_example": TARGETS["app_example"],
     "app_example, its pages": TARGETS["app_example"],
@@ -375,16 +400,25 @@ def main(argv: list[str] | None = None) -> int:
         servers = {}
         try:
             for name in targets:
-                servers[name] = Server(TARGETS[name], args.workers, work_dir)
-            results = {name: {label: [] for label in ENDPOINTS} for name in targets}
+                servers[name] = Server(
+                    TARGETS[name],
+                    args.workers,
+                    work_dir,
+                    warm_up=tuple(endpoints_for(name).values()),
+                )
+            results = {
+                name: {label: [] for label in endpoints_for(name)} for name in targets
+            }
             # Workers' CPU time per request: steadier than requests/s when
             # other work shares the machine (it does not count waiting).
-            cpu_us = {name: {label: [] for label in ENDPOINTS} for name in targets}
+            cpu_us = {
+                name: {label: [] for label in endpoints_for(name)} for name in targets
+            }
             # Round-robin over the targets, run after run, so that a change in
             # the machine's load hits every target alike.
             for run in range(1, args.runs + 1):
                 for name, server in servers.items():
-                    for label, path in ENDPOINTS.items():
+                    for label, path in endpoints_for(name).items():
                         workers = server.worker_pids()
                         cpu_before = cpu_seconds(workers)
                         rps, count = wrk_run(
@@ -476,13 +510,18 @@ def render_table(results, cpu_us, memory, args) -> str:
         f" -c{args.connections} -d{args.duration}s, median of {args.runs} runs"
         f" ({os.cpu_count()} cores, wrk on the same machine)",
         "",
-        "| target | /hello req/s | vs bare | /users/<id> req/s | vs bare |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| target | "
+        + " | ".join(f"{label} req/s | vs bare" for label in ENDPOINTS)
+        + " |",
+        "| --- |" + " ---: | ---: |" * len(ENDPOINTS),
     ]
     base = results.get("bare")
     for name, by in results.items():
         cells = []
         for label in ENDPOINTS:
+            if label not in by:
+                cells += ["-", "-"]
+                continue
             median = statistics.median(by[label])
             share = (
                 f"{100 * median / statistics.median(base[label]):.0f}%" if base else "-"
@@ -494,14 +533,18 @@ def render_table(results, cpu_us, memory, args) -> str:
         "Workers' CPU time per request (user + system, same runs, median;"
         " 'as fast as' = bare's CPU time / this one's):",
         "",
-        "| target | /hello us/req | as fast as bare | /users/<id> us/req"
-        " | as fast as bare |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| target | "
+        + " | ".join(f"{label} us/req | as fast as bare" for label in ENDPOINTS)
+        + " |",
+        "| --- |" + " ---: | ---: |" * len(ENDPOINTS),
     ]
     base_cpu = cpu_us.get("bare")
     for name, by in cpu_us.items():
         cells = []
         for label in ENDPOINTS:
+            if label not in by:
+                cells += ["-", "-"]
+                continue
             median = statistics.median(by[label])
             share = (
                 f"{100 * statistics.median(base_cpu[label]) / median:.0f}%"
