@@ -656,7 +656,11 @@ class App:
                     if request.method == "HEAD":
                         return []
                     return [body]
-                response = self.make_response(rv)
+                if kind is Response and 200 <= rv._status_code != 204:
+                    # PERF: what make_response() returns for a Response.
+                    response = rv
+                else:
+                    response = self.make_response(rv)
             if state.response_hooks:
                 response = self._run_response_hooks(state, request, response)
             return response(environ, closing.start_response)

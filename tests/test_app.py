@@ -322,3 +322,35 @@ def test_every_response_kind_passes_webtest_lint(
         )
     assert response.status_int == int(status)
     calls.assert_sent_once_with(signals.request_finished, status=int(status))
+
+
+def test_response_hooks_see_every_response_the_core_makes():
+    """The internal hook point (sessions, CSRF, security headers build on it)."""
+    app = App(__name__)
+    app.add_route("/text", lambda request: "text", endpoint="text")
+    app.add_route("/json", lambda request: {"a": 1}, endpoint="json")
+    app.add_route("/boom", lambda request: 1 / 0, endpoint="boom")
+    seen = []
+
+    def hook(request, response):
+        seen.append((request.path, response.status_code))
+        response.headers["X-Hooked"] = "yes"
+        return response
+
+    app._response_hooks.append(hook)
+    client = TestApp(app)
+    for path, status in [("/text", 200), ("/json", 200), ("/nope", 404)]:
+        response = client.get(path, status=status)
+        assert response.headers["X-Hooked"] == "yes"
+    assert client.get("/json").json == {"a": 1}
+    assert client.get("/boom", status=500).headers["X-Hooked"] == "yes"
+    app.add_view_middleware(lambda get_response: get_response)
+    assert client.get("/text").headers["X-Hooked"] == "yes"
+    assert seen == [
+        ("/text", 200),
+        ("/json", 200),
+        ("/nope", 404),
+        ("/json", 200),
+        ("/boom", 500),
+        ("/text", 200),
+    ]

@@ -7,6 +7,7 @@ import os
 import wsgiref.util
 
 import pytest
+from markupsafe import Markup
 from werkzeug.http import parse_date
 from werkzeug.test import EnvironBuilder
 from werkzeug.utils import redirect as werkzeug_redirect
@@ -39,7 +40,16 @@ def generic(response):
 
 @pytest.mark.parametrize(
     ("location", "code"),
-    [("/x", 302), ("https://example.com/a?b=c", 301), ("/caf\xe9 <&>", 303)],
+    [
+        ("/x", 302),
+        ("https://example.com/a?b=c", 301),
+        ("/caf\xe9 <&>\"'", 303),
+        ("", 307),
+        ("//other.example/p", 308),
+        ("/x", 399),
+        (Markup("/m<a>"), 302),
+    ],
+    ids=repr,
 )
 def test_redirect_is_werkzeugs_with_framework_response(location, code):
     ours = redirect(location, code)
@@ -47,6 +57,13 @@ def test_redirect_is_werkzeugs_with_framework_response(location, code):
     assert isinstance(ours, Response)
     environ = EnvironBuilder("/from").get_environ()
     assert run(ours, dict(environ)) == run(theirs, dict(environ))
+
+
+def test_redirect_refuses_what_werkzeug_refuses():
+    with pytest.raises(ValueError, match="newline"):
+        werkzeug_redirect("/a\r\nSet-Cookie: x=1")
+    with pytest.raises(ValueError, match="newline"):
+        redirect("/a\r\nSet-Cookie: x=1")
 
 
 def test_redirect_takes_another_class():
