@@ -163,21 +163,10 @@ def unlink_tags_before_delete(sender, *, instance, **kwargs):
 
 @receiver(signals.m2m_changed, sender=Through)
 def count_tags(sender, *, instance, action, reverse, pk_set, using, **kwargs):
-    if action == "pre_clear":
-        if reverse:
-            instance._clearing = [instance.pk] * instance.bookmarks.count()
-        else:
-            instance._clearing = list(instance.tags.values_list("pk", flat=True))
-        return
-    if action == "post_clear":
-        cleared = getattr(instance, "_clearing", [])
-        instance._clearing = []
-        if reverse:
-            _bump_tags(using, {instance.pk}, -len(cleared))
-        else:
-            _bump_tags(using, set(cleared), -1)
-        return
-    delta = {"post_add": 1, "post_remove": -1}.get(action)
+    # pk_set of the post_ actions holds the links really inserted or deleted
+    # (post_clear's too), so a link another request changed first is never
+    # counted twice.
+    delta = {"post_add": 1, "post_remove": -1, "post_clear": -1}.get(action)
     if delta is None or not pk_set:
         return
     if reverse:

@@ -175,10 +175,14 @@ def bookmarks_api(request):
 
 @app.route("/api/bookmarks/<int:bookmark_id>", methods=["GET", "PATCH", "DELETE"])
 def bookmark_api(request, bookmark_id):
-    bookmark = _get_bookmark(bookmark_id)
     if request.method == "DELETE":
         with transaction.atomic():
-            bookmark.delete()
+            # Locked, so that of simultaneous deletes one answers 204 and
+            # the others, which wait for it, find nothing: 404.
+            bookmark = _locked_bookmark(bookmark_id)
+            deleted, _ = bookmark.delete()
+        if not deleted:
+            abort(404)
         return Response(status=204)
     if request.method == "PATCH":
         changes, problem = _clean(request.get_json(), partial=True)
@@ -186,15 +190,34 @@ def bookmark_api(request, bookmark_id):
             return _error(problem)
         tag_names = changes.pop("tags", None)
         with transaction.atomic():
+            bookmark = _locked_bookmark(bookmark_id)
             for name, value in changes.items():
                 setattr(bookmark, name, value)
             if changes:
                 bookmark.save(update_fields=sorted(changes))
             if tag_names is not None:
-                bookmark.tags.set(
-                    [Tag.objects.get_or_create(name=name)[0] for name in tag_names]
+                tags = [Tag.objects.get_or_create(name=name)[0] for name in tag_names]
+                # Lock every tag whose count may change, in key order, so two
+                # requests changing the same tags wait for each other instead
+                # of deadlocking.
+                current = set(bookmark.tags.values_list("pk", flat=True))
+                touched = current | {tag.pk for tag in tags}
+                list(
+                    Tag.objects.select_for_update()
+                    .filter(pk__in=touched)
+                    .order_by("pk")
                 )
-    return _as_json(bookmark)
+                bookmark.tags.set(tags)
+        return _as_json(bookmark)
+    return _as_json(_get_bookmark(bookmark_id))
+
+
+def _locked_bookmark(bookmark_id):
+    """The bookmark, locked until the transaction ends (404 if there is none)."""
+    bookmark = Bookmark.objects.select_for_update().filter(pk=bookmark_id).first()
+    if bookmark is None:
+        abort(404)
+    return bookmark
 
 
 @app.route("/api/tags")

@@ -13,7 +13,16 @@ Cases (microseconds per operation, best of ``--repeat`` runs):
   transaction (raw: ``INSERT`` + ``lastrowid``);
 - ``save, autocommit``: the same, each save committing on its own;
 - ``get(pk=...)``: fetch one row by primary key into an object;
-- ``filter (10 rows)``: ``score = k AND name LIKE 'n%'`` returning 10 objects.
+- ``filter (10 rows)``: ``score = k AND name LIKE 'n%'`` returning 10 objects;
+- ``list page (100 rows, FK + m2m)``: 100 books with their author (a join:
+  ``select_related``, SQLAlchemy ORM's ``joinedload``) and their three tags
+  (one more query: ``prefetch_related``, ``selectinload``, peewee's
+  ``prefetch``), read into objects; raw sqlite3 and SQLAlchemy Core run the
+  same two queries by hand. SQLAlchemy ORM runs this case only.
+
+"framework fastest ORM?" compares framework.orm with the ORMs (SQLAlchemy
+ORM, peewee, Django); raw sqlite3 and SQLAlchemy Core build no model
+objects and are the floor.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ CASES: dict[str, tuple[str, int]] = {
     "save, autocommit": ("save_auto", 1000),
     "get(pk=...)": ("get", 5000),
     "filter (10 rows)": ("filter", 2000),
+    "list page (100 rows, FK + m2m)": ("list_page", 300),
 }
 """Each case: the :class:`Contender` method that runs it and its count at scale 1."""
 
@@ -49,6 +59,47 @@ def per_operation(func: t.Callable[[int], t.Any], n: int) -> float:
     start = time.perf_counter()
     func(n)
     return (time.perf_counter() - start) / n * 1e6
+
+
+PAGE_ROWS = 100
+PAGE_TAGS = 3
+
+
+def fill_list_page(path: str) -> None:
+    """Fill author/tag/book/book_tags: 100 books of 10 authors, 3 tags each."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN")
+    for name in ("book_tags", "book", "author", "tag"):
+        conn.execute(f"DELETE FROM {name}")
+    conn.executemany(
+        "INSERT INTO author (id, name) VALUES (?, ?)",
+        [(i, f"author {i}") for i in range(1, 11)],
+    )
+    conn.executemany(
+        "INSERT INTO tag (id, name) VALUES (?, ?)",
+        [(i, f"tag {i}") for i in range(1, 21)],
+    )
+    conn.executemany(
+        "INSERT INTO book (id, title, author_id) VALUES (?, ?, ?)",
+        [(i, f"book {i}", 1 + i % 10) for i in range(1, PAGE_ROWS + 1)],
+    )
+    conn.executemany(
+        "INSERT INTO book_tags (book_id, tag_id) VALUES (?, ?)",
+        [
+            (i, 1 + (i + step) % 20)
+            for i in range(1, PAGE_ROWS + 1)
+            for step in (0, 7, 13)
+        ],
+    )
+    conn.execute("COMMIT")
+    conn.close()
+
+
+def check_page(page: list[tuple[str, str, list[str]]]) -> None:
+    """Assert that a page holds every book, its author and its three tags."""
+    assert len(page) == PAGE_ROWS
+    assert page[0][:2] == ("book 1", "author 2")
+    assert all(len(tags) == PAGE_TAGS for _, _, tags in page)
 
 
 def fill_for_reads(path: str) -> None:
@@ -84,6 +135,9 @@ class Contender:
     def filter(self, n: int) -> None:
         raise NotImplementedError
 
+    def list_page(self, n: int) -> None:
+        raise NotImplementedError
+
     def close(self) -> None:
         """Release connections."""
 
@@ -106,6 +160,17 @@ class RawSQLite(Contender):
             " score INTEGER NOT NULL)"
         )
         self.conn.execute("CREATE INDEX item_score ON item (score)")
+        self.conn.executescript(
+            "CREATE TABLE author (id INTEGER PRIMARY KEY, name VARCHAR(50) NOT NULL);"
+            "CREATE TABLE tag (id INTEGER PRIMARY KEY, name VARCHAR(50) NOT NULL);"
+            "CREATE TABLE book (id INTEGER PRIMARY KEY, title VARCHAR(50) NOT NULL,"
+            " author_id INTEGER NOT NULL REFERENCES author (id));"
+            "CREATE INDEX book_author ON book (author_id);"
+            "CREATE TABLE book_tags (id INTEGER PRIMARY KEY,"
+            " book_id INTEGER NOT NULL REFERENCES book (id),"
+            " tag_id INTEGER NOT NULL REFERENCES tag (id));"
+            "CREATE INDEX book_tags_book ON book_tags (book_id);"
+        )
 
     def save_tx(self, n: int) -> None:
         execute = self.conn.execute
@@ -134,6 +199,24 @@ class RawSQLite(Contender):
             ).fetchall()
             assert len(rows) == 10
 
+    def list_page(self, n: int) -> None:
+        execute = self.conn.execute
+        for _ in range(n):
+            books = execute(
+                "SELECT b.id, b.title, b.author_id, a.id, a.name FROM book b"
+                " JOIN author a ON a.id = b.author_id ORDER BY b.id"
+            ).fetchall()
+            ids = [row[0] for row in books]
+            tags: dict[int, list[str]] = {}
+            for book_id, _, name in execute(
+                "SELECT bt.book_id, t.id, t.name FROM tag t JOIN book_tags bt"
+                f" ON bt.tag_id = t.id WHERE bt.book_id IN ({','.join('?' * len(ids))})"
+                " ORDER BY bt.id",
+                ids,
+            ):
+                tags.setdefault(book_id, []).append(name)
+            check_page([(row[1], row[4], tags[row[0]]) for row in books])
+
     def close(self) -> None:
         self.conn.close()
 
@@ -160,6 +243,32 @@ class SQLAlchemyCore(Contender):
             sa.Column("id", sa.Integer, primary_key=True),
             sa.Column("name", sa.String(50), nullable=False),
             sa.Column("score", sa.Integer, nullable=False, index=True),
+        )
+        self.author = sa.Table(
+            "author",
+            metadata,
+            sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("name", sa.String(50), nullable=False),
+        )
+        self.tag = sa.Table(
+            "tag",
+            metadata,
+            sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("name", sa.String(50), nullable=False),
+        )
+        self.book = sa.Table(
+            "book",
+            metadata,
+            sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("title", sa.String(50), nullable=False),
+            sa.Column("author_id", sa.ForeignKey("author.id"), index=True),
+        )
+        self.book_tags = sa.Table(
+            "book_tags",
+            metadata,
+            sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("book_id", sa.ForeignKey("book.id"), index=True),
+            sa.Column("tag_id", sa.ForeignKey("tag.id")),
         )
         metadata.create_all(self.engine)
         self.conn = self.engine.connect()
@@ -194,8 +303,109 @@ class SQLAlchemyCore(Contender):
             assert len(rows) == 10
         self.conn.commit()
 
+    def list_page(self, n: int) -> None:
+        sa, book, author, tag, link = (
+            self.sa,
+            self.book,
+            self.author,
+            self.tag,
+            self.book_tags,
+        )
+        books_stmt = (
+            sa.select(book.c.id, book.c.title, author.c.name)
+            .join_from(book, author)
+            .order_by(book.c.id)
+        )
+        for _ in range(n):
+            books = self.conn.execute(books_stmt).all()
+            tags: dict[int, list[str]] = {}
+            stmt = (
+                sa.select(link.c.book_id, tag.c.id, tag.c.name)
+                .join_from(tag, link)
+                .where(link.c.book_id.in_([row[0] for row in books]))
+                .order_by(link.c.id)
+            )
+            for book_id, _, name in self.conn.execute(stmt):
+                tags.setdefault(book_id, []).append(name)
+            check_page([(row[1], row[2], tags[row[0]]) for row in books])
+        self.conn.commit()
+
     def close(self) -> None:
         self.conn.close()
+        self.engine.dispose()
+
+
+class SQLAlchemyORM(Contender):
+    """The SQLAlchemy ORM, for the list page only (joinedload + selectinload)."""
+
+    name = "SQLAlchemy ORM"
+    cases = ("list_page",)
+
+    def __init__(self, directory: str) -> None:
+        super().__init__(directory)
+        import sqlalchemy as sa
+        from sqlalchemy import orm as sa_orm
+
+        self.sa, self.sa_orm = sa, sa_orm
+        self.engine = sa.create_engine(f"sqlite:///{self.path}")
+
+        @sa.event.listens_for(self.engine, "connect")
+        def set_pragmas(dbapi_connection: t.Any, record: t.Any) -> None:
+            for pragma in PRAGMAS:
+                dbapi_connection.execute(pragma)
+
+        class Base(sa_orm.DeclarativeBase):
+            pass
+
+        book_tags = sa.Table(
+            "book_tags",
+            Base.metadata,
+            sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("book_id", sa.ForeignKey("book.id"), index=True),
+            sa.Column("tag_id", sa.ForeignKey("tag.id")),
+        )
+
+        # No Mapped[] annotations: this module's annotations are strings.
+        class Author(Base):
+            __tablename__ = "author"
+            id = sa_orm.mapped_column(sa.Integer, primary_key=True)
+            name = sa_orm.mapped_column(sa.String(50))
+
+        class Tag(Base):
+            __tablename__ = "tag"
+            id = sa_orm.mapped_column(sa.Integer, primary_key=True)
+            name = sa_orm.mapped_column(sa.String(50))
+
+        class Book(Base):
+            __tablename__ = "book"
+            id = sa_orm.mapped_column(sa.Integer, primary_key=True)
+            title = sa_orm.mapped_column(sa.String(50))
+            author_id = sa_orm.mapped_column(sa.ForeignKey("author.id"), index=True)
+            author = sa_orm.relationship(Author)
+            tags = sa_orm.relationship(
+                Tag, secondary=book_tags, order_by=book_tags.c.id
+            )
+
+        Base.metadata.create_all(self.engine)
+        self.Book = Book
+
+    def list_page(self, n: int) -> None:
+        sa, sa_orm, book = self.sa, self.sa_orm, self.Book
+        stmt = (
+            sa.select(book)
+            .options(sa_orm.joinedload(book.author), sa_orm.selectinload(book.tags))
+            .order_by(book.id)
+        )
+        for _ in range(n):
+            # A new session per page: no identity map carried over.
+            with sa_orm.Session(self.engine) as session:
+                page = [
+                    (b.title, b.author.name, [t.name for t in b.tags])
+                    for b in session.scalars(stmt)
+                ]
+            check_page(page)
+
+    def close(self) -> None:
         self.engine.dispose()
 
 
@@ -219,9 +429,41 @@ class Peewee(Contender):
                 database = self.db
                 table_name = "item"
 
+        class Author(peewee.Model):
+            name = peewee.CharField(max_length=50)
+
+            class Meta:
+                database = self.db
+                table_name = "author"
+
+        class Tag(peewee.Model):
+            name = peewee.CharField(max_length=50)
+
+            class Meta:
+                database = self.db
+                table_name = "tag"
+
+        class Book(peewee.Model):
+            title = peewee.CharField(max_length=50)
+            author = peewee.ForeignKeyField(Author, backref="books")
+
+            class Meta:
+                database = self.db
+                table_name = "book"
+
+        class BookTag(peewee.Model):
+            book = peewee.ForeignKeyField(Book, backref="book_tags")
+            tag = peewee.ForeignKeyField(Tag)
+
+            class Meta:
+                database = self.db
+                table_name = "book_tags"
+
+        self.peewee = peewee
         self.Item = Item
+        self.page_models = (Author, Tag, Book, BookTag)
         self.db.connect()
-        self.db.create_tables([Item])
+        self.db.create_tables([Item, Author, Tag, Book, BookTag])
         signals.pre_save.connect(receiver, sender=Item)
         signals.post_save.connect(receiver, sender=Item)
 
@@ -248,6 +490,19 @@ class Peewee(Contender):
                 item.select().where((item.score == i % 100) & item.name.startswith("n"))
             )
             assert len(rows) == 10
+
+    def list_page(self, n: int) -> None:
+        author, tag, book, book_tag = self.page_models
+        prefetch = self.peewee.prefetch
+        for _ in range(n):
+            books = book.select(book, author).join(author).order_by(book.id)
+            tags = book_tag.select(book_tag, tag).join(tag).order_by(book_tag.id)
+            check_page(
+                [
+                    (b.title, b.author.name, [bt.tag.name for bt in b.book_tags])
+                    for b in prefetch(books, tags)
+                ]
+            )
 
     def close(self) -> None:
         self.db.close()
@@ -281,6 +536,14 @@ class DjangoStyle(Contender):
             rows = list(objects.filter(score=i % 100, name__startswith="n"))
             assert len(rows) == 10
 
+    def list_page(self, n: int) -> None:
+        objects = self.Book.objects
+        for _ in range(n):
+            qs = objects.select_related("author").prefetch_related("tags")
+            check_page(
+                [(b.title, b.author.name, [t.name for t in b.tags.all()]) for b in qs]
+            )
+
 
 class Django(DjangoStyle):
     name = "Django ORM"
@@ -290,6 +553,12 @@ class Django(DjangoStyle):
         import django
         from django.conf import settings
 
+        # An installed app for the models: Django finds reverse relations
+        # (which prefetch_related needs) only on installed apps' models.
+        package = os.path.join(directory, "django_bench")
+        os.makedirs(package, exist_ok=True)
+        open(os.path.join(package, "__init__.py"), "w").close()
+        sys.path.insert(0, directory)
         settings.configure(
             DATABASES={
                 "default": {
@@ -298,7 +567,7 @@ class Django(DjangoStyle):
                     "OPTIONS": {"init_command": ";".join(PRAGMAS)},
                 }
             },
-            INSTALLED_APPS=[],
+            INSTALLED_APPS=["django_bench"],
             USE_TZ=True,
             DEFAULT_AUTO_FIELD="django.db.models.AutoField",
         )
@@ -313,11 +582,37 @@ class Django(DjangoStyle):
             score = models.IntegerField(db_index=True)
 
             class Meta:
-                app_label = "bench"
+                app_label = "django_bench"
                 db_table = "item"
 
+        class Author(models.Model):
+            name = models.CharField(max_length=50)
+
+            class Meta:
+                app_label = "django_bench"
+                db_table = "author"
+
+        class Tag(models.Model):
+            name = models.CharField(max_length=50)
+
+            class Meta:
+                app_label = "django_bench"
+                db_table = "tag"
+
+        class Book(models.Model):
+            title = models.CharField(max_length=50)
+            author = models.ForeignKey(Author, on_delete=models.CASCADE)
+            tags = models.ManyToManyField(Tag, db_table="book_tags")
+
+            class Meta:
+                app_label = "django_bench"
+                db_table = "book"
+                ordering = ["id"]
+
         with connection.schema_editor() as editor:
-            editor.create_model(Item)
+            for model in (Item, Author, Tag, Book):
+                editor.create_model(model)
+        self.Book = Book
         signals.pre_save.connect(receiver, sender=Item)
         signals.post_save.connect(receiver, sender=Item)
         self.Item = Item
@@ -347,7 +642,32 @@ class Framework(DjangoStyle):
                 app_label = "bench"
                 db_table = "item"
 
-        orm.create_tables([Item])
+        class Author(orm.Model):
+            name = orm.CharField(max_length=50)
+
+            class Meta:
+                app_label = "bench"
+                db_table = "author"
+
+        class Tag(orm.Model):
+            name = orm.CharField(max_length=50)
+
+            class Meta:
+                app_label = "bench"
+                db_table = "tag"
+
+        class Book(orm.Model):
+            title = orm.CharField(max_length=50)
+            author = orm.ForeignKey(Author, on_delete=orm.CASCADE)
+            tags = orm.ManyToManyField(Tag)
+
+            class Meta:
+                app_label = "bench"
+                db_table = "book"
+                ordering = ["id"]
+
+        orm.create_tables([Item, Author, Tag, Book, Book.tags.through])
+        self.Book = Book
         signals.pre_save.connect(receiver, sender=Item)
         signals.post_save.connect(receiver, sender=Item)
         self.Item = Item
@@ -358,7 +678,7 @@ class Framework(DjangoStyle):
         self.orm.connections.close_all()
 
 
-CONTENDERS = (RawSQLite, SQLAlchemyCore, Peewee, Django, Framework)
+CONTENDERS = (RawSQLite, SQLAlchemyCore, SQLAlchemyORM, Peewee, Django, Framework)
 
 
 def run(scale: float, repeat: int) -> dict[str, dict[str, float]]:
@@ -374,8 +694,13 @@ def run(scale: float, repeat: int) -> dict[str, dict[str, float]]:
             if case == "get(pk=...)":
                 for contender in contenders:
                     fill_for_reads(contender.path)
+            if method == "list_page":
+                for contender in contenders:
+                    fill_list_page(contender.path)
             for _ in range(repeat):
                 for contender in contenders:
+                    if method not in getattr(contender, "cases", (method,)):
+                        continue
                     func = getattr(contender, method)
                     value = per_operation(func, int(count * scale))
                     previous = results[contender.name].get(case)
@@ -395,11 +720,18 @@ def table(results: dict[str, dict[str, float]]) -> str:
     for case in CASES:
         row = [case]
         for name in names:
-            value = results[name][case]
+            value = results[name].get(case)
+            if value is None:
+                row.append("—")
+                continue
             row.append(f"{value:8.2f} ({value / floor[case]:.1f}x)")
         ours = results[Framework.name][case]
+        # The ORMs: raw sqlite3 and SQLAlchemy Core build no objects.
         peers = [
-            results[n][case] for n in names if n not in (RawSQLite.name, Framework.name)
+            results[n][case]
+            for n in names
+            if n not in (RawSQLite.name, SQLAlchemyCore.name, Framework.name)
+            and case in results[n]
         ]
         row.append(f"{ours / floor[case]:.2f}x")
         row.append("yes" if ours < min(peers) else "NO")

@@ -26,6 +26,7 @@ import threading
 import types
 import typing as t
 
+from . import dispatch
 from .conf import ImproperlyConfigured
 from .conf import settings
 
@@ -167,6 +168,15 @@ class Apps:
                 config.import_models()
             self._configs = configs
             self._names = names
+        self._check_lazy_senders()
+
+    def _check_lazy_senders(self) -> None:
+        # Every installed model is imported now: a lazy "app_label.Model"
+        # sender still waiting names no model (see dispatch.ModelSignal).
+        if "framework.orm" not in sys.modules and not dispatch.pending_model_senders():
+            return
+        orm: t.Any = importlib.import_module("framework.orm")
+        orm.registry.check_lazy_references()
 
     def import_modules(self) -> None:
         """Import each app's ``management`` and ``receivers`` modules."""

@@ -35,11 +35,13 @@ __all__ = [
     "DEFERRED",
     "ConnectionInfo",
     "DeprecatedSignal",
+    "ModelSignal",
     "Sentinel",
     "Signal",
     "all_signals",
     "receiver",
     "set_debug",
+    "set_model_registry",
     "set_on_commit_hook",
 ]
 
@@ -182,6 +184,7 @@ class _Record:
         "weak",
         "is_async",
         "on_commit",
+        "robust",
     )
 
     key: t.Hashable
@@ -194,6 +197,7 @@ class _Record:
     weak: bool
     is_async: bool
     on_commit: bool
+    robust: bool
 
     def alive(self) -> bool:
         if self.ref() is None:
@@ -499,6 +503,7 @@ class Signal:
         dispatch_uid: t.Hashable | None = None,
         priority: int = 0,
         on_commit: bool = False,
+        robust: bool = True,
     ) -> Receiver:
         """Connect ``receiver`` so that it is called on every matching send.
 
@@ -515,12 +520,28 @@ class Signal:
         :param on_commit: call the receiver only after the current database
             transaction commits (never if it rolls back), or at once outside a
             transaction. Needs the ORM; otherwise the call is immediate.
+            Such a call runs robustly: by then the data is committed, so an
+            exception it raises is logged with its traceback on
+            :attr:`logger` and the other receivers and callbacks still run;
+            it never turns the committed write into an error.
+        :param robust: ``False`` (only with ``on_commit=True``) lets the
+            exception of the receiver's after-commit call propagate instead,
+            out of the ``atomic()`` block that committed, as
+            ``transaction.on_commit(func, robust=False)`` does.
         :returns: ``receiver``, so that ``connect`` can be used as a decorator.
         :raises TypeError: ``receiver`` is not callable, cannot be weakly
             referenced with ``weak=True``, or ``dispatch_uid`` is unhashable.
-        :raises ValueError: ``receiver`` does not accept ``**kwargs``.
+        :raises ValueError: ``receiver`` does not accept ``**kwargs``, or
+            ``robust=False`` without ``on_commit=True``.
         """
         _check_receiver(self, receiver)
+        if not robust and not on_commit:
+            raise ValueError(
+                f"Cannot connect {_describe(receiver)} to {self!r} with"
+                " robust=False: it only applies to on_commit=True receivers."
+                " A plain receiver's exception propagates from send() and is"
+                " caught by send_robust()."
+            )
         if dispatch_uid is not None:
             try:
                 hash(dispatch_uid)
@@ -536,6 +557,7 @@ class Signal:
         record.weak = weak
         record.is_async = _is_async(receiver)
         record.on_commit = on_commit
+        record.robust = robust
         if weak:
             ref_type = (
                 weakref.WeakMethod
@@ -818,7 +840,9 @@ class Signal:
                 continue
             try:
                 if rec.on_commit:
-                    response = self._defer(receiver, named, rec.is_async, robust)
+                    response = self._defer(
+                        receiver, named, rec.is_async, robust or rec.robust
+                    )
                 elif rec.is_async:
                     response = _call_async(receiver, named)
                 else:
@@ -851,7 +875,9 @@ class Signal:
                 continue
             try:
                 if rec is not None and rec.on_commit:
-                    response = self._defer(receiver, named, rec.is_async, robust)
+                    response = self._defer(
+                        receiver, named, rec.is_async, robust or rec.robust
+                    )
                 elif rec is not None and rec.is_async:
                     response = await receiver(**named)
                 else:
@@ -996,6 +1022,134 @@ class DeprecatedSignal:
         return getattr(self.target, name)
 
 
+# The ORM installs its model registry here when it is imported; string
+# senders connected before that wait in _pending_lazy (label, operation, what).
+_model_registry: t.Any = None
+_pending_lazy: list[tuple[str, cabc.Callable[[t.Any], t.Any], str]] = []
+_lazy_lock = threading.Lock()
+
+
+def set_model_registry(registry: t.Any) -> t.Any:
+    """Install the registry that resolves lazy ``"app_label.Model"`` senders.
+
+    The ORM calls this when it is imported, with ``framework.orm.registry``;
+    string senders connected before then are handed to it now.
+
+    :param registry: an object with ``lazy_model_operation(function, label,
+        what)``, which calls ``function(model)`` once the model exists.
+    :returns: the registry installed before.
+    """
+    global _model_registry
+    with _lazy_lock:
+        previous, _model_registry = _model_registry, registry
+        pending = list(_pending_lazy)
+        _pending_lazy.clear()
+    for label, operation, what in pending:
+        registry.lazy_model_operation(operation, label, what)
+    return previous
+
+
+def pending_model_senders() -> list[str]:
+    """Return the string senders waiting for the ORM to be imported."""
+    with _lazy_lock:
+        return [label for label, _, _ in _pending_lazy]
+
+
+def _check_label(signal: Signal, label: str) -> None:
+    app_label, dot, name = label.partition(".")
+    if not (app_label and dot and name) or "." in name:
+        raise ValueError(
+            f"{signal!r}: a string sender must be 'app_label.ModelName', got {label!r}."
+        )
+
+
+class ModelSignal(Signal):
+    """A signal sent by models: ``sender`` may also be ``"app_label.ModelName"``.
+
+    As in Django, a string sender is lazy: the receiver is connected to the
+    model once it is registered, whether that is before or after the
+    ``connect``. A label that names no model is an error, never a receiver
+    that silently never runs: at ``connect`` when the apps are ready,
+    otherwise when they become ready (``framework.apps.apps.populate()``).
+    """
+
+    def connect(
+        self,
+        receiver: Receiver,
+        sender: t.Any = None,
+        weak: bool = True,
+        dispatch_uid: t.Hashable | None = None,
+        priority: int = 0,
+        on_commit: bool = False,
+        robust: bool = True,
+        apps: t.Any = None,
+    ) -> Receiver:
+        """Connect ``receiver`` as :meth:`Signal.connect` does.
+
+        :param sender: a model class, ``"app_label.ModelName"``, or ``None``.
+        :param apps: the model registry that resolves a string sender
+            (default: ``framework.orm.registry``), as Django's ``apps``.
+        :raises LookupError: a string sender names no model of ready apps.
+        """
+        options: dict[str, t.Any] = {
+            "weak": weak,
+            "dispatch_uid": dispatch_uid,
+            "priority": priority,
+            "on_commit": on_commit,
+            "robust": robust,
+        }
+        if not isinstance(sender, str):
+            return super().connect(receiver, sender, **options)
+        _check_receiver(self, receiver)
+        _check_label(self, sender)
+
+        def connect_model(model: t.Any) -> None:
+            Signal.connect(self, receiver, model, **options)
+
+        what = f"{_describe(receiver)} connected to {self!r}"
+        self._lazy(apps, sender, connect_model, what)
+        return receiver
+
+    def disconnect(
+        self,
+        receiver: Receiver | None = None,
+        sender: t.Any = None,
+        dispatch_uid: t.Hashable | None = None,
+        apps: t.Any = None,
+    ) -> bool:
+        """Disconnect as :meth:`Signal.disconnect` does; ``sender`` may be a label.
+
+        With a label of a model not registered yet, the disconnection waits
+        for it (undoing a waiting ``connect``) and this returns False.
+        """
+        if not isinstance(sender, str):
+            return super().disconnect(receiver, sender, dispatch_uid)
+        _check_label(self, sender)
+        done: list[bool] = []
+
+        def disconnect_model(model: t.Any) -> None:
+            done.append(Signal.disconnect(self, receiver, model, dispatch_uid))
+
+        what = f"disconnecting {receiver!r} from {self!r}"
+        self._lazy(apps, sender, disconnect_model, what)
+        return bool(done and done[0])
+
+    def _lazy(
+        self,
+        apps: t.Any,
+        label: str,
+        operation: cabc.Callable[[t.Any], t.Any],
+        what: str,
+    ) -> None:
+        if apps is None:
+            with _lazy_lock:
+                apps = _model_registry
+                if apps is None:
+                    _pending_lazy.append((label, operation, what))
+                    return
+        apps.lazy_model_operation(operation, label, what)
+
+
 SignalLike = Signal | DeprecatedSignal
 
 
@@ -1006,7 +1160,7 @@ def receiver(
 
     :param signal: a signal, or a list or tuple of signals.
     :param connect_kwargs: passed on to :meth:`Signal.connect` (``sender``,
-        ``weak``, ``dispatch_uid``, ``priority``, ``on_commit``).
+        ``weak``, ``dispatch_uid``, ``priority``, ``on_commit``, ``robust``).
     """
 
     def decorator(func: F) -> F:

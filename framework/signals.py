@@ -10,6 +10,7 @@ this module.
 from __future__ import annotations
 
 from .dispatch import DeprecatedSignal
+from .dispatch import ModelSignal
 from .dispatch import Signal
 
 __all__ = [
@@ -89,8 +90,12 @@ headers included) or iterating a streamed body; never for HTTP errors (404,
 )
 
 # Models ---------------------------------------------------------------------
+# ModelSignals: ``sender`` may be a model class or a lazy "app_label.ModelName"
+# (resolved once the model is registered; a label naming no model is an
+# error). A save or delete through a proxy model is sent with the proxy class
+# as sender: receivers connected for the concrete model do not get it.
 
-pre_init = Signal(
+pre_init = ModelSignal(
     name="pre_init",
     args=("args", "kwargs"),
     doc="""Sent at the start of a model's ``__init__``.
@@ -101,7 +106,7 @@ pre_init = Signal(
 """,
 )
 
-post_init = Signal(
+post_init = ModelSignal(
     name="post_init",
     args=("instance",),
     doc="""Sent at the end of a model's ``__init__``, also for rows loaded from a query.
@@ -111,12 +116,13 @@ post_init = Signal(
 """,
 )
 
-pre_save = Signal(
+pre_save = ModelSignal(
     name="pre_save",
     args=("instance", "raw", "using", "update_fields"),
     doc="""Sent by ``Model.save()`` before the row is written.
 
-:sender: the model class.
+:sender: the model class (the proxy class for a proxy model); connect with
+    the class or a lazy ``"app_label.ModelName"``.
 :instance: the instance being saved.
 :raw: True when the instance is saved exactly as given (fixture loading).
 :using: the database alias.
@@ -124,12 +130,12 @@ pre_save = Signal(
 """,
 )
 
-post_save = Signal(
+post_save = ModelSignal(
     name="post_save",
     args=("instance", "raw", "using", "update_fields", "created"),
     doc="""Sent by ``Model.save()`` after the row is written.
 
-:sender: the model class.
+:sender: the model class (the proxy class for a proxy model).
 :instance: the saved instance.
 :created: True when a new row was inserted.
 :raw: True when the instance was saved exactly as given (fixture loading).
@@ -138,35 +144,40 @@ post_save = Signal(
 """,
 )
 
-pre_delete = Signal(
+pre_delete = ModelSignal(
     name="pre_delete",
     args=("instance", "using", "origin"),
     doc="""Sent for every instance deleted, before any row of the deletion goes.
 
 Sent by ``Model.delete()`` and ``QuerySet.delete()``, cascaded children
-included. Rows of automatic many-to-many through models go silently, as in
+included, in Django's order: the rows that refer to others first (deleting
+R that cascades to S and T: T1, T2, S1, S2, R1), each model's by primary
+key. Rows of automatic many-to-many through models go silently, as in
 Django.
 
-:sender: the model class of ``instance``.
+:sender: the model class of ``instance`` (the proxy class for a proxy model).
 :instance: the instance about to be deleted.
 :using: the database alias.
 :origin: the instance or queryset whose ``delete()`` started the deletion.
 """,
 )
 
-post_delete = Signal(
+post_delete = ModelSignal(
     name="post_delete",
     args=("instance", "using", "origin"),
-    doc="""Sent for every instance deleted, after the rows are gone.
+    doc="""Sent for every instance deleted, right after the rows of its model go.
 
-:sender: the model class of ``instance``.
+In Django's order: model by model as for ``pre_delete``, each model's
+instances in reverse (T2, T1, S2, S1, R1).
+
+:sender: the model class of ``instance`` (the proxy class for a proxy model).
 :instance: the deleted instance (its primary key still set).
 :using: the database alias.
 :origin: the instance or queryset whose ``delete()`` started the deletion.
 """,
 )
 
-m2m_changed = Signal(
+m2m_changed = ModelSignal(
     name="m2m_changed",
     args=("instance", "action", "reverse", "model", "pk_set", "using"),
     doc="""Sent when a many-to-many relation changes, from either side.
@@ -184,7 +195,7 @@ m2m_changed = Signal(
 """,
 )
 
-post_bulk_create = Signal(
+post_bulk_create = ModelSignal(
     name="post_bulk_create",
     args=("instances", "using"),
     doc="""Sent by ``QuerySet.bulk_create()`` after the rows are inserted.
@@ -197,7 +208,7 @@ post_bulk_create = Signal(
 """,
 )
 
-post_update = Signal(
+post_update = ModelSignal(
     name="post_update",
     args=("pk_set", "values", "using"),
     doc="""Sent by ``QuerySet.update()`` after the rows are updated.
@@ -224,7 +235,16 @@ Sent for automatic many-to-many through models too.
 
 # Management -------------------------------------------------------------------
 
-_MIGRATE_ARGS = ("app", "app_config", "verbosity", "interactive", "db", "using")
+_MIGRATE_ARGS = (
+    "app",
+    "app_config",
+    "verbosity",
+    "interactive",
+    "db",
+    "using",
+    "plan",
+    "apps",
+)
 
 pre_migrate = Signal(
     name="pre_migrate",
@@ -241,6 +261,13 @@ receivers must be idempotent.
 :interactive: False with ``--noinput``.
 :db: the database alias (also given as ``using``).
 :using: the database alias.
+:plan: the migrations about to run, in order, as ``(migration, backwards)``
+    pairs (``backwards`` is always False: ``migrate`` only goes forwards);
+    ``[]`` when nothing is pending.
+:apps: the schema before the run, a ``framework.orm.migrations.ProjectState``
+    (``.tables``; ``.table(name).to_sa()`` for SQLAlchemy Core queries): the
+    applied migrations' tables plus the existing tables of apps without
+    migrations. Not model classes (see ``docs/migrations.md``).
 :create_models: for an app without migrations, every model whose table
     ``migrate`` creates from the model definitions when it is missing (the
     whole list on every run); empty for apps with migrations.
@@ -262,6 +289,10 @@ receivers must be idempotent.
 :interactive: False with ``--noinput``.
 :db: the database alias (also given as ``using``).
 :using: the database alias.
+:plan: the ``(migration, False)`` pairs that ran (``[]`` when none did);
+    ``None`` when sent by ``flush``.
+:apps: the schema after the run (a ``ProjectState``, as for ``pre_migrate``);
+    for ``flush``, the schema of the models.
 :created_models: the models whose tables this run created from the model
     definitions; empty for ``flush`` and for apps with migrations.
 """,

@@ -1060,7 +1060,7 @@ def test_asend_with_on_commit_and_async_deferred_receivers():
     assert calls == ["async later", "async later"]
 
 
-def test_deferred_receiver_failure_propagates_without_robust():
+def test_deferred_receiver_failure_is_logged_even_from_plain_send(caplog):
     sig = Signal()
     pending = []
 
@@ -1070,8 +1070,52 @@ def test_deferred_receiver_failure_propagates_without_robust():
     sig.connect(failing, on_commit=True)
     with commit_hook(lambda cb, named: pending.append(cb) or True):
         sig.send(None)
+    with caplog.at_level(logging.ERROR, logger="framework.dispatch"):
+        result = pending[0]()
+    assert isinstance(result, ValueError)
+    (record,) = caplog.records
+    assert record.exc_info[1] is result
+    assert "Error calling" in record.getMessage() and "failing" in record.getMessage()
+
+
+def test_on_commit_receiver_called_at_once_is_robust_too(caplog):
+    sig = Signal()
+
+    def failing(sender, **kwargs):
+        raise ValueError("no transaction")
+
+    sig.connect(failing, on_commit=True)
+    with commit_hook(None), caplog.at_level(logging.ERROR, "framework.dispatch"):
+        ((receiver, response),) = sig.send(None)
+    assert isinstance(response, ValueError) and "no transaction" in caplog.text
+
+
+def test_deferred_receiver_failure_propagates_when_not_robust():
+    sig = Signal()
+    pending = []
+
+    def failing(sender, **kwargs):
+        raise ValueError("commit-time failure")
+
+    sig.connect(failing, on_commit=True, robust=False)
+    with commit_hook(lambda cb, named: pending.append(cb) or True):
+        sig.send(None)
+        sig.send_robust(None)
     with pytest.raises(ValueError, match="commit-time failure"):
         pending[0]()
+    # send_robust() still catches it, as it catches any receiver's failure.
+    assert isinstance(pending[1](), ValueError)
+
+
+def test_robust_false_needs_on_commit():
+    sig = Signal()
+
+    def plain(sender, **kwargs):
+        pass
+
+    with pytest.raises(ValueError, match="robust=False: it only applies to on_com"):
+        sig.connect(plain, robust=False)
+    assert not sig.has_listeners()
 
 
 def test_sends_skip_receivers_that_died_after_the_cache_was_filled():

@@ -19,7 +19,16 @@ ROOT = pathlib.Path(__file__).parent.parent
 DOC_PATH = ROOT / "docs" / "signals.md"
 SCRIPT = ROOT / "scripts" / "gen_signals_doc.py"
 
-MIGRATE_ARGS = {"app", "app_config", "verbosity", "interactive", "db", "using"}
+MIGRATE_ARGS = {
+    "app",
+    "app_config",
+    "verbosity",
+    "interactive",
+    "db",
+    "using",
+    "plan",
+    "apps",
+}
 
 CATALOGUE = {
     "request_started": {"environ"},

@@ -83,6 +83,8 @@ def _send_per_app(
     database: str,
     models_key: str,
     models: cabc.Mapping[str, list[t.Any]],
+    plan: list[tuple[Migration, bool]] | None,
+    state: t.Any,
 ) -> None:
     for config in _apps_with_models():
         signal.send(
@@ -93,8 +95,18 @@ def _send_per_app(
             interactive=interactive,
             db=database,
             using=database,
+            plan=plan,
+            apps=state,
             **{models_key: list(models.get(config.label, []))},
         )
+
+
+def _models_state() -> t.Any:
+    from ..orm.migrations import state_from_models
+
+    return state_from_models(
+        [model for config in _apps_with_models() for model in config.get_models()]
+    )
 
 
 def emit_pre_migrate(
@@ -102,11 +114,16 @@ def emit_pre_migrate(
     interactive: bool,
     database: str,
     create_models: cabc.Mapping[str, list[t.Any]],
+    plan: list[tuple[Migration, bool]] | None = None,
+    apps: t.Any = None,
 ) -> None:
     """Send ``pre_migrate`` for each installed app with models, in order.
 
     :param create_models: app label -> models whose tables ``migrate`` will
         create from the model definitions (apps without migrations).
+    :param plan: the ``(migration, backwards)`` pairs about to run.
+    :param apps: the schema (:class:`~framework.orm.migrations.ProjectState`)
+        before them; the models' schema by default.
     """
     _send_per_app(
         signals.pre_migrate,
@@ -115,6 +132,8 @@ def emit_pre_migrate(
         database,
         "create_models",
         create_models,
+        plan,
+        _models_state() if apps is None else apps,
     )
 
 
@@ -123,10 +142,15 @@ def emit_post_migrate(
     interactive: bool,
     database: str,
     created_models: cabc.Mapping[str, list[t.Any]],
+    plan: list[tuple[Migration, bool]] | None = None,
+    apps: t.Any = None,
 ) -> None:
     """Send ``post_migrate`` for each installed app with models, in order.
 
     :param created_models: app label -> models whose tables this run created.
+    :param plan: the ``(migration, backwards)`` pairs that ran; ``None`` for
+        ``flush``.
+    :param apps: the schema after them; the models' schema by default.
     """
     _send_per_app(
         signals.post_migrate,
@@ -135,7 +159,34 @@ def emit_post_migrate(
         database,
         "created_models",
         created_models,
+        plan,
+        _models_state() if apps is None else apps,
     )
+
+
+def _schema_state(
+    loader: MigrationLoader,
+    applied: cabc.Container[tuple[str, str]],
+    syncdb: cabc.Mapping[str, list[t.Any]],
+    tables: cabc.Container[str],
+) -> t.Any:
+    """Return the schema of the applied migrations plus the existing model tables."""
+    from ..orm.migrations import ProjectState
+    from ..orm.migrations import state_from_models
+
+    state = ProjectState()
+    for migration in loader.order:
+        if migration.key in applied:
+            for operation in migration.operations:
+                operation.state_forwards(state)
+    models = [
+        model
+        for group in syncdb.values()
+        for model in group
+        if model._meta.db_table in tables
+    ]
+    state.tables.update(state_from_models(models).tables)
+    return state
 
 
 def _loader() -> MigrationLoader:
@@ -190,6 +241,12 @@ def _pending_changes(loader: MigrationLoader) -> list[str]:
 @noinput_option
 @click.option("--plan", is_flag=True, help="Only list what would be applied.")
 @click.option(
+    "--check",
+    "check_unapplied",
+    is_flag=True,
+    help="Apply nothing; exit 1 if migrations (or missing tables) are unapplied.",
+)
+@click.option(
     "--fake",
     is_flag=True,
     help="Record pending migrations as applied without running them.",
@@ -197,7 +254,12 @@ def _pending_changes(loader: MigrationLoader) -> list[str]:
 @verbosity_option
 @pass_context
 def migrate(
-    obj: CommandContext, database: str, interactive: bool, plan: bool, fake: bool
+    obj: CommandContext,
+    database: str,
+    interactive: bool,
+    plan: bool,
+    check_unapplied: bool,
+    fake: bool,
 ) -> MigrateResult:
     """Create the tables of apps without migrations and apply migrations.
 
@@ -225,14 +287,28 @@ def migrate(
             obj.echo(f"Apply {migration}: {ops}")
         if not pending:
             obj.echo("No migrations to apply.")
-        return MigrateResult([str(m) for m in pending], {})
+        if not check_unapplied:
+            return MigrateResult([str(m) for m in pending], {})
+    if check_unapplied:
+        _check_unapplied(executor, syncdb, database)
+        return MigrateResult([], {})
     verbosity = obj.verbosity
     early, late = _syncdb_phases(syncdb, set(loader.by_app))
     # NOTE: one migrate at a time per database, signals included, so that
     # post_migrate receivers of servers starting together do not race.
     with executor.lock():
+        applied_before = executor.applied()
         pending = executor.plan()
-        emit_pre_migrate(verbosity, interactive, database, syncdb)
+        migration_plan = [(migration, False) for migration in pending]
+        tables = orm.schema.table_names(database)
+        emit_pre_migrate(
+            verbosity,
+            interactive,
+            database,
+            syncdb,
+            plan=migration_plan,
+            apps=_schema_state(loader, applied_before, syncdb, tables),
+        )
         made = orm.create_tables(early, using=database) if early else []
         _report_created(obj, syncdb, made)
         applied = _apply(obj, executor, pending, fake)
@@ -246,7 +322,17 @@ def migrate(
         }
         if not pending:
             obj.echo("No migrations to apply.", level=2)
-        emit_post_migrate(verbosity, interactive, database, created)
+        applied_keys = set(applied_before) | {m.key for m in applied}
+        emit_post_migrate(
+            verbosity,
+            interactive,
+            database,
+            created,
+            plan=migration_plan,
+            apps=_schema_state(
+                loader, applied_keys, syncdb, orm.schema.table_names(database)
+            ),
+        )
     stale = _pending_changes(loader)
     if stale:
         obj.echo(
@@ -255,6 +341,31 @@ def migrate(
             err=True,
         )
     return MigrateResult([str(m) for m in applied], created)
+
+
+def _check_unapplied(
+    executor: MigrationExecutor, syncdb: dict[str, list[t.Any]], database: str
+) -> None:
+    """Raise (exit 1) naming what ``migrate`` would apply or create."""
+    orm = orm_module()
+    pending = [str(m) for m in executor.plan()]
+    tables = orm.schema.table_names(database)
+    missing = [
+        model._meta.label
+        for models in syncdb.values()
+        for model in models
+        if model._meta.db_table not in tables
+    ]
+    problems = []
+    if pending:
+        problems.append(f"unapplied migrations: {', '.join(pending)}")
+    if missing:
+        problems.append(f"tables to create for: {', '.join(missing)}")
+    if problems:
+        raise CommandError(
+            f"Database {database!r} is not up to date ({'; '.join(problems)});"
+            " run 'framework migrate'."
+        )
 
 
 def _report_created(

@@ -46,6 +46,7 @@ from .fields import JSONField
 from .fields import TextField
 from .fields import UUIDField
 from .models import Model
+from .models import Registry
 from .models import registry
 from .query import Manager
 from .query import Q
@@ -54,9 +55,13 @@ from .related import CASCADE
 from .related import DO_NOTHING
 from .related import PROTECT
 from .related import RESTRICT
+from .related import SET
+from .related import SET_DEFAULT
 from .related import SET_NULL
 from .related import ForeignKey
 from .related import ManyToManyField
+from .related import OneToOneField
+from .related_loading import prefetch_related_objects
 from .schema import create_tables
 from .schema import drop_tables
 from .schema import flush_tables
@@ -71,6 +76,8 @@ __all__ = [
     "NOT_PROVIDED",
     "PROTECT",
     "RESTRICT",
+    "SET",
+    "SET_DEFAULT",
     "SET_NULL",
     "AutoField",
     "BigAutoField",
@@ -96,9 +103,11 @@ __all__ = [
     "Model",
     "MultipleObjectsReturned",
     "ObjectDoesNotExist",
+    "OneToOneField",
     "ProtectedError",
     "Q",
     "QuerySet",
+    "Registry",
     "RestrictedError",
     "TextField",
     "TransactionManagementError",
@@ -112,6 +121,7 @@ __all__ = [
     "drop_tables",
     "flush_tables",
     "on_commit",
+    "prefetch_related_objects",
     "registry",
     "reset_sequences",
     "transaction",
@@ -121,6 +131,7 @@ DoesNotExist = ObjectDoesNotExist
 """Alias of :class:`ObjectDoesNotExist`, the base of every ``Model.DoesNotExist``."""
 
 dispatch.set_on_commit_hook(transaction.savepoint_hook)
+dispatch.set_model_registry(registry)
 # NOTE: first on request_started, so that the user's receivers find healthy
 # connections; last on request_finished, after the user's receivers may have
 # used the database (the handler sends request_finished robustly).

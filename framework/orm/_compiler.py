@@ -185,11 +185,16 @@ def _resolve_path(model: type[Model], key: str) -> _Path:
                 f" {opts.object_name}. Choices are: {', '.join(opts.field_names())}."
             )
         field = found
-    if field.is_relation and not field.many_to_one:
-        # Ends on a multi-valued relation: compare the related primary key.
+    if field.is_relation and not _is_forward(field):
+        # Ends on a multi-valued (or reverse) relation: compare the related primary key.
         steps.append(field)
         field = field.related_model._meta.pk
     return _Path(tuple(steps), field, lookup, key)
+
+
+def _is_forward(field: t.Any) -> bool:
+    """Return whether ``field`` is a forward foreign key or one-to-one (a column)."""
+    return bool(getattr(field, "concrete", False) and field.is_relation)
 
 
 def _resolve_q(model: type[Model], q: Q) -> tuple[str, bool, list[t.Any]]:
@@ -249,13 +254,21 @@ def _shape(node: tuple[str, bool, list[t.Any]]) -> t.Hashable:
 # Compiling ------------------------------------------------------------
 
 
-def _pk_of(value: t.Any) -> t.Any:
+def _pk_of(value: t.Any, field: t.Any = None) -> t.Any:
+    """Return the key an instance stands for: its primary key, or ``field``'s value.
+
+    ``field`` is the field a relation points at (``ForeignKey(to_field=...)``).
+    """
     if isinstance(value, Model):
-        if value.pk is None:
+        if field is not None and isinstance(value, field.model):
+            key = value.__dict__[field.attname]
+        else:
+            key = value.pk
+        if key is None:
             raise ValueError(
                 f"Cannot filter on the unsaved {type(value).__name__} {value!r}."
             )
-        return value.pk
+        return key
     return value
 
 
@@ -300,7 +313,7 @@ class _Compiler:
         """Return the column of a path made only of forward foreign keys."""
         table = self.table
         for step in path.steps:
-            if not getattr(step, "many_to_one", False):
+            if not _is_forward(step):
                 raise FieldError(
                     f"{path.key!r} spans the multi-valued relation {step.name!r};"
                     " only forward foreign keys can be used here."
@@ -327,7 +340,7 @@ class _Compiler:
     def condition(self, path: _Path, value: t.Any, table: t.Any = None) -> t.Any:
         table = self.table if table is None else table
         for index, step in enumerate(path.steps):
-            if getattr(step, "many_to_one", False):
+            if _is_forward(step):
                 rest = path.steps[index + 1 :]
                 if not rest and path.field is step.target_field:
                     # author__id=3 is author_id=3: no join.
@@ -393,7 +406,7 @@ class _ParamWalker:
 
 
 def _prep(field: t.Any, value: t.Any, vendor: str, key: str) -> t.Any:
-    value = _pk_of(value)
+    value = _pk_of(value, field)
     if value is None:
         return None
     try:
@@ -628,7 +641,7 @@ def check_values(model: type[Model], values: cabc.Mapping[str, t.Any]) -> None:
                     raise ValueError("cannot be None (the field is not null=True)")
             else:
                 target = field.target_field if field.is_relation else field
-                target.clean(_pk_of(value))
+                target.clean(_pk_of(value, target))
         except ValueError as exc:
             errors.setdefault(f"{model._meta.object_name}.{name}", []).append(str(exc))
     if errors:

@@ -16,7 +16,14 @@ if t.TYPE_CHECKING:
     from .models import Model
     from .query import QuerySet
 
-__all__ = ["bulk_insert", "raw_delete", "update_rows"]
+__all__ = [
+    "bulk_insert",
+    "delete_pks",
+    "insert_ignoring_conflicts",
+    "lock_existing",
+    "raw_delete",
+    "update_rows",
+]
 
 # SQLite's default limit of bound parameters in one statement (recent
 # versions allow more; this keeps every build happy).
@@ -30,8 +37,24 @@ def bulk_insert(
     batch_size: int | None,
 ) -> None:
     """Insert ``objs`` with multi-row INSERTs, setting primary keys."""
-    from ._saving import _saver
     from .transaction import atomic
+
+    _prepare(model, objs)
+    pk_attname = model._meta.pk.attname
+    with_pk = [obj for obj in objs if obj.__dict__[pk_attname] is not None]
+    without_pk = [obj for obj in objs if obj.__dict__[pk_attname] is None]
+    with atomic(using=conn.alias):
+        for group, include_pk in ((with_pk, True), (without_pk, False)):
+            if group:
+                _insert_group(model, group, conn, include_pk, batch_size)
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = conn.alias
+
+
+def _prepare(model: type[Model], objs: list[t.Any]) -> None:
+    """Run pre_save and check every value of ``objs``, as ``save()`` would."""
+    from ._saving import _saver
 
     saver = _saver(model._meta)
     errors: dict[str, list[str]] = {}
@@ -48,16 +71,44 @@ def bulk_insert(
                 errors.setdefault(key, []).extend(messages)
     if errors:
         raise ValidationError(errors)
-    pk_attname = model._meta.pk.attname
-    with_pk = [obj for obj in objs if obj.__dict__[pk_attname] is not None]
-    without_pk = [obj for obj in objs if obj.__dict__[pk_attname] is None]
-    with atomic(using=conn.alias):
-        for group, include_pk in ((with_pk, True), (without_pk, False)):
-            if group:
-                _insert_group(model, group, conn, include_pk, batch_size)
-    for obj in objs:
-        obj._state.adding = False
-        obj._state.db = conn.alias
+
+
+def insert_ignoring_conflicts(
+    model: type[Model], objs: list[t.Any], conn: DatabaseWrapper, returning: t.Any
+) -> list[t.Any]:
+    """Insert ``objs``, skipping the rows a unique constraint refuses.
+
+    ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: a row that another
+    transaction inserted first is left out instead of failing the whole
+    statement, and only the rows really inserted come back.
+
+    :param returning: the field whose values are returned.
+    :returns: ``returning``'s value of each row really inserted.
+    """
+    from ._saving import _params
+    from ._saving import _saver
+
+    _prepare(model, objs)
+    saver = _saver(model._meta)
+    include_pk = objs[0].__dict__[model._meta.pk.attname] is not None
+    sql, order, getter, convs, _returning = saver._insert_sql(conn, include_pk)
+    head, _, group = sql.partition(" RETURNING ")[0].partition(" VALUES ")
+    column = conn.dialect.identifier_preparer.quote(returning.column)
+    size = max(1, _MAX_PARAMS // max(1, len(order)))
+    converter = returning.python_converter(conn.vendor)
+    found: list[t.Any] = []
+    for start in range(0, len(objs), size):
+        batch = objs[start : start + size]
+        params: list[t.Any] = []
+        for obj in batch:
+            params.extend(_params(obj.__dict__, order, getter, convs))
+        statement = (
+            f"{head} VALUES {', '.join([group] * len(batch))}"
+            f" ON CONFLICT DO NOTHING RETURNING {column}"
+        )
+        rows = conn.execute(statement, params).fetchall()
+        found.extend(row[0] if converter is None else converter(row[0]) for row in rows)
+    return found
 
 
 def _insert_group(
@@ -133,7 +184,7 @@ def update_rows(
     for name, value in values.items():
         field = fields[name]
         target = field.target_field if field.is_relation else field
-        raw = _pk_of(value)
+        raw = _pk_of(value, target)
         prepped = None if raw is None else target.get_db_prep_value(raw, conn.vendor)
         assignments[field.column] = sa.bindparam(
             None, prepped, type_=table.c[field.column].type
@@ -172,8 +223,44 @@ def raw_delete(qs: QuerySet[t.Any]) -> int:
     return int(conn.execute(sql, params).rowcount)
 
 
-def delete_pks(model: type[Model], conn: DatabaseWrapper, pks: list[t.Any]) -> int:
-    """Delete rows by primary key in batches; return how many went."""
+def lock_existing(
+    model: type[Model], alias: str, pks: list[t.Any], no_key: bool = False
+) -> set[t.Any]:
+    """Return which of ``pks`` still have a row, locking those rows.
+
+    ``no_key``: the weaker lock of :meth:`QuerySet.select_for_update`, for a
+    caller that neither deletes the rows nor changes their keys.
+
+    Inside ``atomic()``: on PostgreSQL the rows stay locked (``FOR UPDATE``,
+    in key order so that two lockers never wait for each other) until the
+    transaction ends, and a row another transaction deletes meanwhile is not
+    returned once that transaction commits; on SQLite the write transaction
+    (``BEGIN IMMEDIATE``) already keeps other writers out.
+    """
+    from .query import QuerySet
+
+    found: set[t.Any] = set()
+    for start in range(0, len(pks), _MAX_PARAMS):
+        batch = pks[start : start + _MAX_PARAMS]
+        qs = QuerySet(model, alias).filter(pk__in=batch).order_by("pk")
+        locked = qs.select_for_update(no_key=no_key)
+        found.update(locked.values_list("pk", flat=True))
+    return found
+
+
+def delete_pks(
+    model: type[Model],
+    conn: DatabaseWrapper,
+    pks: list[t.Any],
+    returning: bool = False,
+) -> t.Any:
+    """Delete rows by primary key in batches.
+
+    :param returning: return the keys of the rows really deleted
+        (``DELETE ... RETURNING``) instead of their number.
+    """
+    if returning:
+        return _delete_returning(model, conn, pks)
     meta = model._meta
     if len(pks) == 1:
         key = ("delete", conn.vendor)
@@ -197,3 +284,23 @@ def delete_pks(model: type[Model], conn: DatabaseWrapper, pks: list[t.Any]) -> i
         sql, params = compile_with_params(stmt, conn.dialect)
         total += int(conn.execute(sql, params).rowcount)
     return total
+
+
+def _delete_returning(
+    model: type[Model], conn: DatabaseWrapper, pks: list[t.Any]
+) -> list[t.Any]:
+    meta = model._meta
+    table = meta.table
+    column = table.c[meta.pk.column]
+    convert = meta.pk.db_converter(conn.vendor)
+    back = meta.pk.python_converter(conn.vendor)
+    deleted: list[t.Any] = []
+    for start in range(0, len(pks), _MAX_PARAMS):
+        batch = pks[start : start + _MAX_PARAMS]
+        if convert is not None:
+            batch = [convert(pk) for pk in batch]
+        stmt = table.delete().where(column.in_(batch)).returning(column)
+        sql, params = compile_with_params(stmt, conn.dialect)
+        rows = conn.execute(sql, params).fetchall()
+        deleted.extend(row[0] if back is None else back(row[0]) for row in rows)
+    return deleted

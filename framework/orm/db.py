@@ -17,6 +17,7 @@ import collections.abc as cabc
 import contextlib
 import logging
 import os
+import select
 import threading
 import time
 import typing as t
@@ -424,6 +425,15 @@ class DatabaseWrapper:
         if check and not self.is_usable():
             self.close_physically()
             return
+        if (
+            self.vendor == "postgresql"
+            and not self.in_atomic_block
+            and _closed_by_server(self.connection)
+        ):
+            # A connection kept across requests (CONN_MAX_AGE) that the
+            # server ended since: replaced before the next request uses it.
+            self.close_physically()
+            return
         if self.in_atomic_block or self.in_transaction():
             logger.error(
                 "A transaction was left open on database %r; rolling it back.",
@@ -512,6 +522,43 @@ def _on_pg_connect(dbapi_connection: t.Any, record: t.Any) -> None:
         dbapi_connection.autocommit = True
 
 
+def _replace_if_closed_by_server(
+    dbapi_connection: t.Any, record: t.Any, proxy: t.Any
+) -> None:
+    """Make the pool replace a PostgreSQL connection the server has ended.
+
+    Runs on every checkout, so outside any transaction (once per request
+    with ``CONN_MAX_AGE=0``). A server restart, a terminated backend or an
+    idle timeout leaves dead connections in the pool; raising
+    ``InvalidatePoolError`` makes SQLAlchemy open a new one in its place
+    (one attempt more) and retire every older pooled connection too.
+    """
+    if _closed_by_server(dbapi_connection):
+        raise sa.exc.InvalidatePoolError(
+            "the database server closed this pooled connection"
+        )
+
+
+def _closed_by_server(dbapi_connection: t.Any) -> bool:
+    # PERF: a backend that ends a session sends its FATAL message and closes
+    # the socket, so an idle connection with anything to read is (almost
+    # surely) dead, and a healthy idle one has nothing to read. One poll()
+    # (about 1 us) tells them apart, where SQLAlchemy's pool_pre_ping costs a
+    # SELECT 1 round trip (about 40 us, bench in docs/orm.md) on every
+    # checkout. Something readable is confirmed with SELECT 1 (a NOTIFY makes
+    # a live connection readable too).
+    if dbapi_connection.closed:
+        return True
+    fd = dbapi_connection.fileno()
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLPRI)
+        readable = bool(poller.poll(0))
+    else:  # pragma: no cover - platforms without poll()
+        readable = bool(select.select([fd], [], [], 0)[0])
+    return readable and not _usable(dbapi_connection, (Exception,))
+
+
 def _is_memory(config: dict[str, t.Any]) -> bool:
     rest = config["sa_url"].split("://", 1)[1]
     return rest in ("", "/", "/:memory:") or "mode=memory" in rest
@@ -556,6 +603,7 @@ def _create_engine(config: dict[str, t.Any]) -> sa.Engine:
             max_overflow=config["MAX_OVERFLOW"],
         )
         event.listen(engine, "connect", _on_pg_connect)
+        event.listen(engine, "checkout", _replace_if_closed_by_server)
     return engine
 
 

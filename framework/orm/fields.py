@@ -87,10 +87,14 @@ class Field:
 
     is_relation: t.ClassVar[bool] = False
     many_to_one: t.ClassVar[bool] = False
+    one_to_one: t.ClassVar[bool] = False
     many_to_many: t.ClassVar[bool] = False
     concrete: t.ClassVar[bool] = True
     python_types: t.ClassVar[tuple[type, ...]] = (object,)
     type_label: t.ClassVar[str] = "a value"
+    empty_strings_allowed: t.ClassVar[bool] = False
+    """True for text fields: without a default and ``null=True`` they start
+    as ``""`` (Django's rule), else as ``None``."""
 
     def __init__(
         self,
@@ -173,10 +177,14 @@ class Field:
         """Return the value a new instance starts with."""
         default = self.default
         if default is NOT_PROVIDED:
-            return None
+            return self.implicit_default()
         if callable(default):
             return default()
         return default
+
+    def implicit_default(self) -> t.Any:
+        """Return what a new instance holds without a default: ``""`` or None."""
+        return "" if self.empty_strings_allowed and not self.null else None
 
     def clean(self, value: t.Any) -> t.Any:
         """Check a non-``None`` value before it is saved; return it, maybe coerced.
@@ -363,6 +371,15 @@ class FloatField(Field):
             )
         return float(value)
 
+    def to_python(self, value: t.Any) -> t.Any:
+        """Accept numbers and numeric strings (fixtures write ``"1.2"`` too)."""
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise ValueError(f"expected a number, got {value!r}") from None
+        return super().to_python(value)
+
     def sa_type(self) -> t.Any:
         """Return ``Float``."""
         return sa.Float()
@@ -487,6 +504,7 @@ class CharField(Field):
 
     python_types = (str,)
     type_label = "a string"
+    empty_strings_allowed = True
 
     def check_definition(self) -> None:
         """Require a positive ``max_length``."""
@@ -530,6 +548,7 @@ class TextField(Field):
 
     python_types = (str,)
     type_label = "a string"
+    empty_strings_allowed = True
 
     def _fast_check(self, var: str) -> str | None:
         """Accept exact strings without NUL without a call."""

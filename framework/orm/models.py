@@ -55,6 +55,7 @@ _META_OPTIONS = frozenset(
         "verbose_name",
         "verbose_name_plural",
         "auto_created",
+        "proxy",
     }
 )
 
@@ -65,8 +66,92 @@ class Registry:
     def __init__(self) -> None:
         self._models: dict[str, type[Model]] = {}
         self._pending: dict[str, list[cabc.Callable[[type[Model]], None]]] = {}
+        # label -> what waits for it through lazy_model_operation (receivers).
+        self._lazy_waiting: dict[str, list[str]] = {}
+        self._ready = False
         self._lock = threading.RLock()
         self._metadata = sa.MetaData()
+
+    @property
+    def ready(self) -> bool:
+        """Whether every model is known: lazy labels of unknown models are errors.
+
+        For :data:`registry`, true once ``framework.apps.apps.populate()``
+        imported the installed apps' models (for the current
+        ``INSTALLED_APPS``); for another registry, after :meth:`set_ready`.
+        """
+        if self._ready:
+            return True
+        if self is not registry:
+            return False
+        from framework.apps import apps
+
+        return apps.ready
+
+    def set_ready(self) -> None:
+        """Declare every model registered, and check the waiting lazy labels.
+
+        :raises LookupError: naming a label that something waits for and
+            that no registered model has.
+        """
+        self._ready = True
+        self.check_lazy_references()
+
+    def check_lazy_references(self) -> None:
+        """Raise for lazy model labels still waiting for a model.
+
+        :raises LookupError: naming each label and what waits for it.
+        """
+        with self._lock:
+            waiting = {key: list(whats) for key, whats in self._lazy_waiting.items()}
+        if waiting:
+            details = "; ".join(
+                f"{key!r} (for {', '.join(whats)})" for key, whats in waiting.items()
+            )
+            raise LookupError(
+                f"No model for the lazy reference(s) {details}. Known models:"
+                f" {self._known()}. Fix the 'app_label.ModelName' strings."
+            )
+
+    def _known(self) -> str:
+        return ", ".join(m._meta.label for m in self._models.values()) or "none"
+
+    def lazy_model_operation(
+        self,
+        function: cabc.Callable[[type[Model]], t.Any],
+        label: str,
+        what: str = "a lazy reference",
+    ) -> None:
+        """Call ``function(model)`` for ``"app_label.ModelName"`` once it exists.
+
+        At once if the model is registered; otherwise when it is, unless
+        the registry is :attr:`ready`: then the label names no model.
+
+        :param what: what waits, for the error message.
+        :raises LookupError: the registry is ready and has no such model.
+        """
+        key = label.lower()
+        with self._lock:
+            model = self._models.get(key)
+            if model is None:
+                if self.ready:
+                    raise LookupError(
+                        f"{what}: no model {label!r}; known models: {self._known()}."
+                    )
+                self._lazy_waiting.setdefault(key, []).append(what)
+
+                def run(model: type[Model]) -> None:
+                    with self._lock:
+                        whats = self._lazy_waiting.get(key, [])
+                        if what in whats:
+                            whats.remove(what)
+                        if not whats:
+                            self._lazy_waiting.pop(key, None)
+                    function(model)
+
+                self._pending.setdefault(key, []).append(run)
+                return
+        function(model)
 
     @property
     def metadata(self) -> sa.MetaData:
@@ -115,11 +200,19 @@ class Registry:
                 return
         callback(model)
 
-    def get_models(self, app_label: str | None = None) -> list[type[Model]]:
-        """Return the models (auto-created through models included) in order."""
+    def get_models(
+        self, app_label: str | None = None, include_proxies: bool = False
+    ) -> list[type[Model]]:
+        """Return the models (auto-created through models included) in order.
+
+        :param include_proxies: also return proxy models (which have no
+            table of their own).
+        """
         models = list(self._models.values())
         if app_label is not None:
             models = [m for m in models if m._meta.app_label == app_label]
+        if not include_proxies:
+            models = [m for m in models if not m._meta.proxy]
         return models
 
     def get_model(self, label: str, model_name: str | None = None) -> type[Model]:
@@ -134,8 +227,9 @@ class Registry:
         try:
             return self._models[key]
         except KeyError:
-            known = ", ".join(m._meta.label for m in self._models.values()) or "none"
-            raise LookupError(f"No model {label!r}; known models: {known}.") from None
+            raise LookupError(
+                f"No model {label!r}; known models: {self._known()}."
+            ) from None
 
     def unregister(self, model: type[Model]) -> None:
         """Forget ``model`` (tests that define throw-away models use this)."""
@@ -185,6 +279,14 @@ class Options:
         self.pk: _fields.Field | t.Any = None
         """The primary key field."""
         self.pending_relations: set[str] = set()
+        self.proxy: bool = bool(vars(meta).get("proxy")) if meta else False
+        """True for a proxy model: the table of its concrete model, its own class."""
+        self.proxy_for_model: type[Model] | None = None
+        """The model a proxy model stands for (maybe itself a proxy)."""
+        self.concrete_model: type[Model] = model
+        """The model whose table holds the rows (the model itself, unless proxy)."""
+        self.proxies: list[type[Model]] = []
+        """The proxy models of this model."""
         self._table: sa.Table | None = None
         self._reset_caches()
         if meta is not None:
@@ -234,6 +336,8 @@ class Options:
         self._reset_caches()
 
     def _reset_caches(self) -> None:
+        for proxy in getattr(self, "proxies", ()):
+            proxy._meta._reset_caches()
         self._field_map: dict[str, t.Any] | None = None
         self._sql_cache: dict[t.Hashable, t.Any] = {}
         self._query_cache: dict[t.Hashable, t.Any] = {}
@@ -278,8 +382,26 @@ class Options:
     def table(self) -> sa.Table:
         """The SQLAlchemy Table of the model, on ``registry.metadata``."""
         if self._table is None:
+            if self.proxy:
+                return self.concrete_model._meta.table
             self._table = self._build_table()
         return self._table
+
+    def _setup_proxy(self, parent: type[Model]) -> None:
+        """Share the fields, table and relations of the model ``parent``."""
+        base = parent._meta
+        self.proxy_for_model = parent
+        self.concrete_model = base.concrete_model
+        self.db_table = base.db_table
+        self.fields = base.fields
+        self.many_to_many = base.many_to_many
+        self.related_objects = base.related_objects
+        self.pk = base.pk
+        self.pending_relations = base.pending_relations
+        if not self.ordering:
+            self.ordering = list(base.ordering)
+        base.proxies.append(self.model)
+        self._reset_caches()
 
     def _build_table(self) -> sa.Table:
         if self.pending_relations:
@@ -318,7 +440,9 @@ class Options:
                     callables.append((field.attname, field.name, default))
                 else:
                     consts[field.attname] = (
-                        None if default is _fields.NOT_PROVIDED else default
+                        field.implicit_default()
+                        if default is _fields.NOT_PROVIDED
+                        else default
                     )
             attnames = frozenset(f.attname for f in self.fields)
             positional = tuple(f.attname for f in self.fields)
@@ -400,14 +524,18 @@ class ModelBase(type):
             cls.MultipleObjectsReturned = _subclass_exception(  # type: ignore[assignment]
                 "MultipleObjectsReturned", parents, MultipleObjectsReturned, cls, module
             )
+        if cls._meta.proxy:
+            _check_proxy(cls, meta, parents, contributable)
         for parent in parents:
-            if parent is Model:
+            if parent is Model or cls._meta.proxy:
                 continue
             if not parent._meta.abstract:
                 raise FieldError(
                     f"{name} subclasses the concrete model {parent.__name__}:"
                     " multi-table inheritance is not supported. Make"
-                    f" {parent.__name__} abstract (Meta.abstract = True)."
+                    f" {parent.__name__} abstract (Meta.abstract = True), give"
+                    f" {name} a OneToOneField to {parent.__name__}, or make it a"
+                    " proxy model (Meta.proxy = True) if it adds no fields."
                 )
             for field in [*parent._meta.fields, *parent._meta.many_to_many]:
                 if field.auto_created or field.name in contributable:
@@ -428,6 +556,30 @@ class ModelBase(type):
             return cls
         _prepare(cls, has_manager)
         return cls
+
+
+def _check_proxy(
+    cls: type[Model],
+    meta: t.Any,
+    parents: list[t.Any],
+    contributable: dict[str, t.Any],
+) -> None:
+    concrete = [p for p in parents if p is not Model and not p._meta.abstract]
+    if len(concrete) != 1:
+        raise FieldError(
+            f"Proxy model {cls.__name__} needs exactly one non-abstract model"
+            f" base class; it has {len(concrete)}."
+        )
+    fields = sorted(k for k, v in contributable.items() if isinstance(v, _fields.Field))
+    if fields:
+        raise FieldError(
+            f"Proxy model {cls.__name__} declares the field(s) {', '.join(fields)};"
+            " a proxy uses its model's table and cannot add fields."
+        )
+    for option in ("db_table", "abstract"):
+        if option in vars(meta):
+            raise FieldError(f"Proxy model {cls.__name__} cannot set Meta.{option}.")
+    cls._meta._setup_proxy(concrete[0])
 
 
 def _inherited_meta(parents: list[ModelBase]) -> t.Any:
@@ -583,7 +735,10 @@ class Model(metaclass=ModelBase):
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Model):
             return NotImplemented
-        if type(self) is not type(other):
+        if (
+            type(self) is not type(other)
+            and self._meta.concrete_model is not other._meta.concrete_model
+        ):
             return False
         if self.pk is None:
             return self is other
@@ -592,7 +747,7 @@ class Model(metaclass=ModelBase):
     def __hash__(self) -> int:
         if self.pk is None:
             raise TypeError("Model instances without a primary key are unhashable.")
-        return hash((type(self), self.pk))
+        return hash((self._meta.concrete_model, self.pk))
 
     def __getstate__(self) -> dict[str, t.Any]:
         state = dict(self.__dict__)
@@ -721,7 +876,10 @@ class Model(metaclass=ModelBase):
         """Delete the row and, by ``on_delete``, its dependants.
 
         Sends ``pre_delete`` for every instance before any row goes and
-        ``post_delete`` for each afterwards, with ``origin=self``.
+        ``post_delete`` for each afterwards, with ``origin=self``. A row that
+        is already gone (another request deleted it since this instance was
+        loaded) gets neither signal and counts 0: ``delete()[0]`` says
+        whether this call really deleted it.
 
         :returns: the number of rows deleted and a count per model label.
         :raises ProtectedError: a PROTECT foreign key blocks it; nothing goes.
@@ -735,13 +893,13 @@ class Model(metaclass=ModelBase):
                 f" {meta.pk.attname} attribute is None."
             )
         alias = using or self._state.db or DEFAULT_DB_ALIAS
-        if not meta.related_objects:
-            # PERF: nothing can refer to this row: one cached DELETE, no collector.
-            if _pre_delete.connected:
-                _pre_delete.send(sender=cls, instance=self, using=alias, origin=self)
+        if not meta.related_objects and not (
+            (_pre_delete.connected and _pre_delete.has_listeners(cls))
+            or (_post_delete.connected and _post_delete.has_listeners(cls))
+        ):
+            # PERF: nothing can refer to this row and nobody listens: one
+            # cached DELETE, no collector, no transaction.
             count = _delete_pks(cls, connections[alias], [pk])
-            if _post_delete.connected:
-                _post_delete.send(sender=cls, instance=self, using=alias, origin=self)
             self.__dict__[meta.pk.attname] = None
             self._state.adding = True
             return count, ({meta.label: count} if count else {})

@@ -34,12 +34,14 @@ from .db import compile_sql
 from .db import connections
 from .exceptions import FieldError
 from .exceptions import IntegrityError
+from .exceptions import TransactionManagementError
 from .fields import convert_values
 from .models import Model
 from .transaction import atomic
 
 if t.TYPE_CHECKING:
     from .db import DatabaseWrapper
+    from .related_loading import Join
 
 __all__ = [
     "LOOKUPS",
@@ -82,6 +84,9 @@ class QuerySet(t.Generic[M]):
         self._empty = False
         self._result_cache: list[t.Any] | None = None
         self._hints: dict[str, t.Any] = {}
+        self._select_related: tuple[Join, ...] = ()
+        self._prefetch: tuple[str, ...] = ()
+        self._for_update: tuple[bool, bool, bool] | None = None
 
     @property
     def db(self) -> str:
@@ -168,6 +173,110 @@ class QuerySet(t.Generic[M]):
         clone._distinct = True
         return clone
 
+    def select_related(self, *fields: str | None) -> QuerySet[M]:
+        """Return a copy that joins the named related rows into its one query.
+
+        Names are forward foreign keys and one-to-ones, nested with ``__``
+        (``"author__country"``); no names: every non-null foreign key,
+        recursively; ``None``: none.
+
+        :raises FieldError: a name is not a forward relation.
+        """
+        clone = self._clone()
+        if fields == (None,):
+            clone._select_related = ()
+            return clone
+        from .related_loading import plan_select_related
+
+        names = t.cast(tuple[str, ...], fields)
+        paths = tuple(join.field for join in self._select_related)
+        if not fields:
+            clone._select_related = plan_select_related(self.model, True)
+        elif paths:
+            # Added to the earlier ones, as in Django.
+            earlier = self._select_related_names()
+            clone._select_related = plan_select_related(self.model, (*earlier, *names))
+        else:
+            clone._select_related = plan_select_related(self.model, names)
+        return clone
+
+    def _select_related_names(self) -> tuple[str, ...]:
+        names: list[str] = []
+        for join in self._select_related:
+            parent = names[join.parent] if join.parent >= 0 else ""
+            names.append(f"{parent}__{join.field.name}" if parent else join.field.name)
+        return tuple(names)
+
+    def prefetch_related(self, *lookups: str | None) -> QuerySet[M]:
+        """Return a copy that loads these relations with one query each.
+
+        Reverse foreign keys, many-to-many relations (either side) and
+        forward keys, nested with ``__`` (``"comments__author"``); ``None``
+        clears the list.
+
+        :raises FieldError: a step of a lookup is not a relation.
+        """
+        from .related_loading import check_prefetch
+
+        clone = self._clone()
+        if lookups == (None,):
+            clone._prefetch = ()
+            return clone
+        for lookup in lookups:
+            if not isinstance(lookup, str):
+                raise TypeError(
+                    f"prefetch_related() takes relation names, got {lookup!r}."
+                )
+            check_prefetch(self.model, lookup)
+        clone._prefetch = (*self._prefetch, *t.cast(tuple[str, ...], lookups))
+        return clone
+
+    def select_for_update(
+        self,
+        nowait: bool = False,
+        skip_locked: bool = False,
+        of: tuple[str, ...] = (),
+        no_key: bool = False,
+    ) -> QuerySet[M]:
+        """Return a copy that locks the rows it reads until the transaction ends.
+
+        On PostgreSQL the query gets ``FOR UPDATE`` (of the model's own rows
+        only: tables joined for a filter are not locked); another transaction
+        locking or changing the same rows waits until this one ends, then
+        reads their new state. On SQLite the clause is left out: every
+        ``atomic()`` block there starts with ``BEGIN IMMEDIATE``, which
+        already lets one writer at a time in.
+
+        As in Django, evaluating it outside ``atomic()`` raises
+        :class:`TransactionManagementError` (on both backends, so code that
+        forgets the transaction fails in development too).
+
+        :param nowait: fail at once (the driver's error) instead of waiting
+            for a row another transaction holds (PostgreSQL).
+        :param skip_locked: leave out rows other transactions hold (PostgreSQL).
+        :param of: ``("self",)``, the only choice: the model's own rows.
+        :param no_key: take the weaker ``FOR NO KEY UPDATE`` lock (PostgreSQL),
+            for a transaction that updates the rows but neither deletes them nor
+            changes their key: other transactions may still insert rows that
+            refer to them (their foreign key checks are not blocked).
+        :raises ValueError: both ``nowait`` and ``skip_locked``.
+        :raises FieldError: ``of`` names something else.
+        """
+        if nowait and skip_locked:
+            raise ValueError(
+                "select_for_update() takes nowait or skip_locked, not both."
+            )
+        unknown = [name for name in of if name != "self"]
+        if unknown:
+            raise FieldError(
+                f"select_for_update(of=...) got {', '.join(map(repr, unknown))};"
+                " only 'self' (the model's own rows, which are always the ones"
+                " locked) is supported."
+            )
+        clone = self._clone()
+        clone._for_update = (bool(nowait), bool(skip_locked), bool(no_key))
+        return clone
+
     def values(self, *fields: str) -> QuerySet[M]:
         """Return a copy yielding dicts of the given fields (all by default)."""
         return self._with_values(fields, "dict")
@@ -228,9 +337,23 @@ class QuerySet(t.Generic[M]):
             return table.delete().where(pk_column.in_(keys.correlate(None)))
         return table.delete() if where is None else table.delete().where(where)
 
+    def _columns(self, compiler: _Compiler, kind: str) -> list[t.Any]:
+        if kind == "exists" or (kind == "count" and not self._distinct):
+            return [sa.literal_column("1")]
+        if self._values is not None:
+            return [
+                compiler.column(resolve_path(self.model, name))
+                for name in self._values[0]
+            ]
+        columns = [compiler.table.c[f.column] for f in self.model._meta.fields]
+        if self._select_related and kind == "select":
+            from .related_loading import select_related_columns
+
+            columns += select_related_columns(compiler, self._select_related)
+        return columns
+
     def _statement(self, compiler: _Compiler, kind: str) -> t.Any:
         where = self._where_expr(compiler)
-        meta = self.model._meta
         if kind == "delete":
             return self._delete_statement(compiler, where)
         if kind == "count" and not (
@@ -240,17 +363,7 @@ class QuerySet(t.Generic[M]):
             if where is not None:
                 stmt = stmt.where(where)
             return stmt.select_from(compiler.from_clause)
-        columns: list[t.Any]
-        if kind == "exists" or (kind == "count" and not self._distinct):
-            columns = [sa.literal_column("1")]
-        elif self._values is not None:
-            columns = [
-                compiler.column(resolve_path(self.model, name))
-                for name in self._values[0]
-            ]
-        else:
-            columns = [compiler.table.c[f.column] for f in meta.fields]
-        stmt = sa.select(*columns)
+        stmt = sa.select(*self._columns(compiler, kind))
         if where is not None:
             stmt = stmt.where(where)
         if kind != "count":
@@ -274,7 +387,18 @@ class QuerySet(t.Generic[M]):
         stmt = stmt.select_from(compiler.from_clause)
         if kind == "count":
             return sa.select(sa.func.count()).select_from(stmt.subquery())
-        return stmt
+        return self._lock_clause(stmt, compiler)
+
+    def _lock_clause(self, stmt: t.Any, compiler: _Compiler) -> t.Any:
+        # SQLite has no row locks (BEGIN IMMEDIATE queues writers instead).
+        # OF the model's own table: a table joined for a filter is an outer
+        # join's NULL side, which PostgreSQL refuses to lock.
+        if self._for_update is None or compiler.vendor == "sqlite":
+            return stmt
+        nowait, skip_locked, no_key = self._for_update
+        return stmt.with_for_update(
+            nowait=nowait, skip_locked=skip_locked, of=compiler.table, key_share=no_key
+        )
 
     def _sql(self, conn: DatabaseWrapper, kind: str) -> tuple[str, list[t.Any]]:
         """Return the SQL and parameters, compiling only new query shapes.
@@ -293,6 +417,8 @@ class QuerySet(t.Generic[M]):
             self._high,
             self._distinct,
             self._values,
+            tuple(join.field for join in self._select_related),
+            self._for_update if kind != "count" else None,
         )
         cache = self.model._meta._query_cache
         entry = cache.get(key)
@@ -314,15 +440,35 @@ class QuerySet(t.Generic[M]):
     def _fetch_all(self) -> list[t.Any]:
         if self._result_cache is None:
             self._result_cache = self._run()
+            if self._prefetch and self._values is None:
+                from .related_loading import prefetch_related_objects
+
+                prefetch_related_objects(
+                    self._result_cache, *self._prefetch, using=self.db
+                )
         return self._result_cache
 
+    def _check_for_update(self) -> None:
+        if self._for_update is not None and not connections[self.db].in_atomic_block:
+            raise TransactionManagementError(
+                "select_for_update() cannot be used outside a transaction: its"
+                " locks would end with the statement. Evaluate it, and do the"
+                " writes that depend on it, inside 'with transaction.atomic():'."
+            )
+
     def _run(self) -> list[t.Any]:
+        if self._for_update is not None:
+            self._check_for_update()
         if self._empty or (self._high is not None and self._high <= self._low):
             return []
         conn = connections[self.db]
         sql, params = self._sql(conn, "select")
         rows = conn.fetchall(sql, params)
         if self._values is None:
+            if self._select_related:
+                from .related_loading import load_select_related
+
+                return load_select_related(self.model, rows, conn, self._select_related)
             return rows_to_instances(self.model, rows, conn)
         names, kind = self._values
         convs = []
@@ -398,6 +544,9 @@ class QuerySet(t.Generic[M]):
             and self._values is None
             and not self._low
             and self._high is None
+            and not self._select_related
+            and not self._prefetch
+            and self._for_update is None
         ):
             ((key, value),) = kwargs.items()
             found = _get_by_key(model, self.db, key, value)
@@ -431,6 +580,8 @@ class QuerySet(t.Generic[M]):
         """Return whether any row matches."""
         if self._result_cache is not None:
             return bool(self._result_cache)
+        if self._for_update is not None:
+            self._check_for_update()
         if self._empty:
             return False
         conn = connections[self.db]
@@ -633,8 +784,12 @@ class Manager(t.Generic[M]):
         return self.get_queryset().get(*args, **kwargs)
 
     def all(self) -> QuerySet[M]:
-        """See :meth:`QuerySet.all`."""
-        return self.get_queryset().all()
+        """See :meth:`QuerySet.all`.
+
+        The manager's queryset itself, as in Django, so that a relation's
+        prefetched instances come back without a query.
+        """
+        return self.get_queryset()
 
     def none(self) -> QuerySet[M]:
         """See :meth:`QuerySet.none`."""
@@ -660,9 +815,27 @@ class Manager(t.Generic[M]):
         """See :meth:`QuerySet.distinct`."""
         return self.get_queryset().distinct()
 
+    def select_related(self, *fields: str | None) -> QuerySet[M]:
+        """See :meth:`QuerySet.select_related`."""
+        return self.get_queryset().select_related(*fields)
+
+    def prefetch_related(self, *lookups: str | None) -> QuerySet[M]:
+        """See :meth:`QuerySet.prefetch_related`."""
+        return self.get_queryset().prefetch_related(*lookups)
+
     def reverse(self) -> QuerySet[M]:
         """See :meth:`QuerySet.reverse`."""
         return self.get_queryset().reverse()
+
+    def select_for_update(
+        self,
+        nowait: bool = False,
+        skip_locked: bool = False,
+        of: tuple[str, ...] = (),
+        no_key: bool = False,
+    ) -> QuerySet[M]:
+        """See :meth:`QuerySet.select_for_update`."""
+        return self.get_queryset().select_for_update(nowait, skip_locked, of, no_key)
 
     def values(self, *fields: str) -> QuerySet[M]:
         """See :meth:`QuerySet.values`."""

@@ -20,6 +20,8 @@ from framework import signals
 from ..dispatch import Sentinel
 from ._compiler import _Path
 from .bulk import delete_pks
+from .bulk import insert_ignoring_conflicts
+from .bulk import lock_existing
 from .bulk import raw_delete
 from .db import DEFAULT_DB_ALIAS
 from .db import compile_with_params
@@ -34,6 +36,8 @@ from .models import ModelBase
 from .models import registry
 from .query import Manager
 from .query import QuerySet
+from .related_loading import forget_prefetched
+from .related_loading import prefetched
 from .transaction import atomic
 
 __all__ = [
@@ -41,25 +45,44 @@ __all__ = [
     "DO_NOTHING",
     "PROTECT",
     "RESTRICT",
+    "SET",
+    "SET_DEFAULT",
     "SET_NULL",
     "Collector",
     "ForeignKey",
     "ForeignObjectRel",
     "ManyToManyField",
     "ManyToManyRel",
+    "OneToOneField",
+    "OneToOneRel",
 ]
 
 
 class _OnDelete:
-    """An ``on_delete`` behaviour; compared by identity."""
+    """An ``on_delete`` behaviour; the built-in ones are compared by identity."""
 
-    __slots__ = ("name",)
+    __slots__ = ("name", "value")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, value: t.Any = None) -> None:
         self.name = name
+        self.value = value
 
     def __repr__(self) -> str:
+        if self.name == "SET":
+            return f"SET({self.value!r})"
         return self.name
+
+    def value_for(self, field: ForeignKey) -> t.Any:
+        """Return the key the referring rows get (SET_NULL, SET, SET_DEFAULT)."""
+        if self is SET_DEFAULT:
+            value = field.get_default()
+        elif self.name == "SET":
+            value = self.value() if callable(self.value) else self.value
+        else:
+            return None
+        if isinstance(value, Model):
+            value = value.__dict__[field.target_field.attname]
+        return value
 
 
 CASCADE: t.Final = _OnDelete("CASCADE")
@@ -70,10 +93,22 @@ RESTRICT: t.Final = _OnDelete("RESTRICT")
 """Like PROTECT, unless the referring rows are deleted by the same cascade."""
 SET_NULL: t.Final = _OnDelete("SET_NULL")
 """Set the referring foreign keys to NULL (needs ``null=True``)."""
+SET_DEFAULT: t.Final = _OnDelete("SET_DEFAULT")
+"""Set the referring foreign keys to the field's default (needs a default)."""
 DO_NOTHING: t.Final = _OnDelete("DO_NOTHING")
 """Leave referring rows alone (the database constraint may then refuse)."""
 
-_ON_DELETE = (CASCADE, PROTECT, RESTRICT, SET_NULL, DO_NOTHING)
+
+def SET(value: t.Any) -> t.Any:
+    """Return an ``on_delete`` that sets the referring keys to ``value``.
+
+    :param value: an instance, a key, or a callable returning one, called
+        once per deletion.
+    """
+    return _OnDelete("SET", value)
+
+
+_ON_DELETE = (CASCADE, PROTECT, RESTRICT, SET_NULL, SET_DEFAULT, DO_NOTHING)
 
 
 def _resolve_label(reference: t.Any, model: type[Model]) -> str:
@@ -110,6 +145,7 @@ class ForeignObjectRel:
 
     is_relation: t.ClassVar[bool] = True
     many_to_one: t.ClassVar[bool] = False
+    one_to_one: t.ClassVar[bool] = False
     many_to_many: t.ClassVar[bool] = False
     concrete: t.ClassVar[bool] = False
     primary_key: t.ClassVar[bool] = False
@@ -142,6 +178,16 @@ class ForeignObjectRel:
         return self.related_model, self.field, self.field.target_field, ()
 
 
+class OneToOneRel(ForeignObjectRel):
+    """The reverse side of a OneToOneField: ``place.restaurant``, one instance."""
+
+    one_to_one = True
+
+    def __init__(self, field: t.Any, model: type[Model]) -> None:
+        super().__init__(field, model)
+        self.accessor_name = field.related_name or field.model._meta.model_name
+
+
 class ManyToManyRel(ForeignObjectRel):
     """The reverse side of a ManyToManyField."""
 
@@ -160,10 +206,13 @@ class ForeignKey(Field):
     :param on_delete: CASCADE, PROTECT, RESTRICT, SET_NULL or DO_NOTHING.
     :param related_name: the reverse accessor (``"+"`` suffix: none).
     :param related_query_name: the name for lookups from the target.
+    :param to_field: the target's field the key refers to (unique); its
+        primary key by default.
     """
 
     is_relation = True
     many_to_one = True
+    rel_class: t.ClassVar[type[ForeignObjectRel]] = ForeignObjectRel
 
     def __init__(
         self,
@@ -172,23 +221,32 @@ class ForeignKey(Field):
         *,
         related_name: str | None = None,
         related_query_name: str | None = None,
+        to_field: str | None = None,
         db_constraint: bool = True,
         **kwargs: t.Any,
     ) -> None:
         kwargs.setdefault("db_index", True)
         super().__init__(**kwargs)
-        if on_delete not in _ON_DELETE:
+        if not isinstance(on_delete, _OnDelete):
             raise FieldError(
-                f"ForeignKey(on_delete=...) must be one of CASCADE, PROTECT, RESTRICT,"
-                f" SET_NULL or DO_NOTHING from framework.orm; got {on_delete!r}."
+                f"{type(self).__name__}(on_delete=...) must be one of CASCADE,"
+                " PROTECT, RESTRICT, SET_NULL, SET_DEFAULT, SET(...) or DO_NOTHING"
+                f" from framework.orm; got {on_delete!r}."
             )
         if on_delete is SET_NULL and not self.null:
-            raise FieldError("ForeignKey(on_delete=SET_NULL) needs null=True.")
+            raise FieldError(
+                f"{type(self).__name__}(on_delete=SET_NULL) needs null=True."
+            )
+        if on_delete is SET_DEFAULT and not self.has_default():
+            raise FieldError(
+                f"{type(self).__name__}(on_delete=SET_DEFAULT) needs a default."
+            )
         self.to = to
         self.on_delete = on_delete
         self.related_name = related_name
         self.related_query_name = related_query_name
         self.db_constraint = db_constraint
+        self.to_field = to_field
         self.related_model: type[Model] = t.cast("type[Model]", None)
         """The target model (once resolved)."""
         self.remote_field: ForeignObjectRel = t.cast(ForeignObjectRel, None)
@@ -200,8 +258,10 @@ class ForeignKey(Field):
 
     @property
     def target_field(self) -> Field:
-        """The target's primary key field."""
-        return self.related_model._meta.pk
+        """The target field the key refers to (``to_field``, else the primary key)."""
+        if self.to_field is None:
+            return self.related_model._meta.pk
+        return t.cast(Field, self.related_model._meta.get_field(self.to_field))
 
     def contribute_to_class(self, cls: type[Model], name: str) -> None:
         """Add the field, its descriptor, and resolve the target lazily."""
@@ -217,12 +277,25 @@ class ForeignKey(Field):
 
     def _resolve(self, cls: type[Model], label: str, target: type[Model]) -> None:
         self.related_model = target
-        rel = ForeignObjectRel(self, target)
+        if self.to_field is not None:
+            found = target._meta.field_map.get(self.to_field)
+            if found is None or not found.concrete or not found.unique:
+                raise FieldError(
+                    f"{cls.__name__}.{self.name}: to_field={self.to_field!r} must"
+                    f" name a unique field of {target.__name__}"
+                    f" ({'not unique' if found is not None else 'no such field'})."
+                )
+        rel = self.rel_class(self, target)
         self.remote_field = rel
         target._meta.related_objects.append(rel)
         target._meta._reset_caches()
         if not rel.hidden:
-            setattr(target, rel.accessor_name, ReverseManyToOneDescriptor(rel))
+            descriptor: t.Any = (
+                ReverseOneToOneDescriptor(rel)
+                if rel.one_to_one
+                else ReverseManyToOneDescriptor(rel)
+            )
+            setattr(target, rel.accessor_name, descriptor)
         cls._meta.pending_relations.discard(label)
         cls._meta._reset_caches()
 
@@ -246,7 +319,8 @@ class ForeignKey(Field):
         """Convert a key (or an instance) like the target's primary key."""
         from ._compiler import _pk_of
 
-        return self.target_field.get_db_prep_value(_pk_of(value), vendor)
+        target = self.target_field
+        return target.get_db_prep_value(_pk_of(value, target), vendor)
 
     def to_python(self, value: t.Any) -> t.Any:
         """Turn a fixture's key into the Python key."""
@@ -287,11 +361,40 @@ class ForeignKey(Field):
         )
 
 
+class OneToOneField(ForeignKey):
+    """A one-to-one relation: a unique foreign key.
+
+    ``Restaurant.place = OneToOneField(Place, on_delete=CASCADE)`` gives
+    ``restaurant.place`` and, on the target, ``place.restaurant`` (or
+    ``related_name``): the one related instance, not a manager.
+    """
+
+    many_to_one = False
+    one_to_one = True
+    rel_class = OneToOneRel
+
+    def __init__(self, to: t.Any, on_delete: t.Any, **kwargs: t.Any) -> None:
+        kwargs["unique"] = True
+        super().__init__(to, on_delete, **kwargs)
+
+
 class ForwardManyToOneDescriptor:
-    """``book.author``: the related instance, fetched once and cached."""
+    """``book.author``: the related instance, fetched once and cached.
+
+    Reading an unset key of a field without ``null=True`` raises
+    ``Book.author.RelatedObjectDoesNotExist`` (a subclass of the target's
+    ``DoesNotExist`` and of ``AttributeError``), as in Django.
+    """
 
     def __init__(self, field: ForeignKey) -> None:
         self.field = field
+
+    @property
+    def RelatedObjectDoesNotExist(self) -> type[Exception]:
+        """The exception raised when there is no related instance."""
+        return _related_does_not_exist(
+            self.field.related_model, self.field.model, self.field.name
+        )
 
     def __get__(self, instance: Model | None, owner: type) -> t.Any:
         if instance is None:
@@ -302,14 +405,27 @@ class ForwardManyToOneDescriptor:
         cached = cache.get(field.name, _MISSING)
         if cached is not _MISSING and (
             (cached is None and value is None)
-            or (cached is not None and (cached.pk == value or cached.pk is None))
+            or (
+                cached is not None
+                and cached.__dict__[field.target_field.attname] in (value, None)
+            )
         ):
             return cached
         if value is None:
-            return None
+            if field.null:
+                return None
+            raise self.RelatedObjectDoesNotExist(
+                f"{type(instance).__name__} has no {field.name}."
+            )
         alias = instance._state.db or DEFAULT_DB_ALIAS
-        obj = field.related_model.objects.using(alias).get(pk=value)
+        manager = field.related_model.objects.using(alias)
+        if field.to_field is None:
+            obj = manager.get(pk=value)
+        else:
+            obj = manager.get(**{field.to_field: value})
         cache[field.name] = obj
+        if field.one_to_one and not field.remote_field.hidden:
+            obj._state.fields_cache[field.remote_field.accessor_name] = instance
         return obj
 
     def __set__(self, instance: Model, value: t.Any) -> None:
@@ -324,8 +440,90 @@ class ForwardManyToOneDescriptor:
                 f" {field.related_model.__name__} instance, got {value!r}."
                 f" To set the key, assign {field.attname}."
             )
-        instance.__dict__[field.attname] = value.pk
+        instance.__dict__[field.attname] = value.__dict__[field.target_field.attname]
         instance._state.fields_cache[field.name] = value
+        if field.one_to_one and not field.remote_field.hidden:
+            value._state.fields_cache[field.remote_field.accessor_name] = instance
+
+
+_DOES_NOT_EXIST: dict[tuple[type, type, str], type[Exception]] = {}
+
+
+def _related_does_not_exist(
+    target: type[Model], owner: t.Any, name: str
+) -> type[Exception]:
+    key = (target, owner, name)
+    found = _DOES_NOT_EXIST.get(key)
+    if found is None:
+        found = type(
+            "RelatedObjectDoesNotExist",
+            (target.DoesNotExist, AttributeError),
+            {
+                "__module__": owner.__module__,
+                "__qualname__": (
+                    f"{owner.__qualname__}.{name}.RelatedObjectDoesNotExist"
+                ),
+            },
+        )
+        _DOES_NOT_EXIST[key] = found
+    return found
+
+
+class ReverseOneToOneDescriptor:
+    """``place.restaurant``: the one instance whose one-to-one key points here.
+
+    Raises ``Place.restaurant.RelatedObjectDoesNotExist`` (a subclass of
+    ``Restaurant.DoesNotExist`` and ``AttributeError``) when there is none.
+    Assigning an instance points its key here (save it to store that).
+    """
+
+    def __init__(self, rel: ForeignObjectRel) -> None:
+        self.rel = rel
+
+    @property
+    def RelatedObjectDoesNotExist(self) -> type[Exception]:
+        """The exception raised when there is no related instance."""
+        return _related_does_not_exist(
+            self.rel.related_model, self.rel.model, self.rel.accessor_name
+        )
+
+    def __get__(self, instance: Model | None, owner: type) -> t.Any:
+        if instance is None:
+            return self
+        rel = self.rel
+        cache = instance._state.fields_cache
+        found = cache.get(rel.accessor_name, _MISSING)
+        if found is _MISSING:
+            key = instance.__dict__[rel.field.target_field.attname]
+            found = None
+            if key is not None:
+                alias = instance._state.db or DEFAULT_DB_ALIAS
+                found = (
+                    QuerySet(rel.related_model, alias)
+                    .filter(**{rel.field.attname: key})
+                    .first()
+                )
+            if found is not None:
+                found._state.fields_cache[rel.field.name] = instance
+            cache[rel.accessor_name] = found
+        if found is None:
+            raise self.RelatedObjectDoesNotExist(
+                f"{type(instance).__name__} has no {rel.accessor_name}."
+            )
+        return found
+
+    def __set__(self, instance: Model, value: t.Any) -> None:
+        rel = self.rel
+        if value is None:
+            instance._state.fields_cache[rel.accessor_name] = None
+            return
+        if not isinstance(value, rel.related_model):
+            raise TypeError(
+                f"{type(instance).__name__}.{rel.accessor_name} must be a"
+                f" {rel.related_model.__name__} instance, got {value!r}."
+            )
+        setattr(value, rel.field.name, instance)
+        instance._state.fields_cache[rel.accessor_name] = value
 
 
 _MISSING: t.Final = Sentinel("_MISSING")
@@ -371,16 +569,24 @@ class RelatedManager(Manager[t.Any]):
         self._db = instance._state.db or DEFAULT_DB_ALIAS
 
     def get_queryset(self) -> QuerySet[t.Any]:
-        """Return the related rows."""
+        """Return the related rows (the prefetched ones without a query)."""
+        found = prefetched(self.instance, self.name)
+        if found is not None:
+            return _PrefetchedQuerySet(self.model, self._db, found, self._query)
+        return self._query()
+
+    def _query(self) -> QuerySet[t.Any]:
         return QuerySet(self.model, self._db).filter(**{self.field.name: self.instance})
 
     def create(self, **kwargs: t.Any) -> t.Any:
         """Create a related instance pointing at the owner."""
+        forget_prefetched(self.instance, self.name)
         kwargs[self.field.name] = self.instance
         return QuerySet(self.model, self._db).create(**kwargs)
 
     def add(self, *objs: Model) -> None:
         """Point ``objs`` at the owner and save them."""
+        forget_prefetched(self.instance, self.name)
         with atomic(using=self._db):
             for obj in objs:
                 if not isinstance(obj, self.model):
@@ -392,16 +598,19 @@ class RelatedManager(Manager[t.Any]):
 
     def remove(self, *objs: Model) -> None:
         """Set the foreign key of ``objs`` to NULL (needs ``null=True``)."""
+        forget_prefetched(self.instance, self.name)
         self._check_nullable("remove")
         with atomic(using=self._db):
             for obj in objs:
-                if obj.__dict__.get(self.field.attname) != self.instance.pk:
+                key = self.instance.__dict__[self.field.target_field.attname]
+                if obj.__dict__.get(self.field.attname) != key:
                     raise ValueError(f"{obj!r} is not related to {self.instance!r}.")
                 setattr(obj, self.field.name, None)
                 obj.save(using=self._db)
 
     def clear(self) -> None:
         """Set the foreign key of every related row to NULL (needs ``null=True``)."""
+        forget_prefetched(self.instance, self.name)
         self._check_nullable("clear")
         with atomic(using=self._db):
             for obj in self.get_queryset():
@@ -410,6 +619,7 @@ class RelatedManager(Manager[t.Any]):
 
     def set(self, objs: cabc.Iterable[Model]) -> None:
         """Make ``objs`` exactly the related rows."""
+        forget_prefetched(self.instance, self.name)
         objs = list(objs)
         with atomic(using=self._db):
             if self.field.null:
@@ -432,6 +642,9 @@ class ManyToManyField(Field):
     :param through: a custom through model (or its name) with two foreign keys.
     :param through_fields: ``(source_fk_name, target_fk_name)`` on ``through``.
     :param related_name: the reverse accessor on the target.
+    :param symmetrical: for a relation to ``"self"`` (where it defaults to
+        True): ``a.friends.add(b)`` also makes ``a`` one of ``b.friends``,
+        and there is no reverse accessor.
     """
 
     is_relation = True
@@ -446,9 +659,14 @@ class ManyToManyField(Field):
         through_fields: tuple[str, str] | None = None,
         related_name: str | None = None,
         related_query_name: str | None = None,
+        symmetrical: bool | None = None,
         **kwargs: t.Any,
     ) -> None:
         super().__init__(**kwargs)
+        if symmetrical is None:
+            symmetrical = to == "self"
+        self.symmetrical: bool = bool(symmetrical)
+        """Whether links go both ways (relations to ``"self"`` only)."""
         self.to = to
         self.through_ref = through
         self.through_fields = through_fields
@@ -474,6 +692,14 @@ class ManyToManyField(Field):
         self.related_name = _format_related_name(self.related_name, cls)
         setattr(cls, name, ManyToManyDescriptor(self, reverse=False))
         label = _resolve_label(self.to, cls)
+        if self.symmetrical:
+            if label != cls._meta.label_lower:
+                raise FieldError(
+                    f"{cls.__name__}.{name}: symmetrical=True needs a relation to"
+                    " 'self'."
+                )
+            # As in Django: the other side is the same accessor.
+            self.related_name = f"{name}_rel_+"
         # The through model is built once both ends exist, after the source.
         registry.lazy(
             label,
@@ -611,11 +837,18 @@ class ManyRelatedManager(Manager[t.Any]):
         else:
             self.model = field.related_model
             self.source_fk, self.target_fk = field.source_fk, field.target_fk
-        self.name = field.name
+        self.name = field.remote_field.accessor_name if reverse else field.name
+        self.symmetrical = field.symmetrical and not reverse
         self._db = instance._state.db or DEFAULT_DB_ALIAS
 
     def get_queryset(self) -> QuerySet[t.Any]:
-        """Return the linked instances."""
+        """Return the linked instances (the prefetched ones without a query)."""
+        found = prefetched(self.instance, self.name)
+        if found is not None:
+            return _PrefetchedQuerySet(self.model, self._db, found, self._query)
+        return self._query()
+
+    def _query(self) -> QuerySet[t.Any]:
         qs: QuerySet[t.Any] = QuerySet(self.model, self._db)
         rel = _LinkStep(self.through, self.target_fk, self.source_fk, self.model)
         # The key names the relation and its direction: it is part of the
@@ -647,9 +880,7 @@ class ManyRelatedManager(Manager[t.Any]):
         return pks
 
     def _linked(self, pks: set[t.Any] | None) -> set[t.Any]:
-        qs = QuerySet(self.through, self._db).filter(
-            **{self.source_fk.attname: self.instance.pk}
-        )
+        qs = self._links()
         if pks is not None:
             qs = qs.filter(**{f"{self.target_fk.attname}__in": list(pks)})
         return set(qs.values_list(self.target_fk.attname, flat=True))
@@ -666,19 +897,59 @@ class ManyRelatedManager(Manager[t.Any]):
                 using=self._db,
             )
 
+    def _lock_owner(self) -> None:
+        # NOTE: concurrent writes to the links of one instance queue here
+        # (PostgreSQL: FOR NO KEY UPDATE on the instance's row, held to the end
+        # of the transaction; the weaker lock lets other transactions' foreign
+        # key checks on the row through, which FOR UPDATE would deadlock
+        # with); on SQLite BEGIN IMMEDIATE has queued them already. Reads then
+        # see what the previous writer committed.
+        if connections[self._db].vendor != "sqlite":
+            model = self.source_fk.related_model
+            lock_existing(model, self._db, [self.instance.pk], no_key=True)
+
+    def _links(self) -> QuerySet[t.Any]:
+        return QuerySet(self.through, self._db).filter(
+            **{self.source_fk.attname: self.instance.pk}
+        )
+
+    def _unlink(self, pks: set[t.Any] | None) -> set[t.Any]:
+        """Delete link rows (all, or those to ``pks``); return the targets unlinked."""
+        links = self._links()
+        if pks is not None:
+            links = links.filter(**{f"{self.target_fk.attname}__in": list(pks)})
+        conn = connections[self._db]
+        meta = self.through._meta
+        table = meta.table
+        target = table.c[self.target_fk.column]
+        _, _, where = links._pk_select(conn)
+        stmt = table.delete().where(where).returning(target)
+        sql, params = compile_with_params(stmt, conn.dialect)
+        convert = self.target_fk.python_converter(conn.vendor)
+        return {
+            row[0] if convert is None else convert(row[0])
+            for row in conn.execute(sql, params).fetchall()
+        }
+
     def add(
         self, *objs: t.Any, through_defaults: dict[str, t.Any] | None = None
     ) -> None:
         """Link ``objs`` (instances or primary keys); linked ones are skipped.
 
+        ``pre_add`` names the keys found unlinked, ``post_add`` those whose
+        link this call really inserted: a link another transaction inserted
+        meanwhile is skipped (``ON CONFLICT DO NOTHING``), never an error.
         Nothing at all (no query, no signal) happens when ``objs`` is empty.
         """
         if not objs:
             return
+        forget_prefetched(self.instance, self.name)
         pks = self._pks(objs)
         with atomic(using=self._db):
+            self._lock_owner()
             new = pks - self._linked(pks)
             self._send("pre_add", new)
+            added: set[t.Any] = set()
             if new:
                 rows = [
                     self.through(
@@ -690,37 +961,80 @@ class ManyRelatedManager(Manager[t.Any]):
                     )
                     for pk in sorted(new, key=repr)
                 ]
-                QuerySet(self.through, self._db).bulk_create(rows)
-            self._send("post_add", new)
+                added = set(
+                    insert_ignoring_conflicts(
+                        self.through, rows, connections[self._db], self.target_fk
+                    )
+                )
+            if self.symmetrical:
+                self._add_mirror(pks, through_defaults)
+            self._send("post_add", added)
+
+    def _add_mirror(
+        self, pks: set[t.Any], through_defaults: dict[str, t.Any] | None
+    ) -> None:
+        """Link each of ``pks`` back to the instance (symmetrical relations).
+
+        Silently, as in Django: the signals name the forward links only.
+        """
+        own = self.instance.pk
+        rows = [
+            self.through(
+                **{
+                    self.source_fk.attname: pk,
+                    self.target_fk.attname: own,
+                    **(through_defaults or {}),
+                }
+            )
+            for pk in sorted(pks, key=repr)
+        ]
+        insert_ignoring_conflicts(
+            self.through, rows, connections[self._db], self.source_fk
+        )
+
+    def _unlink_mirror(self, pks: set[t.Any] | None) -> None:
+        """Delete the links back to the instance (all, or from ``pks``)."""
+        links = QuerySet(self.through, self._db).filter(
+            **{self.target_fk.attname: self.instance.pk}
+        )
+        if pks is not None:
+            links = links.filter(**{f"{self.source_fk.attname}__in": list(pks)})
+        raw_delete(links)
 
     def remove(self, *objs: t.Any) -> None:
-        """Unlink ``objs``; ``pk_set`` holds the ones really unlinked.
+        """Unlink ``objs``.
 
+        ``pre_remove`` names the keys found linked, ``post_remove`` those
+        whose link this call really deleted (``DELETE ... RETURNING``).
         Nothing at all (no query, no signal) happens when ``objs`` is empty.
         """
         if not objs:
             return
+        forget_prefetched(self.instance, self.name)
         pks = self._pks(objs)
         with atomic(using=self._db):
+            self._lock_owner()
             gone = self._linked(pks)
             self._send("pre_remove", gone)
-            if gone:
-                QuerySet(self.through, self._db).filter(
-                    **{
-                        self.source_fk.attname: self.instance.pk,
-                        f"{self.target_fk.attname}__in": list(gone),
-                    }
-                ).delete()
-            self._send("post_remove", gone)
+            removed = self._unlink(gone) if gone else set()
+            if self.symmetrical and gone:
+                self._unlink_mirror(gone)
+            self._send("post_remove", removed)
 
     def clear(self) -> None:
-        """Unlink everything (``pk_set`` is None in the signals)."""
+        """Unlink everything.
+
+        ``pk_set`` is None in ``pre_clear`` (as in Django) and, in
+        ``post_clear``, the keys whose link this call really deleted.
+        """
+        forget_prefetched(self.instance, self.name)
         with atomic(using=self._db):
+            self._lock_owner()
             self._send("pre_clear", None)
-            QuerySet(self.through, self._db).filter(
-                **{self.source_fk.attname: self.instance.pk}
-            ).delete()
-            self._send("post_clear", None)
+            removed = self._unlink(None)
+            if self.symmetrical:
+                self._unlink_mirror(None)
+            self._send("post_clear", removed)
 
     def set(
         self,
@@ -728,9 +1042,15 @@ class ManyRelatedManager(Manager[t.Any]):
         *,
         through_defaults: dict[str, t.Any] | None = None,
     ) -> None:
-        """Make ``objs`` exactly the linked instances (remove, then add)."""
+        """Make ``objs`` exactly the linked instances (remove, then add).
+
+        Concurrent ``set()`` calls on one instance never mix: each waits
+        for the one before to commit (see :meth:`add`), so the last one wins.
+        """
+        forget_prefetched(self.instance, self.name)
         wanted = self._pks(objs)
         with atomic(using=self._db):
+            self._lock_owner()
             current = self._linked(None)
             stale = current - wanted
             if stale:
@@ -743,10 +1063,33 @@ class ManyRelatedManager(Manager[t.Any]):
         self, *, through_defaults: dict[str, t.Any] | None = None, **kwargs: t.Any
     ) -> t.Any:
         """Create a target instance and link it."""
+        forget_prefetched(self.instance, self.name)
         with atomic(using=self._db):
             obj = QuerySet(self.model, self._db).create(**kwargs)
             self.add(obj, through_defaults=through_defaults)
         return obj
+
+
+class _PrefetchedQuerySet(QuerySet[t.Any]):
+    """A relation's prefetched instances; any refinement queries the database.
+
+    # PERF: a list page reads the relation of every row: the filtered query
+    # is only built when a copy is made (``filter()``, ``order_by()``...).
+    """
+
+    def __init__(
+        self,
+        model: type[Model],
+        using: str,
+        found: list[Model],
+        query: cabc.Callable[[], QuerySet[t.Any]],
+    ) -> None:
+        super().__init__(model, using)
+        self._result_cache = list(found)
+        self._query = query
+
+    def _clone(self) -> QuerySet[t.Any]:
+        return self._query()._clone()
 
 
 class _LinkStep:
@@ -799,8 +1142,11 @@ class Collector:
         self.using = using
         self.origin = origin
         self.data: dict[type[Model], dict[t.Any, Model]] = {}
+        # model -> the models whose rows must go before its rows (Django's
+        # Collector.dependencies): a cascade from R to S makes R depend on S.
+        self.dependencies: dict[type[Model], set[type[Model]]] = {}
         self.fast_deletes: list[QuerySet[t.Any]] = []
-        self.field_updates: list[tuple[ForeignKey, list[Model]]] = []
+        self.field_updates: list[tuple[ForeignKey, t.Any, list[Model]]] = []
         self.protected: list[tuple[ForeignKey, list[Model]]] = []
         self.restricted: list[tuple[ForeignKey, list[Model]]] = []
 
@@ -814,35 +1160,47 @@ class Collector:
         else:
             self.collect(list(qs))
 
-    def collect(self, objs: cabc.Iterable[Model]) -> None:
-        """Collect ``objs`` and, by ``on_delete``, what refers to them."""
+    def collect(
+        self, objs: cabc.Iterable[Model], source: type[Model] | None = None
+    ) -> None:
+        """Collect ``objs`` and, by ``on_delete``, what refers to them.
+
+        :param source: the model whose deletion cascades to ``objs``: its
+            rows are deleted after theirs.
+        """
+        objs = list(objs)
+        if not objs:
+            return
         new: list[Model] = []
         for obj in objs:
             bucket = self.data.setdefault(type(obj), {})
             if obj.pk not in bucket:
                 bucket[obj.pk] = obj
                 new.append(obj)
+        model = type(objs[0])
+        if source is not None:
+            self.dependencies.setdefault(source, set()).add(model)
         if not new:
             return
-        model = type(new[0])
-        pks = [obj.pk for obj in new]
         # Batches keep every statement under the drivers' parameter limits.
-        for start in range(0, len(pks), _COLLECT_BATCH):
-            self._collect_related(model, pks[start : start + _COLLECT_BATCH])
+        for start in range(0, len(new), _COLLECT_BATCH):
+            self._collect_related(model, new[start : start + _COLLECT_BATCH])
 
-    def _collect_related(self, model: type[Model], pks: list[t.Any]) -> None:
+    def _collect_related(self, model: type[Model], objs: list[Model]) -> None:
         for rel in model._meta.related_objects:
             field = rel.field
             if not isinstance(field, ForeignKey) or rel.on_delete is DO_NOTHING:
                 continue
+            target = field.target_field.attname
+            keys = [obj.__dict__[target] for obj in objs]
             related: QuerySet[t.Any] = QuerySet(rel.related_model, self.using).filter(
-                **{f"{field.attname}__in": pks}
+                **{f"{field.attname}__in": keys}
             )
             if rel.on_delete is CASCADE:
                 if _can_fast_delete(rel.related_model):
                     self.fast_deletes.append(related)
                 else:
-                    self.collect(list(related))
+                    self.collect(list(related), source=model)
                 continue
             found = list(related)
             if not found:
@@ -852,7 +1210,30 @@ class Collector:
             elif rel.on_delete is RESTRICT:
                 self.restricted.append((field, found))
             else:
-                self.field_updates.append((field, found))
+                value = field.on_delete.value_for(field)
+                self.field_updates.append((field, value, found))
+
+    def _sort(self) -> None:
+        """Order the models so that dependants go before what they refer to.
+
+        As Django's Collector.sort(): a model comes once every model it
+        depends on has come; with a cycle the collection order stays.
+        """
+        ordered: list[type[Model]] = []
+        done: set[type[Model]] = set()
+        models = list(self.data)
+        while len(ordered) < len(models):
+            found = False
+            for model in models:
+                if model in done:
+                    continue
+                if not self.dependencies.get(model, set()) - done:
+                    ordered.append(model)
+                    done.add(model)
+                    found = True
+            if not found:
+                return
+        self.data = {model: self.data[model] for model in ordered}
 
     def _check(self) -> None:
         if self.protected:
@@ -895,61 +1276,125 @@ class Collector:
         return f"some {self.origin.model.__name__} instances"
 
     def delete(self) -> tuple[int, dict[str, int]]:
-        """Send ``pre_delete``, delete every collected row, send ``post_delete``."""
+        """Send ``pre_delete``, delete every collected row, send ``post_delete``.
+
+        With delete receivers connected, the rows are first locked and
+        re-read inside the transaction (see :func:`lock_existing`): an
+        instance whose row another transaction deleted meanwhile gets no
+        signal and is not counted. ``post_delete`` goes only to the rows the
+        ``DELETE`` really removed.
+
+        :returns: the number of rows deleted and a count per model label.
+        """
         self._check()
         counts: dict[str, int] = {}
         conn = connections[self.using]
+        signalled = self._signalled()
         simple = (
-            not self.fast_deletes and not self.field_updates and len(self.data) == 1
+            not self.fast_deletes
+            and not self.field_updates
+            and len(self.data) == 1
+            and not signalled
         )
         simple = simple and len(next(iter(self.data.values()))) == 1
+        # Django's order: dependants first, each model's rows by primary
+        # key; pre_delete in that order, post_delete model by model right
+        # after its rows go, each model's rows in reverse.
+        self._sort()
         with contextlib.nullcontext() if simple else atomic(using=self.using):
-            self._send(signals.pre_delete)
+            if signalled:
+                self._drop_vanished()
+            ordered = {model: _by_pk(objs) for model, objs in self.data.items()}
+            for model, objs in ordered.items():
+                self._send(signals.pre_delete, model, objs)
             for qs in self.fast_deletes:
                 count = raw_delete(qs)
                 if count:
                     label = qs.model._meta.label
                     counts[label] = counts.get(label, 0) + count
-            self._set_null()
-            for model, instances in reversed(list(self.data.items())):
-                count = delete_pks(model, conn, list(instances))
+            self._update_fields()
+            for model, objs in ordered.items():
+                if not objs:
+                    continue
+                objs.reverse()
+                pks = [obj.pk for obj in objs]
+                if model in signalled:
+                    gone = set(delete_pks(model, conn, pks, returning=True))
+                    count = len(gone)
+                    self._send(
+                        signals.post_delete,
+                        model,
+                        [obj for obj in objs if obj.pk in gone],
+                    )
+                else:
+                    count = delete_pks(model, conn, pks)
                 if count:
                     counts[model._meta.label] = counts.get(model._meta.label, 0) + count
-            self._send(signals.post_delete)
         for model, instances in self.data.items():
             for obj in instances.values():
                 obj.__dict__[model._meta.pk.attname] = None
                 obj._state.adding = True
         return sum(counts.values()), counts
 
-    def _send(self, signal: t.Any) -> None:
-        for model, instances in self.data.items():
-            # Automatic through rows go silently (m2m_changed covers links).
-            if not model._meta.auto_created and signal.has_listeners(model):
-                for obj in instances.values():
-                    signal.send(
-                        sender=model, instance=obj, using=self.using, origin=self.origin
-                    )
+    def _signalled(self) -> set[type[Model]]:
+        """Return the collected models that have delete receivers."""
+        return {
+            model
+            for model in self.data
+            if not model._meta.auto_created
+            and (
+                signals.pre_delete.has_listeners(model)
+                or signals.post_delete.has_listeners(model)
+            )
+        }
 
-    def _set_null(self) -> None:
-        for field, objs in self.field_updates:
+    def _drop_vanished(self) -> None:
+        """Forget the instances whose rows are gone; lock the others' rows."""
+        for model, instances in self.data.items():
+            if instances:
+                existing = lock_existing(model, self.using, list(instances))
+                for pk in [pk for pk in instances if pk not in existing]:
+                    del instances[pk]
+
+    def _send(self, signal: t.Any, model: type[Model], objs: list[Model]) -> None:
+        # Automatic through rows go silently (m2m_changed covers links).
+        if not model._meta.auto_created and signal.has_listeners(model):
+            for obj in objs:
+                signal.send(
+                    sender=model, instance=obj, using=self.using, origin=self.origin
+                )
+
+    def _update_fields(self) -> None:
+        for field, value, objs in self.field_updates:
             keys = [obj.pk for obj in objs]
             for start in range(0, len(keys), _COLLECT_BATCH):
                 batch = keys[start : start + _COLLECT_BATCH]
-                _raw_set_null(
+                _raw_set(
                     QuerySet(t.cast(t.Any, field.model), self.using).filter(
                         pk__in=batch
                     ),
                     field,
+                    value,
                 )
             for obj in objs:
-                obj.__dict__[field.attname] = None
+                obj.__dict__[field.attname] = value
 
 
-def _raw_set_null(qs: QuerySet[t.Any], field: ForeignKey) -> None:
+def _by_pk(instances: dict[t.Any, Model]) -> list[Model]:
+    objs = list(instances.values())
+    try:
+        objs.sort(key=lambda obj: obj.pk)
+    except TypeError:
+        pass  # keys that do not compare keep the collection order
+    return objs
+
+
+def _raw_set(qs: QuerySet[t.Any], field: ForeignKey, value: t.Any) -> None:
     conn = connections[qs.db]
     table = qs.model._meta.table
     _, _, where = qs._pk_select(conn)
-    stmt = table.update().values({field.column: None}).where(where)
+    if value is not None:
+        value = field.get_db_prep_value(value, conn.vendor)
+    stmt = table.update().values({field.column: value}).where(where)
     sql, params = compile_with_params(stmt, conn.dialect)
     conn.execute(sql, params)

@@ -34,8 +34,8 @@ if t.TYPE_CHECKING:
 __all__ = [
     "ANYTHING",
     "Call",
-    "SignalCapture",
     "QueryLog",
+    "SignalCapture",
     "TestApp",
     "assert_num_queries",
     "capture",

@@ -100,8 +100,8 @@ def test_signals_text_listing(runner, configure):
         f"    from any sender; {notify_line}\n"
     ) in text
     assert (
-        "post_migrate(app, app_config, created_models, db, interactive, using,"
-        " verbosity)  (deprecated aliases: post_syncdb)\n"
+        "post_migrate(app, app_config, apps, created_models, db, interactive, plan,"
+        " using, verbosity)  (deprecated aliases: post_syncdb)\n"
     ) in text
     assert "tests.apps.hooks.management.record_post_migrate" in text
 

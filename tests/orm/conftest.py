@@ -17,6 +17,7 @@ from framework import orm
 from framework.conf import override_settings
 
 from . import models  # noqa: F401 -- defines the shared test models
+from . import relation_models  # noqa: F401 -- one-to-one, to_field, list pages
 
 
 def orm_test_models() -> list[type[orm.Model]]:

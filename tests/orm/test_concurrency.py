@@ -1,9 +1,16 @@
-"""Several processes writing through the ORM at once: every row arrives."""
+"""Several processes or threads writing through the ORM at once.
+
+Every row arrives; two transactions on the same rows never count, signal or
+link anything twice (deletes, many-to-many changes, select_for_update).
+"""
 
 import multiprocessing
 import traceback
 
+import pytest
+
 from framework import orm
+from framework import signals
 
 from .models import Author
 from .models import Book
@@ -74,3 +81,227 @@ def test_threads_write_concurrently(db):
         thread.join(60)
     assert errors == []
     assert Author.objects.count() == WORKERS * 25
+
+
+# Two transactions on the same rows (issue #11) ------------------------------
+
+
+class Holder:
+    """Run ``work`` in a thread inside ``atomic()`` and keep it open.
+
+    The transaction commits when the test calls :meth:`commit_after` (with
+    the test's own racing call): the call starts while the holder's
+    transaction is open, blocks on it (PostgreSQL row locks; SQLite's
+    ``BEGIN IMMEDIATE``) and runs once it has committed.
+    """
+
+    def __init__(self, work):
+        import threading
+
+        self.ready = threading.Event()
+        self.release = threading.Event()
+        self.errors = []
+        self.result = None
+        self.thread = threading.Thread(target=self._run, args=(work,))
+        self.thread.start()
+        assert self.ready.wait(30), self.errors
+
+    def _run(self, work):
+        try:
+            with orm.atomic():
+                self.result = work()
+                self.ready.set()
+                assert self.release.wait(30)
+        except BaseException as exc:  # pragma: no cover - reported by the test
+            self.errors.append(exc)
+            self.ready.set()
+        finally:
+            orm.connections.close_all()
+
+    def commit_after(self, call, delay=0.3):
+        """Start ``call`` here, let the holder commit ``delay`` s later; return it."""
+        import threading
+
+        timer = threading.Timer(delay, self.release.set)
+        timer.start()
+        try:
+            return call()
+        finally:
+            timer.join()
+            self.thread.join(30)
+            assert self.errors == []
+
+
+def _recorder(calls):
+    def record(sender, *, signal, instance, **kwargs):
+        calls.append((signal.name, instance.pk))
+
+    return record
+
+
+def test_delete_of_a_row_deleted_meanwhile_counts_nothing_and_signals_nothing(db):
+    author = Author.objects.create(name="gone")
+    Book.objects.create(title="t", author=author)
+    calls = []
+    record = _recorder(calls)
+    with (
+        signals.pre_delete.connected_to(record, sender=Author),
+        signals.post_delete.connected_to(record, sender=Author),
+    ):
+        first = Author.objects.get(pk=author.pk)
+        holder = Holder(first.delete)
+        second = Author.objects.get(pk=author.pk)
+        assert holder.commit_after(second.delete) == (0, {})
+    assert holder.result == (2, {"ormtests.Author": 1, "ormtests.Book": 1})
+    assert calls == [("pre_delete", author.pk), ("post_delete", author.pk)]
+
+
+def test_delete_without_relations_counts_only_what_it_deleted(db):
+    from .models import Topping
+
+    topping = Topping.objects.create(name="ham")
+    calls = []
+    record = _recorder(calls)
+    with signals.post_delete.connected_to(record, sender=Topping):
+        holder = Holder(Topping.objects.get(pk=topping.pk).delete)
+        copy = Topping.objects.get(pk=topping.pk)
+        assert holder.commit_after(copy.delete) == (0, {})
+    assert calls == [("post_delete", topping.pk)]
+
+
+def test_queryset_delete_counts_and_signals_only_the_rows_it_deleted(db):
+    kept = Author.objects.create(name="kept-1")
+    taken = Author.objects.create(name="taken")
+    calls = []
+    record = _recorder(calls)
+    with signals.post_delete.connected_to(record, sender=Author):
+        holder = Holder(lambda: Author.objects.filter(pk=taken.pk).delete())
+        names = Author.objects.filter(name__in=["kept-1", "taken"])
+        found = holder.commit_after(names.delete)
+    assert found == (1, {"ormtests.Author": 1})
+    assert sorted(calls) == [("post_delete", kept.pk), ("post_delete", taken.pk)]
+
+
+def test_m2m_add_of_a_link_another_transaction_added(db):
+    from .models import Pizza
+    from .models import Topping
+
+    ham = Topping.objects.create(name="ham")
+    pizza = Pizza.objects.create(name="p")
+    seen = []
+
+    def record(sender, *, action, pk_set, **kwargs):
+        seen.append((action, set(pk_set or ())))
+
+    holder = Holder(lambda: pizza.toppings.add(ham))
+    with signals.m2m_changed.connected_to(record, sender=Pizza.toppings.through):
+        # The reverse side: another owner row, so only the link itself races.
+        holder.commit_after(lambda: ham.pizza_set.add(pizza))
+    assert seen[-1] == ("post_add", set())
+    assert Pizza.toppings.through.objects.count() == 1
+
+
+def test_m2m_remove_and_clear_report_only_links_they_deleted(db):
+    from .models import Pizza
+    from .models import Topping
+
+    ham, olive = Topping.objects.create(name="ham"), Topping.objects.create(name="o")
+    pizza = Pizza.objects.create(name="p")
+    pizza.toppings.add(ham, olive)
+    seen = []
+
+    def record(sender, *, action, pk_set, **kwargs):
+        seen.append((action, pk_set))
+
+    holder = Holder(lambda: pizza.toppings.remove(ham))
+    with signals.m2m_changed.connected_to(record, sender=Pizza.toppings.through):
+        holder.commit_after(lambda: ham.pizza_set.remove(pizza))
+        assert seen[-1] == ("post_remove", set())
+        holder = Holder(lambda: olive.pizza_set.clear())
+        holder.commit_after(lambda: Pizza.objects.get(pk=pizza.pk).toppings.clear())
+    assert seen[-1] == ("post_clear", set())
+    assert Pizza.toppings.through.objects.count() == 0
+
+
+def test_concurrent_set_of_one_instance_last_one_wins(db):
+    from .models import Pizza
+    from .models import Topping
+
+    red, green, blue = (Topping.objects.create(name=n) for n in ("r", "g", "b"))
+    pizza = Pizza.objects.create(name="p")
+    pizza.toppings.set([red])
+    holder = Holder(lambda: Pizza.objects.get(pk=pizza.pk).toppings.set([green]))
+    holder.commit_after(lambda: Pizza.objects.get(pk=pizza.pk).toppings.set([blue]))
+    assert [t.name for t in pizza.toppings.all()] == ["b"]
+
+
+# select_for_update ------------------------------------------------------------
+
+
+def test_select_for_update_needs_a_transaction(db):
+    Author.objects.create(name="a")
+    locked = Author.objects.select_for_update()
+    for evaluate in (list, lambda qs: qs.first(), lambda qs: qs.exists()):
+        with pytest.raises(orm.TransactionManagementError, match="outside a trans"):
+            evaluate(locked)
+    with orm.atomic():
+        assert [a.name for a in locked] == ["a"]
+
+
+def test_select_for_update_sql(db, sql_log):
+    with orm.atomic():
+        list(Author.objects.select_for_update().filter(name="a"))
+        list(Book.objects.select_for_update(of=("self",)).filter(author__name="a"))
+        Author.objects.select_for_update().count()
+    selects = [sql for sql, _ in sql_log if sql.lstrip().startswith("SELECT")]
+    if db.vendor == "sqlite":
+        assert not any("FOR UPDATE" in sql for sql in selects)
+    else:
+        assert selects[0].endswith("FOR UPDATE OF ormtests_author")
+        # Only the model's own rows: a joined table may be the NULL side.
+        assert selects[1].endswith("FOR UPDATE OF ormtests_book")
+        assert "FOR UPDATE" not in selects[2]
+
+
+def test_select_for_update_arguments_are_checked(db):
+    with pytest.raises(ValueError, match="nowait or skip_locked, not both"):
+        Author.objects.select_for_update(nowait=True, skip_locked=True)
+    with pytest.raises(orm.FieldError, match="only 'self'"):
+        Book.objects.select_for_update(of=("author",))
+
+
+def test_select_for_update_waits_for_the_holder_and_reads_its_write(db):
+    author = Author.objects.create(name="before")
+
+    def rename():
+        Author.objects.filter(pk=author.pk).update(name="after")
+
+    holder = Holder(rename)
+
+    def read_locked():
+        with orm.atomic():
+            return Author.objects.select_for_update().get(pk=author.pk).name
+
+    assert holder.commit_after(read_locked) == "after"
+
+
+def test_select_for_update_nowait_and_skip_locked(db):
+    if db.vendor == "sqlite":
+        pytest.skip("row locks are PostgreSQL's; SQLite queues whole transactions")
+    import psycopg
+
+    taken, free = Author.objects.create(name="t"), Author.objects.create(name="f")
+    holder = Holder(
+        lambda: list(Author.objects.select_for_update().filter(pk=taken.pk))
+    )
+
+    def try_both():
+        with orm.atomic():
+            skipped = Author.objects.select_for_update(skip_locked=True).order_by("pk")
+            names = [a.name for a in skipped]
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            with orm.atomic():
+                list(Author.objects.select_for_update(nowait=True).filter(pk=taken.pk))
+        return names
+
+    assert holder.commit_after(try_both, delay=1.0) == [free.name]

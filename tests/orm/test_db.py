@@ -13,6 +13,7 @@ from framework import signals
 from framework.conf import override_settings
 from framework.orm.db import parse_database
 from framework.testing import TestApp
+from framework.testing import capture
 
 from .conftest import orm_test_models
 from .models import Author
@@ -407,6 +408,71 @@ def test_postgres_connection_killed_by_server(pg_url):
         orm.close_old_connections()
         assert wrapper.connection is None
         assert wrapper.cursor().execute("SELECT pg_backend_pid()").fetchone()[0] != pid
+        orm.connections.close_all()
+
+
+@pytest.mark.postgres
+def test_pooled_postgres_connection_the_server_ended_is_replaced(pg_url):
+    """Terminated backends in the pool cost no query: checkout replaces them."""
+    import psycopg
+    from support import PG_ADMIN
+
+    def backend_pid():
+        return orm.connections["default"].fetchall("SELECT pg_backend_pid()")[0][0]
+
+    with override_settings(DATABASES={"default": pg_url}):
+        # Two pooled connections: the one found dead retires the other too.
+        first = orm.connections["default"]
+        pids = [backend_pid()]
+        second = orm.connections["default"].__class__(
+            "default", first.settings_dict, orm.connections
+        )
+        pids.append(second.fetchall("SELECT pg_backend_pid()")[0][0])
+        first.close()
+        second.close()
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            for pid in pids:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            while admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)
+            ).fetchone()[0]:
+                time.sleep(0.01)
+        with capture(signals.connection_created) as created:
+            for _ in range(3):
+                assert backend_pid() not in pids
+                orm.connections["default"].close()
+        # Each dead connection was replaced once, before any statement ran.
+        assert len(created) == 2
+        with capture(signals.connection_created) as created:
+            for _ in range(3):
+                assert backend_pid() not in pids
+                orm.connections["default"].close()
+        assert len(created) == 0
+        orm.connections.close_all()
+
+
+@pytest.mark.postgres
+def test_kept_postgres_connection_the_server_ended_is_replaced_between_requests(
+    pg_url,
+):
+    import psycopg
+    from support import PG_ADMIN
+
+    with override_settings(
+        DATABASES={"default": {"URL": pg_url, "CONN_MAX_AGE": None}}
+    ):
+        wrapper = orm.connections["default"]
+        pid = wrapper.fetchall("SELECT pg_backend_pid()")[0][0]
+        orm.close_old_connections()
+        assert wrapper.connection is not None  # kept across requests
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            while admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)
+            ).fetchone()[0]:
+                time.sleep(0.01)
+        orm.close_old_connections()  # the next request starts
+        assert wrapper.fetchall("SELECT pg_backend_pid()")[0][0] != pid
         orm.connections.close_all()
 
 

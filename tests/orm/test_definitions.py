@@ -89,7 +89,7 @@ def test_unique_together_and_long_names(dynamic):
 def test_self_many_to_many(dynamic):
     class Friendly(orm.Model):
         name = orm.CharField(max_length=10)
-        friends = orm.ManyToManyField("self")
+        friends = orm.ManyToManyField("self", symmetrical=False)
 
         class Meta:
             app_label = "ormdynamic"

@@ -217,7 +217,7 @@ def test_m2m_changed_forward_and_reverse(db):
         ("pre_remove", {pizza.pk}, True),
         ("post_remove", {pizza.pk}, True),
         ("pre_clear", None, False),
-        ("post_clear", None, False),
+        ("post_clear", {cheese.pk}, False),
     ]
     assert calls[0][2]["model"] is Topping and calls[0][2]["instance"] is pizza
     assert calls[4][2]["model"] is Pizza and calls[4][2]["instance"] is ham
@@ -385,7 +385,7 @@ def test_m2m_changed_every_action_from_both_sides(db):
         ("pre_add", hawaii, False, Topping, {cheese.pk}),
         ("post_add", hawaii, False, Topping, {cheese.pk}),
         ("pre_clear", ham, True, Pizza, None),
-        ("post_clear", ham, True, Pizza, None),
+        ("post_clear", ham, True, Pizza, {margherita.pk, hawaii.pk}),
     ]
     assert all(c[1] is through and c[2]["using"] == "default" for c in calls)
     assert [t.name for t in hawaii.toppings.all()] == ["c"]

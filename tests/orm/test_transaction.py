@@ -115,3 +115,50 @@ def test_savepoint_false_marks_rollback(db):
             with orm.atomic(savepoint=False):
                 raise ValueError("z")
     assert names() == []
+
+
+def test_failing_after_commit_receiver_never_undoes_or_hides_the_commit(db, caplog):
+    """Each on_commit receiver runs; a failure is logged; the block ends normally."""
+    from framework import signals
+
+    calls = []
+
+    def broken(sender, *, instance, **kwargs):
+        calls.append(("broken", instance.name))
+        raise RuntimeError("search service down")
+
+    def index(sender, *, instance, **kwargs):
+        calls.append(("index", instance.name))
+
+    signals.post_save.connect(broken, sender=Author, on_commit=True, priority=1)
+    signals.post_save.connect(index, sender=Author, on_commit=True)
+    try:
+        with caplog.at_level("ERROR", logger="framework.dispatch"):
+            with orm.atomic():
+                Author.objects.create(name="a")
+                orm.on_commit(lambda: calls.append(("callback", "a")))
+    finally:
+        signals.post_save.disconnect(broken, sender=Author)
+        signals.post_save.disconnect(index, sender=Author)
+    assert calls == [("broken", "a"), ("index", "a"), ("callback", "a")]
+    assert names() == ["a"]
+    (record,) = caplog.records
+    assert "broken" in record.getMessage()
+    assert str(record.exc_info[1]) == "search service down"
+    assert not db.in_atomic_block
+
+
+def test_not_robust_after_commit_receiver_raises_after_the_commit(db):
+    from framework import signals
+
+    def broken(sender, **kwargs):
+        raise RuntimeError("wanted")
+
+    signals.post_save.connect(broken, sender=Author, on_commit=True, robust=False)
+    try:
+        with pytest.raises(RuntimeError, match="wanted"):
+            with orm.atomic():
+                Author.objects.create(name="a")
+    finally:
+        signals.post_save.disconnect(broken, sender=Author)
+    assert names() == ["a"]

@@ -1,0 +1,147 @@
+"""app_example served by a real gunicorn on SQLite or PostgreSQL, and its database.
+
+Used by the reliability tests (concurrency, database faults, bad input): the
+``bookmarks`` fixture factory starts ``framework serve`` with the given
+gunicorn arguments on a fresh database of the requested backend and gives
+the test a direct connection to the same database, so what the HTTP answers
+claim can be checked against the rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import pathlib
+import sqlite3
+import typing as t
+
+import pytest
+from support import Server
+from support import create_pg_database
+from support import drop_pg_database
+
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+"""Parametrise a test module's ``backend`` fixture with these."""
+
+
+class Database:
+    """A direct DB-API connection to the served database (autocommit)."""
+
+    def __init__(self, vendor: str, url: str, path: pathlib.Path | None) -> None:
+        self.vendor = vendor
+        self.url = url
+        self.path = path
+        self.name = url.rsplit("/", 1)[1] if vendor == "postgresql" else ""
+
+    def rows(self, sql: str, params: t.Sequence[t.Any] = ()) -> list[tuple[t.Any, ...]]:
+        """Run one query (``%s`` placeholders) and return every row."""
+        if self.vendor == "sqlite":
+            with contextlib.closing(sqlite3.connect(self.path)) as conn:
+                return conn.execute(sql.replace("%s", "?"), params).fetchall()
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def tag_counts(self) -> list[tuple[str, int, int]]:
+        """``(name, bookmark_count, link rows)`` of every tag."""
+        return self.rows(
+            "SELECT t.name, t.bookmark_count,"
+            " (SELECT count(*) FROM app_example_bookmark_tags l WHERE l.tag_id = t.id)"
+            " FROM app_example_tag t ORDER BY t.name"
+        )
+
+
+class Bookmarks:
+    """A served app_example and its database."""
+
+    def __init__(self, server: Server, db: Database) -> None:
+        self.server = server
+        self.db = db
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        payload: t.Any = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 30.0,
+    ) -> tuple[int, t.Any]:
+        """Send one request; return the status and the decoded JSON (or bytes)."""
+        body = None if payload is None else json.dumps(payload).encode()
+        all_headers = {"Content-Type": "application/json"} if body else {}
+        all_headers.update(headers or {})
+        status, response_headers, data = self.server.request(
+            method, path, body, all_headers, timeout=timeout
+        )
+        if response_headers.get("Content-Type", "").startswith("application/json"):
+            return status, json.loads(data)
+        return status, data
+
+    def raw(self, data: bytes, timeout: float = 30.0) -> bytes:
+        """Send raw bytes on a new connection; return everything the server sent."""
+        import socket
+
+        with socket.create_connection(("127.0.0.1", self.server.port), timeout) as sock:
+            sock.sendall(data)
+            sock.shutdown(socket.SHUT_WR)
+            chunks = []
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        return b"".join(chunks)
+
+
+@pytest.fixture
+def bookmarks(backend, tmp_path):
+    """Start app_example: ``bookmarks(args=(...), env={...}) -> Bookmarks``.
+
+    ``app`` and ``pythonpath`` serve another module that wraps app_example.
+    """
+    started: list[Server] = []
+    databases: list[str] = []
+
+    def start(
+        args: t.Sequence[str] = (),
+        env: dict[str, str] | None = None,
+        app: str = "app_example.wsgi:app",
+        pythonpath: t.Sequence[pathlib.Path] = (),
+    ) -> Bookmarks:
+        if backend == "sqlite":
+            path = tmp_path / f"bookmarks-{len(started)}.db"
+            url = f"sqlite:///{path}"
+            db = Database("sqlite", url, path)
+        else:
+            name, url = create_pg_database("fw_rel")
+            databases.append(name)
+            db = Database("postgresql", url, None)
+        server = Server.serve(
+            tmp_path,
+            app,
+            ["--no-access-log", *args],
+            {"DATABASE_URL": url, **(env or {})},
+            pythonpath,
+        )
+        started.append(server)
+        server.wait_ready()
+        return Bookmarks(server, db)
+
+    yield start
+    for server in started:
+        try:
+            server.stop()
+        except Exception:
+            server.kill()
+    for name in databases:
+        drop_pg_database(name)
+
+
+def failed_http(output: str) -> list[str]:
+    """The lines of a server's output that report an error or a traceback."""
+    return [
+        line
+        for line in output.splitlines()
+        if "Traceback" in line or "ERROR" in line or "Internal Server Error" in line
+    ]
