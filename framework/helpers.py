@@ -19,6 +19,7 @@ from werkzeug.wsgi import wrap_file
 
 from .wrappers import Response
 from .wrappers import Response as _Response
+from .wrappers import _file_response
 
 if t.TYPE_CHECKING:
     import datetime
@@ -162,12 +163,7 @@ def send_file(
             headers, date_index = cached
             headers = headers.copy()
             headers[date_index] = ("Date", _http_date_now())
-            response = Response(
-                wrap_file(environ, open(path, "rb")),
-                direct_passthrough=True,
-            )
-            response.headers._list = headers
-            return response
+            return _file_response(wrap_file(environ, open(path, "rb")), headers)
     response = t.cast(
         Response,
         _werkzeug_send_file(
