@@ -51,6 +51,7 @@ from .wrappers import ClosingStream
 from .wrappers import FinishingFile
 from .wrappers import Request
 from .wrappers import Response
+from .wrappers import _StreamedBody
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse
@@ -576,6 +577,13 @@ class App:
         if kind is list or kind is tuple:
             closing.extend(iterable)
             return closing
+        if kind is _StreamedBody:
+            # PERF: a Response's streamed body goes to the server as it is,
+            # adopted by the request (no ClosingStream around it); the
+            # request closes the Response itself, so nothing points back.
+            iterable.closing = closing  # type: ignore[attr-defined]
+            closing.iterable = iterable.response  # type: ignore[attr-defined]
+            return iterable
         wrapper = environ.get("wsgi.file_wrapper")
         if wrapper is not None and kind is wrapper:
             return self._file_response(iterable, wrapper, closing)

@@ -678,26 +678,47 @@ def _file_response(body: t.Any, headers: list[tuple[str, str]]) -> Response:
     return response
 
 
+def _encoded(chunk: t.Any) -> t.Any:
+    """Return a ``str`` chunk encoded as UTF-8, anything else as it is."""
+    return chunk.encode() if isinstance(chunk, str) else chunk
+
+
 class _StreamedBody:
     """The body of a streamed response: encodes ``str`` chunks, closes the response.
 
     What werkzeug's ``ClosingIterator`` around ``iter_encoded()`` does, in
-    one object.
+    one object. The app's handler adopts it (sets :attr:`closing`): then it
+    reports a failure while streaming and ends the request on close().
     """
 
-    __slots__ = ("response",)
+    __slots__ = ("response", "closing")
 
     def __init__(self, response: Response) -> None:
         self.response = response
         """The response whose body this is."""
+        self.closing: ClosingIterable | None = None
+        """The request this body ends, once the handler adopted it."""
 
     def __iter__(self) -> cabc.Iterator[bytes]:
-        for chunk in self.response.response:
-            yield chunk.encode() if isinstance(chunk, str) else chunk
+        closing = self.closing
+        try:
+            for chunk in self.response.response:
+                yield chunk if type(chunk) is bytes else _encoded(chunk)
+        except Exception:
+            if closing is not None:
+                closing.report_stream_failure()
+            raise
 
     def close(self) -> None:
-        """Close the response (its body's ``close()`` and ``call_on_close``)."""
-        self.response.close()
+        """Close the response (its body's ``close()`` and ``call_on_close``).
+
+        Once adopted, close the request: the response, then request_finished.
+        """
+        closing = self.closing
+        if closing is not None:
+            closing.close()
+        else:
+            self.response.close()
 
 
 class ClosingIterable(list[bytes]):
@@ -763,41 +784,25 @@ class ClosingIterable(list[bytes]):
 
     def stream(self) -> cabc.Iterator[bytes]:
         """Iterate a body that is not a list; a failure is reported and re-raised."""
-        iterable = self.iterable
-        try:
-            if type(iterable) is _StreamedBody:
-                # PERF: a Response's streamed body is encoded here, saving
-                # one generator per chunk (_StreamedBody.__iter__ does the
-                # same for other callers).
-                for chunk in iterable.response.response:
-                    yield chunk.encode() if isinstance(chunk, str) else chunk
-            else:
-                yield from iterable
-        except Exception:
-            got_request_exception.send_robust(
-                type(self.app), request=self.find_request()
-            )
-            logger.error(
-                "Error while streaming the response to %s",
-                self.environ.get("PATH_INFO"),
-                exc_info=True,
-            )
-            raise
+        return iter(ClosingStream(self))
+
+    def report_stream_failure(self) -> None:
+        """Report the exception being handled, raised while streaming the body."""
+        got_request_exception.send_robust(type(self.app), request=self.find_request())
+        logger.error(
+            "Error while streaming the response to %s",
+            self.environ.get("PATH_INFO"),
+            exc_info=True,
+        )
 
     def close(self) -> None:
         """Close the wrapped iterable, then send ``request_finished`` once."""
         if self.closed:
             return
         self.closed = True
-        iterable: t.Any = self.iterable
-        kind = type(iterable)
-        if kind is not list:  # PERF: a list has nothing to close
-            # PERF: a Response's streamed body closes its response, directly.
-            close = (
-                iterable.response.close
-                if kind is _StreamedBody
-                else getattr(iterable, "close", None)
-            )
+        iterable = self.iterable
+        if type(iterable) is not list:  # PERF: a list has nothing to close
+            close = getattr(iterable, "close", None)
             if close is not None:
                 try:
                     close()
@@ -842,8 +847,8 @@ class ClosingIterable(list[bytes]):
 class ClosingStream:
     """What the server gets for a body that is not a list or a tuple.
 
-    It streams the body through :meth:`ClosingIterable.stream` and closes the
-    request with it.
+    It streams the body, reporting a failure (:meth:`ClosingIterable.stream`),
+    and closes the request with it.
     """
 
     __slots__ = ("closing", "close")
@@ -855,7 +860,12 @@ class ClosingStream:
         """Close the body, then send ``request_finished`` once."""
 
     def __iter__(self) -> cabc.Iterator[bytes]:
-        return self.closing.stream()
+        closing = self.closing
+        try:
+            yield from closing.iterable
+        except Exception:
+            closing.report_stream_failure()
+            raise
 
 
 class FinishingFile:
