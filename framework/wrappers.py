@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl
 
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.datastructures import Headers
+from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest
 from werkzeug.exceptions import ClientDisconnected
@@ -177,6 +178,10 @@ def _unquote(text: str) -> str:
     return out.decode("utf-8", "werkzeug.url_quote")
 
 
+_PLAIN_MULTIDICTS: t.Final = frozenset({MultiDict, ImmutableMultiDict})
+"""Classes whose instances are their dict of lists (MultiDict's __init__)."""
+
+
 def _parse_plain(
     raw: bytes, cls: type[MultiDict[str, str]]
 ) -> MultiDict[str, str] | None:
@@ -206,7 +211,7 @@ def _parse_plain(
             values[key] = [value]
         else:
             found.append(value)
-    if cls.__init__ is not MultiDict.__init__:
+    if cls not in _PLAIN_MULTIDICTS:
         return cls([(key, value) for key, items in values.items() for value in items])
     # MultiDict.__init__ builds this very dict of lists from the pairs.
     multi = cls.__new__(cls)
@@ -237,6 +242,9 @@ class Request(_WerkzeugRequest):
     view_args: dict[str, t.Any] | None = None
     """The values captured by the matched route, once routing has run."""
 
+    shallow: bool = False
+    """Whether reading the body is refused (werkzeug's ``shallow``)."""
+
     def __init__(
         self,
         environ: WSGIEnvironment,
@@ -245,11 +253,13 @@ class Request(_WerkzeugRequest):
     ) -> None:
         # PERF: werkzeug's __init__ computes server, paths, query string and
         # headers eagerly (about 2 us); they are computed on first use below,
-        # with werkzeug's own expressions (tests/test_app.py compares them).
+        # with werkzeug's own expressions (tests/test_wrappers.py compares
+        # them). ``shallow`` is the class's False unless given.
         self.environ = environ
-        self.shallow = shallow
         self.method = environ.get("REQUEST_METHOD", "GET").upper()
-        if populate_request and not shallow:
+        if shallow:
+            self.shallow = True
+        elif populate_request:
             environ["werkzeug.request"] = self
 
     @_lazy
@@ -402,7 +412,7 @@ class Request(_WerkzeugRequest):
                     parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote")
                 )
         # An empty MultiDict is a bare instance: its __init__ adds nothing.
-        files = cls.__new__(cls) if cls.__init__ is MultiDict.__init__ else cls()
+        files = cls.__new__(cls) if cls in _PLAIN_MULTIDICTS else cls()
         d["stream"], d["form"], d["files"] = io.BytesIO(), form, files
         return True
 
