@@ -215,7 +215,7 @@ def _parse_plain(
         return cls([(key, value) for key, items in values.items() for value in items])
     # MultiDict.__init__ builds this very dict of lists from the pairs.
     multi = cls.__new__(cls)
-    dict.__init__(multi, values)  # type: ignore[misc]
+    dict.__init__(multi, values)
     return multi
 
 
