@@ -463,3 +463,18 @@ def test_unquote_shortcut_matches_urllib():
     texts += ["".join(rng.choices(alphabet, k=rng.randint(1, 12))) for _ in range(3000)]
     for text in texts:
         assert _unquote(text) == unquote(text, errors="werkzeug.url_quote"), text
+
+
+def test_args_follow_a_query_string_set_before():
+    ours = Request({"QUERY_STRING": "a=1", "REQUEST_METHOD": "GET"})
+    theirs = WerkzeugRequest({"QUERY_STRING": "a=1", "REQUEST_METHOD": "GET"})
+    for request in (ours, theirs):
+        request.query_string = "x=%C3%A9&y=caf\xe9".encode()
+    assert (
+        list(ours.args.lists())
+        == list(theirs.args.lists())
+        == [
+            ("x", ["\xe9"]),
+            ("y", ["caf\xe9"]),
+        ]
+    )
