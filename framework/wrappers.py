@@ -354,8 +354,10 @@ class Request(_WerkzeugRequest):
         :raises TooManyFieldsSent: more fields than ``MAX_FORM_FIELDS``.
         """
         # PERF: werkzeug's cached_property is a data descriptor (a Python
-        # call on every read); this one is stored in the instance dict.
-        self._load_form_data()
+        # call on every read); this one is stored in the instance dict. A
+        # plain urlencoded body is parsed straight away.
+        if not self._load_plain_form():
+            self._load_form_data()
         return t.cast("MultiDict[str, str]", self.__dict__["form"])
 
     def _load_form_data(self) -> None:
@@ -413,6 +415,9 @@ class Request(_WerkzeugRequest):
         # An empty MultiDict is a bare instance: its __init__ adds nothing.
         files = cls.__new__(cls) if cls in _PLAIN_MULTIDICTS else cls()
         d["stream"], d["form"], d["files"] = io.BytesIO(), form, files
+        fields = self.max_form_fields
+        if fields is not None and len(form) > fields:
+            raise TooManyFieldsSent()
         return True
 
     def on_json_loading_failed(self, e: ValueError | None) -> t.Any:
