@@ -505,7 +505,7 @@ def _lean_flags(cls: type[_WerkzeugResponse]) -> tuple[bool, bool]:
         and cls.get_app_iter is base.get_app_iter
         and cls.get_wsgi_response is base.get_wsgi_response
         and cls.iter_encoded is base.iter_encoded
-        and cls.close is base.close
+        and cls.close is Response.close
         and cls.status is base.status
         and cls.status_code is base.status_code
     )
@@ -587,6 +587,17 @@ class Response(_WerkzeugResponse):
         super().__init__(
             response, status, headers, mimetype, content_type, direct_passthrough
         )
+
+    def close(self) -> None:
+        """Close the body (if it has ``close()``), then run :meth:`call_on_close`'s.
+
+        werkzeug's, with one attribute lookup instead of two.
+        """
+        close = getattr(self.response, "close", None)
+        if close is not None:
+            close()
+        for func in self._on_close:
+            func()
 
     def __call__(
         self, environ: WSGIEnvironment, start_response: StartResponse
