@@ -76,6 +76,7 @@ def files(tmp_path):
     for name, data in [
         ("page.html", b"<p>hi</p>"),
         ("data.bin", os.urandom(3000)),
+        ("big.bin", os.urandom(100_000)),  # streamed in blocks, not read at once
         ("empty.txt", b""),
         ("caf\xe9.tar.gz", b"archive"),
         ("noextension", b"?"),
