@@ -568,7 +568,7 @@ class Response(_WerkzeugResponse):
                 elif response is None:
                     response = []
                     items = [("Content-Type", ctype)]
-                elif isinstance(response, (str, bytes, bytearray)):
+                elif kind is bytearray or isinstance(response, (str, bytes)):
                     items = []  # a subclass such as Markup: werkzeug's path
                 else:
                     items = [("Content-Type", ctype)]
