@@ -28,8 +28,12 @@ USER 10001:10001
 VOLUME ["/var/lib/app"]
 EXPOSE 8000
 
+# The check asks for /healthz with a Host header FRAMEWORK_ALLOWED_HOSTS allows
+# (its first plain name), or it would get a 400 once that is set.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
+    CMD ["python", "-c", "import json, os, urllib.request as u; raw = os.environ.get('FRAMEWORK_ALLOWED_HOSTS', '') or 'localhost'; hosts = json.loads(raw) if raw.lstrip()[:1] == '[' else raw.split(','); host = next((h.strip().lstrip('.') for h in hosts if h.strip() not in ('', '*')), 'localhost'); u.urlopen(u.Request('http://127.0.0.1:8000/healthz', headers={'Host': host}), timeout=4)"]
 
-# `framework serve` migrates the database first, then starts gunicorn.
-CMD ["framework", "serve", "--bind", "0.0.0.0:8000"]
+# `framework serve` migrates the database first, then starts gunicorn. Threaded
+# workers (gthread): a slow client holds one thread, not a whole worker
+# (docs/serving.md).
+CMD ["framework", "serve", "--bind", "0.0.0.0:8000", "--threads", "4"]

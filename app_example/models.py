@@ -10,6 +10,9 @@ from framework import orm
 from framework import receiver
 from framework import signals
 
+MAX_NOTES = 10_000
+"""Longest ``notes`` a bookmark keeps (each list answer carries them)."""
+
 AUDITED = []
 """The audited models, in definition order (filled by ``register_audited``)."""
 
@@ -40,7 +43,7 @@ class Bookmark(orm.Model):
 
     url = orm.CharField(max_length=500)
     title = orm.CharField(max_length=200)
-    notes = orm.TextField(default="")
+    notes = orm.TextField(default="", max_length=MAX_NOTES)
     collection = orm.ForeignKey(
         Collection, on_delete=orm.CASCADE, related_name="bookmarks"
     )

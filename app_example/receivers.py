@@ -1,4 +1,4 @@
-"""Receivers doing app_example's real work; imported by wsgi.py.
+"""Receivers doing app_example's real work; framework.setup() imports them.
 
 - request_started / request_finished: per-worker counters, request timing and
   a structured (JSON) access log;

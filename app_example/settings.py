@@ -20,3 +20,7 @@ ACCESS_LOG_JSON = False
 
 # Seed a few sample bookmarks on migrate when the database is empty.
 SEED_SAMPLE_DATA = True
+
+# The largest request body: the biggest bookmark (10,000 characters of notes,
+# up to 4 bytes each in UTF-8, and short fields) fits; megabytes do not.
+MAX_CONTENT_LENGTH = 64 * 1024

@@ -5,13 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import os
+from urllib.parse import urlencode
 
 from framework import Response
 from framework import abort
 from framework import render
+from framework.exceptions import BadRequest
+from framework.orm import ValidationError
 from framework.orm import transaction
 
 from . import metrics
+from .models import MAX_NOTES
 from .models import AuditEntry
 from .models import Bookmark
 from .models import Collection
@@ -22,6 +26,8 @@ from .web import app
 PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 MAX_TAGS = 10
+MAX_TAG_LENGTH = 40
+MAX_SEARCH_LENGTH = 200
 EXPORT_CHUNK = 200
 
 
@@ -29,25 +35,53 @@ class InjectedFailure(RuntimeError):
     """Raised on purpose by /fail, so load tests can count unhandled errors."""
 
 
-def _bookmarks(request):
+def _bookmarks(request, extra=0):
+    """The bookmarks the query string asks for; 400 for a malformed one.
+
+    A page of ``limit`` (at most MAX_PAGE_SIZE), newest first, older than the
+    bookmark id ``before`` if given; ``extra`` more rows are fetched.
+    """
     query = Bookmark.objects.order_by("-id")
-    tag = request.args.get("tag")
+    tag = request.args.get("tag", "").strip().lower()
+    if len(tag) > MAX_TAG_LENGTH or "\x00" in tag:
+        abort(400, f"'tag' must be a tag name of at most {MAX_TAG_LENGTH} characters.")
     if tag:
         tag_obj = Tag.objects.filter(name=tag).first()
         if tag_obj is None:
             return []
         query = tag_obj.bookmarks.order_by("-id")
     search = request.args.get("q", "").strip().lower()
+    if len(search) > MAX_SEARCH_LENGTH or "\x00" in search:
+        abort(400, f"'q' must be text of at most {MAX_SEARCH_LENGTH} characters.")
     if search:
         ids = SearchDocument.objects.filter(text__contains=search).values_list(
             "bookmark", flat=True
         )
         query = query.filter(pk__in=list(ids))
+    before = request.args.get("before")
+    if before is not None:
+        if not before.isdigit():
+            abort(400, "'before' must be a bookmark id.")
+        query = query.filter(pk__lt=int(before))
+    # One more than asked for: whether there is a next page.
+    return list(query[: _limit(request) + extra])
+
+
+def _limit(request):
+    """The page size asked for, within 1..MAX_PAGE_SIZE (400 if not a number)."""
     try:
-        limit = min(int(request.args.get("limit", PAGE_SIZE)), MAX_PAGE_SIZE)
+        limit = int(request.args.get("limit", PAGE_SIZE))
     except ValueError:
-        abort(400)
-    return list(query[: max(limit, 0)])
+        abort(400, f"'limit' must be a number from 1 to {MAX_PAGE_SIZE}.")
+    return min(max(limit, 1), MAX_PAGE_SIZE)
+
+
+def _next_page(request, found, **cursor):
+    """The URL of the page after ``found`` (None on the last page)."""
+    if len(found) <= _limit(request):
+        return None
+    query = {**request.args.to_dict(), **cursor, "limit": _limit(request)}
+    return f"{request.path}?{urlencode(query)}"
 
 
 def _as_json(bookmark):
@@ -124,15 +158,19 @@ def _clean(payload, partial=False):
         return None, "'url' is longer than 500 characters."
     if not isinstance(title, str) or not title.strip() or len(title) > 200:
         return None, "'title' must be a non-empty string of at most 200 characters."
-    if (
-        not isinstance(tags, list)
-        or len(tags) > MAX_TAGS
-        or not all(isinstance(tag, str) and 0 < len(tag) <= 40 for tag in tags)
-    ):
+    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
         return None, f"'tags' must be a list of at most {MAX_TAGS} short strings."
+    # Lengths are checked after normalising: lower-casing can lengthen text
+    # ("\u0130".lower() is two characters).
+    tags = sorted({tag.strip().lower() for tag in tags if tag.strip()})
+    if len(tags) > MAX_TAGS or not all(len(tag) <= MAX_TAG_LENGTH for tag in tags):
+        return None, (
+            f"'tags' must be a list of at most {MAX_TAGS} tag names of at most"
+            f" {MAX_TAG_LENGTH} characters (once lower-cased)."
+        )
     notes = payload.get("notes", "")
-    if not isinstance(notes, str):
-        return None, "'notes' must be a string."
+    if not isinstance(notes, str) or len(notes) > MAX_NOTES:
+        return None, f"'notes' must be a string of at most {MAX_NOTES} characters."
     collection = payload.get("collection", "inbox")
     if not isinstance(collection, str) or not 0 < len(collection) <= 60:
         return None, "'collection' must be a short string."
@@ -140,7 +178,7 @@ def _clean(payload, partial=False):
         "url": url,
         "title": title.strip(),
         "notes": notes,
-        "tags": sorted({tag.strip().lower() for tag in tags if tag.strip()}),
+        "tags": tags,
         "collection": collection,
     }
     if partial:
@@ -151,21 +189,32 @@ def _clean(payload, partial=False):
 @app.route("/api/bookmarks", methods=["GET", "POST"])
 def bookmarks_api(request):
     if request.method == "GET":
-        return {"bookmarks": [_as_json(b) for b in _bookmarks(request)]}
+        try:
+            found = _bookmarks(request, extra=1)
+            limit = _limit(request)
+        except BadRequest as exc:
+            return _error(exc.description)
+        page = found[:limit]
+        following = _next_page(request, found, before=page[-1].pk) if page else None
+        return {"bookmarks": [_as_json(b) for b in page], "next": following}
     data, problem = _clean(request.get_json())
     if problem:
         return _error(problem)
-    with transaction.atomic():
-        collection, _ = Collection.objects.get_or_create(name=data["collection"])
-        bookmark = Bookmark.objects.create(
-            url=data["url"],
-            title=data["title"],
-            notes=data["notes"],
-            collection=collection,
-        )
-        tags = [Tag.objects.get_or_create(name=name)[0] for name in data["tags"]]
-        if tags:
-            bookmark.tags.add(*tags)
+    try:
+        with transaction.atomic():
+            collection, _ = Collection.objects.get_or_create(name=data["collection"])
+            bookmark = Bookmark.objects.create(
+                url=data["url"],
+                title=data["title"],
+                notes=data["notes"],
+                collection=collection,
+            )
+            tags = [Tag.objects.get_or_create(name=name)[0] for name in data["tags"]]
+            if tags:
+                bookmark.tags.add(*tags)
+    except ValidationError as exc:
+        # What the fields refuse (a NUL, a lone surrogate...): the client's error.
+        return _error(str(exc))
     return (
         _as_json(bookmark),
         201,
@@ -188,33 +237,45 @@ def bookmark_api(request, bookmark_id):
         changes, problem = _clean(request.get_json(), partial=True)
         if problem:
             return _error(problem)
-        tag_names = changes.pop("tags", None)
-        with transaction.atomic():
-            bookmark = _locked_bookmark(bookmark_id)
-            for name, value in changes.items():
-                setattr(bookmark, name, value)
-            if changes:
-                bookmark.save(update_fields=sorted(changes))
-            if tag_names is not None:
-                tags = [Tag.objects.get_or_create(name=name)[0] for name in tag_names]
-                # Lock every tag whose count may change, in key order, so two
-                # requests changing the same tags wait for each other instead
-                # of deadlocking.
-                current = set(bookmark.tags.values_list("pk", flat=True))
-                touched = current | {tag.pk for tag in tags}
-                list(
-                    Tag.objects.select_for_update()
-                    .filter(pk__in=touched)
-                    .order_by("pk")
-                )
-                bookmark.tags.set(tags)
+        try:
+            bookmark = _patch(bookmark_id, changes)
+        except ValidationError as exc:
+            # What the fields refuse (a NUL, a lone surrogate...): the client's error.
+            return _error(str(exc))
         return _as_json(bookmark)
     return _as_json(_get_bookmark(bookmark_id))
 
 
-def _locked_bookmark(bookmark_id):
+def _patch(bookmark_id, changes):
+    tag_names = changes.pop("tags", None)
+    with transaction.atomic():
+        # no_key: the row is changed, never deleted, so other requests may
+        # still insert rows that refer to it meanwhile.
+        bookmark = _locked_bookmark(bookmark_id, no_key=True)
+        for name, value in changes.items():
+            setattr(bookmark, name, value)
+        if changes:
+            bookmark.save(update_fields=sorted(changes))
+        if tag_names is not None:
+            tags = [Tag.objects.get_or_create(name=name)[0] for name in tag_names]
+            # Lock every tag whose count may change, in key order, so two
+            # requests changing the same tags wait for each other instead of
+            # deadlocking.
+            current = set(bookmark.tags.values_list("pk", flat=True))
+            touched = current | {tag.pk for tag in tags}
+            list(
+                Tag.objects.select_for_update(no_key=True)
+                .filter(pk__in=touched)
+                .order_by("pk")
+            )
+            bookmark.tags.set(tags)
+    return bookmark
+
+
+def _locked_bookmark(bookmark_id, no_key=False):
     """The bookmark, locked until the transaction ends (404 if there is none)."""
-    bookmark = Bookmark.objects.select_for_update().filter(pk=bookmark_id).first()
+    locked = Bookmark.objects.select_for_update(no_key=no_key)
+    bookmark = locked.filter(pk=bookmark_id).first()
     if bookmark is None:
         abort(404)
     return bookmark
@@ -222,11 +283,21 @@ def _locked_bookmark(bookmark_id):
 
 @app.route("/api/tags")
 def tags_api(request):
+    after = request.args.get("after", "")
+    if len(after) > MAX_TAG_LENGTH or "\x00" in after:
+        return _error(f"'after' must be a tag name of at most {MAX_TAG_LENGTH} chars.")
+    try:
+        limit = _limit(request)
+    except BadRequest as exc:
+        return _error(exc.description)
+    query = Tag.objects.order_by("name")
+    if after:
+        query = query.filter(name__gt=after)
+    found = list(query[: limit + 1])
+    page = found[:limit]
     return {
-        "tags": [
-            {"name": tag.name, "bookmarks": tag.bookmark_count}
-            for tag in Tag.objects.order_by("name")
-        ]
+        "tags": [{"name": tag.name, "bookmarks": tag.bookmark_count} for tag in page],
+        "next": _next_page(request, found, after=page[-1].name) if page else None,
     }
 
 

@@ -18,7 +18,14 @@ Cases (microseconds per operation, best of ``--repeat`` runs):
   ``select_related``, SQLAlchemy ORM's ``joinedload``) and their three tags
   (one more query: ``prefetch_related``, ``selectinload``, peewee's
   ``prefetch``), read into objects; raw sqlite3 and SQLAlchemy Core run the
-  same two queries by hand. SQLAlchemy ORM runs this case only.
+  same two queries by hand;
+- ``annotate(Count) listing (100 rows)``: the same 100 books, each with the
+  number of its tags (``annotate(n=Count("tags"))``; SQLAlchemy ORM, peewee,
+  raw sqlite3 and Core: ``LEFT JOIN`` + ``GROUP BY``), read into objects;
+- ``F() update``: ``filter(pk=k).update(score=F("score") + 1)``, each
+  committing on its own (one ``UPDATE ... SET score = score + ?``).
+
+SQLAlchemy ORM runs the last three cases only.
 
 "framework fastest ORM?" compares framework.orm with the ORMs (SQLAlchemy
 ORM, peewee, Django); raw sqlite3 and SQLAlchemy Core build no model
@@ -45,6 +52,8 @@ CASES: dict[str, tuple[str, int]] = {
     "get(pk=...)": ("get", 5000),
     "filter (10 rows)": ("filter", 2000),
     "list page (100 rows, FK + m2m)": ("list_page", 300),
+    "annotate(Count) listing (100 rows)": ("annotate_count", 300),
+    "F() update": ("f_update", 1000),
 }
 """Each case: the :class:`Contender` method that runs it and its count at scale 1."""
 
@@ -95,6 +104,13 @@ def fill_list_page(path: str) -> None:
     conn.close()
 
 
+def check_counts(rows: list[tuple[str, int]]) -> None:
+    """Assert that the listing holds every book with its three tags counted."""
+    assert len(rows) == PAGE_ROWS
+    assert rows[0] == ("book 1", PAGE_TAGS)
+    assert all(n == PAGE_TAGS for _, n in rows)
+
+
 def check_page(page: list[tuple[str, str, list[str]]]) -> None:
     """Assert that a page holds every book, its author and its three tags."""
     assert len(page) == PAGE_ROWS
@@ -136,6 +152,12 @@ class Contender:
         raise NotImplementedError
 
     def list_page(self, n: int) -> None:
+        raise NotImplementedError
+
+    def annotate_count(self, n: int) -> None:
+        raise NotImplementedError
+
+    def f_update(self, n: int) -> None:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -216,6 +238,21 @@ class RawSQLite(Contender):
             ):
                 tags.setdefault(book_id, []).append(name)
             check_page([(row[1], row[4], tags[row[0]]) for row in books])
+
+    def annotate_count(self, n: int) -> None:
+        execute = self.conn.execute
+        for _ in range(n):
+            rows = execute(
+                "SELECT b.id, b.title, b.author_id, COUNT(bt.tag_id) FROM book b"
+                " LEFT JOIN book_tags bt ON bt.book_id = b.id GROUP BY b.id"
+                " ORDER BY b.id"
+            ).fetchall()
+            check_counts([(row[1], row[3]) for row in rows])
+
+    def f_update(self, n: int) -> None:
+        execute = self.conn.execute
+        for pk in _pks(n):
+            execute("UPDATE item SET score = score + ? WHERE id = ?", (1, pk))
 
     def close(self) -> None:
         self.conn.close()
@@ -330,16 +367,38 @@ class SQLAlchemyCore(Contender):
             check_page([(row[1], row[2], tags[row[0]]) for row in books])
         self.conn.commit()
 
+    def annotate_count(self, n: int) -> None:
+        sa, book, link = self.sa, self.book, self.book_tags
+        for _ in range(n):
+            stmt = (
+                sa.select(book, sa.func.count(link.c.tag_id))
+                .outerjoin(link, link.c.book_id == book.c.id)
+                .group_by(book.c.id)
+                .order_by(book.c.id)
+            )
+            rows = self.conn.execute(stmt).all()
+            check_counts([(row[1], row[3]) for row in rows])
+        self.conn.commit()
+
+    def f_update(self, n: int) -> None:
+        table = self.table
+        for pk in _pks(n):
+            stmt = table.update().where(table.c.id == pk)
+            self.conn.execute(stmt.values(score=table.c.score + 1))
+            self.conn.commit()
+
     def close(self) -> None:
         self.conn.close()
         self.engine.dispose()
 
 
 class SQLAlchemyORM(Contender):
-    """The SQLAlchemy ORM, for the list page only (joinedload + selectinload)."""
+    """The SQLAlchemy ORM: the list page (joinedload + selectinload), the
+    annotate listing and the F() update.
+    """
 
     name = "SQLAlchemy ORM"
-    cases = ("list_page",)
+    cases = ("list_page", "annotate_count", "f_update")
 
     def __init__(self, directory: str) -> None:
         super().__init__(directory)
@@ -386,8 +445,17 @@ class SQLAlchemyORM(Contender):
                 Tag, secondary=book_tags, order_by=book_tags.c.id
             )
 
+        class Item(Base):
+            __tablename__ = "item"
+            id = sa_orm.mapped_column(sa.Integer, primary_key=True)
+            name = sa_orm.mapped_column(sa.String(50))
+            score = sa_orm.mapped_column(sa.Integer, index=True)
+
         Base.metadata.create_all(self.engine)
         self.Book = Book
+        self.Item = Item
+        self.book_tags = book_tags
+        self.session = sa_orm.Session(self.engine)
 
     def list_page(self, n: int) -> None:
         sa, sa_orm, book = self.sa, self.sa_orm, self.Book
@@ -405,7 +473,28 @@ class SQLAlchemyORM(Contender):
                 ]
             check_page(page)
 
+    def annotate_count(self, n: int) -> None:
+        sa, sa_orm, book, link = self.sa, self.sa_orm, self.Book, self.book_tags
+        stmt = (
+            sa.select(book, sa.func.count(link.c.tag_id).label("n"))
+            .outerjoin(link, link.c.book_id == book.id)
+            .group_by(book.id)
+            .order_by(book.id)
+        )
+        for _ in range(n):
+            with sa_orm.Session(self.engine) as session:
+                rows = [(b.title, count) for b, count in session.execute(stmt)]
+            check_counts(rows)
+
+    def f_update(self, n: int) -> None:
+        sa, item, session = self.sa, self.Item, self.session
+        for pk in _pks(n):
+            stmt = sa.update(item).where(item.id == pk)
+            session.execute(stmt.values(score=item.score + 1))
+            session.commit()
+
     def close(self) -> None:
+        self.session.close()
         self.engine.dispose()
 
 
@@ -504,6 +593,23 @@ class Peewee(Contender):
                 ]
             )
 
+    def annotate_count(self, n: int) -> None:
+        peewee = self.peewee
+        _, _, book, book_tag = self.page_models
+        for _ in range(n):
+            books = (
+                book.select(book, peewee.fn.COUNT(book_tag.id).alias("n"))
+                .join(book_tag, peewee.JOIN.LEFT_OUTER)
+                .group_by(book.id)
+                .order_by(book.id)
+            )
+            check_counts([(b.title, b.n) for b in books])
+
+    def f_update(self, n: int) -> None:
+        item = self.Item
+        for pk in _pks(n):
+            item.update(score=item.score + 1).where(item.id == pk).execute()
+
     def close(self) -> None:
         self.db.close()
 
@@ -513,6 +619,8 @@ class DjangoStyle(Contender):
 
     Item: t.Any
     transaction: t.Any
+    expressions: t.Any
+    """The module with F and Count."""
 
     def save_tx(self, n: int) -> None:
         item = self.Item
@@ -543,6 +651,18 @@ class DjangoStyle(Contender):
             check_page(
                 [(b.title, b.author.name, [t.name for t in b.tags.all()]) for b in qs]
             )
+
+    def annotate_count(self, n: int) -> None:
+        objects, count = self.Book.objects, self.expressions.Count
+        for _ in range(n):
+            # order_by(): Django leaves Meta.ordering out of GROUP BY queries.
+            qs = objects.annotate(n=count("tags")).order_by("id")
+            check_counts([(b.title, b.n) for b in qs])
+
+    def f_update(self, n: int) -> None:
+        objects, f = self.Item.objects, self.expressions.F
+        for pk in _pks(n):
+            objects.filter(pk=pk).update(score=f("score") + 1)
 
 
 class Django(DjangoStyle):
@@ -576,6 +696,8 @@ class Django(DjangoStyle):
         from django.db import models
         from django.db import transaction
         from django.db.models import signals
+
+        self.expressions = models
 
         class Item(models.Model):
             name = models.CharField(max_length=50)
@@ -672,6 +794,7 @@ class Framework(DjangoStyle):
         signals.post_save.connect(receiver, sender=Item)
         self.Item = Item
         self.orm = orm
+        self.expressions = orm
         self.transaction = orm.transaction
 
     def close(self) -> None:
@@ -694,7 +817,7 @@ def run(scale: float, repeat: int) -> dict[str, dict[str, float]]:
             if case == "get(pk=...)":
                 for contender in contenders:
                     fill_for_reads(contender.path)
-            if method == "list_page":
+            if method in ("list_page", "annotate_count"):
                 for contender in contenders:
                     fill_list_page(contender.path)
             for _ in range(repeat):

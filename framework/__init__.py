@@ -6,6 +6,7 @@ import typing as t
 
 from . import signals
 from .app import App
+from .bootstrap import setup
 from .dispatch import Signal
 from .dispatch import receiver
 from .exceptions import BadRequest
@@ -47,6 +48,7 @@ __all__ = [
     "render",
     "render_template",
     "send_file",
+    "setup",
     "signals",
     "url_for",
 ]

@@ -1,6 +1,8 @@
 """The application: a WSGI callable that announces every request on signals.
 
-``App.__call__`` is the handler. For every request it
+``App.__call__`` is the handler. On the first request of a process that no
+entry point set up (plain ``gunicorn module:app``), it runs
+:func:`framework.setup` first. For every request it
 
 1. sends ``request_started(sender=type(app), environ=environ)``, first;
 2. calls :attr:`App.wsgi_app` (the routing and view core, possibly wrapped
@@ -37,6 +39,7 @@ from werkzeug.routing import Map
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Response as BaseResponse
 
+from . import bootstrap
 from . import templating
 from .conf import settings
 from .exceptions import DisallowedHost
@@ -132,8 +135,31 @@ def _json_bytes(value: t.Any) -> bytes:
         return json.dumps(value, separators=(",", ":")).encode()
 
 
+def _wants_json(request: Request) -> bool:
+    """Return whether an error for ``request`` should be JSON rather than HTML.
+
+    The ``Accept`` header decides when it prefers one of the two; when it
+    does not (absent, ``*/*``), a request that sent JSON gets JSON.
+    """
+    accept = request.accept_mimetypes
+    json_quality = accept.quality(_JSON_TYPE)
+    html_quality = accept.quality("text/html")
+    if json_quality != html_quality:
+        return json_quality > html_quality
+    return bool(request.is_json)
+
+
 _apps: weakref.WeakSet[App] = weakref.WeakSet()
 _perf_counter = time.perf_counter
+_needs_setup = True
+
+
+def _setup_project() -> None:
+    """Run :func:`framework.setup` unless an entry point did (first request only)."""
+    global _needs_setup
+    if not bootstrap.is_ready():
+        bootstrap.setup()
+    _needs_setup = False
 
 
 def _reset_app_settings(*, setting: str, **kwargs: t.Any) -> None:
@@ -549,6 +575,12 @@ class App:
         closing = ClosingIterable(self, environ, _perf_counter(), start_response)
         try:
             try:
+                # PERF: one global test per request. The first request of a
+                # process that no entry point set up (plain ``gunicorn
+                # module:app``) loads the project, so that installed apps'
+                # receivers see it, request_started included.
+                if _needs_setup:
+                    _setup_project()
                 # Every receiver runs (the ORM's too) even if one raises; the
                 # first failure then makes the request an unhandled exception.
                 # PERF: skipped outright when nothing is connected, as
@@ -824,6 +856,8 @@ class App:
             return t.cast(Response, exc.get_response(request.environ))
         handler = self.error_handlers.get(exc.code) or self._find_handler(exc)
         if handler is None:
+            if _wants_json(request):
+                return self._json_error(request, exc)
             return _error_response(exc, request.environ)
         try:
             return self.make_response(handler(request, exc))
@@ -832,6 +866,18 @@ class App:
             return t.cast(Response, other.get_response(request.environ))
         except Exception:
             return self.handle_exception(request)
+
+    def _json_error(self, request: Request, exc: HTTPException) -> Response:
+        """Answer an HTTP error as ``{"error": description}`` (its headers kept)."""
+        response = self.response_class(
+            _json_bytes({"error": exc.description or exc.name}),
+            status=exc.code,
+            mimetype=_JSON_TYPE,
+        )
+        for name, value in exc.get_headers(request.environ):
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     def _find_handler(self, exc: BaseException) -> ErrorHandler | None:
         if not self.error_handlers:

@@ -12,8 +12,9 @@ Each app is a package. It may have:
   running app needs.
 
 :data:`apps` is the registry; :meth:`Apps.populate` fills it from
-``settings.INSTALLED_APPS``. This module does not import the ORM until a
-model is asked for.
+``settings.INSTALLED_APPS``, and :func:`framework.setup` calls it and
+:meth:`Apps.import_modules` in every process that serves or tests the project.
+This module does not import the ORM until a model is asked for.
 """
 
 from __future__ import annotations

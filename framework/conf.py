@@ -33,6 +33,7 @@ __all__ = [
     "DEFAULTS",
     "ImproperlyConfigured",
     "Settings",
+    "active_overrides",
     "override_settings",
     "settings",
 ]
@@ -58,6 +59,25 @@ DEFAULTS: dict[str, t.Any] = {
     "DATABASES": {"default": "sqlite:///db.sqlite3"},
     "TIME_ZONE": "UTC",
     "USE_TZ": True,
+    "LOGGING": {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "framework": {
+                "format": "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s:"
+                " %(message)s",
+            },
+        },
+        "handlers": {
+            "console": {"class": "logging.StreamHandler", "formatter": "framework"},
+        },
+        "root": {"handlers": ["console"], "level": "INFO"},
+        # Libraries that log every statement or step at INFO: warnings only.
+        "loggers": {
+            "sqlalchemy": {"level": "WARNING"},
+            "alembic": {"level": "WARNING"},
+        },
+    },
 }
 """The documented default of every built-in setting.
 
@@ -75,6 +95,10 @@ DEFAULTS: dict[str, t.Any] = {
 - ``INSTALLED_APPS``: app packages (models, migrations, management modules).
 - ``DATABASES``: alias -> URL string or dict with ``"URL"`` and options.
 - ``TIME_ZONE`` / ``USE_TZ``: time zone of aware datetimes.
+- ``LOGGING``: a :func:`logging.config.dictConfig` dictionary applied once per
+  process by :func:`framework.setup` (``None``: leave logging alone). The
+  default writes INFO and above of every logger but SQLAlchemy's and Alembic's
+  (warnings only) to stderr, so an app's own ``log.info`` shows.
 """
 
 
@@ -242,9 +266,11 @@ class override_settings:
         self._saved: list[dict[str, t.Any]] = []
 
     def __enter__(self) -> override_settings:
+        global _active
         wrapped = settings._wrapped or settings._setup()
         saved = {name: getattr(wrapped, name, _MISSING) for name in self.options}
         self._saved.append(saved)
+        _active += 1
         for name, value in self.options.items():
             setattr(wrapped, name, value)
         errors = _send_setting_changed(self.options, enter=True)
@@ -254,8 +280,10 @@ class override_settings:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        global _active
         wrapped = settings._wrapped or settings._setup()
         saved = self._saved.pop()
+        _active -= 1
         for name, value in saved.items():
             if value is _MISSING:
                 delattr(wrapped, name)
@@ -310,6 +338,14 @@ class override_settings:
             if inspect.isfunction(method) and not hasattr(method, "_override_class"):
                 setattr(cls, name, _override_method(method))
         return cls
+
+
+_active = 0
+
+
+def active_overrides() -> int:
+    """Return how many ``override_settings`` blocks are active right now."""
+    return _active
 
 
 def _send_setting_changed(

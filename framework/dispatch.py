@@ -284,6 +284,13 @@ def _call_async(receiver: Receiver, kwargs: dict[str, t.Any]) -> t.Any:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        running = False
+    else:
+        running = True
+    if not running:
+        # NOTE: outside the except block: the receiver must not run with
+        # "no running event loop" as its current exception (sys.exception()
+        # in it, and the context its own errors would be chained to).
         return asyncio.run(receiver(**kwargs))
     raise RuntimeError(
         f"{_describe(receiver)} is a coroutine function and an event loop is"

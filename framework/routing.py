@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import typing as t
 
+from werkzeug.exceptions import NotFound
 from werkzeug.routing import Map
 from werkzeug.routing import Rule
 from werkzeug.routing import ValidationError
@@ -194,8 +195,18 @@ class Router:
     ) -> tuple[Rule, dict[str, t.Any]]:
         """Match with werkzeug's ``bind_to_environ`` + ``match``.
 
+        A path that is not UTF-8 matches nothing (404), as docs/app.md says.
+
         :raises werkzeug.exceptions.HTTPException: as :meth:`match`.
         """
+        path = environ.get("PATH_INFO", "")
+        if not path.isascii():
+            try:
+                path.encode("latin-1").decode()
+            except UnicodeError:
+                # NOTE: werkzeug would decode it with U+FFFD replacements, so
+                # that different paths (/%FF, /%FE) reach a view as one name.
+                raise NotFound() from None
         adapter = self.map.bind_to_environ(environ)
         rule, values = adapter.match(method=method, return_rule=True)
         return rule, dict(values)

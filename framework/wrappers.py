@@ -63,9 +63,15 @@ def _decode_wsgi(value: str) -> str:
 
 
 class _CappedStream(io.RawIOBase):
-    """A body stream that raises a 413 when it holds more than ``limit`` bytes."""
+    """A chunked body: a 413 past ``limit`` bytes, a 400 if it is malformed.
 
-    def __init__(self, stream: t.IO[bytes], limit: int) -> None:
+    The server decodes the chunks while the body is read; a bad chunk size,
+    a missing terminator or a body cut off by the client surfaces as the
+    server's own exception (gunicorn's ``InvalidChunkSize``, ``NoMoreData``,
+    ...): that is the client's error, a :class:`BadRequest`, not a 500.
+    """
+
+    def __init__(self, stream: t.IO[bytes], limit: int | None) -> None:
         self._stream = stream
         self._left = limit
 
@@ -73,10 +79,19 @@ class _CappedStream(io.RawIOBase):
         return True
 
     def readinto(self, buffer: t.Any) -> int:
-        data = self._stream.read(min(len(buffer), self._left + 1))
-        if len(data) > self._left:
-            raise RequestEntityTooLarge()
-        self._left -= len(data)
+        left = self._left
+        size = len(buffer) if left is None else min(len(buffer), left + 1)
+        try:
+            data = self._stream.read(size)
+        except Exception as exc:
+            raise BadRequest(
+                f"The request body could not be read: {type(exc).__name__}"
+                f"{': ' if str(exc) else ''}{exc}"
+            ) from exc
+        if left is not None:
+            if len(data) > left:
+                raise RequestEntityTooLarge()
+            self._left = left - len(data)
         buffer[: len(data)] = data
         return len(data)
 
@@ -335,16 +350,16 @@ class Request(_WerkzeugRequest):
 
         Unlike werkzeug's, a body without ``Content-Length`` (chunked, with
         ``wsgi.input_terminated``) that goes past the limit raises a 413
-        instead of being cut silently.
+        instead of being cut silently, and one the server cannot decode
+        (a bad chunk, cut off by the client) raises a 400.
         """
-        limit = self.max_content_length
         if (
-            limit is not None
-            and not self.shallow
+            not self.shallow
             and self.content_length is None
             and "wsgi.input_terminated" in self.environ
         ):
-            return t.cast(t.IO[bytes], _CappedStream(self.environ["wsgi.input"], limit))
+            stream = _CappedStream(self.environ["wsgi.input"], self.max_content_length)
+            return t.cast(t.IO[bytes], stream)
         return super().stream
 
     @_lazy
@@ -554,7 +569,7 @@ class Response(_WerkzeugResponse):
             ctype = None
             if type(mimetype) is str:
                 ctype = _content_types.get(mimetype) or _content_type(mimetype)
-            kind = type(response)
+            kind: t.Any = type(response)
             if line is not None and ctype is not None:
                 if kind is str or kind is bytes:
                     body: t.Any = response

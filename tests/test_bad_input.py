@@ -274,3 +274,104 @@ def test_many_distinct_hosts_are_all_checked(app):
             env = environ(headers={"Host": f"h{index}.example.com"})
             assert run(app, env)[0] == 200
         assert run(app, environ(headers={"Host": "h1.example.org"}))[0] == 400
+
+
+class _BrokenChunks(io.RawIOBase):
+    """A server's chunked-body reader meeting a bad chunk (as gunicorn raises)."""
+
+    def __init__(self, good, error):
+        self.good = good
+        self.error = error
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        if not self.good:
+            raise self.error
+        size = min(len(buffer), len(self.good))
+        buffer[:size], self.good = self.good[:size], self.good[size:]
+        return size
+
+
+class InvalidChunkSize(Exception):
+    """Like gunicorn.http.errors.InvalidChunkSize: not an OSError."""
+
+
+@pytest.mark.parametrize(
+    "error", [InvalidChunkSize("Invalid chunk size: b'zz'"), OSError("cut off")]
+)
+@pytest.mark.parametrize("content_type", ["application/json", MULTIPART])
+def test_chunked_body_the_server_cannot_decode_is_400(app, error, content_type):
+    env = environ("/json", method="POST", data=b'{"a": 1', content_type=content_type)
+    if content_type == MULTIPART:
+        env = environ("/form", method="POST", content_type=content_type)
+        env["CONTENT_TYPE"] = f"{MULTIPART}; boundary=x"
+    del env["CONTENT_LENGTH"]
+    env["wsgi.input_terminated"] = True
+    env["wsgi.input"] = _BrokenChunks(b'--x\r\n{"a": ', error)
+    code, headers, body, calls = run(app, env)
+    assert code == 400
+    assert f"The request body could not be read: {type(error).__name__}" in (
+        body.decode()
+    )
+    calls.assert_not_sent(signals.got_request_exception)
+
+
+@pytest.mark.parametrize(
+    ("raw_path", "status", "name"),
+    [
+        ("/files/\xff", 404, None),
+        ("/files/\xfe", 404, None),
+        ("/files/a\xc3", 404, None),
+        ("/files/\xed\xa0\x80", 404, None),  # an encoded surrogate is not UTF-8
+        ("/files/caf\xc3\xa9/\xe2\x98\x83", 200, "café/☃"),
+    ],
+)
+def test_a_catch_all_route_never_gets_a_path_that_is_not_utf8(
+    app, raw_path, status, name
+):
+    app.add_route(
+        "/files/<path:name>", lambda request, name: {"name": name}, endpoint="files"
+    )
+    env = environ()
+    env["PATH_INFO"] = raw_path
+    code, _, body, calls = run(app, env)
+    assert code == status
+    if name is not None:
+        assert json.loads(body) == {"name": name}
+    calls.assert_not_sent(signals.got_request_exception)
+
+
+@pytest.mark.parametrize(
+    ("headers", "json_body", "wants_json"),
+    [
+        ({"Accept": "application/json"}, False, True),
+        ({"Accept": "text/html,application/json;q=0.9"}, False, False),
+        ({"Accept": "application/json, text/html;q=0.5"}, True, True),
+        ({"Accept": "text/html"}, True, False),
+        ({"Accept": "*/*"}, True, True),
+        ({}, True, True),
+        ({}, False, False),
+    ],
+)
+def test_http_errors_answer_json_to_json_clients(app, headers, json_body, wants_json):
+    kwargs = {"json": {"a": 1}} if json_body else {}
+    env = environ("/users/2", method="PUT", headers=headers, **kwargs)
+    code, response_headers, body, calls = run(app, env)
+    assert code == 405
+    assert "GET" in response_headers["Allow"]
+    if wants_json:
+        assert response_headers["Content-Type"] == "application/json"
+        assert json.loads(body) == {
+            "error": "The method is not allowed for the requested URL."
+        }
+    else:
+        assert response_headers["Content-Type"].startswith("text/html")
+    calls.assert_not_sent(signals.got_request_exception)
+
+
+def test_an_error_handler_wins_over_the_json_answer(app):
+    app.register_error_handler(404, lambda request, exc: ("custom", 404))
+    env = environ("/missing", headers={"Accept": "application/json"})
+    assert run(app, env)[2] == b"custom"

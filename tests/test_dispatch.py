@@ -856,6 +856,30 @@ def test_send_runs_coroutine_receiver_without_running_loop():
     assert sig.send(None, value=21) == [(async_receiver, 42)]
 
 
+@pytest.mark.parametrize("method", ["send", "send_robust"])
+def test_coroutine_receiver_called_by_send_has_no_exception_around_it(method, caplog):
+    """Not run inside an except block: no RuntimeError to see or be chained to."""
+    sig = Signal()
+    seen = []
+
+    async def async_receiver(sender, **kwargs):
+        seen.append(sys.exception())
+        raise ValueError("its own failure")
+
+    sig.connect(async_receiver)
+    if method == "send":
+        with pytest.raises(ValueError, match="its own failure") as info:
+            sig.send(None)
+        error = info.value
+    else:
+        ((_, error),) = sig.send_robust(None)
+    assert seen == [None]
+    assert error.__context__ is None and error.__cause__ is None
+    if method == "send_robust":
+        assert "During handling of the above exception" not in caplog.text
+        assert "no running event loop" not in caplog.text
+
+
 def test_send_with_coroutine_receiver_inside_a_loop_says_use_asend():
     sig = Signal()
 

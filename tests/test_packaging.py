@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import time
 import zipfile
+
+import pytest
+from support import Server
+from support import free_port
 
 
 def test_the_wheel_holds_the_package_only(installed_framework):
@@ -20,3 +26,95 @@ def test_the_installed_command_runs_outside_the_checkout(installed_framework, tm
         "python", "-c", "import framework; print(framework.__file__)", cwd=tmp_path
     )
     assert where.stdout.strip().startswith(str(installed_framework.venv)), where
+
+
+def test_the_package_metadata_stands_on_its_own(installed_framework, tmp_path):
+    code = (
+        "import importlib.metadata as m, json\n"
+        "dist = m.distribution('framework')\n"
+        "meta = dist.metadata\n"
+        "print(json.dumps({\n"
+        "    'license': meta['License-Expression'],\n"
+        "    'classifiers': meta.get_all('Classifier'),\n"
+        "    'urls': meta.get_all('Project-URL'),\n"
+        "    'author': meta['Author'],\n"
+        "    'files': [str(f) for f in dist.files],\n"
+        "    'requires': dist.requires,\n"
+        "}))\n"
+    )
+    result = installed_framework.run("python", "-c", code, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    meta = json.loads(result.stdout)
+    assert meta["license"] == "BSD-3-Clause"
+    assert "framework-0.1.0.dist-info/licenses/LICENSE" in meta["files"]
+    assert not any("Flask" in classifier for classifier in meta["classifiers"])
+    assert "Topic :: Internet :: WWW/HTTP :: WSGI :: Application" in meta["classifiers"]
+    assert "Documentation, https://framework.readthedocs.io/" in meta["urls"]
+    assert meta["author"] == "The framework authors"
+    # The test extra is what a project's tests need, not this project's tools.
+    test_extra = sorted(
+        requirement.split(";")[0].strip()
+        for requirement in meta["requires"]
+        if 'extra == "test"' in requirement
+    )
+    assert test_extra == ["pytest>=8.0", "webtest>=3.0"]
+
+
+def test_without_a_project_the_commands_say_how_to_point_at_one(
+    installed_framework, tmp_path
+):
+    serve = installed_framework.run("framework", "serve", cwd=tmp_path)
+    assert serve.returncode == 2, serve.stderr
+    assert "No application found" in serve.stderr
+    assert "--app path/to/app.py" in serve.stderr
+    assert "app_example" not in serve.stderr + serve.stdout
+    for command in ("migrate", "showmigrations", "makemigrations"):
+        result = installed_framework.run("framework", command, cwd=tmp_path)
+        assert result.returncode == 2, (command, result.stderr)
+        assert "No project configured: no settings module" in result.stderr
+    assert list(tmp_path.iterdir()) == []  # no database file appeared
+    help_text = installed_framework.run("framework", "--help", cwd=tmp_path).stdout
+    assert "Documentation: https://" in help_text
+    assert "new" in help_text.split()
+
+
+@pytest.mark.server
+def test_a_new_project_passes_its_tests_and_serves_its_first_page(
+    installed_framework, tmp_path
+):
+    started = time.monotonic()
+    new = installed_framework.run("framework", "new", "mysite", cwd=tmp_path)
+    assert new.returncode == 0, new.stderr
+    project = tmp_path / "mysite"
+    # The README's two commands: the tests, then the server.
+    readme = (project / "README.md").read_text()
+    assert "python -m pytest" in readme and "framework serve" in readme
+    tests = installed_framework.run(
+        "python", "-m", "pytest", "-p", "no:cacheprovider", cwd=project
+    )
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "4 passed" in tests.stdout
+    tested = time.monotonic()
+    port = free_port()
+    server = Server(
+        [str(installed_framework.framework), "serve", "--bind", f"127.0.0.1:{port}"]
+        + ["--workers", "2", "--graceful-timeout", "5"],
+        cwd=project,
+        log_path=tmp_path / "serve.log",
+        env=installed_framework.env(),
+        port=port,
+    )
+    try:
+        server.wait_ready()
+        status, page = server.get("/")
+        served = time.monotonic()
+        assert status == 200
+        assert b"<h1>mysite</h1>" in page and b"No notes yet" in page
+    finally:
+        assert server.stop() == 0
+    assert "Applied mysite.0001_initial" in server.output
+    assert sorted(path.name for path in project.glob("mysite.db*")) == ["mysite.db"]
+    print(
+        f"framework new -> green tests: {tested - started:.1f} s;"
+        f" -> first page served: {served - started:.1f} s"
+    )

@@ -2,9 +2,10 @@
 
 Global options (before the command name):
 
-- ``--app module:attr`` (env ``FRAMEWORK_APP``, default
-  ``app_example.wsgi:app``): the application; ``module:factory()`` calls a
-  factory.
+- ``--app`` (env ``FRAMEWORK_APP``): the application, ``module:attr``,
+  ``module:factory()`` or ``path/to/file.py[:attr]``. Without it: ``wsgi.py``,
+  else ``app.py``, in the working directory; else, in a source checkout of
+  framework, :data:`DEFAULT_APP` (see :func:`find_app_spec`).
 - ``--settings MODULE``: sets ``FRAMEWORK_SETTINGS_MODULE``.
 - ``--traceback``: show the full traceback of a failure.
 - ``-v/--verbosity 0..3``: 0 silent, 1 normal, 2 verbose, 3 very verbose (and
@@ -31,6 +32,7 @@ import typing as t
 
 import click
 
+from .. import bootstrap
 from ..conf import ENVIRONMENT_VARIABLE
 from ..conf import settings
 from ..exceptions import FrameworkError
@@ -40,12 +42,15 @@ if t.TYPE_CHECKING:
 
 __all__ = [
     "COMMANDS",
+    "DEFAULT_APP",
+    "DOCS_URL",
     "CommandContext",
     "CommandError",
     "CommandUsageError",
     "call_command",
     "database_option",
     "error_message",
+    "find_app_spec",
     "load_app",
     "main",
     "noinput_option",
@@ -54,7 +59,32 @@ __all__ = [
 ]
 
 DEFAULT_APP = "app_example.wsgi:app"
-"""The application loaded when neither ``--app`` nor ``FRAMEWORK_APP`` is set."""
+"""The last resort of :func:`find_app_spec`: the example app of a source checkout.
+
+``app_example`` is not in the wheel: an installed ``framework`` never finds it
+unless a checkout is on ``sys.path``.
+"""
+
+DOCS_URL = "https://framework.readthedocs.io/"
+"""Where the documentation (built from ``docs/`` with MkDocs) is published."""
+
+NO_APP_MESSAGE = (
+    "No application found: no --app, no FRAMEWORK_APP, and neither wsgi.py nor"
+    " app.py in {cwd}. Point at your app with --app module:app, --app"
+    " path/to/app.py[:app] or FRAMEWORK_APP=module:app, run the command in the"
+    " directory of your wsgi.py or app.py, or create a project with"
+    " 'framework new NAME'."
+)
+"""The usage error of a command that needs an application and finds none."""
+
+NO_PROJECT_MESSAGE = (
+    "No project configured: no settings module (--settings mysite.settings or"
+    " FRAMEWORK_SETTINGS_MODULE=mysite.settings) and no app (--app, FRAMEWORK_APP,"
+    " or wsgi.py / app.py in {cwd}), so there are no installed apps to work on."
+    " Run the command in your project's directory, point at it with --settings"
+    " or --app, or create a project with 'framework new NAME'."
+)
+"""The usage error of a command that needs a project and finds none."""
 
 COMMANDS: dict[str, str] = {
     "dumpdata": "framework.cli.data:dumpdata",
@@ -63,6 +93,7 @@ COMMANDS: dict[str, str] = {
     "loadtest": "framework.cli.loadtest:loadtest",
     "makemigrations": "framework.cli.migrations:makemigrations",
     "migrate": "framework.cli.migrations:migrate",
+    "new": "framework.cli.project:new",
     "routes": "framework.cli.introspect:routes",
     "run": "framework.cli.develop:run",
     "serve": "framework.cli.serve:serve",
@@ -102,9 +133,10 @@ class CommandContext:
         stdout: t.IO[str] | None = None,
         stderr: t.IO[str] | None = None,
     ) -> None:
-        self.app_spec: str = os.environ.get("FRAMEWORK_APP") or DEFAULT_APP
-        """The ``module:attr`` of the application."""
-        self.app_explicit = "FRAMEWORK_APP" in os.environ
+        named = os.environ.get("FRAMEWORK_APP")
+        self.app_spec: str = named or find_app_spec()
+        """The application: named, discovered, or :data:`DEFAULT_APP`."""
+        self.app_explicit = bool(named)
         """Whether the app was named (option or environment), not defaulted."""
         self.traceback = False
         """Whether failures show their traceback (``--traceback``)."""
@@ -138,37 +170,85 @@ class CommandContext:
             click.echo(message, file=self.stderr if err else self.stdout, err=err)
 
     def load_app(self) -> App:
-        """Import and return the application named by ``--app`` (cached)."""
+        """Import and return the application named by ``--app`` (cached).
+
+        :raises CommandUsageError: no app was named and none was found.
+        :raises CommandError: the app cannot be imported.
+        """
         if self._app is None:
+            self.check_app()
             self._app = load_app(self.app_spec)
         return self._app
 
-    def load_project(self, require_app: bool = False) -> App | None:
-        """Load the app (if it can be found) and every installed app's modules.
+    def check_app(self) -> None:
+        """Fail unless an app was named or found (without importing it).
+
+        :raises CommandUsageError: no app was named, no ``wsgi.py`` or
+            ``app.py`` is in the working directory, and there is no
+            :data:`DEFAULT_APP`; the message says how to point at one.
+        """
+        if (
+            not self.app_explicit
+            and self.app_spec == DEFAULT_APP
+            and not self._default_app_exists()
+        ):
+            raise CommandUsageError(NO_APP_MESSAGE.format(cwd=os.getcwd()))
+
+    def _default_app_exists(self) -> bool:
+        """Whether the app found without being named can be imported."""
+        if self.app_spec.partition(":")[0].endswith(".py"):
+            return True  # a file found in the working directory
+        module_name = self.app_spec.partition(":")[0]
+        cwd = os.getcwd()
+        if cwd not in sys.path:
+            sys.path.insert(0, cwd)
+        with contextlib.suppress(ImportError, ValueError):
+            return importlib.util.find_spec(module_name) is not None
+        return False
+
+    def _wants_found_app(self) -> bool:
+        """Whether an app that was not named should be loaded with the project.
+
+        :data:`DEFAULT_APP` is a last resort for a process without settings
+        yet; where the settings are in use already (``call_command`` from
+        code, in tests), importing the checkout's example app would change
+        them under the caller.
+        """
+        if self.app_spec == DEFAULT_APP and settings.configured:
+            return False
+        return self._default_app_exists()
+
+    def load_project(
+        self, require_app: bool = False, require_project: bool = False
+    ) -> App | None:
+        """Load the app (if it can be found), then run :func:`framework.setup`.
 
         The app is imported first because its module may choose the settings.
         A missing *default* app is skipped unless ``require_app``; an app named
-        with ``--app`` or ``FRAMEWORK_APP`` must load.
+        with ``--app`` or ``FRAMEWORK_APP`` must load. ``framework.setup()``
+        applies ``LOGGING`` and imports every installed app's modules
+        (``models``, ``management``, ``receivers``).
 
+        :param require_project: fail when there is no project at all (no app
+            found and no installed apps), as the database commands do.
         :returns: the application, or ``None`` when there is none.
+        :raises CommandUsageError: an app or project is required and missing.
         :raises CommandError: the app or an installed app cannot be loaded.
         """
         app: App | None = None
-        if require_app or self.app_explicit:
+        if require_app or self.app_explicit or self._wants_found_app():
             app = self.load_app()
-        else:
-            module_name = _split_spec(self.app_spec)[0]
-            found = None
-            with contextlib.suppress(ImportError, ValueError):
-                found = importlib.util.find_spec(module_name)
-            if found is not None:
-                app = self.load_app()
         if not self._project_loaded:
-            from ..apps import apps
-
-            apps.populate()
-            apps.import_modules()
+            bootstrap.setup()
             self._project_loaded = True
+        if require_project and not settings.INSTALLED_APPS:
+            if app is None and not os.environ.get(ENVIRONMENT_VARIABLE):
+                raise CommandUsageError(NO_PROJECT_MESSAGE.format(cwd=os.getcwd()))
+            raise CommandUsageError(
+                f"INSTALLED_APPS is empty (settings: {settings._setup()._source}):"
+                " there is no app to work on. List your app packages in"
+                " INSTALLED_APPS."
+            )
         return app
 
 
@@ -176,58 +256,39 @@ pass_context = click.make_pass_decorator(CommandContext, ensure=True)
 """Decorator passing the :class:`CommandContext` as a command's first argument."""
 
 
-def _split_spec(spec: str) -> tuple[str, str]:
-    module_name, _, attr = spec.partition(":")
-    if not module_name:
-        raise CommandError(
-            f"Invalid app {spec!r}: use 'module:attribute', for example"
-            f" {DEFAULT_APP!r}."
-        )
-    return module_name, attr or "app"
+def find_app_spec(directory: str | None = None) -> str:
+    """Return the application to use when none is named.
+
+    In this order: ``wsgi.py``, then ``app.py``, in ``directory`` (default: the
+    working directory); else :data:`DEFAULT_APP` (which exists only in a
+    source checkout of framework; commands that need an app then say how to
+    name one).
+    """
+    return bootstrap.discover_app(directory) or DEFAULT_APP
 
 
 def load_app(spec: str | None = None) -> App:
     """Import the application named by ``spec``.
 
-    The current directory is put on ``sys.path`` first, so that a project
+    The working directory is put on ``sys.path`` first, so that a project
     in the working directory is found by the installed ``framework`` script.
 
-    :param spec: ``"module:attr"`` (``attr`` defaults to ``app``), or
-        ``"module:factory()"`` to call a factory without arguments; ``None``
-        means ``FRAMEWORK_APP`` or else :data:`DEFAULT_APP`.
+    :param spec: ``"module:attr"``, ``"module:factory()"`` (a factory called
+        without arguments) or ``"path/to/file.py[:attr]"``; without ``attr``,
+        the module's ``app`` or ``application`` (or its ``create_app()``). ``None``
+        means ``FRAMEWORK_APP``, else :func:`find_app_spec`.
     :returns: the application object.
-    :raises CommandError: the module or attribute does not exist, or the
-        module fails to import.
+    :raises CommandError: the module, file or attribute does not exist, or
+        the module fails to import.
     """
     if spec is None:
-        spec = os.environ.get("FRAMEWORK_APP") or DEFAULT_APP
-    module_name, attr = _split_spec(spec)
-    cwd = os.getcwd()
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
+        spec = os.environ.get("FRAMEWORK_APP") or find_app_spec()
     try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        missing = exc.name or ""
-        if module_name == missing or module_name.startswith(f"{missing}."):
-            raise CommandError(
-                f"Cannot import the app module {module_name!r} ({spec!r}): no such"
-                " module. Pass --app module:attr or set FRAMEWORK_APP."
-            ) from exc
-        raise
-    call = attr.endswith("()")
-    name = attr[:-2] if call else attr
-    try:
-        obj = getattr(module, name)
-    except AttributeError:
+        return t.cast("App", bootstrap.import_app(spec))
+    except bootstrap.AppNotFoundError as exc:
         raise CommandError(
-            f"Module {module_name!r} has no attribute {name!r} ({spec!r})."
-        ) from None
-    if call:
-        obj = obj()
-    if not callable(obj):
-        raise CommandError(f"{spec!r} is {obj!r}, not a WSGI application.")
-    return t.cast("App", obj)
+            f"{exc} Pass --app module:attr (or path/to/app.py) or set FRAMEWORK_APP."
+        ) from exc
 
 
 def error_message(exc: BaseException) -> str:
@@ -358,15 +419,20 @@ class FrameworkGroup(click.Group):
 
 
 @click.group(
-    cls=FrameworkGroup, context_settings={"help_option_names": ["-h", "--help"]}
+    cls=FrameworkGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=f"Documentation: {DOCS_URL}",
 )
 @click.option(
     "--app",
     "app_spec",
     envvar="FRAMEWORK_APP",
     default=None,
-    metavar="MODULE:ATTR",
-    help=f"The application (env FRAMEWORK_APP; default {DEFAULT_APP}).",
+    metavar="APP",
+    help=(
+        "The application: MODULE:ATTR, MODULE:FACTORY() or PATH.py[:ATTR] (env"
+        " FRAMEWORK_APP; default: wsgi.py, else app.py, in the current directory)."
+    ),
 )
 @click.option(
     "--settings",

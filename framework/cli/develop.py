@@ -33,7 +33,16 @@ HOST = "127.0.0.1"
     show_default=True,
     help="TCP port on 127.0.0.1 (0 picks a free one).",
 )
-@click.option("--reload/--no-reload", default=True, help="Restart when code changes.")
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="Development mode: DEBUG on, the reloader and the interactive debugger.",
+)
+@click.option(
+    "--reload/--no-reload",
+    default=None,
+    help="Restart when code changes (default: on).",
+)
 @click.option(
     "--debugger/--no-debugger",
     default=None,
@@ -45,32 +54,44 @@ HOST = "127.0.0.1"
 def run(
     obj: CommandContext,
     port: int,
-    reload: bool,
+    debug: bool,
+    reload: bool | None,
     debugger: bool | None,
     threaded: bool,
 ) -> None:
     """Run the development server on 127.0.0.1 (never in production).
 
     The interactive debugger runs arbitrary code for whoever reaches it, so
-    it is refused unless DEBUG is on. Use 'framework serve' in production.
+    it is refused unless DEBUG is on (--debug turns it on). Use 'framework
+    serve' in production.
     """
     obj.load_project(require_app=True)
     app = obj.load_app()
-    debug = bool(settings.DEBUG)
-    if debugger and not debug:
+    if debug:
+        settings.DEBUG = True
+    debug_on = bool(settings.DEBUG)
+    if debugger and not debug_on:
         raise CommandError(
             "Refusing to start the interactive debugger with DEBUG off: it lets"
-            " anyone who reaches the server run code. Set DEBUG=True (development"
-            " only) or drop --debugger."
+            " anyone who reaches the server run code. Set DEBUG=True or use --debug"
+            " (development only), or drop --debugger."
         )
-    use_debugger = debug if debugger is None else debugger
+    use_debugger = debug_on if debugger is None else debugger
+    use_reloader = True if reload is None else reload
+    from werkzeug.serving import is_running_from_reloader
     from werkzeug.serving import run_simple
 
+    if not use_reloader or is_running_from_reloader():
+        # NOTE: in the process that serves; the reloader's watcher process
+        # would only say it twice.
+        from .migrations import warn_unapplied
+
+        warn_unapplied(stream=obj.stderr)
     run_simple(
         HOST,
         port,
         debuggable(app) if use_debugger else app,
-        use_reloader=reload,
+        use_reloader=use_reloader,
         use_debugger=use_debugger,
         use_evalex=use_debugger,
         threaded=threaded,

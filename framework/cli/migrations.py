@@ -12,7 +12,9 @@ from __future__ import annotations
 import collections.abc as cabc
 import dataclasses
 import importlib
+import os
 import pathlib
+import sys
 import typing as t
 
 import click
@@ -24,6 +26,7 @@ from ..conf import settings
 from . import CommandContext
 from . import CommandError
 from . import database_option
+from . import error_message
 from . import noinput_option
 from . import pass_context
 from . import verbosity_option
@@ -42,6 +45,8 @@ __all__ = [
     "makemigrations",
     "migrate",
     "showmigrations",
+    "unapplied",
+    "warn_unapplied",
 ]
 
 
@@ -199,6 +204,67 @@ def _loader() -> MigrationLoader:
         raise CommandError(str(exc)) from exc
 
 
+def unapplied(database: str = "default") -> list[str]:
+    """Return what ``migrate`` would do on ``database``; change nothing.
+
+    :returns: the pending migrations (``"app_label.name"``), then
+        ``"app_label (tables)"`` for each app without migrations whose tables
+        are missing. A SQLite file that does not exist yet has everything
+        pending (and is not created).
+    """
+    orm = orm_module()
+    check_database(database)
+    loader = _loader()
+    syncdb = [c for c in _apps_with_models() if c.label not in loader.by_app]
+    path = orm.db.sqlite_path(orm.connections.databases[database])
+    if path is not None and not os.path.exists(path):
+        return [str(m) for m in loader.order] + [f"{c.label} (tables)" for c in syncdb]
+    engine = engine_for(database)
+    from sqlalchemy import inspect
+
+    from ..orm.migrations import MigrationExecutor
+
+    pending = [str(m) for m in MigrationExecutor(engine, loader, using=database).plan()]
+    existing = set(inspect(engine).get_table_names())
+    for config in syncdb:
+        if any(m._meta.db_table not in existing for m in config.get_models()):
+            pending.append(f"{config.label} (tables)")
+    return pending
+
+
+def warn_unapplied(database: str = "default", stream: t.IO[str] | None = None) -> None:
+    """Warn on stderr when ``database`` is not migrated (``run``, ``serve``).
+
+    Like Django's ``runserver``: the server starts anyway, and a database that
+    cannot be checked is reported the same way.
+    """
+    if not _apps_with_models():
+        return
+    try:
+        pending = unapplied(database)
+    except Exception as exc:
+        click.echo(
+            f"Warning: cannot check the migrations of database {database!r}:"
+            f" {error_message(exc)}",
+            file=stream,
+            err=True,
+        )
+        return
+    finally:
+        orm = sys.modules.get("framework.orm")
+        if orm is not None:
+            orm.connections.close_all()
+    if pending:
+        apps_named = sorted({item.partition(".")[0].split()[0] for item in pending})
+        click.echo(
+            f"Warning: {len(pending)} unapplied migration(s) on database"
+            f" {database!r} ({', '.join(pending)}): pages using the tables of"
+            f" {', '.join(apps_named)} will fail until you run 'framework migrate'.",
+            file=stream,
+            err=True,
+        )
+
+
 @dataclasses.dataclass
 class MigrateResult:
     """What ``migrate`` did (the return value of ``call_command("migrate")``)."""
@@ -266,7 +332,7 @@ def migrate(
     Sends pre_migrate and post_migrate for every installed app with models,
     on every run: receivers must be idempotent.
     """
-    obj.load_project()
+    obj.load_project(require_project=True)
     orm = orm_module()
     engine = engine_for(database)
     loader = _loader()
@@ -466,7 +532,7 @@ def makemigrations(
     an app to give it its first migration. Returns app label -> the detected
     operations.
     """
-    obj.load_project()
+    obj.load_project(require_project=True)
     orm = orm_module()
     from ..orm.migrations import MigrationError
     from ..orm.migrations import write_migration
@@ -575,7 +641,7 @@ def showmigrations(
 
     Returns app label -> ``(name, applied)`` pairs.
     """
-    obj.load_project()
+    obj.load_project(require_project=True)
     engine = engine_for(database)
     loader = _loader()
     from ..orm.migrations import MigrationExecutor

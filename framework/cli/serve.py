@@ -6,14 +6,22 @@ own; any other gunicorn option may follow them and is parsed by gunicorn's own
 argument parser, so ``framework serve --keep-alive 5 --preload`` works as
 ``gunicorn --keep-alive 5 --preload`` does.
 
-Before forking the workers, the database is migrated (unless ``--no-migrate``),
-so the first start of a fresh checkout creates and migrates its SQLite database.
-``migrate`` runs in a child forked from the master: the master never holds a
-database connection to hand down, nor the migration machinery's memory.
+Before forking the workers, the database is migrated (unless ``--no-migrate``,
+which warns about unapplied migrations instead), so the first start of a fresh
+project creates and migrates its SQLite database. ``migrate`` runs in a child
+forked from the master: the master never holds a database connection to hand
+down, nor the migration machinery's memory.
+
+The project is set up (:func:`framework.setup`) in the master when it imports
+the app, else in each worker. With ``--reload`` the master never imports the
+app (every worker imports it afresh, so a reload serves the new code). After
+a clean shutdown the master closes the SQLite databases once more, so that
+their ``-wal`` and ``-shm`` files go away.
 """
 
 from __future__ import annotations
 
+import collections.abc as cabc
 import contextlib
 import importlib
 import json
@@ -48,7 +56,7 @@ def _uses_orm() -> bool:
     return True
 
 
-def migrate_before_fork(app_spec: str, verbosity: int = 1) -> bool:
+def migrate_before_fork(app_spec: str, verbosity: int = 1, load: bool = False) -> bool:
     """Migrate the default database before the workers start, in a child process.
 
     Only apps that use the ORM (``INSTALLED_APPS`` set, the ``orm`` extra
@@ -61,24 +69,69 @@ def migrate_before_fork(app_spec: str, verbosity: int = 1) -> bool:
 
     :param app_spec: the application, for ``migrate``'s ``--app``.
     :param verbosity: passed to ``migrate``.
+    :param load: import the app in the child (the master has not: ``--reload``).
     :returns: whether ``migrate`` ran.
     :raises CommandError: ``migrate`` failed (its message, as if run here).
     """
-    if not _uses_orm():
-        return False
-    from framework.cli import call_command
 
+    def migrate() -> bool:
+        if load:
+            _load_project(app_spec)
+        if not _uses_orm():
+            return False
+        from framework.cli import call_command
+
+        call_command("migrate", app=app_spec, interactive=False, verbosity=verbosity)
+        return True
+
+    if not load and not _uses_orm():
+        return False
+    return bool(run_in_child(migrate, "migrate"))
+
+
+def warn_unapplied_migrations(app_spec: str) -> None:
+    """Say on stderr, from a child process, which migrations are not applied.
+
+    What ``serve --no-migrate`` runs before starting the workers: the master
+    stays free of the app, the ORM and any connection.
+    """
+
+    def check() -> None:
+        _load_project(app_spec)
+        if _uses_orm():
+            from framework.cli.migrations import warn_unapplied
+
+            warn_unapplied()
+
+    run_in_child(check, "the migration check")
+
+
+def _load_project(app_spec: str) -> None:
+    from framework import bootstrap
+
+    load_app(app_spec)
+    bootstrap.setup()
+
+
+def run_in_child(work: cabc.Callable[[], t.Any], what: str) -> t.Any:
+    """Run ``work`` in a child forked from this process and return its JSON result.
+
+    A failure in the child is raised here as the :class:`CommandError` (or
+    :class:`CommandUsageError`) it was; the connections the child opened are
+    closed before it exits.
+
+    :param what: names the work in the error when the child dies.
+    """
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     reader, writer = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: migrate, report a failure through the pipe, exit
+    if pid == 0:  # the child: work, report the outcome through the pipe, exit
         os.close(reader)
         status = 0
         try:
-            call_command(
-                "migrate", app=app_spec, interactive=False, verbosity=verbosity
-            )
+            result = work()
+            os.write(writer, json.dumps({"result": result}).encode())
         except click.ClickException as exc:  # what call_command raises
             status = exc.exit_code
             _report_failure(writer, status, exc.format_message(), exc.__cause__)
@@ -86,6 +139,7 @@ def migrate_before_fork(app_spec: str, verbosity: int = 1) -> bool:
             status = 1
             _report_failure(writer, status, error_message(exc), exc)
         finally:
+            _close_databases()
             for stream in (sys.stdout, sys.stderr):
                 with contextlib.suppress(Exception):
                     stream.flush()
@@ -95,19 +149,36 @@ def migrate_before_fork(app_spec: str, verbosity: int = 1) -> bool:
         report_bytes = pipe.read()
     _, wait_status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(wait_status)
-    if report_bytes:
-        report = json.loads(report_bytes)
+    report = json.loads(report_bytes) if report_bytes else {}
+    if "message" in report:
         error_class = CommandUsageError if report["exit_code"] == 2 else CommandError
         raise error_class(report["message"])
-    if code != 0:
-        raise CommandError(f"migrate failed in its child process (exit status {code}).")
-    return True
+    if code != 0 or "result" not in report:
+        raise CommandError(f"{what} failed in its child process (exit status {code}).")
+    return report["result"]
+
+
+def _close_databases(checkpoint: bool = False) -> None:
+    """Close this process's database connections, if the ORM is in use.
+
+    :param checkpoint: also let SQLite fold the write-ahead log of each file
+        database back in and delete its ``-wal`` and ``-shm`` files (when no
+        other process has it open): the master does, after its workers exit.
+    """
+    orm = sys.modules.get("framework.orm")
+    if orm is None:
+        return
+    with contextlib.suppress(Exception):
+        if checkpoint:
+            orm.db.release_sqlite_files()
+        else:
+            orm.connections.reset()
 
 
 def _report_failure(
     writer: int, status: int, message: str, cause: BaseException | None
 ) -> None:
-    """In the migrating child: hand the failure to the master, which reports it.
+    """In the child: hand the failure to the master, which reports it.
 
     The traceback, when ``--traceback`` asked for one, is printed here, where
     it happened.
@@ -250,14 +321,48 @@ def serve(
         obj.app_spec,
         options,
         config_file=config_file,
-        loader=load_app,
+        loader=_load_in_worker,
         access_log=not no_access_log,
     )
-    if not no_migrate:
-        # The app module may choose the settings (app_example/wsgi.py does),
-        # so it is imported before migrating, in the environment the workers
-        # get (--chdir, --env, --pythonpath); the workers inherit it.
-        server.prepare_environment()
+    # The app module may choose the settings (app_example/wsgi.py does), so
+    # it is imported in the environment the workers get (--chdir, --env,
+    # --pythonpath) before anything reads the settings.
+    server.prepare_environment()
+    obj.check_app()
+    reload = bool(server.cfg.reload)
+    if reload and server.cfg.preload_app:
+        obj.echo(
+            "Warning: --reload cannot reload code the master imported (--preload):"
+            " workers restart with the old code. Drop --preload to reload.",
+            err=True,
+        )
+    if reload and not server.cfg.preload_app:
+        # NOTE: the master must not import the app: every worker it forks
+        # would inherit the old modules, and a reload would change nothing.
+        if no_migrate:
+            warn_unapplied_migrations(obj.app_spec)
+        else:
+            migrate_before_fork(
+                obj.app_spec, verbosity=min(obj.verbosity, 1), load=True
+            )
+    elif no_migrate:
+        warn_unapplied_migrations(obj.app_spec)
+    else:
+        obj.load_project(require_app=True)
         server.application = obj.load_app()
         migrate_before_fork(obj.app_spec, verbosity=min(obj.verbosity, 1))
-    server.run()
+    master = os.getpid()
+    try:
+        server.run()
+    finally:
+        if os.getpid() == master:  # workers unwind through here too
+            _close_databases(checkpoint=True)
+
+
+def _load_in_worker(spec: str) -> t.Any:
+    """Import the app in a worker and set the project up (``framework.setup()``)."""
+    from framework import bootstrap
+
+    application = load_app(spec)
+    bootstrap.setup()
+    return application

@@ -14,6 +14,7 @@ from framework import dispatch
 from framework import signals
 
 from . import transaction
+from ._loading import DEFERRED
 from .constraints import Index
 from .constraints import UniqueConstraint
 from .db import DEFAULT_DB_ALIAS
@@ -30,6 +31,18 @@ from .exceptions import ProtectedError
 from .exceptions import RestrictedError
 from .exceptions import TransactionManagementError
 from .exceptions import ValidationError
+from .expressions import Aggregate
+from .expressions import Avg
+from .expressions import Count
+from .expressions import Exists
+from .expressions import ExpressionWrapper
+from .expressions import F
+from .expressions import Max
+from .expressions import Min
+from .expressions import OuterRef
+from .expressions import Subquery
+from .expressions import Sum
+from .expressions import Value
 from .fields import NOT_PROVIDED
 from .fields import AutoField
 from .fields import BigAutoField
@@ -72,6 +85,7 @@ from .transaction import on_commit
 __all__ = [
     "CASCADE",
     "DEFAULT_DB_ALIAS",
+    "DEFERRED",
     "DO_NOTHING",
     "NOT_PROVIDED",
     "PROTECT",
@@ -79,16 +93,22 @@ __all__ = [
     "SET",
     "SET_DEFAULT",
     "SET_NULL",
+    "Aggregate",
     "AutoField",
+    "Avg",
     "BigAutoField",
     "BigIntegerField",
     "BooleanField",
     "CharField",
+    "Count",
     "DatabaseWrapper",
     "DateField",
     "DateTimeField",
     "DecimalField",
     "DoesNotExist",
+    "Exists",
+    "ExpressionWrapper",
+    "F",
     "Field",
     "FieldError",
     "FloatField",
@@ -100,20 +120,26 @@ __all__ = [
     "JSONField",
     "Manager",
     "ManyToManyField",
+    "Max",
+    "Min",
     "Model",
     "MultipleObjectsReturned",
     "ObjectDoesNotExist",
     "OneToOneField",
+    "OuterRef",
     "ProtectedError",
     "Q",
     "QuerySet",
     "Registry",
     "RestrictedError",
+    "Subquery",
+    "Sum",
     "TextField",
     "TransactionManagementError",
     "UUIDField",
     "UniqueConstraint",
     "ValidationError",
+    "Value",
     "atomic",
     "close_old_connections",
     "connections",

@@ -26,7 +26,9 @@ from .db import compile_sql
 from .db import connections
 from .exceptions import FieldError
 from .exceptions import ValidationError
+from .fields import DecimalField
 from .fields import convert_values
+from .fields import text_storable
 from .models import Model
 from .models import ModelState
 
@@ -97,9 +99,10 @@ class Q:
         **kwargs: t.Any,
     ) -> None:
         for arg in args:
-            if not isinstance(arg, Q | tuple):
+            if not isinstance(arg, Q | tuple) and not _is_condition(arg):
                 raise TypeError(
-                    f"Q() takes Q objects or keyword conditions, got {arg!r}."
+                    "Q() takes Q objects, boolean expressions (Exists) or keyword"
+                    f" conditions, got {arg!r}."
                 )
         self.children: list[t.Any] = [*args, *sorted(kwargs.items())]
         self.connector = _connector
@@ -110,6 +113,8 @@ class Q:
         return f"<Q: {'NOT ' if self.negated else ''}({inner})>"
 
     def _combine(self, other: Q, connector: str) -> Q:
+        if _is_condition(other):
+            other = Q(other)
         if not isinstance(other, Q):
             raise TypeError(f"Cannot combine a Q with {other!r}.")
         return Q(self, other, _connector=connector)
@@ -122,6 +127,145 @@ class Q:
 
     def __invert__(self) -> Q:
         return Q(self, _negated=True)
+
+
+# PERF: "value.__class__ in _NODE_TYPES" is how the per-query paths tell an
+# expression from a plain value: a set lookup, cheaper than isinstance().
+_RESOLVABLE_TYPES: set[type] = set()
+_NODE_TYPES: set[type] = set()
+
+
+class Resolvable:
+    """Base of the query expressions of :mod:`.expressions` (``F``, ``Count`` ...).
+
+    An expression is resolved against a queryset's model when it is passed
+    to ``filter()``, ``annotate()``, ``aggregate()`` or ``update()``: names are
+    checked then, and the result is a :class:`Node`.
+    """
+
+    __slots__ = ()
+    conditional: t.ClassVar[bool] = False
+    """True for expressions usable as a condition on their own (``Exists``)."""
+
+    def __init_subclass__(cls, **kwargs: t.Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _RESOLVABLE_TYPES.add(cls)
+
+    def resolve(self, ctx: _Context) -> Node:
+        """Return the node of this expression for the query described by ``ctx``.
+
+        :raises FieldError: an unknown name, or an expression used where it
+            cannot be (an aggregate in ``filter()``).
+        """
+        raise NotImplementedError
+
+
+class Node:
+    """A resolved expression: its SQL for one query shape, and its parameters.
+
+    ``compile()`` and ``walk()`` must number parameters the same way (see
+    :class:`_ParamWalker`); ``shape()`` is everything the SQL depends on.
+    """
+
+    __slots__ = ()
+    output: t.Any = None
+    """The field describing the values (for conversion), or None."""
+    nullable: bool = True
+    needs_group: bool = False
+    """True when the node holds an aggregate computed by this query's GROUP BY."""
+    has_aggregate: bool = False
+    """True when the node holds an aggregate (grouped or in a subquery)."""
+
+    def __init_subclass__(cls, **kwargs: t.Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _NODE_TYPES.add(cls)
+
+    def shape(self) -> t.Hashable:
+        """Return what decides the SQL of this node (never its values)."""
+        raise NotImplementedError
+
+    def compile(self, compiler: _Compiler) -> t.Any:
+        """Return the SQLAlchemy expression, taking parameters in walk order."""
+        raise NotImplementedError
+
+    def walk(self, walker: _ParamWalker) -> None:
+        """Compute the parameters exactly as :meth:`compile` numbers them."""
+
+    def bind(self, ctx: _Context, level: int) -> Node:
+        """Return this node with the ``OuterRef`` of depth ``level`` resolved."""
+        return self
+
+    def paths(self) -> cabc.Iterator[t.Any]:
+        """Yield the field paths the node reads."""
+        return iter(())
+
+
+def _is_condition(value: t.Any) -> bool:
+    return isinstance(value, Resolvable) and value.conditional
+
+
+class _Context(t.NamedTuple):
+    """What an expression is resolved for."""
+
+    model: type[Model]
+    annotations: cabc.Mapping[str, t.Any]
+    purpose: str
+    """``filter``, ``annotate``, ``group`` (after values()), ``aggregate``,
+    ``wrapped`` (aggregate over an annotated queryset) or ``update``."""
+    in_aggregate: bool = False
+
+
+class _ExprTarget:
+    """The "field" of a condition on an annotation or a boolean expression."""
+
+    __slots__ = ("annotation", "model", "name", "node")
+    is_relation: t.ClassVar[bool] = False
+    many_to_one: t.ClassVar[bool] = False
+    many_to_many: t.ClassVar[bool] = False
+    primary_key: t.ClassVar[bool] = False
+    null: t.ClassVar[bool] = True
+
+    def __init__(self, node: Node, annotation: str | None, model: type[Model]) -> None:
+        self.node = node
+        self.annotation = annotation
+        self.model = model
+        self.name = annotation or repr(node)
+
+    def can_hold(self, value: t.Any) -> bool:
+        """Return False for text no database can compare (see Field.can_hold)."""
+        return not isinstance(value, str) or text_storable(value)
+
+    def get_db_prep_value(self, value: t.Any, vendor: str) -> t.Any:
+        """Prepare a compared value like the annotation's output field would."""
+        output = self.node.output
+        if output is None or value is None:
+            return value
+        prepped = output.get_db_prep_value(value, vendor)
+        if vendor == "sqlite" and isinstance(output, DecimalField):
+            # NOTE: an expression has no column affinity on SQLite: a decimal
+            # sent as text would compare as text, greater than every number.
+            return float(prepped)
+        return prepped
+
+
+def _annotation_path(
+    model: type[Model], key: str, annotations: cabc.Mapping[str, t.Any]
+) -> _Path | None:
+    """Return the path of ``key`` when it names an annotation (plus a lookup)."""
+    name, lookup = key, "exact"
+    if name not in annotations:
+        name, _, lookup = key.rpartition("__")
+        if name not in annotations:
+            return None
+        if lookup not in LOOKUPS:
+            raise FieldError(
+                f"Unsupported lookup {lookup!r} for the annotation {name!r}."
+                f" Choices are: {', '.join(sorted(LOOKUPS))}."
+            )
+    return _Path((), _ExprTarget(annotations[name], name, model), lookup, key)
+
+
+_EXPRESSION_LOOKUPS: t.Final = frozenset({"exact", "gt", "gte", "lt", "lte"})
 
 
 # Resolving names ----------------------------------------------------------------
@@ -197,16 +341,75 @@ def _is_forward(field: t.Any) -> bool:
     return bool(getattr(field, "concrete", False) and field.is_relation)
 
 
-def _resolve_q(model: type[Model], q: Q) -> tuple[str, bool, list[t.Any]]:
+def _resolve_q(
+    model: type[Model],
+    q: Q,
+    annotations: cabc.Mapping[str, t.Any] | None = None,
+    purpose: str = "filter",
+) -> tuple[str, bool, list[t.Any]]:
     children: list[t.Any] = []
     for child in q.children:
-        if isinstance(child, Q):
-            children.append(_resolve_q(model, child))
+        if child.__class__ is not tuple:
+            if isinstance(child, Q):
+                children.append(_resolve_q(model, child, annotations, purpose))
+                continue
+            node = child.resolve(_Context(model, annotations or {}, purpose))
+            children.append(
+                (_Path((), _ExprTarget(node, None, model), "exact", ""), True)
+            )
         else:
             key, value = child
-            path = resolve_path(model, key)
-            children.append((path, _check_value(path, value)))
+            path = (annotations and _annotation_path(model, key, annotations)) or (
+                resolve_path(model, key)
+            )
+            if value.__class__ in _RESOLVABLE_TYPES:
+                if path.lookup not in _EXPRESSION_LOOKUPS:
+                    raise FieldError(
+                        f"{key!r}: the {path.lookup!r} lookup cannot compare with"
+                        f" an expression ({value!r}); use exact, gt, gte, lt or lte."
+                    )
+                node = t.cast(Resolvable, value).resolve(
+                    _Context(model, annotations or {}, purpose)
+                )
+                children.append((path, node))
+            else:
+                children.append(_storable(path, _check_value(path, value)))
     return (q.connector, q.negated, children)
+
+
+_ORDERED: t.Final = frozenset({"gt", "gte", "lt", "lte"})
+
+
+def _storable(path: _Path, value: t.Any) -> tuple[_Path, t.Any]:
+    """Rewrite a condition on a value no row can hold (see ``Field.can_hold``).
+
+    Such a value matches nothing (``exact``, the text lookups) or is left out
+    of an ``in`` list, instead of failing in the driver (PostgreSQL refuses
+    NUL; no driver encodes a lone surrogate; SQLite overflows past 64 bits):
+    ``get(pk=2**63)`` is a ``DoesNotExist``, ``filter(name="a\x00")`` is empty.
+    An integer beyond the range makes ``gt``/``lt`` match every row or none.
+    """
+    lookup = path.lookup
+    field = path.field
+    if lookup == "exact":
+        if value is None or field.can_hold(value):
+            return path, value
+        return path._replace(lookup="in"), []
+    if lookup == "in":
+        if all(item is None or field.can_hold(item) for item in value):
+            return path, value
+        return path, [item for item in value if item is None or field.can_hold(item)]
+    if lookup in _TEXT_LOOKUPS:
+        if isinstance(value, str) and not text_storable(value):
+            return path._replace(lookup="in"), []
+        return path, value
+    if lookup in _ORDERED and type(value) is int and not field.can_hold(value):
+        target = field.target_field if field.is_relation else field
+        above = value > target.max_value
+        if above == lookup.startswith("g"):
+            return path._replace(lookup="in"), []
+        return path._replace(lookup="isnull"), False
+    return path, value
 
 
 def _check_value(path: _Path, value: t.Any) -> t.Any:
@@ -241,6 +444,9 @@ def _shape(node: tuple[str, bool, list[t.Any]]) -> t.Hashable:
             parts.append(_shape(child))
             continue
         path, value = child
+        if value.__class__ in _NODE_TYPES or path.field.__class__ is _ExprTarget:
+            parts.append(_expression_shape(path, value))
+            continue
         if path.lookup == "in":
             kind: t.Hashable = sum(1 for item in value if item is not None)
         elif path.lookup in ("exact", "isnull"):
@@ -249,6 +455,29 @@ def _shape(node: tuple[str, bool, list[t.Any]]) -> t.Hashable:
             kind = None
         parts.append((path.key, path.lookup, kind))
     return (connector, negated, tuple(parts))
+
+
+def _expression_shape(path: _Path, value: t.Any) -> t.Hashable:
+    field = path.field
+    target = (
+        (field.annotation, field.annotation is None and field.node.shape())
+        if field.__class__ is _ExprTarget
+        else path.key
+    )
+    lookup = path.lookup
+    if isinstance(value, Node):
+        kind: t.Hashable = value.shape()
+    elif lookup == "in":
+        kind = sum(1 for item in value if item is not None)
+    elif lookup == "isnull":
+        kind = bool(value)
+    elif lookup == "exact":
+        # None becomes IS NULL; a boolean expression compared with True or
+        # False becomes the expression or its negation.
+        kind = value if value is None or isinstance(value, bool) else "value"
+    else:
+        kind = None
+    return (target, lookup, kind)
 
 
 # Compiling ------------------------------------------------------------
@@ -289,11 +518,68 @@ class _Compiler:
         self.model = model
         self.vendor = vendor
         self.params: dict[str, t.Any] = {} if params is None else params
-        self.table = model._meta.table
+        self.table: t.Any = model._meta.table
         self.from_clause: t.Any = self.table
-        self.joins: dict[tuple[int, str], t.Any] = {}
+        self.joins: dict[tuple[t.Any, ...], t.Any] = {}
         self.counter = itertools.count(1)
         self.param_counter = itertools.count()
+        self.annotations: dict[str, t.Any] = {}
+        """The compiled annotations of the query, by name."""
+        self.outer: _Compiler | None = None
+        """The compiler of the enclosing query, inside a subquery."""
+        self.level = True
+        """False for the subqueries a condition or an aggregate makes: they
+        are not a level of ``OuterRef``."""
+        self.multi_joins = False
+        """Join multi-valued relations (aggregates of grouped queries)."""
+        self.scope: tuple[tuple[t.Any, ...], tuple[t.Any, ...]] | None = None
+        """In an aggregate's subquery: the relation steps it covers and the
+        steps from its table to the related model; other paths are the
+        outer query's."""
+
+    def child(self, model: type[Model]) -> _Compiler:
+        """Return a compiler for a subquery on ``model``, numbering with this one."""
+        sub = _Compiler(model, self.vendor, self.params)
+        sub.counter = self.counter
+        sub.param_counter = self.param_counter
+        sub.outer = self
+        sub.table = sub.from_clause = model._meta.table.alias(
+            f"U{next(self.counter)}_{model._meta.db_table}"
+        )
+        return sub
+
+    def froms(self) -> list[t.Any]:
+        """Return the tables of this query and those around it.
+
+        A subquery correlates with all of them explicitly: SQLAlchemy's
+        automatic correlation reaches only the query right around it, and an
+        ``OuterRef(OuterRef(...))`` reaches further.
+        """
+        found = [self.table, *self.joins.values()]
+        return found if self.outer is None else [*found, *self.outer.froms()]
+
+    def join_multi(self, table: t.Any, step: t.Any) -> t.Any:
+        """LEFT JOIN the rows of a multi-valued relation; return the target table."""
+        key = (id(table), "multi", id(step))
+        alias = self.joins.get(key)
+        if alias is None:
+            link_model, link_fk, outer_field, inner_steps = step.subquery_plan()
+            link_meta = link_model._meta
+            alias = link_meta.table.alias(f"T{next(self.counter)}_{link_meta.db_table}")
+            self.from_clause = self.from_clause.outerjoin(
+                alias, alias.c[link_fk.column] == table.c[outer_field.column]
+            )
+            for fk in inner_steps:
+                alias = self.join(alias, fk)
+            self.joins[key] = alias
+        return alias
+
+    def _scoped(self, path: _Path) -> _Path | None:
+        """Map a path of the outer model into this aggregate subquery, or None."""
+        prefix, inner_steps = t.cast(tuple[t.Any, t.Any], self.scope)
+        if path.steps[: len(prefix)] != prefix:
+            return None
+        return path._replace(steps=(*inner_steps, *path.steps[len(prefix) :]))
 
     def join(self, table: t.Any, fk: t.Any) -> t.Any:
         key = (id(table), fk.name)
@@ -311,14 +597,27 @@ class _Compiler:
 
     def column(self, path: _Path) -> t.Any:
         """Return the column of a path made only of forward foreign keys."""
+        field = path.field
+        if field.__class__ is _ExprTarget:
+            if field.annotation is not None:
+                return self.annotations[field.annotation]
+            return field.node.compile(self)
+        if self.scope is not None:
+            scoped = self._scoped(path)
+            if scoped is None:
+                return t.cast(_Compiler, self.outer).column(path)
+            path = scoped
         table = self.table
         for step in path.steps:
-            if not _is_forward(step):
+            if _is_forward(step):
+                table = self.join(table, step)
+            elif self.multi_joins:
+                table = self.join_multi(table, step)
+            else:
                 raise FieldError(
                     f"{path.key!r} spans the multi-valued relation {step.name!r};"
                     " only forward foreign keys can be used here."
                 )
-            table = self.join(table, step)
         return table.c[path.field.column]
 
     def where(self, node: tuple[str, bool, list[t.Any]]) -> t.Any:
@@ -338,6 +637,15 @@ class _Compiler:
         return sa.not_(expr) if negated else expr
 
     def condition(self, path: _Path, value: t.Any, table: t.Any = None) -> t.Any:
+        if path.field.__class__ is _ExprTarget:
+            if self.scope is not None:
+                return t.cast(_Compiler, self.outer).condition(path, value)
+            return _target_condition(self, path, value)
+        if self.scope is not None and table is None:
+            scoped = self._scoped(path)
+            if scoped is None:
+                return t.cast(_Compiler, self.outer).condition(path, value)
+            path = scoped
         table = self.table if table is None else table
         for index, step in enumerate(path.steps):
             if _is_forward(step):
@@ -347,6 +655,9 @@ class _Compiler:
                     column = table.c[step.column]
                     return _null_safe(_leaf(self, column, path, value), column, path)
                 table = self.join(table, step)
+                continue
+            if self.multi_joins:
+                table = self.join_multi(table, step)
                 continue
             remaining = path._replace(steps=path.steps[index + 1 :])
             return self._subquery(table, step, remaining, value)
@@ -358,18 +669,15 @@ class _Compiler:
 
     def _subquery(self, table: t.Any, step: t.Any, rest: _Path, value: t.Any) -> t.Any:
         link_model, link_fk, outer_field, inner_steps = step.subquery_plan()
-        sub = _Compiler(link_model, self.vendor, self.params)
-        sub.counter = self.counter
-        sub.param_counter = self.param_counter
-        sub.table = sub.from_clause = link_model._meta.table.alias(
-            f"U{next(self.counter)}_{link_model._meta.db_table}"
-        )
+        sub = self.child(link_model)
+        sub.level = False
         inner = sub.condition(rest._replace(steps=(*inner_steps, *rest.steps)), value)
         link_column = sub.table.c[link_fk.column]
         select = (
             sa.select(link_column)
             .select_from(sub.from_clause)
             .where(inner, link_column.is_not(None))
+            .correlate(*self.froms())
         )
         return table.c[outer_field.column].in_(select)
 
@@ -401,8 +709,14 @@ class _ParamWalker:
         for child in node[2]:
             if isinstance(child[0], str):
                 self.where(child)
-            else:
-                _leaf_params(self, child[0], child[1])
+                continue
+            path, value = child
+            field = path.field
+            if field.__class__ is _ExprTarget and field.annotation is None:
+                field.node.walk(self)
+            _leaf_params(self, path, value)
+            if value.__class__ in _NODE_TYPES:
+                t.cast(Node, value).walk(self)
 
 
 def _prep(field: t.Any, value: t.Any, vendor: str, key: str) -> t.Any:
@@ -440,6 +754,8 @@ def _leaf_params(compiler: t.Any, path: _Path, value: t.Any) -> str:
     prepares values, so the two can never disagree.
     """
     name = f"p{next(compiler.param_counter)}"
+    if value.__class__ in _NODE_TYPES:
+        return name
     lookup = path.lookup
     field = path.field.target_field if path.field.is_relation else path.field
     vendor = compiler.vendor
@@ -493,8 +809,45 @@ def _expr_is_null(expr: t.Any) -> bool:
     return getattr(expr, "operator", None) is sa.sql.operators.is_
 
 
+def _target_condition(compiler: _Compiler, path: _Path, value: t.Any) -> t.Any:
+    """Compile a condition on an annotation or on a boolean expression."""
+    column = compiler.column(path)
+    output = path.field.node.output
+    if (
+        path.lookup == "exact"
+        and isinstance(value, bool)
+        and output is not None
+        and output.python_types == (bool,)
+    ):
+        _leaf_params(compiler, path, value)
+        return column if value else sa.not_(column)
+    return _null_safe(_leaf(compiler, column, path, value), column, path)
+
+
+def _compare(column: t.Any, lookup: str, other: t.Any) -> t.Any:
+    if lookup == "exact":
+        return column == other
+    if lookup == "gt":
+        return column > other
+    if lookup == "gte":
+        return column >= other
+    if lookup == "lt":
+        return column < other
+    return column <= other
+
+
 def _leaf(compiler: _Compiler, column: t.Any, path: _Path, value: t.Any) -> t.Any:
     name = _leaf_params(compiler, path, value)
+    if isinstance(value, Node):
+        # The expression names fields of the queryset's model: compile it in
+        # that query, not in the subquery of a multi-valued lookup
+        # (books__pages__gt=F("age") compares with the author's age).
+        owner = compiler
+        while not owner.level and owner.scope is None and owner.outer is not None:
+            owner = owner.outer
+        other = value.compile(owner)
+        expr = _compare(column, path.lookup, other)
+        return sa.and_(expr, other.is_not(None)) if value.nullable else expr
     params = compiler.params
     lookup = path.lookup
     col_type = column.type
@@ -522,16 +875,7 @@ def _leaf(compiler: _Compiler, column: t.Any, path: _Path, value: t.Any) -> t.An
         return text_col.like(bind, escape="/")
     if name not in params:
         return column.is_(None)
-    bind = sa.bindparam(name, params[name], type_=col_type)
-    if lookup == "exact":
-        return column == bind
-    if lookup == "gt":
-        return column > bind
-    if lookup == "gte":
-        return column >= bind
-    if lookup == "lt":
-        return column < bind
-    return column <= bind
+    return _compare(column, lookup, sa.bindparam(name, params[name], type_=col_type))
 
 
 def _loader(model: type[Model], vendor: str) -> tuple[tuple[int, t.Any], ...]:
@@ -599,14 +943,21 @@ def get_by_pk(model: type[Model], conn: DatabaseWrapper, pk: t.Any) -> t.Any:
             table.c[meta.pk.column] == sa.bindparam("pk")
         )
         int_pk = meta.pk._fast_check("v") is not None and meta.pk.python_types == (int,)
-        cached = (compile_sql(stmt, conn.dialect)[0], int_pk)
+        pk_field: t.Any = meta.pk
+        bounds = (pk_field.min_value, pk_field.max_value) if int_pk else None
+        cached = (compile_sql(stmt, conn.dialect)[0], bounds)
         meta._sql_cache[key] = cached
     # The cache holds the SELECT of every column (in field order, as
     # rows_to_instances expects) by "pk = ?", compiled once per vendor, and
-    # whether the key is a built-in integer field (inline-checkable).
-    sql, int_pk = cached
-    # PERF: an int for an integer key needs no conversion.
-    if type(pk) is not int or not int_pk:
+    # the range of a built-in integer key (inline-checkable), else None.
+    sql, bounds = cached
+    # PERF: an int for an integer key needs no conversion, only a range check.
+    if type(pk) is int and bounds is not None:
+        if not bounds[0] <= pk <= bounds[1]:
+            return None  # no row can have it (the driver could overflow)
+    else:
+        if not meta.pk.can_hold(_pk_of(pk)):
+            return None
         pk = _prep(meta.pk, pk, conn.vendor, "pk")
     row = conn.execute(sql, (pk,)).fetchone()
     if row is None:

@@ -190,6 +190,7 @@ class _Saver:
             "clean": self.clean,
             "fields": self.fields,
             "pre_save_fields": self.pre_save_fields,
+            **_fields.FAST_CHECK_NAMES,
         }
         lines = ["def insert(instance, d, conn, raw):"]
         if self.pre_save_fields:

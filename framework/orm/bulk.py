@@ -7,6 +7,7 @@ import typing as t
 
 import sqlalchemy as sa
 
+from . import fields as _fields
 from .db import compile_sql
 from .db import compile_with_params
 from .exceptions import ValidationError
@@ -159,8 +160,13 @@ def update_rows(
 ) -> tuple[int, frozenset[t.Any] | None, dict[str, t.Any]]:
     """Run ``UPDATE`` for a queryset; collect the primary keys if asked.
 
+    Values may be expressions (``F("stock") - 1``). The statement is compiled
+    once per shape, like a select's.
+
     :returns: ``(rowcount, pk_set or None, values by field name)``.
     """
+    from ._compiler import Resolvable
+    from ._compiler import _Context
     from ._compiler import _pk_of
     from ._compiler import check_values
     from .db import connections
@@ -177,29 +183,24 @@ def update_rows(
         if field.primary_key:
             raise ValueError(f"update() cannot change the primary key {name!r}.")
         fields[name] = field
-    check_values(model, values)
+    plain = {k: v for k, v in values.items() if not isinstance(v, Resolvable)}
+    check_values(model, plain)
     conn = connections[qs.db]
-    table = meta.table
-    assignments = {}
+    assignments: list[tuple[t.Any, t.Any]] = []
     for name, value in values.items():
         field = fields[name]
+        if isinstance(value, Resolvable):
+            node = value.resolve(_Context(model, {}, "update"))
+            _check_assignable(field, node, value)
+            assignments.append((field, node))
+            continue
         target = field.target_field if field.is_relation else field
         raw = _pk_of(value, target)
         prepped = None if raw is None else target.get_db_prep_value(raw, conn.vendor)
-        assignments[field.column] = sa.bindparam(
-            None, prepped, type_=table.c[field.column].type
-        )
+        assignments.append((field, _Plain(prepped)))
     if qs._empty:
         return 0, (frozenset() if want_pks else None), dict(values)
-    pk_select, has_joins, where = qs._pk_select(conn)
-    stmt: t.Any = table.update().values(assignments)
-    if has_joins:
-        stmt = stmt.where(table.c[meta.pk.column].in_(pk_select.correlate(None)))
-    elif where is not None:
-        stmt = stmt.where(where)
-    if want_pks:
-        stmt = stmt.returning(table.c[meta.pk.column])
-    sql, params = compile_with_params(stmt, conn.dialect)
+    sql, params = qs._sql(conn, "update", _UpdateStatement(assignments, want_pks))
     cursor = conn.execute(sql, params)
     if want_pks:
         converter = meta.pk.python_converter(conn.vendor)
@@ -208,6 +209,81 @@ def update_rows(
             pks = [converter(pk) for pk in pks]
         return len(pks), frozenset(pks), dict(values)
     return int(cursor.rowcount), None, dict(values)
+
+
+class _Plain:
+    """A plain value assigned by update(): a parameter of its own."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: t.Any) -> None:
+        self.value = value
+
+
+def _check_assignable(field: t.Any, node: t.Any, expr: t.Any) -> None:
+    from .exceptions import FieldError
+
+    output = node.output
+    if output is None:
+        return
+    target = field.target_field if field.is_relation else field
+    source = output.target_field if getattr(output, "is_relation", False) else output
+    numeric = (_fields.IntegerField, _fields.FloatField, _fields.DecimalField)
+    if isinstance(source, numeric) != isinstance(target, numeric):
+        raise FieldError(
+            f"update() cannot set {type(target).__name__} {field.name!r} to {expr!r}"
+            f" ({type(source).__name__})."
+        )
+
+
+class _UpdateStatement:
+    """The ``extra`` of QuerySet._sql for update(): key, statement, params."""
+
+    __slots__ = ("assignments", "key", "want_pks")
+
+    def __init__(self, assignments: list[tuple[t.Any, t.Any]], want_pks: bool) -> None:
+        self.assignments = assignments
+        self.want_pks = want_pks
+        self.key = (
+            "update",
+            want_pks,
+            tuple(
+                (field.column, None if isinstance(item, _Plain) else item.shape())
+                for field, item in assignments
+            ),
+        )
+
+    def build(self, qs: QuerySet[t.Any], compiler: t.Any) -> t.Any:
+        where = qs._where_expr(compiler)
+        table = compiler.table
+        pk_column = table.c[qs.model._meta.pk.column]
+        columns = {}
+        for index, (field, item) in enumerate(self.assignments):
+            if isinstance(item, _Plain):
+                columns[field.column] = sa.bindparam(
+                    f"u{index}", item.value, type_=table.c[field.column].type
+                )
+            else:
+                columns[field.column] = item.compile(compiler)
+        stmt: t.Any = table.update().values(columns)
+        if compiler.joins:
+            # UPDATE cannot join: select the keys of the matching rows.
+            keys = sa.select(pk_column).select_from(compiler.from_clause)
+            if where is not None:
+                keys = keys.where(where)
+            stmt = stmt.where(pk_column.in_(keys.correlate(None)))
+        elif where is not None:
+            stmt = stmt.where(where)
+        if self.want_pks:
+            stmt = stmt.returning(pk_column)
+        return stmt
+
+    def walk(self, walker: t.Any) -> None:
+        for index, (_field, item) in enumerate(self.assignments):
+            if isinstance(item, _Plain):
+                walker.params[f"u{index}"] = item.value
+            else:
+                item.walk(walker)
 
 
 def raw_delete(qs: QuerySet[t.Any]) -> int:

@@ -13,6 +13,7 @@ SQLite, so concurrent writers queue on the busy timeout instead of failing with
 
 from __future__ import annotations
 
+import atexit
 import collections.abc as cabc
 import contextlib
 import logging
@@ -41,6 +42,8 @@ __all__ = [
     "compile_sql",
     "connections",
     "parse_database",
+    "release_sqlite_files",
+    "sqlite_path",
 ]
 
 logger = logging.getLogger("framework.orm")
@@ -559,6 +562,31 @@ def _closed_by_server(dbapi_connection: t.Any) -> bool:
     return readable and not _usable(dbapi_connection, (Exception,))
 
 
+def _create_private_file(path: str | None) -> None:
+    """Create a missing SQLite database file 0600 and missing directories 0700.
+
+    sqlite3 would create the file with the process's umask (often 0644:
+    readable by every local user); SQLite gives the ``-wal`` and ``-shm``
+    files the database file's mode. An existing file or directory is left
+    as it is.
+    """
+    if not path or path.startswith("file:") or os.path.exists(path):
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    missing = []
+    while not os.path.isdir(directory):
+        missing.append(directory)
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    for directory in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(directory, 0o700)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def _is_memory(config: dict[str, t.Any]) -> bool:
     rest = config["sa_url"].split("://", 1)[1]
     return rest in ("", "/", "/:memory:") or "mode=memory" in rest
@@ -580,6 +608,9 @@ def _create_engine(config: dict[str, t.Any]) -> sa.Engine:
                 poolclass=sa_pool.StaticPool,
             )
         else:
+            url = sa.engine.make_url(config["sa_url"])
+            if not url.query:  # ?mode=ro, ?uri=true...: SQLite's to open
+                _create_private_file(url.database)
             engine = sa.create_engine(
                 config["sa_url"],
                 connect_args=connect_args,
@@ -679,6 +710,7 @@ class ConnectionHandler:
                 if engine is None:
                     engine = _create_engine(self.databases[alias])
                     self._engines[alias] = engine
+                    _close_at_exit()
         return engine
 
     def close_all(self) -> None:
@@ -728,6 +760,73 @@ def close_old_connections(**kwargs: t.Any) -> None:
             wrapper.close_if_unusable_or_obsolete()
         except Exception:
             logger.exception("Error cleaning up database %r", wrapper.alias)
+
+
+def sqlite_path(config: cabc.Mapping[str, t.Any]) -> str | None:
+    """Return the file of a SQLite database entry (``None``: in memory, not SQLite).
+
+    :param config: an entry as returned by :func:`parse_database`.
+    """
+    if config["vendor"] != "sqlite" or _is_memory(dict(config)):
+        return None
+    database = sa.engine.make_url(config["sa_url"]).database
+    return database or None
+
+
+def release_sqlite_files() -> None:
+    """Close this process's connections, then let SQLite remove its -wal/-shm files.
+
+    SQLite folds the write-ahead log back into the database file and deletes
+    the ``-wal`` and ``-shm`` files when the last connection to it closes
+    cleanly. This closes every connection and pool of this process, then opens
+    and closes each SQLite file database that still has them: if no other
+    process has it open (a server's master, once its workers are gone), that
+    close is the last one. It never creates a database file.
+    """
+    connections.reset()
+    import sqlite3
+
+    for config in connections.databases.values():
+        path = sqlite_path(config)
+        if path is None or not os.path.exists(path):
+            continue
+        if not (os.path.exists(f"{path}-wal") or os.path.exists(f"{path}-shm")):
+            continue
+        try:
+            conn = sqlite3.connect(
+                f"file:{path}?mode=rw", uri=True, timeout=float(config["TIMEOUT"])
+            )
+            try:
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            logger.warning("Could not check-point %s", path, exc_info=True)
+
+
+_exit_hook_pid: int | None = None
+
+
+def _close_at_exit() -> None:
+    """Close this process's connections when it exits (once per process).
+
+    A pooled SQLite connection that is never closed leaves the database's
+    ``-wal`` and ``-shm`` files behind; the last one closed removes them.
+    """
+    global _exit_hook_pid
+    pid = os.getpid()
+    if _exit_hook_pid != pid:
+        _exit_hook_pid = pid
+        atexit.register(_close_all_at_exit, pid)
+
+
+def _close_all_at_exit(pid: int) -> None:
+    if os.getpid() != pid:  # inherited through fork(): the child has its own
+        return
+    try:
+        connections.reset()
+    except Exception:
+        logger.warning("Error closing the database connections", exc_info=True)
 
 
 def reset_connections(*, setting: str, **kwargs: t.Any) -> None:

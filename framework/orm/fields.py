@@ -201,6 +201,17 @@ class Field:
             )
         return value
 
+    def can_hold(self, value: t.Any) -> bool:
+        """Return False for a value no row of this column can hold.
+
+        A lookup for such a value matches nothing instead of failing: an
+        integer out of the column's range, text with a NUL character or a
+        lone surrogate (refused on save by both backends' fields), text
+        longer than ``max_length``. Values of the wrong type return True:
+        :meth:`clean` reports those.
+        """
+        return True
+
     def check_choices(self, value: t.Any) -> None:
         """Raise ValueError when ``value`` is not one of the choices."""
         if self._choice_values is not None and value not in self._choice_values:
@@ -220,7 +231,8 @@ class Field:
         model (``_saving._Saver._build_inserter``) inlines this expression
         instead of calling :meth:`clean`. ``None`` (the default, and what
         custom fields get) means "call :meth:`clean`", which is the public way
-        to check values. Choices always go through :meth:`clean`.
+        to check values. Choices always go through :meth:`clean`. Besides
+        builtins, the expression may use the names in :data:`FAST_CHECK_NAMES`.
         """
         return None
 
@@ -294,6 +306,10 @@ class IntegerField(Field):
                 f"{value} is out of range [{self.min_value}, {self.max_value}]"
             )
         return value
+
+    def can_hold(self, value: t.Any) -> bool:
+        """Return False for an int outside the column's range."""
+        return type(value) is not int or self.min_value <= value <= self.max_value
 
     def _fast_check(self, var: str) -> str | None:
         """Accept exact ints within range without a call."""
@@ -490,13 +506,40 @@ class BooleanField(Field):
         return sa.Boolean(create_constraint=False)
 
 
+_LONE_SURROGATE: t.Final = re.compile("[\ud800-\udfff]")
+
+
+def text_storable(text: str) -> bool:
+    """Return whether a text column can hold ``text`` (no NUL, no lone surrogate)."""
+    return "\x00" not in text and (
+        text.isascii() or _LONE_SURROGATE.search(text) is None
+    )
+
+
+FAST_CHECK_NAMES: t.Final = {"_lone_surrogate": _LONE_SURROGATE.search}
+"""Names the expressions of ``Field._fast_check`` may use."""
+
+
 def _check_nul(text: str) -> None:
-    # PostgreSQL cannot store NUL in text; refusing it everywhere keeps the
-    # backends alike.
+    # PostgreSQL cannot store NUL in text, and no backend can store a lone
+    # surrogate (it has no UTF-8 encoding: the driver fails): both are
+    # refused everywhere, which keeps the backends alike.
     if "\x00" in text:
         raise ValueError(
             "contains a NUL character (\\x00), which text columns cannot hold"
         )
+    if not text.isascii() and _LONE_SURROGATE.search(text) is not None:
+        raise ValueError(
+            "contains a lone surrogate (an unpaired \\ud800-\\udfff escape),"
+            " which is not valid Unicode text"
+        )
+
+
+def _fast_text(var: str) -> str:
+    # PERF: isascii() is O(1) in CPython; only non-ASCII text is searched.
+    return (
+        f"'\\x00' not in {var} and ({var}.isascii() or _lone_surrogate({var}) is None)"
+    )
 
 
 class CharField(Field):
@@ -524,11 +567,20 @@ class CharField(Field):
             return None
         return (
             f"(type({var}) is str and len({var}) <= {int(self.max_length or 0)}"
-            f" and '\\x00' not in {var})"
+            f" and {_fast_text(var)})"
+        )
+
+    def can_hold(self, value: t.Any) -> bool:
+        """Return False for text too long, or with a NUL or a lone surrogate."""
+        return type(value) is not str or (
+            len(value) <= t.cast(int, self.max_length) and text_storable(value)
         )
 
     def clean(self, value: t.Any) -> t.Any:
-        """Accept strings no longer than ``max_length``, without NUL characters."""
+        """Accept strings no longer than ``max_length``, without NUL characters.
+
+        Lone surrogates are refused too (they cannot be encoded).
+        """
         if type(value) is not str and not isinstance(value, str):
             raise ValueError(f"expected a string, got {type(value).__name__} {value!r}")
         if len(value) > t.cast(int, self.max_length):
@@ -544,21 +596,54 @@ class CharField(Field):
 
 
 class TextField(Field):
-    """A string of any length."""
+    """A string of any length, or at most ``max_length`` characters.
+
+    ``max_length`` (optional) is checked on every save, on both backends,
+    like a :class:`CharField`'s; the column stays ``TEXT`` (changing it needs
+    no migration). Give one to every text a client can send, so that one
+    request cannot store megabytes that every later read then carries.
+    """
 
     python_types = (str,)
     type_label = "a string"
     empty_strings_allowed = True
 
+    def check_definition(self) -> None:
+        """Allow no ``max_length`` or a positive one."""
+        limit = self.max_length
+        if limit is not None and (
+            not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0
+        ):
+            raise FieldError(
+                f"{self!r}: max_length must be a positive integer or None,"
+                f" got {limit!r}."
+            )
+
     def _fast_check(self, var: str) -> str | None:
-        """Accept exact strings without NUL without a call."""
+        """Accept exact strings without NUL, short enough, without a call."""
         if self.choices:
             return None
-        return f"(type({var}) is str and '\\x00' not in {var})"
+        length = (
+            ""
+            if self.max_length is None
+            else f" and len({var}) <= {int(self.max_length)}"
+        )
+        return f"(type({var}) is str{length} and {_fast_text(var)})"
+
+    def can_hold(self, value: t.Any) -> bool:
+        """Return False for text too long, or with a NUL or a lone surrogate."""
+        if type(value) is not str:
+            return True
+        limit = self.max_length
+        return (limit is None or len(value) <= limit) and text_storable(value)
 
     def clean(self, value: t.Any) -> t.Any:
-        """Accept strings without NUL characters."""
+        """Accept strings without NUL characters or lone surrogates, short enough."""
         value = super().clean(value)
+        if self.max_length is not None and len(value) > self.max_length:
+            raise ValueError(
+                f"is {len(value)} characters long; at most {self.max_length} allowed"
+            )
         _check_nul(value)
         return value
 
@@ -709,6 +794,11 @@ class JSONField(Field):
         if "\\u0000" in text and _JSON_NUL.search(text):
             raise ValueError(
                 "holds a NUL character (\\u0000), which JSON columns cannot hold"
+            )
+        if not text.isascii() and _LONE_SURROGATE.search(text) is not None:
+            raise ValueError(
+                "holds a lone surrogate (an unpaired \\ud800-\\udfff escape),"
+                " which is not valid Unicode text"
             )
         return value
 

@@ -423,7 +423,12 @@ class Options:
             )
         for item in [*self.constraints, *self.indexes]:
             args.append(item.to_sa(self))
-        return sa.Table(self.db_table, metadata, *args)
+        # SQLite reuses the largest deleted rowid without AUTOINCREMENT: a
+        # deleted row's URL (and audit trail) would name the next row.
+        autoincrement = isinstance(self.pk, _fields.AutoField)
+        return sa.Table(
+            self.db_table, metadata, *args, sqlite_autoincrement=autoincrement
+        )
 
     # Hot-path caches --------------------------------------------------------
 
@@ -783,6 +788,12 @@ class Model(metaclass=ModelBase):
             fields_set = _check_update_fields(meta, update_fields)
             if not fields_set:
                 return
+        elif (
+            not state.adding
+            and not d.keys() >= (meta._init_cache or meta.init_cache())[2]
+        ):
+            # Deferred fields (defer()/only()): save the loaded ones, as Django.
+            fields_set = self._loaded_update_fields(alias, force_insert)
         if _pre_save.connected:
             _pre_save.send(
                 sender=cls,
@@ -839,6 +850,29 @@ class Model(metaclass=ModelBase):
             )
 
     save.alters_data = True  # type: ignore[attr-defined]
+
+    def _loaded_update_fields(
+        self, alias: str, force_insert: bool
+    ) -> frozenset[str] | None:
+        deferred = self.get_deferred_fields()
+        if force_insert or alias != self._state.db:
+            for attname in deferred:
+                getattr(self, attname)  # loads it
+            return None
+        pk = self._meta.pk
+        return (
+            frozenset(
+                f.attname
+                for f in self._meta.fields
+                if f is not pk and f.attname not in deferred
+            )
+            or None
+        )
+
+    def get_deferred_fields(self) -> set[str]:
+        """Return the attnames of the fields not loaded yet (``defer()``/``only()``)."""
+        data = self.__dict__
+        return {f.attname for f in self._meta.fields if f.attname not in data}
 
     def _prepare_related(self) -> None:
         cache = self._state.fields_cache
@@ -911,12 +945,33 @@ class Model(metaclass=ModelBase):
 
     delete.alters_data = True  # type: ignore[attr-defined]
 
-    def refresh_from_db(self, using: str | None = None) -> None:
-        """Reload every field from the database."""
+    def refresh_from_db(
+        self, using: str | None = None, fields: cabc.Iterable[str] | None = None
+    ) -> None:
+        """Reload the fields from the database (one query).
+
+        :param fields: reload only these (names or attnames); by default every
+            loaded field (deferred ones stay deferred, as in Django).
+        """
         cls = type(self)
+        meta = cls._meta
         alias = using or self._state.db or DEFAULT_DB_ALIAS
-        fresh = cls.objects.using(alias).get(pk=self.pk)
-        for field in cls._meta.fields:
-            self.__dict__[field.attname] = fresh.__dict__[field.attname]
-        self._state.fields_cache.clear()
+        if fields is None and not self.get_deferred_fields():
+            fresh = cls.objects.using(alias).get(pk=self.pk)
+            for field in meta.fields:
+                self.__dict__[field.attname] = fresh.__dict__[field.attname]
+            self._state.fields_cache.clear()
+            self._state.db = alias
+            return
+        if fields is None:
+            names = [f.attname for f in meta.fields if f.attname in self.__dict__]
+        else:
+            names = [meta.get_field(name).attname for name in fields]
+        from .query import QuerySet
+
+        fresh = QuerySet(cls, alias).only(*names).get(pk=self.pk)
+        for name in names:
+            self.__dict__[name] = fresh.__dict__[name]
+            field = meta.get_field(name)
+            self._state.fields_cache.pop(field.name, None)
         self._state.db = alias

@@ -19,6 +19,7 @@ from ._compiler import _MAX_CACHED_QUERIES
 from ._compiler import _NOT_A_PK
 from ._compiler import LOOKUPS
 from ._compiler import Q
+from ._compiler import _annotation_path
 from ._compiler import _Compiler
 from ._compiler import _get_by_key
 from ._compiler import _ParamWalker
@@ -62,6 +63,23 @@ _post_update = signals.post_update
 _post_bulk_create = signals.post_bulk_create
 
 
+def _never(node: tuple[str, bool, list[t.Any]]) -> bool:
+    """Return whether a condition tree surely matches no row (an empty ``in``)."""
+    connector, negated, children = node
+    if negated or not children:
+        return False
+    wanted = connector != Q.AND  # AND: one never-child is enough; OR: all
+    for child in children:
+        if isinstance(child[0], str):
+            found = _never(child)
+        else:
+            path, value = child
+            found = path.lookup == "in" and all(item is None for item in value)
+        if found is not wanted:
+            return found
+    return wanted
+
+
 # QuerySet ------------------------------------------------------------
 
 
@@ -71,6 +89,14 @@ class QuerySet(t.Generic[M]):
     :param model: the model class.
     :param using: the database alias, or ``None`` for the default.
     """
+
+    # PERF: what annotate()/defer() add lives in class-level defaults, so
+    # that plain querysets neither set nor copy it.
+    _annotations: dict[str, t.Any] | None = None
+    _group_by: tuple[str, ...] | None = None
+    _having: tuple[t.Any, ...] = ()
+    _deferred: tuple[frozenset[str], bool] | None = None
+    _extra: t.Hashable = None
 
     def __init__(self, model: type[M], using: str | None = None) -> None:
         self.model = model
@@ -138,9 +164,23 @@ class QuerySet(t.Generic[M]):
         self, negate: bool, args: tuple[Q, ...], kwargs: dict[str, t.Any]
     ) -> QuerySet[M]:
         self._check_unsliced("filter")
-        node = _resolve_q(self.model, Q(*args, _negated=negate, **kwargs))
+        node = _resolve_q(
+            self.model, Q(*args, _negated=negate, **kwargs), self._annotations
+        )
         clone = self._clone()
+        if self._group_by is not None:
+            from .expressions import split_having
+
+            node, having = split_having(node)
+            if having is not None:
+                clone._having = (*self._having, having)
+                clone._refresh_extra()
+            if node is None:
+                return clone
         clone._where.append(node)
+        if _never(node):
+            # PERF: filter(pk__in=[]), or a value no row can hold: no SQL.
+            clone._empty = True
         return clone
 
     def order_by(self, *names: str) -> QuerySet[M]:
@@ -151,7 +191,11 @@ class QuerySet(t.Generic[M]):
             if not isinstance(name, str):
                 raise TypeError(f"order_by() takes field names, got {name!r}.")
             descending = name.startswith("-")
-            path = resolve_path(self.model, name.lstrip("-"))
+            bare = name.lstrip("-")
+            path = (
+                self._annotations
+                and _annotation_path(self.model, bare, self._annotations)
+            ) or resolve_path(self.model, bare)
             if path.lookup != "exact" or name.endswith("__exact"):
                 raise FieldError(
                     f"order_by({name!r}): lookups cannot be used for ordering."
@@ -288,9 +332,13 @@ class QuerySet(t.Generic[M]):
         return self._with_values(fields, "flat" if flat else "tuple")
 
     def _with_values(self, fields: tuple[str, ...], kind: str) -> QuerySet[M]:
+        annotations = self._annotations or {}
         if not fields:
             fields = tuple(f.attname for f in self.model._meta.fields)
+            fields += tuple(annotations)
         for name in fields:
+            if name in annotations:
+                continue
             path = resolve_path(self.model, name)
             if path.lookup != "exact" or name.endswith("__exact"):
                 raise FieldError(f"values({name!r}): lookups cannot be selected.")
@@ -298,15 +346,64 @@ class QuerySet(t.Generic[M]):
         clone._values = (fields, kind)
         return clone
 
+    def annotate(self, *args: t.Any, **kwargs: t.Any) -> QuerySet[M]:
+        """Return a copy whose rows carry the values of these expressions.
+
+        ``annotate(n=Count("books"), total=F("price") * F("stock"))``; an
+        aggregate passed by position is named ``"<field>__<function>"``.
+        After ``values()`` the aggregates are computed per group.
+
+        :raises FieldError: an unknown name, or a name clashing with a field.
+        """
+        from .expressions import annotate
+
+        return t.cast(QuerySet[M], annotate(self, args, kwargs))
+
+    def aggregate(self, *args: t.Any, **kwargs: t.Any) -> dict[str, t.Any]:
+        """Return ``{name: value}`` of the aggregates over the matching rows.
+
+        One query (none on ``none()``: counts are 0, the rest None or their
+        ``default``).
+        """
+        from .expressions import aggregate
+
+        return aggregate(self, args, kwargs)
+
+    def defer(self, *fields: str | None) -> QuerySet[M]:
+        """Return a copy that loads these fields only when they are read.
+
+        ``defer(None)`` loads every field again. The primary key is always
+        loaded.
+        """
+        from ._loading import defer_fields
+
+        return t.cast(QuerySet[M], defer_fields(self, fields, only=False))
+
+    def only(self, *fields: str) -> QuerySet[M]:
+        """Return a copy that loads only these fields (and the primary key) at once."""
+        from ._loading import defer_fields
+
+        return t.cast(QuerySet[M], defer_fields(self, fields, only=True))
+
     def _check_unsliced(self, what: str) -> None:
         if self._low or self._high is not None:
             raise TypeError(f"Cannot {what}() a queryset once it has been sliced.")
+
+    def _check_ungrouped(self, what: str) -> None:
+        if self._having or (what == "update" and self._group_by is not None):
+            raise TypeError(
+                f"Cannot {what}() a queryset grouped by an aggregate; select the"
+                f" keys first: filter(pk__in=qs.values_list('pk', flat=True))."
+            )
 
     # Running ------------------------------------------------------------------------
 
     def _ordering(self) -> tuple[tuple[_Path, bool], ...]:
         if self._order_by is not None:
             return self._order_by
+        if self._group_by is not None:
+            # As in Django, Meta.ordering does not apply to GROUP BY queries.
+            return ()
         meta = self.model._meta
         ordering = meta._default_ordering
         if ordering is None:
@@ -321,6 +418,11 @@ class QuerySet(t.Generic[M]):
         return compiler, self._where_expr(compiler)
 
     def _where_expr(self, compiler: _Compiler) -> t.Any:
+        if self._annotations and not compiler.annotations:
+            # Annotations first: conditions, columns and ordering use them,
+            # and _walk() computes their parameters first.
+            for name, node in self._annotations.items():
+                compiler.annotations[name] = node.compile(compiler)
         if not self._where:
             return None
         parts = [compiler.where(node) for node in self._where]
@@ -338,27 +440,31 @@ class QuerySet(t.Generic[M]):
         return table.delete() if where is None else table.delete().where(where)
 
     def _columns(self, compiler: _Compiler, kind: str) -> list[t.Any]:
+        # A row: the (loaded) fields, the select_related() models' fields,
+        # then the annotations.
         if kind == "exists" or (kind == "count" and not self._distinct):
             return [sa.literal_column("1")]
         if self._values is not None:
-            return [
-                compiler.column(resolve_path(self.model, name))
-                for name in self._values[0]
-            ]
-        columns = [compiler.table.c[f.column] for f in self.model._meta.fields]
+            return [self._value_column(compiler, name) for name in self._values[0]]
+        table = compiler.table
+        fields = (
+            self.model._meta.fields if self._extra is None else self._loaded_fields()
+        )
+        columns = [table.c[f.column] for f in fields]
         if self._select_related and kind == "select":
             from .related_loading import select_related_columns
 
             columns += select_related_columns(compiler, self._select_related)
+        for name in self._annotations or ():
+            columns.append(compiler.annotations[name].label(_label(name)))
         return columns
 
     def _statement(self, compiler: _Compiler, kind: str) -> t.Any:
         where = self._where_expr(compiler)
         if kind == "delete":
             return self._delete_statement(compiler, where)
-        if kind == "count" and not (
-            self._low or self._high is not None or self._distinct or self._values
-        ):
+        having = [compiler.where(node) for node in self._having]
+        if kind == "count" and self._counts_rows():
             stmt: t.Any = sa.select(sa.func.count())
             if where is not None:
                 stmt = stmt.where(where)
@@ -366,13 +472,11 @@ class QuerySet(t.Generic[M]):
         stmt = sa.select(*self._columns(compiler, kind))
         if where is not None:
             stmt = stmt.where(where)
-        if kind != "count":
-            order = []
-            for path, descending in self._ordering():
-                column = compiler.column(path)
-                order.append(column.desc() if descending else column.asc())
-            if order:
-                stmt = stmt.order_by(*order)
+        order = self._order_columns(compiler) if kind != "count" else []
+        if self._group_by is not None:
+            stmt = self._grouped(stmt, compiler, having)
+        if order:
+            stmt = stmt.order_by(*order)
         if self._distinct:
             stmt = stmt.distinct()
         # Literals, not parameters: the SQL is cached per shape, and the
@@ -400,13 +504,18 @@ class QuerySet(t.Generic[M]):
             nowait=nowait, skip_locked=skip_locked, of=compiler.table, key_share=no_key
         )
 
-    def _sql(self, conn: DatabaseWrapper, kind: str) -> tuple[str, list[t.Any]]:
+    def _sql(
+        self, conn: DatabaseWrapper, kind: str, extra: t.Any = None
+    ) -> tuple[str, list[t.Any]]:
         """Return the SQL and parameters, compiling only new query shapes.
 
         # PERF: the SQL of a query depends on its shape (names, lookups,
         # ordering, slicing), not on its values; it is compiled once per shape
         # and vendor, and later queries of the same shape only compute their
         # parameters.
+
+        :param extra: for statements built elsewhere (aggregate(), update()):
+            an object with ``key``, ``build(qs, compiler)`` and ``walk(walker)``.
         """
         key = (
             kind,
@@ -419,11 +528,17 @@ class QuerySet(t.Generic[M]):
             self._values,
             tuple(join.field for join in self._select_related),
             self._for_update if kind != "count" else None,
+            self._extra,
+            None if extra is None else extra.key,
         )
         cache = self.model._meta._query_cache
         entry = cache.get(key)
         if entry is None:
-            stmt = self._statement(_Compiler(self.model, conn.vendor), kind)
+            compiler = _Compiler(self.model, conn.vendor)
+            if extra is None:
+                stmt = self._statement(compiler, kind)
+            else:
+                stmt = extra.build(self, compiler)
             entry = compile_sql(stmt, conn.dialect)
             if len(cache) >= _MAX_CACHED_QUERIES:
                 cache.clear()
@@ -433,9 +548,104 @@ class QuerySet(t.Generic[M]):
         # of a shape takes its parameters the same way as every later one.
         params: dict[str, t.Any] = {}
         walker = _ParamWalker(conn.vendor, params)
+        if self._extra is None:
+            for node in self._where:
+                walker.where(node)
+        else:
+            self._walk(walker)
+        if extra is not None:
+            extra.walk(walker)
+        return sql, [params[name] for name in names]
+
+    def _walk(self, walker: _ParamWalker) -> None:
+        """Compute the parameters in the order _statement() numbers them."""
+        for node in (self._annotations or {}).values():
+            node.walk(walker)
         for node in self._where:
             walker.where(node)
-        return sql, [params[name] for name in names]
+        for node in self._having:
+            walker.where(node)
+
+    def _shape_key(self, kind: str) -> t.Hashable:
+        """Return what decides this query's SQL as a subquery (not its values)."""
+        return (
+            kind,
+            tuple(_shape(node) for node in self._where),
+            tuple((path.key, desc) for path, desc in self._ordering()),
+            self._low,
+            self._high,
+            self._distinct,
+            self._values,
+            self._extra,
+        )
+
+    def _refresh_extra(self) -> None:
+        """Recompute ``_extra``, the cache key of annotations, grouping, deferral."""
+        if not (
+            self._annotations
+            or self._having
+            or self._group_by is not None
+            or self._deferred is not None
+        ):
+            self._extra = None
+            return
+        self._extra = (
+            tuple(
+                (name, node.shape()) for name, node in (self._annotations or {}).items()
+            ),
+            self._group_by,
+            tuple(_shape(node) for node in self._having),
+            self._deferred,
+        )
+
+    def _loaded_fields(self) -> list[t.Any]:
+        """Return the concrete fields a row holds (all but the deferred ones)."""
+        fields = self.model._meta.fields
+        if self._deferred is None:
+            return fields
+        names, only = self._deferred
+        pk = self.model._meta.pk
+        # The keys select_related() follows are loaded: they own the joins.
+        keys = {join.field for join in self._select_related if join.parent < 0}
+        return [
+            field
+            for field in fields
+            if field is pk or field in keys or (field.attname in names) is only
+        ]
+
+    def _order_columns(self, compiler: _Compiler) -> list[t.Any]:
+        order = []
+        for path, descending in self._ordering():
+            name = getattr(path.field, "annotation", None)
+            if name is not None:
+                # A label: ORDER BY its name when it is selected, rather than
+                # running an annotation's subquery twice.
+                column = compiler.annotations[name].label(_label(name))
+            else:
+                column = compiler.column(path)
+            order.append(column.desc() if descending else column.asc())
+        return order
+
+    def _counts_rows(self) -> bool:
+        """Return whether COUNT(*) over the conditions gives count() directly."""
+        return not (
+            self._low
+            or self._high is not None
+            or self._distinct
+            or self._values
+            or self._group_by is not None
+        )
+
+    def _grouped(self, stmt: t.Any, compiler: _Compiler, having: list[t.Any]) -> t.Any:
+        from .expressions import group_by_columns
+
+        stmt = stmt.group_by(*group_by_columns(self, compiler))
+        return stmt.having(sa.and_(*having)) if having else stmt
+
+    def _value_column(self, compiler: _Compiler, name: str) -> t.Any:
+        if self._annotations and name in self._annotations:
+            return compiler.annotations[name].label(_label(name))
+        return compiler.column(resolve_path(self.model, name))
 
     def _fetch_all(self) -> list[t.Any]:
         if self._result_cache is None:
@@ -465,14 +675,26 @@ class QuerySet(t.Generic[M]):
         sql, params = self._sql(conn, "select")
         rows = conn.fetchall(sql, params)
         if self._values is None:
+            if self._extra is not None:
+                from ._loading import load_instances
+
+                return load_instances(self, rows, conn)
             if self._select_related:
                 from .related_loading import load_select_related
 
                 return load_select_related(self.model, rows, conn, self._select_related)
             return rows_to_instances(self.model, rows, conn)
         names, kind = self._values
+        annotations = self._annotations or {}
         convs = []
         for index, name in enumerate(names):
+            if name in annotations:
+                from .expressions import converter
+
+                conv = converter(annotations[name].output, conn.vendor)
+                if conv is not None:
+                    convs.append((index, conv))
+                continue
             field = resolve_path(self.model, name).field
             if field.is_relation:
                 field = field.target_field
@@ -547,6 +769,7 @@ class QuerySet(t.Generic[M]):
             and not self._select_related
             and not self._prefetch
             and self._for_update is None
+            and self._extra is None
         ):
             ((key, value),) = kwargs.items()
             found = _get_by_key(model, self.db, key, value)
@@ -713,6 +936,7 @@ class QuerySet(t.Generic[M]):
         if not kwargs:
             raise TypeError("update() needs at least one field=value.")
         self._check_unsliced("update")
+        self._check_ungrouped("update")
         count, pk_set, values = update_rows(
             self, kwargs, _post_update.has_listeners(self.model)
         )
@@ -734,8 +958,12 @@ class QuerySet(t.Generic[M]):
         from .related import Collector
 
         self._check_unsliced("delete")
+        self._check_ungrouped("delete")
         if self._values is not None:
             raise TypeError("Cannot call delete() after values() or values_list().")
+        if self._empty:
+            # Nothing can match: no transaction, no statement, no signal.
+            return 0, {}
         collector = Collector(self.db, origin=self)
         collector.collect_queryset(self)
         self._result_cache = None
@@ -750,6 +978,12 @@ class QuerySet(t.Generic[M]):
         if where is not None:
             stmt = stmt.where(where)
         return stmt, bool(compiler.joins), where
+
+
+def _label(name: str) -> t.Any:
+    # Always quoted: an annotation may be named like an SQL keyword
+    # ("nothing", "order").
+    return sa.sql.quoted_name(name, quote=True)
 
 
 class Manager(t.Generic[M]):
@@ -844,6 +1078,22 @@ class Manager(t.Generic[M]):
     def values_list(self, *fields: str, flat: bool = False) -> QuerySet[M]:
         """See :meth:`QuerySet.values_list`."""
         return self.get_queryset().values_list(*fields, flat=flat)
+
+    def annotate(self, *args: t.Any, **kwargs: t.Any) -> QuerySet[M]:
+        """See :meth:`QuerySet.annotate`."""
+        return self.get_queryset().annotate(*args, **kwargs)
+
+    def aggregate(self, *args: t.Any, **kwargs: t.Any) -> dict[str, t.Any]:
+        """See :meth:`QuerySet.aggregate`."""
+        return self.get_queryset().aggregate(*args, **kwargs)
+
+    def defer(self, *fields: str | None) -> QuerySet[M]:
+        """See :meth:`QuerySet.defer`."""
+        return self.get_queryset().defer(*fields)
+
+    def only(self, *fields: str) -> QuerySet[M]:
+        """See :meth:`QuerySet.only`."""
+        return self.get_queryset().only(*fields)
 
     def create(self, **kwargs: t.Any) -> M:
         """See :meth:`QuerySet.create`."""

@@ -303,6 +303,10 @@ class ForeignKey(Field):
         """Check the raw key against the target's primary key field."""
         return self.target_field.clean(value)
 
+    def can_hold(self, value: t.Any) -> bool:
+        """Return whether the target's primary key can hold ``value``."""
+        return self.target_field.can_hold(value)
+
     def _fast_check(self, var: str) -> str | None:
         """Check like the target's primary key."""
         return None if self.choices else self.target_field._fast_check(var)
@@ -400,7 +404,10 @@ class ForwardManyToOneDescriptor:
         if instance is None:
             return self
         field = self.field
-        value = instance.__dict__[field.attname]
+        try:
+            value = instance.__dict__[field.attname]
+        except KeyError:  # deferred (only()/defer()): load it
+            value = getattr(instance, field.attname)
         cache = instance._state.fields_cache
         cached = cache.get(field.name, _MISSING)
         if cached is not _MISSING and (

@@ -120,12 +120,20 @@ def load_select_related(
     rows: list[t.Any],
     conn: DatabaseWrapper,
     joins: tuple[Join, ...],
+    built_from: tuple[list[t.Any], int] | None = None,
 ) -> list[t.Any]:
-    """Build the main instances and their joined related instances from ``rows``."""
+    """Build the main instances and their joined related instances from ``rows``.
+
+    :param built_from: the main instances, already built from the first
+        columns (deferred fields: :mod:`._loading`), and how many there were.
+    """
     from ._compiler import rows_to_instances
 
-    width = len(model._meta.fields)
-    objs = rows_to_instances(model, [row[:width] for row in rows], conn)
+    if built_from is None:
+        width = len(model._meta.fields)
+        objs = rows_to_instances(model, [row[:width] for row in rows], conn)
+    else:
+        objs, width = built_from
     built: list[list[t.Any]] = []
     start = width
     for join in joins:

@@ -363,7 +363,14 @@ def _make_test_app_class() -> type[t.Any]:
         # NOTE: WebOb imports the deprecated cgi module on Python 3.11/3.12;
         # the warning is WebOb's, and would fail runs with warnings as errors.
         warnings.simplefilter("ignore", DeprecationWarning)
-        import webtest
+        try:
+            import webtest
+        except ModuleNotFoundError as exc:
+            raise ModuleNotFoundError(
+                f"TestApp (and the pytest plugin's client fixture) needs WebTest,"
+                f" which is not installed ({exc}): pip install 'framework[test]'",
+                name=exc.name,
+            ) from exc
 
     class TestApp(webtest.TestApp):  # type: ignore[misc]
         """WebTest's ``TestApp`` with its WSGI lint on (the default)."""

@@ -160,3 +160,36 @@ def test_run_reloads_changed_code(tmp_path):
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=10)
+
+
+def test_run_debug_turns_on_debug_the_debugger_and_the_reloader(tmp_path):
+    log = tmp_path / "run.log"
+    env = framework_env(FRAMEWORK_APP="tests.apps.debugapp:app", FRAMEWORK_DEBUG="0")
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "framework", "run", "--debug", "--port", "0"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # the reloader's child goes with it
+        )
+    try:
+        port = wait_for_log(RUNNING, proc, log).group(1)
+        wait_for_log(r"Debugger is active", proc, log)
+        assert "Restarting with" in log.read_text()
+        body = ""
+        deadline = time.monotonic() + 20
+        while "Werkzeug Debugger" not in body and time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/boom", timeout=10)
+            except urllib.error.HTTPError as exc:
+                with exc:
+                    body = exc.read().decode()
+            except OSError:
+                time.sleep(0.1)
+        assert "Werkzeug Debugger" in body
+        assert "RuntimeError: kaboom from a view" in body
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)

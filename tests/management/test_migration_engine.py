@@ -397,3 +397,46 @@ def test_dependencies_across_apps_come_first(make_app, db_url):
         assert fk["referred_table"] == "depbase_b"
     finally:
         engine.dispose()
+
+
+def test_integer_keys_are_never_reused_even_after_a_rebuild(make_app, db_url):
+    """SQLite tables get AUTOINCREMENT, also when a migration rebuilds them."""
+    make_app(
+        "keyshop",
+        {
+            "migrations/__init__.py": "",
+            "migrations/0001_initial.py": INITIAL,
+            "migrations/0002_changes.py": CHANGES,
+        },
+    )
+    engine = sa.create_engine(sa_url(db_url))
+
+    def insert_then_delete_last():
+        with engine.begin() as conn:
+            for name in ("a", "b", "c"):
+                conn.execute(
+                    sa.text("INSERT INTO shop_order (label) VALUES (:n)"), {"n": name}
+                )
+            last = conn.execute(sa.text("SELECT max(id) FROM shop_order")).scalar()
+            conn.execute(sa.text("DELETE FROM shop_order WHERE id = :i"), {"i": last})
+            conn.execute(sa.text("INSERT INTO shop_order (label) VALUES ('d')"))
+            new = conn.execute(sa.text("SELECT max(id) FROM shop_order")).scalar()
+        return last, new
+
+    try:
+        loader = _loader("keyshop")
+        executor = MigrationExecutor(engine, loader)
+        executor.migrate(loader.order[:1])
+        last, new = insert_then_delete_last()
+        assert new == last + 1
+        executor.migrate()  # AlterColumn: SQLite rebuilds shop_order
+        last, new = insert_then_delete_last()
+        assert new == last + 1
+        if engine.dialect.name == "sqlite":
+            with engine.connect() as conn:
+                rows = conn.execute(sa.text("SELECT name, sql FROM sqlite_master"))
+                ddl = {name: sql for name, sql in rows}
+            assert "AUTOINCREMENT" in ddl["shop_order"]
+            assert "AUTOINCREMENT" in ddl["shop_customer"]
+    finally:
+        engine.dispose()

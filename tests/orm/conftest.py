@@ -16,6 +16,7 @@ from support import drop_pg_database
 from framework import orm
 from framework.conf import override_settings
 
+from . import aggregation_models  # noqa: F401 -- expressions and aggregates
 from . import models  # noqa: F401 -- defines the shared test models
 from . import relation_models  # noqa: F401 -- one-to-one, to_field, list pages
 

@@ -506,3 +506,70 @@ def test_meta_table_indexes_and_unique_constraints_reach_the_schema(db):
     finally:
         orm.drop_tables([Indexed])
         orm.registry.unregister(Indexed)
+
+
+def test_deleted_keys_are_never_given_to_new_rows(db):
+    """AUTOINCREMENT on SQLite, as Django does: an old id never names a new row."""
+
+    class Ticket(orm.Model):
+        note = orm.TextField(max_length=5, default="")
+
+        class Meta:
+            app_label = "ormdynamic"
+
+    try:
+        orm.create_tables([Ticket])
+        first, second = Ticket.objects.create(), Ticket.objects.create()
+        second_pk = second.pk
+        second.delete()
+        assert Ticket.objects.create().pk == second_pk + 1
+        assert first.pk < second_pk
+        orm.flush_tables([Ticket])  # flushing starts the keys over
+        assert Ticket.objects.create().pk == 1
+        # A TextField with max_length: checked on save, inline or not.
+        with pytest.raises(orm.ValidationError, match="at most 5 allowed"):
+            Ticket.objects.create(note="toolong")
+        with pytest.raises(orm.ValidationError, match="at most 5 allowed"):
+            Ticket.objects.bulk_create([Ticket(note="\u00e9" * 6)])
+        assert Ticket.objects.create(note="\u00e9" * 5).note == "\u00e9" * 5
+        assert list(Ticket.objects.filter(note="x" * 6)) == []
+    finally:
+        orm.drop_tables([Ticket])
+        orm.registry.unregister(Ticket)
+
+
+def test_text_field_max_length_must_be_positive():
+    with pytest.raises(orm.FieldError, match="max_length must be a positive"):
+
+        class Broken(orm.Model):
+            note = orm.TextField(max_length=0)
+
+            class Meta:
+                app_label = "ormdynamic"
+
+
+def test_sqlite_files_and_directories_are_private(tmp_path):
+    """A new database is 0600 (WAL files too), new directories 0700."""
+    path = tmp_path / "new" / "deeper" / "db.sqlite3"
+    (tmp_path / "kept").mkdir(mode=0o755)
+    kept = tmp_path / "kept" / "existing.sqlite3"
+    kept.touch(mode=0o644)
+    old_umask = os.umask(0o022)
+    modes = {}
+    try:
+        for url_path in (path, kept):
+            with override_settings(DATABASES={"default": f"sqlite:///{url_path}"}):
+                assert orm.create_tables([Author]) == [Author]
+                Author.objects.create(name="a")
+                for sidecar in url_path.parent.glob(url_path.name + "-*"):
+                    modes[sidecar.name] = sidecar.stat().st_mode & 0o777
+                orm.connections.close_all()
+    finally:
+        os.umask(old_umask)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "new").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "new" / "deeper").stat().st_mode & 0o777 == 0o700
+    assert modes["db.sqlite3-wal"] == modes["db.sqlite3-shm"] == 0o600
+    # Existing files and directories are left as they are.
+    assert kept.stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "kept").stat().st_mode & 0o777 == 0o755

@@ -65,3 +65,23 @@ def test_assert_num_queries_passes_and_fails_with_the_listing(db):
             Author.objects.exists()
     # Recording stops with the block: the cursor is the driver's again.
     assert type(orm.connections["default"]._cursor).__name__ != "_RecordingCursor"
+
+
+def test_deleting_what_cannot_match_runs_no_statement(db):
+    """filter(pk__in=[]).delete(): no BEGIN, no DELETE ... WHERE 1 != 1, no COMMIT."""
+    from framework import signals
+
+    author = Author.objects.create(name="kept")
+    calls = []
+
+    def record(sender, **kwargs):
+        calls.append(sender)
+
+    with signals.pre_delete.connected_to(record, sender=Author):
+        with capture_queries() as log:
+            assert Author.objects.filter(pk__in=[]).delete() == (0, {})
+            assert Book.objects.filter(author__in=[]).delete() == (0, {})
+            assert Author.objects.none().delete() == (0, {})
+    assert log.statements == []
+    assert calls == []
+    assert Author.objects.get(pk=author.pk).name == "kept"

@@ -70,6 +70,8 @@ class Bookmarks:
         """Send one request; return the status and the decoded JSON (or bytes)."""
         body = None if payload is None else json.dumps(payload).encode()
         all_headers = {"Content-Type": "application/json"} if body else {}
+        if path.startswith("/api/"):
+            all_headers["Accept"] = "application/json"
         all_headers.update(headers or {})
         status, response_headers, data = self.server.request(
             method, path, body, all_headers, timeout=timeout
@@ -94,48 +96,62 @@ class Bookmarks:
         return b"".join(chunks)
 
 
+class Launcher:
+    """Starts app_example servers on fresh databases; stops them and drops those."""
+
+    def __init__(self, backend: str, directory: pathlib.Path) -> None:
+        self.backend = backend
+        self.directory = directory
+        self.started: list[Server] = []
+        self.databases: list[str] = []
+
+    def start(
+        self,
+        args: t.Sequence[str] = (),
+        env: dict[str, str] | None = None,
+        app: str = "app_example.wsgi:app",
+        pythonpath: t.Sequence[pathlib.Path] = (),
+    ) -> Bookmarks:
+        """Serve ``app`` (app_example or a module wrapping it) on a new database."""
+        if self.backend == "sqlite":
+            path = self.directory / f"bookmarks-{len(self.started)}.db"
+            url = f"sqlite:///{path}"
+            db = Database("sqlite", url, path)
+        else:
+            name, url = create_pg_database("fw_rel")
+            self.databases.append(name)
+            db = Database("postgresql", url, None)
+        server = Server.serve(
+            self.directory,
+            app,
+            ["--no-access-log", *args],
+            {"DATABASE_URL": url, **(env or {})},
+            pythonpath,
+        )
+        self.started.append(server)
+        server.wait_ready()
+        return Bookmarks(server, db)
+
+    def close(self) -> None:
+        """Stop every server started, then drop their PostgreSQL databases."""
+        for server in self.started:
+            try:
+                server.stop()
+            except Exception:
+                server.kill()
+        for name in self.databases:
+            drop_pg_database(name)
+
+
 @pytest.fixture
 def bookmarks(backend, tmp_path):
     """Start app_example: ``bookmarks(args=(...), env={...}) -> Bookmarks``.
 
     ``app`` and ``pythonpath`` serve another module that wraps app_example.
     """
-    started: list[Server] = []
-    databases: list[str] = []
-
-    def start(
-        args: t.Sequence[str] = (),
-        env: dict[str, str] | None = None,
-        app: str = "app_example.wsgi:app",
-        pythonpath: t.Sequence[pathlib.Path] = (),
-    ) -> Bookmarks:
-        if backend == "sqlite":
-            path = tmp_path / f"bookmarks-{len(started)}.db"
-            url = f"sqlite:///{path}"
-            db = Database("sqlite", url, path)
-        else:
-            name, url = create_pg_database("fw_rel")
-            databases.append(name)
-            db = Database("postgresql", url, None)
-        server = Server.serve(
-            tmp_path,
-            app,
-            ["--no-access-log", *args],
-            {"DATABASE_URL": url, **(env or {})},
-            pythonpath,
-        )
-        started.append(server)
-        server.wait_ready()
-        return Bookmarks(server, db)
-
-    yield start
-    for server in started:
-        try:
-            server.stop()
-        except Exception:
-            server.kill()
-    for name in databases:
-        drop_pg_database(name)
+    launcher = Launcher(backend, tmp_path)
+    yield launcher.start
+    launcher.close()
 
 
 def failed_http(output: str) -> list[str]:

@@ -129,7 +129,8 @@ def test_loading_the_plugin_imports_neither_webtest_nor_the_orm(tmp_path):
     code = (
         "import sys, framework.testing.pytest_plugin as plugin\n"
         "assert plugin.client and plugin.settings and plugin.signal_capture\n"
-        "heavy = ('webtest', 'webob', 'framework.orm', 'sqlalchemy', 'jinja2')\n"
+        "heavy = ('webtest', 'webob', 'framework.orm', 'sqlalchemy', 'jinja2',"
+        " 'framework.cli', 'click', 'framework.testing.databases')\n"
         "loaded = ' '.join(m for m in heavy if m in sys.modules)\n"
         f"open({str(out)!r}, 'w').write(loaded)\n"
     )

@@ -20,6 +20,7 @@ from .state import Column
 from .state import Index
 from .state import ProjectState
 from .state import TableState
+from .state import table_options
 
 if t.TYPE_CHECKING:
     from alembic.operations import Operations
@@ -115,8 +116,12 @@ class Operation:
         return f"{type(self).__name__}({', '.join(parts)})"
 
 
-def _batch(context: RunContext, table: str) -> t.Any:
-    return context.op.batch_alter_table(table, recreate="auto")
+def _batch(
+    context: RunContext, table: str, recreate: t.Literal["always", "auto"] = "auto"
+) -> t.Any:
+    # A table SQLite rebuilds keeps (or gains) AUTOINCREMENT on its key.
+    options = table_options(context.state.table(table).columns.values())
+    return context.op.batch_alter_table(table, recreate=recreate, table_kwargs=options)
 
 
 class CreateTable(Operation):
@@ -155,7 +160,7 @@ class CreateTable(Operation):
             for col in self.columns
             if col.unique
         ]
-        context.op.create_table(self.name, *items)
+        context.op.create_table(self.name, *items, **table_options(self.columns))
         for index in self.indexes:
             context.op.create_index(
                 index.name, self.name, list(index.columns), unique=index.unique
@@ -307,7 +312,7 @@ class AlterColumn(Operation):
         )
         sqlite = context.vendor == "sqlite"
         recreate: t.Literal["always", "auto"] = "always" if sqlite else "auto"
-        with context.op.batch_alter_table(self.table, recreate=recreate) as batch:
+        with _batch(context, self.table, recreate) as batch:
             if old.unique and not new.unique:
                 batch.drop_constraint(old.unique_name(self.table), type_="unique")
             if old.foreign_key and fk_changed:

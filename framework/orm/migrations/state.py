@@ -28,6 +28,7 @@ __all__ = [
     "TableState",
     "render_type",
     "state_from_tables",
+    "table_options",
 ]
 
 
@@ -161,6 +162,23 @@ class Column:
         return _limit(f"{table}_{self.name}_fkey")
 
 
+def table_options(columns: cabc.Iterable[Column]) -> dict[str, t.Any]:
+    """Return the ``Table`` options a table with ``columns`` is created with.
+
+    An integer primary key the database assigns gets ``AUTOINCREMENT`` on
+    SQLite (``sqlite_autoincrement``; other dialects ignore it): without it
+    SQLite hands the largest deleted key to the next row, as Django avoids.
+    """
+    keys = [col for col in columns if col.primary_key]
+    if (
+        len(keys) == 1
+        and keys[0].autoincrement
+        and isinstance(keys[0].type, sa.Integer)
+    ):
+        return {"sqlite_autoincrement": True}
+    return {}
+
+
 def _limit(name: str) -> str:
     if len(name) <= 60:
         return name
@@ -207,7 +225,9 @@ class TableState:
             )
             for col in self.columns.values()
         ]
-        return sa.Table(self.name, metadata, *columns)
+        return sa.Table(
+            self.name, metadata, *columns, **table_options(self.columns.values())
+        )
 
 
 class ProjectState:
