@@ -1,8 +1,8 @@
 """Receivers doing app_example's real work; framework.setup() imports them.
 
-- request_started / request_finished: per-worker counters, request timing and
-  a structured (JSON) access log;
-- got_request_exception: error reporting (a structured error line + counter);
+- request_finished: a structured (JSON) access log (the request counters are
+  framework.metrics', which every worker of ``framework serve`` connects);
+- got_request_exception: error reporting (a structured error line);
 - class_prepared (in models.py) picks the audited models; post_init remembers
   their audited fields as loaded, post_save / post_delete write the audit log
   (an update names the fields that changed);
@@ -12,8 +12,8 @@
 - pre_delete: unlinks a bookmark's tags first, so the counts stay right;
 - connection_created: per-connection set-up (SQLite pragmas, PostgreSQL
   application_name);
-- template_rendered: counts rendered pages for /metrics;
-- setting_changed: a new METRICS_DIR takes effect at once (tests, reloads).
+- connection_created and template_rendered are also counted for /metrics
+  (framework.metrics.count).
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ import logging
 import sys
 import time
 
+from framework import metrics
 from framework import receiver
 from framework import signals
 from framework.conf import settings
 from framework.orm import transaction
 
-from . import metrics
 from .models import AUDITED
 from .models import AuditEntry
 from .models import Bookmark
@@ -39,23 +39,18 @@ from .web import BookmarksApp
 access_logger = logging.getLogger("app_example.access")
 error_logger = logging.getLogger("app_example.errors")
 
-STARTED, FINISHED, EXCEPTION, CONNECTION, TEMPLATE = range(5)
 Through = Bookmark.tags.through
+
+# Shown on /metrics beside the request signals, per worker.
+metrics.count(signals.connection_created)
+metrics.count(signals.template_rendered)
 
 
 # Requests ------------------------------------------------------------------
 
 
-@receiver(signals.request_started, sender=BookmarksApp)
-def count_request_started(sender, **kwargs):
-    metrics.counters().increment(STARTED)
-
-
 @receiver(signals.request_finished, sender=BookmarksApp)
 def time_and_log_request(sender, *, environ, status, duration, **kwargs):
-    counters = metrics.counters()
-    counters.increment(FINISHED)
-    counters.add_duration(duration)
     if getattr(settings, "ACCESS_LOG_JSON", False):
         access_logger.info(
             json.dumps(
@@ -76,7 +71,6 @@ def time_and_log_request(sender, *, environ, status, duration, **kwargs):
 
 @receiver(signals.got_request_exception, sender=BookmarksApp)
 def report_error(sender, *, request, **kwargs):
-    metrics.counters().increment(EXCEPTION)
     exc = sys.exc_info()[1]
     error_logger.error(
         json.dumps(
@@ -213,23 +207,8 @@ def reindex_tagged_bookmarks(sender, *, instance, action, reverse, pk_set, **kwa
 def set_up_connection(sender, *, connection, **kwargs):
     if "app_example" not in getattr(settings, "INSTALLED_APPS", ()):
         return
-    metrics.counters().increment(CONNECTION)
     cursor = connection.cursor()
     if connection.vendor == "sqlite":
         cursor.execute("PRAGMA temp_store = MEMORY")
     elif connection.vendor == "postgresql":
         cursor.execute("SET application_name = 'app_example'")
-
-
-# Pages and settings ----------------------------------------------------------
-
-
-@receiver(signals.template_rendered)
-def count_template_rendered(sender, *, template, context, **kwargs):
-    metrics.counters().increment(TEMPLATE)
-
-
-@receiver(signals.setting_changed)
-def use_new_metrics_dir(sender, *, setting, **kwargs):
-    if setting == "METRICS_DIR":
-        metrics.reset()

@@ -1,7 +1,7 @@
 """Settings of app_example; every one can be overridden from the environment.
 
 ``DATABASE_URL`` replaces the default database, ``FRAMEWORK_<NAME>`` any other
-setting (``FRAMEWORK_SECRET_KEY``, ``FRAMEWORK_METRICS_DIR``, ...).
+setting (``FRAMEWORK_SECRET_KEY``, ...).
 """
 
 INSTALLED_APPS = ["app_example"]
@@ -9,11 +9,6 @@ INSTALLED_APPS = ["app_example"]
 DATABASES = {"default": "sqlite:///app_example.db"}
 
 SECRET_KEY = "dev-only-insecure-key-set-FRAMEWORK_SECRET_KEY-in-production"
-
-# Directory where each worker keeps its signal counters (one small file per
-# process), so /metrics can sum them over every worker of every master
-# sharing the directory. Empty: /metrics shows this process only.
-METRICS_DIR = ""
 
 # Write one JSON line per request on the "app_example.access" logger.
 ACCESS_LOG_JSON = False

@@ -9,12 +9,12 @@ from urllib.parse import urlencode
 
 from framework import Response
 from framework import abort
+from framework import metrics
 from framework import render
 from framework.exceptions import BadRequest
 from framework.orm import ValidationError
 from framework.orm import transaction
 
-from . import metrics
 from .models import MAX_NOTES
 from .models import AuditEntry
 from .models import Bookmark
@@ -383,24 +383,10 @@ def healthz(request):
     return {"status": "ok", "pid": os.getpid()}
 
 
-@app.route("/metrics")
-def prometheus_metrics(request):
-    return Response(metrics.prometheus_text(), mimetype="text/plain; version=0.0.4")
+# Every worker's request-signal counters, as Prometheus text (framework.metrics).
+app.add_route("/metrics", metrics.view, endpoint="metrics")
 
 
 @app.route("/fail")
 def fail(request):
     raise InjectedFailure("failure injected on purpose by /fail")
-
-
-# Fixed endpoints of the end-to-end benchmark (bench/e2e.py) -------------------------
-
-
-@app.route("/hello")
-def hello(request):
-    return "Hello, World!"
-
-
-@app.route("/users/<int:user_id>")
-def user(request, user_id):
-    return {"id": user_id, "name": f"user{user_id}"}

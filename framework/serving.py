@@ -21,6 +21,14 @@ connection it inherited, and checks the process id before using one; and
 ``framework serve`` migrates in a child process, so the master never connects.
 Nothing here imports the ORM, so a web-only app never pays for SQLAlchemy.
 
+Request-signal counters (:mod:`framework.metrics`): every worker connects them
+in its ``post_worker_init`` hook, before any hook of the configuration file runs,
+so any app has them without a line of code, and a ``/metrics`` view
+(:func:`framework.metrics.view`) shows every worker's numbers whichever worker
+answers. They are kept in ``FRAMEWORK_METRICS_DIR`` when it is set; otherwise the
+master makes a directory of its own for them (mode 0700, removed when it
+exits). ``FRAMEWORK_METRICS=off`` leaves them out.
+
 Worker memory: when the application is imported in the master (``framework
 serve`` always does unless ``--no-migrate``; ``--preload`` does too), the master
 runs a full collection, hands the freed heap back to the system
@@ -32,13 +40,18 @@ pages stay shared with the master instead of being copied into every worker.
 
 from __future__ import annotations
 
+import atexit
 import collections.abc as cabc
 import gc
 import os
+import shutil
 import sys
+import tempfile
 import typing as t
 
 from gunicorn.app.base import Application
+
+from . import metrics
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -49,7 +62,10 @@ __all__ = [
     "GunicornApplication",
     "default_options",
     "default_workers",
+    "enable_worker_metrics",
     "freeze_heap",
+    "metrics_enabled",
+    "prepare_metrics_directory",
     "trim_heap",
 ]
 
@@ -147,7 +163,18 @@ class GunicornApplication(Application):  # type: ignore[misc]
             self.cfg.set(key, value)
         if not self.access_log:
             self.cfg.set("accesslog", None)
+        self._chain_hooks()
         self.chdir()
+
+    def _chain_hooks(self) -> None:
+        """Run the framework's worker hook before the configuration file's."""
+        configured = self.cfg.post_worker_init
+
+        def post_worker_init(worker: t.Any) -> None:
+            enable_worker_metrics(worker)
+            configured(worker)
+
+        self.cfg.set("post_worker_init", post_worker_init)
 
     def prepare_environment(self) -> None:
         """Apply the settings that shape the process, as the master will.
@@ -199,10 +226,67 @@ class GunicornApplication(Application):  # type: ignore[misc]
         return application
 
     def run(self) -> None:
-        """Run the gunicorn master; an application object given is frozen first."""
+        """Run the gunicorn master; an application object given is frozen first.
+
+        The workers' counters directory is checked (or made) first, so a
+        directory that is not safe to use stops the master with one message
+        instead of every worker failing to boot.
+        """
+        prepare_metrics_directory()
         if not isinstance(self.application, str):
             freeze_heap()
         super().run()
+
+
+def metrics_enabled() -> bool:
+    """Return whether workers count the request signals (``FRAMEWORK_METRICS``)."""
+    switch = os.environ.get(metrics.SWITCH_VARIABLE, "").strip().lower()
+    return switch not in ("off", "0", "false", "no")
+
+
+def prepare_metrics_directory() -> str | None:
+    """Give the workers about to be forked a shared counters directory.
+
+    ``FRAMEWORK_METRICS_DIR`` when set (checked, created with mode 0700 when
+    missing); otherwise a new temporary directory, exported in that variable
+    for the workers and removed when this process exits.
+
+    :returns: the directory, or ``None`` when the counters are switched off.
+    :raises framework.metrics.MetricsDirectoryError: the directory is not safe.
+    """
+    if not metrics_enabled():
+        return None
+    directory = os.environ.get(metrics.DIRECTORY_VARIABLE, "")
+    if directory:
+        metrics.check_directory(directory)
+        return directory
+    directory = tempfile.mkdtemp(prefix="framework-metrics-")
+    os.environ[metrics.DIRECTORY_VARIABLE] = directory
+    owner = os.getpid()
+
+    def remove() -> None:
+        # NOTE: forked workers inherit atexit handlers; only the master that
+        # made the directory removes it.
+        if os.getpid() == owner:
+            shutil.rmtree(directory, ignore_errors=True)
+
+    atexit.register(remove)
+    return directory
+
+
+def enable_worker_metrics(worker: t.Any) -> None:
+    """Connect the request-signal counters in a gunicorn worker.
+
+    The framework's ``post_worker_init`` hook calls it. A sync worker serves
+    one request at a time, so its counters skip their lock.
+
+    :param worker: the gunicorn worker.
+    """
+    if not metrics_enabled():
+        return
+    from gunicorn.workers.sync import SyncWorker
+
+    metrics.enable(threads=not isinstance(worker, SyncWorker))
 
 
 def freeze_heap() -> None:

@@ -493,3 +493,46 @@ def install_framework(directory: pathlib.Path) -> InstalledFramework:
     installed = InstalledFramework(venv, wheel)
     installed.pip_install(f"{wheel}[{INSTALL_EXTRAS}]", *INSTALL_PACKAGES)
     return installed
+
+
+# Prometheus ------------------------------------------------------------------
+
+
+def prometheus_samples(text: str) -> dict[str, float]:
+    """Parse the Prometheus text exposition format (0.0.4) strictly.
+
+    Every sample must belong to a family declared with ``# HELP`` and
+    ``# TYPE`` (histogram and summary samples by their ``_bucket``, ``_sum`` and
+    ``_count`` suffixes); counters end in ``_total``.
+
+    :returns: values keyed by the sample's name and labels, as written.
+    """
+    sample = re.compile(
+        r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*",?)*\})?'
+        r" (-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)$"
+    )
+    declared: dict[str, str] = {}
+    helped = set()
+    values = {}
+    assert text.endswith("\n")
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            helped.add(line.split()[2])
+        elif line.startswith("# TYPE "):
+            _, _, name, kind = line.split()
+            assert kind in {"counter", "gauge", "summary", "histogram", "untyped"}
+            assert name not in declared, f"TYPE {name} twice"
+            declared[name] = kind
+        else:
+            match = sample.match(line)
+            assert match, f"not a sample line: {line!r}"
+            name = match.group(1)
+            family = re.sub(r"_(sum|count|bucket)$", "", name)
+            family = family if family in declared else name
+            assert family in declared and family in helped, f"{name} undeclared"
+            if declared[family] == "counter":
+                assert name.endswith("_total")
+            if name.endswith("_bucket"):
+                assert declared[family] == "histogram"
+            values[name + (match.group(2) or "")] = float(match.group(3))
+    return values

@@ -13,6 +13,8 @@ MODULES = [
     "framework",
     "framework.app",
     "framework.exceptions",
+    "framework.loadtest",
+    "framework.metrics",
     "framework.routing",
     "framework.templating",
     "framework.testing",

@@ -64,3 +64,27 @@ def test_serving_a_request_leaves_the_orm_out():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["b'hi'", "False"]
+
+
+def test_the_package_never_imports_the_checkout():
+    # bench/, app_example/ and tests/ are not in the wheel (DESIGN.md).
+    found = [
+        (path.relative_to(PACKAGE_DIR).as_posix(), name)
+        for path in PACKAGE_DIR.rglob("*.py")
+        for name in imported_modules(path)
+        if name.split(".")[0] in ("bench", "app_example", "tests", "support")
+    ]
+    assert found == []
+
+
+def test_metrics_imports_the_standard_library_dispatch_and_signals_only():
+    for path in (PACKAGE_DIR / "metrics").glob("*.py"):
+        outside = {
+            name
+            for name in imported_modules(path)
+            if not name.startswith(".")
+            and name.split(".")[0] not in sys.stdlib_module_names
+        }
+        relative = {name for name in imported_modules(path) if name.startswith("..")}
+        assert outside == set(), (path.name, outside)
+        assert relative <= {"..", "..dispatch"}, (path.name, relative)

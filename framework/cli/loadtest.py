@@ -1,72 +1,71 @@
-"""``framework loadtest``: load test app_example under gunicorn, with accounting.
+"""``framework loadtest``: load test the app under gunicorn, with signal accounting.
 
-The harness lives in ``bench/loadtest.py`` of a source checkout (it drives
-app_example, which is not part of the installed package); this command finds
-it next to the working directory or the installed project and runs it. See
-``docs/loadtest.md``.
+A thin command over :func:`framework.loadtest.run`; see ``docs/loadtest.md``.
+Exit status 0 when the books balance, 1 when they do not (or the run could not
+finish), 2 for a usage error (bad option, scenario, app, ``--url`` or
+``--check``), always with one line of explanation and no traceback.
 """
 
 from __future__ import annotations
 
-import importlib
-import pathlib
-import sys
-import types
+import typing as t
 
 import click
+
+from ..loadtest import LoadTestError
+from ..loadtest import Options
+from ..loadtest import UsageError
+from ..loadtest import run
+from . import CommandContext
+from . import CommandError
+from . import CommandUsageError
+from . import pass_context
+from . import verbosity_option
 
 __all__ = ["loadtest"]
 
 
-def _harness() -> types.ModuleType:
-    candidates = [pathlib.Path.cwd(), pathlib.Path(__file__).resolve().parents[2]]
-    for root in candidates:
-        if (root / "bench" / "loadtest.py").is_file():
-            if str(root) not in sys.path:
-                sys.path.insert(0, str(root))
-            return importlib.import_module("bench.loadtest")
-    raise click.ClickException(
-        "bench/loadtest.py was not found: run framework loadtest from a source"
-        " checkout of the project (it drives app_example)."
-    )
+def _parse_env(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> dict[str, str]:
+    env = {}
+    for item in value:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{item!r}: give NAME=VALUE.")
+        env[name] = text
+    return env
 
 
 @click.command()
 @click.option(
-    "--worker-class",
-    type=click.Choice(["sync", "gthread"]),
-    default="sync",
-    show_default=True,
-    help="gunicorn worker class.",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
+    "--scenario",
+    type=click.Path(dir_okay=False),
     default=None,
-    help="Workers per instance (default: connections + 1 for sync, 2 for gthread).",
+    help="A scenario file (TOML). Default: every GET route without parameters.",
 )
 @click.option(
-    "--threads",
-    type=click.IntRange(min=1),
-    default=4,
-    show_default=True,
-    help="Threads per gthread worker.",
+    "--locustfile",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Your own locustfile instead of a scenario (implies --generator locust).",
 )
 @click.option(
-    "--database",
-    type=click.Choice(["sqlite", "postgres"]),
-    default="sqlite",
-    show_default=True,
-    help="A fresh SQLite file, or a fresh database on 127.0.0.1:5432.",
-)
-@click.option(
+    "-n",
     "--requests",
     type=click.IntRange(min=1),
-    default=2000,
-    show_default=True,
-    help="Total requests (rounded down to whole phases and connections).",
+    default=None,
+    help="Requests in all (default 1000 unless --duration).",
 )
 @click.option(
+    "-d",
+    "--duration",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    help="Seconds of load, instead of a number of requests.",
+)
+@click.option(
+    "-c",
     "--connections",
     type=click.IntRange(min=1),
     default=4,
@@ -74,78 +73,172 @@ def _harness() -> types.ModuleType:
     help="Concurrent connections, over every instance.",
 )
 @click.option(
-    "--phases",
+    "-w",
+    "--workers",
     type=click.IntRange(min=1),
-    default=5,
-    show_default=True,
-    help="Progress is reported after each phase.",
+    default=None,
+    help="gunicorn workers per instance (default: connections + 1 for sync, 2 for"
+    " gthread).",
+)
+@click.option(
+    "-k",
+    "--worker-class",
+    type=click.Choice(["sync", "gthread"]),
+    default=None,
+    help="gunicorn worker class (default sync).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Threads per gthread worker (default 4).",
+)
+@click.option(
+    "--generator",
+    type=click.Choice(["wrk", "locust"]),
+    default=None,
+    help="Load generator (default: wrk if installed, else locust).",
+)
+@click.option(
+    "--locust-workers",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Local Locust worker processes under a headless master (distributed mode).",
+)
+@click.option(
+    "--locust-remote-workers",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Locust workers the master waits for from other hosts (needs --url).",
+)
+@click.option(
+    "--locust-master-port",
+    type=click.IntRange(min=1, max=65535),
+    default=None,
+    help="The Locust master's port (default: a free one).",
+)
+@click.option(
+    "--url",
+    "urls",
+    multiple=True,
+    help="Load a running deployment (repeat for several instances); its books"
+    " are read from its /metrics.",
 )
 @click.option(
     "--instances",
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="gunicorn masters on separate ports sharing the database (scale-out).",
+    help="gunicorn masters to start, on separate ports.",
 )
 @click.option(
-    "--generator",
-    type=click.Choice(["auto", "wrk", "locust", "python"]),
-    default="auto",
-    show_default=True,
-    help="Load generator: wrk, else locust (loadtest extra), else a Python client.",
-)
-@click.option(
-    "-c",
     "--config",
     "config_file",
-    type=click.Path(exists=True, dir_okay=False),
+    type=click.Path(dir_okay=False),
     default=None,
     help="A gunicorn configuration file for the servers (settings, hooks).",
 )
 @click.option(
+    "--env",
+    "env",
+    multiple=True,
+    callback=_parse_env,
+    metavar="NAME=VALUE",
+    help="Environment of the servers (repeatable; after the scenario's).",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False),
-    default="loadtest-results",
-    show_default=True,
-    help="Directory for results.json, latency.png and the server logs.",
+    default=None,
+    help="Directory for results.json, report.html and the logs.",
 )
-@click.option("--no-chart", is_flag=True, help="Do not draw latency.png.")
+@click.option(
+    "--check",
+    default=None,
+    metavar="MODULE:FUNCTION",
+    help="Called with the results after the servers stop; returns failed checks.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds a request may take.",
+)
+@verbosity_option
+@pass_context
 def loadtest(
-    worker_class: str,
-    workers: int | None,
-    threads: int,
-    database: str,
-    requests: int,
+    obj: CommandContext,
+    scenario: str | None,
+    locustfile: str | None,
+    requests: int | None,
+    duration: float | None,
     connections: int,
-    phases: int,
+    workers: int | None,
+    worker_class: str | None,
+    threads: int | None,
+    generator: str | None,
+    locust_workers: int,
+    locust_remote_workers: int,
+    locust_master_port: int | None,
+    urls: tuple[str, ...],
     instances: int,
-    generator: str,
     config_file: str | None,
-    out: str,
-    no_chart: bool,
-) -> None:
-    """Load test app_example under gunicorn and check the signal accounting.
+    env: dict[str, str],
+    out: str | None,
+    check: str | None,
+    timeout: float,
+) -> dict[str, t.Any]:
+    """Load test the app under gunicorn and check the signal accounting.
 
-    Exits with status 1 when the accounting does not balance.
+    Starts --instances gunicorn masters (framework serve) on free 127.0.0.1
+    ports, or takes running deployments with --url, drives the scenario with
+    wrk or Locust, then checks that every request the generator completed got
+    one request_started and one request_finished on its server. Exit status 0
+    when the books balance, 1 when they do not, 2 for a usage error. Returns
+    the results.
     """
-    harness = _harness()
+    options = Options(
+        app_spec=obj.app_spec,
+        scenario=scenario,
+        locustfile=locustfile,
+        requests=requests,
+        duration=duration,
+        connections=connections,
+        workers=workers,
+        worker_class=worker_class,
+        threads=threads,
+        generator=generator,
+        locust_workers=locust_workers,
+        locust_remote_workers=locust_remote_workers,
+        locust_master_port=locust_master_port,
+        urls=list(urls),
+        instances=instances,
+        config_file=config_file,
+        out=out,
+        check=check,
+        env=env,
+        timeout=timeout,
+    )
+
+    def echo(message: str) -> None:
+        obj.echo(message)
+
+    def load(spec: str) -> t.Any:
+        # The CLI's own loading: a missing app says how to name one.
+        return obj.load_app()
+
     try:
-        result = harness.run(
-            worker_class=worker_class,
-            workers=workers,
-            threads=threads,
-            database=database,
-            requests=requests,
-            connections=connections,
-            phases=phases,
-            instances=instances,
-            generator=generator,
-            config_file=config_file,
-            out_dir=out,
-            chart=not no_chart,
-            echo=click.echo,
+        results = run(
+            options,
+            echo=echo,
+            live=obj.interactive_output and obj.verbosity >= 1,
+            load_app=load,
         )
-    except (RuntimeError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    if not result["balanced"]:
+    except UsageError as exc:
+        raise CommandUsageError(str(exc)) from None
+    except LoadTestError as exc:
+        raise CommandError(str(exc)) from None
+    if not results["balanced"]:
         raise click.exceptions.Exit(1)
+    return results

@@ -39,7 +39,9 @@ from framework.cli import error_message
 from framework.cli import load_app
 from framework.cli import pass_context
 from framework.cli import verbosity_option
+from framework.metrics import MetricsDirectoryError
 from framework.serving import GunicornApplication
+from framework.serving import prepare_metrics_directory
 
 __all__ = ["serve"]
 
@@ -351,6 +353,10 @@ def serve(
         obj.load_project(require_app=True)
         server.application = obj.load_app()
         migrate_before_fork(obj.app_spec, verbosity=min(obj.verbosity, 1))
+    try:
+        prepare_metrics_directory()  # the workers' shared counters
+    except MetricsDirectoryError as exc:
+        raise CommandError(str(exc)) from None
     master = os.getpid()
     try:
         server.run()

@@ -384,7 +384,12 @@ class Options:
         if self._table is None:
             if self.proxy:
                 return self.concrete_model._meta.table
-            self._table = self._build_table()
+            # NOTE: the threads of a gthread worker may run a model's first
+            # queries at once, and building the table changes the shared
+            # MetaData: one builds it (framework loadtest found the race).
+            with registry._lock:
+                if self._table is None:
+                    self._table = self._build_table()
         return self._table
 
     def _setup_proxy(self, parent: type[Model]) -> None:

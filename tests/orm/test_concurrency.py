@@ -305,3 +305,47 @@ def test_select_for_update_nowait_and_skip_locked(db):
         return names
 
     assert holder.commit_after(try_both, delay=1.0) == [free.name]
+
+
+def test_threads_querying_a_new_model_at_once_build_its_table_once():
+    # A gthread worker's first requests: every thread asks for the table of a
+    # model nobody has queried yet. Switching threads very often makes them meet.
+    import sys
+    import threading
+
+    class Racer(orm.Model):
+        name = orm.CharField(max_length=10)
+        rank = orm.IntegerField(default=0)
+
+        class Meta:
+            app_label = "ormrace"
+
+    errors = []
+    rounds = []
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for _ in range(20):
+            Racer._meta._table = None
+            barrier = threading.Barrier(8)
+            seen = []
+            rounds.append(seen)
+
+            def first_query(barrier=barrier, seen=seen):
+                barrier.wait()
+                try:
+                    seen.append(Racer._meta.table)
+                except Exception as exc:
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=first_query) for _ in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+        orm.registry.unregister(Racer)
+    assert errors == []
+    # Each round, the 8 threads got the one table built.
+    assert all(len({id(table) for table in seen}) == 1 for seen in rounds)

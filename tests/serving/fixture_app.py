@@ -3,7 +3,7 @@
 Receivers of request_started / request_finished append "started <path>" /
 "finished <path> <status>" lines to ``$FIXTURE_LOG_DIR/<pid>.log``, so a test
 can check, after the server stopped, that every request that started also
-finished, receivers included.
+finished, receivers included. ``/metrics`` is framework.metrics' view.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import os
 import time
 
 from framework import App
+from framework import metrics
 from framework import receiver
 from framework import signals
 
@@ -46,3 +47,6 @@ def hello(request):
 def slow(request):
     time.sleep(int(request.args.get("ms", "500")) / 1000)
     return f"pid={os.getpid()}\n"
+
+
+app.add_route("/metrics", metrics.view)

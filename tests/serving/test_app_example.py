@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import pathlib
-import subprocess
-import sys
 import time
 
 import pytest
+from support import prometheus_samples
 
+from framework import metrics
 from framework import signals
 from framework.apps import apps
 from framework.cli import call_command
@@ -22,7 +22,6 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 @pytest.fixture
 def bookmarks(tmp_path):
     import app_example.wsgi
-    from app_example import metrics
     from app_example import settings as app_settings
 
     options = {
@@ -33,11 +32,12 @@ def bookmarks(tmp_path):
     settings.configure(**options)
     apps.reset()
     connections.reset()
-    metrics.reset()
+    # What framework serve does in every worker; here, this process only.
+    metrics.enable("")
     call_command("migrate", app="app_example.wsgi:app", interactive=False, verbosity=0)
     yield TestApp(app_example.wsgi.app)
     connections.reset()
-    metrics.reset()
+    metrics.disable()
     settings.reset()
     apps.reset()
 
@@ -177,26 +177,21 @@ def test_fail_reports_the_error_and_metrics_count_signals(bookmarks):
     with capture(signals.got_request_exception) as calls:
         bookmarks.get("/fail", status=500)
     assert len(calls) == 1
-    bookmarks.get("/hello")
-    text = bookmarks.get("/metrics").text
-    metric = {
-        line.split("{")[0] + line.split('signal="')[1].split('"')[0]: line.split()[-1]
-        for line in text.splitlines()
-        if line.startswith("app_example_signals_total")
-    }
+    bookmarks.get("/healthz")
+    values = prometheus_samples(bookmarks.get("/metrics").text)
     # The /metrics request itself has started but not finished yet.
-    assert metric["app_example_signals_totalgot_request_exception"] == "1"
-    started = int(metric["app_example_signals_totalrequest_started"])
-    finished = int(metric["app_example_signals_totalrequest_finished"])
+    assert values['framework_signals_total{signal="got_request_exception"}'] == 1
+    started = values['framework_signals_total{signal="request_started"}']
+    finished = values['framework_signals_total{signal="request_finished"}']
     assert started == finished + 1
-    assert "app_example_workers 1" in text
+    assert values["framework_workers"] == 1
 
 
-def test_healthz_hello_and_users(bookmarks):
+def test_healthz_and_no_benchmark_endpoints(bookmarks):
     assert bookmarks.get("/healthz").json["status"] == "ok"
-    assert bookmarks.get("/hello").text == "Hello, World!"
-    assert bookmarks.get("/users/42").json == {"id": 42, "name": "user42"}
-    bookmarks.get("/users/x", status=404)
+    # /hello and /users/<id> are bench/e2e.py's, not the bookmarks service's.
+    bookmarks.get("/hello", status=404)
+    bookmarks.get("/users/42", status=404)
 
 
 def test_connection_created_sets_up_sqlite(bookmarks):
@@ -206,99 +201,6 @@ def test_connection_created_sets_up_sqlite(bookmarks):
     assert len(calls) == 1
     cursor = transaction.get_connection().execute("PRAGMA temp_store")
     assert cursor.fetchone()[0] == 2
-
-
-def test_counters_in_a_directory_are_summed_over_processes(tmp_path):
-    from app_example import metrics
-
-    counters = metrics.WorkerCounters(str(tmp_path))
-    for _ in range(3):
-        counters.increment(0)
-    counters.increment(1)
-    counters.add_duration(0.25)
-    (tmp_path / "worker-1.counters").write_bytes(bytes(metrics.SIZE))
-    found = metrics.read_all(str(tmp_path))
-    assert found[counters.pid]["request_started"] == 3
-    assert found[counters.pid]["duration_seconds"] == 0.25
-    assert found[1]["request_finished"] == 0
-
-
-def _count_in_a_child(directory, started, finished):
-    """Count in a real process that then exits; return its pid."""
-    code = (
-        "import sys; from app_example import metrics;"
-        f" c = metrics.WorkerCounters({str(directory)!r});"
-        f" [c.increment(0) for _ in range({started})];"
-        f" [c.increment(1) for _ in range({finished})];"
-        " c.add_duration(0.5); print(c.pid)"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return int(result.stdout)
-
-
-def test_exited_processes_are_retired_into_one_total(tmp_path):
-    from app_example import metrics
-
-    first = _count_in_a_child(tmp_path, started=3, finished=3)
-    second = _count_in_a_child(tmp_path, started=5, finished=4)
-    # The second child retired the first when it started counting.
-    assert not (tmp_path / f"worker-{first}.counters").exists()
-    before = metrics.read_all(str(tmp_path))
-    assert set(before) == {metrics.RETIRED, second}
-    assert before[metrics.RETIRED]["request_started"] == 3
-    assert before[metrics.RETIRED]["processes"] == 1
-
-    counters = metrics.WorkerCounters(str(tmp_path))  # this process: retires the second
-    counters.increment(0)
-    after = metrics.read_all(str(tmp_path))
-    assert set(after) == {metrics.RETIRED, counters.pid}
-    retired = after[metrics.RETIRED]
-    assert (retired["request_started"], retired["request_finished"]) == (8, 7)
-    assert retired["duration_seconds"] == 1.0
-    assert retired["processes"] == 2
-    names = sorted(path.name for path in tmp_path.iterdir())
-    assert names == [".lock", "retired.counters", f"worker-{counters.pid}.counters"]
-    # Nothing left to retire: a second pass changes nothing.
-    assert metrics.retire_exited(str(tmp_path)) == 0
-    assert metrics.read_all(str(tmp_path)) == after
-
-
-def test_a_retirement_cut_short_is_finished_without_counting_twice(tmp_path):
-    from app_example import metrics
-
-    pid = _count_in_a_child(tmp_path, started=2, finished=2)
-    assert metrics.retire_exited(str(tmp_path)) == 1
-    retired = (tmp_path / "retired.counters").read_bytes()
-    # Put things back as a crash between adding the sums and removing the
-    # worker's file would leave them: the file back, the retired file naming it.
-    (tmp_path / f"worker-{pid}.counters").write_bytes(bytes(metrics.SIZE))
-    pending = f"worker-{pid}.counters".encode()
-    (tmp_path / "retired.counters").write_bytes(retired + pending)
-    assert set(metrics.read_all(str(tmp_path))) == {metrics.RETIRED, pid}
-    metrics.retire_exited(str(tmp_path))
-    found = metrics.read_all(str(tmp_path))
-    assert set(found) == {metrics.RETIRED}
-    assert found[metrics.RETIRED]["request_started"] == 2
-    assert found[metrics.RETIRED]["processes"] == 1
-
-
-def test_metrics_report_retired_workers_under_one_label(bookmarks, tmp_path):
-    from framework.conf import override_settings
-
-    _count_in_a_child(tmp_path, started=4, finished=4)
-    with override_settings(METRICS_DIR=str(tmp_path)):
-        values = _samples(bookmarks.get("/metrics").text)
-    started = 'app_example_signals_total{signal="request_started",worker="retired"}'
-    assert values[started] == 4
-    assert values['app_example_request_duration_seconds_count{worker="retired"}'] == 4
-    assert values["app_example_workers"] == 1
 
 
 def test_adding_from_the_tag_side_counts_and_reindexes(bookmarks):
@@ -320,10 +222,10 @@ def test_structured_access_log(bookmarks, caplog):
 
     with override_settings(ACCESS_LOG_JSON=True):
         with caplog.at_level("INFO", logger="app_example.access"):
-            bookmarks.get("/users/7")
+            bookmarks.get("/bookmarks/1")
     (record,) = [r for r in caplog.records if r.name == "app_example.access"]
     line = json.loads(record.getMessage())
-    assert line["path"] == "/users/7"
+    assert line["path"] == "/bookmarks/1"
     assert line["status"] == 200
     assert line["method"] == "GET"
     assert line["duration_ms"] >= 0
@@ -331,8 +233,8 @@ def test_structured_access_log(bookmarks, caplog):
 
 
 def test_the_request_receivers_add_nothing_to_the_environ(bookmarks):
-    response = bookmarks.get("/hello")
-    assert response.request.environ.get("PATH_INFO") == "/hello"
+    response = bookmarks.get("/healthz")
+    assert response.request.environ.get("PATH_INFO") == "/healthz"
     assert not [key for key in response.request.environ if "app_example" in key]
     assert "werkzeug.request" not in response.request.environ
 
@@ -401,69 +303,28 @@ def test_class_prepared_chose_the_audited_models(bookmarks):
     assert actions == [("create", "bookmark", "x"), ("create", "collection", "later")]
 
 
-def _samples(text):
-    """Parse the Prometheus text exposition format strictly (version 0.0.4)."""
-    import re
-
-    sample = re.compile(
-        r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*",?)*\})?'
-        r" (-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)$"
-    )
-    declared: dict[str, str] = {}
-    helped = set()
-    values = {}
-    assert text.endswith("\n")
-    for line in text.splitlines():
-        if line.startswith("# HELP "):
-            helped.add(line.split()[2])
-        elif line.startswith("# TYPE "):
-            _, _, name, kind = line.split()
-            assert kind in {"counter", "gauge", "summary", "histogram", "untyped"}
-            assert name not in declared, f"TYPE {name} twice"
-            declared[name] = kind
-        else:
-            match = sample.match(line)
-            assert match, f"not a sample line: {line!r}"
-            name = match.group(1)
-            family = re.sub(r"_(sum|count)$", "", name)
-            family = family if family in declared else name
-            assert family in declared and family in helped, f"{name} undeclared"
-            if declared[family] == "counter":
-                assert name.endswith("_total")
-            values[name + (match.group(2) or "")] = float(match.group(3))
-    return values
-
-
 def test_metrics_is_prometheus_text_with_every_counted_signal(bookmarks):
     bookmarks.get("/")
     bookmarks.get("/fail", status=500)
     response = bookmarks.get("/metrics")
     assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-    values = _samples(response.text)
+    values = prometheus_samples(response.text)
     pid = bookmarks.get("/healthz").json["pid"]
 
     def count(signal):
-        return values[f'app_example_signals_total{{signal="{signal}",worker="{pid}"}}']
+        return values[
+            f'framework_worker_signals_total{{signal="{signal}",worker="{pid}"}}'
+        ]
 
     # Counted before /metrics answered: /, /fail and /metrics itself started.
     assert count("request_started") == 3
     assert count("request_finished") == 2
     assert count("got_request_exception") == 1
+    # app_example counts two more signals (framework.metrics.count).
     assert count("template_rendered") == 1
     assert count("connection_created") >= 1
-    assert values[f'app_example_request_duration_seconds_count{{worker="{pid}"}}'] == 2
-    assert values["app_example_workers"] == 1
-
-
-def test_a_new_metrics_dir_takes_effect_at_once(bookmarks, tmp_path):
-    from framework.conf import override_settings
-
-    bookmarks.get("/hello")
-    with override_settings(METRICS_DIR=str(tmp_path / "metrics")):
-        bookmarks.get("/hello")
-        files = list((tmp_path / "metrics").glob("worker-*.counters"))
-        assert len(files) == 1
-    values = _samples(bookmarks.get("/metrics").text)
-    # Back in memory, counting from zero again: only the /metrics request.
-    started = [v for k, v in values.items() if 'signal="request_started"' in k]
-    assert started == [1]
+    count_key = f'framework_worker_request_duration_seconds_count{{worker="{pid}"}}'
+    assert values[count_key] == 2
+    assert values["framework_request_duration_seconds_count"] == 2
+    assert values["framework_workers"] == 1
+    assert values["framework_metrics_shared"] == 0

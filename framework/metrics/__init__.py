@@ -1,0 +1,399 @@
+"""Per-worker counters of the request signals, shared through small files.
+
+:func:`enable` connects three receivers that count ``request_started``,
+``request_finished`` and ``got_request_exception`` in this process, and sort the
+``duration`` that ``request_finished`` carries into a fixed histogram (22
+buckets per decade from 10 us to 100 s), so the time a request spent in the
+app can be read back as percentiles. ``framework serve`` (and ``framework
+loadtest``) enable them in every gunicorn worker; no app code is needed.
+:func:`count` counts any other signal the same way (app_example counts
+``connection_created`` and ``template_rendered``).
+
+With a directory (``FRAMEWORK_METRICS_DIR``, or the one ``framework serve``
+makes for its workers), each process owns one file
+``<directory>/worker-<pid>.counters`` of 64-bit slots, memory-mapped, so an
+increment is a store into shared memory, and any process can read every
+worker's numbers at any time, also after the worker has exited (``max_requests``
+recycling, a timeout, a kill): the numbers are in the file, not in the process.
+Without a directory the counters live in this process only.
+
+A process that starts counting first *retires* the files of processes that have
+exited: their numbers are added to ``retired.counters`` (worker ``"retired"``
+in :func:`read`) and the files are removed, so the directory holds one file per
+live process plus one, however often workers are recycled, and no count is
+lost. Retiring and reading hold ``.lock`` (exclusive and shared), so a reader
+never sees a worker's numbers twice or not at all; a retirement cut short by a
+crash is finished by the next one without counting anything twice.
+
+Nothing read from the directory is trusted: the directory must be owned by
+this user and closed to everyone else (it is created with mode 0700 and
+refused otherwise), files are created 0600, opened relative to the
+directory without following symbolic links, and must be regular files of the
+exact size with the right magic number; a file name is never taken from a
+file's content (the retired file lists the pids it folded in, as numbers).
+
+:func:`prometheus_text` renders the counters in the Prometheus text exposition
+format, summed over every worker and per worker; :func:`view` is a ready-made
+``/metrics`` view for any :class:`framework.App`.
+
+This module depends on the standard library, the dispatcher and the signal
+catalogue only.
+"""
+
+from __future__ import annotations
+
+import bisect
+import collections.abc as cabc
+import os
+import threading
+import typing as t
+import urllib.parse
+
+from .. import signals
+from ..dispatch import Signal
+from ._exposition import parse
+from ._exposition import prometheus_text as _render
+from ._files import _BUCKETS
+from ._files import _DURATION_NS
+from ._files import _EXCEPTION
+from ._files import _EXTRAS
+from ._files import _FINISHED
+from ._files import _MAX_EXTRA
+from ._files import _MAX_NS
+from ._files import _NAME
+from ._files import _STARTED
+from ._files import BUCKET_BOUNDS
+from ._files import DIRECTORY_VARIABLE
+from ._files import EXPOSED_BOUNDS
+from ._files import RETIRED
+from ._files import SIZE
+from ._files import SWITCH_VARIABLE
+from ._files import MetricsDirectoryError
+from ._files import Snapshot
+from ._files import WorkerCounters
+from ._files import check_directory
+from ._files import read
+from ._files import retire_exited
+from ._files import total
+
+__all__ = [
+    "BUCKET_BOUNDS",
+    "CONTENT_TYPE",
+    "DIRECTORY_VARIABLE",
+    "EXPOSED_BOUNDS",
+    "MetricsDirectoryError",
+    "RETIRED",
+    "SIZE",
+    "SWITCH_VARIABLE",
+    "Snapshot",
+    "WorkerCounters",
+    "check_directory",
+    "collect",
+    "count",
+    "count_got_request_exception",
+    "count_request_finished",
+    "count_request_started",
+    "current",
+    "disable",
+    "enable",
+    "enabled",
+    "parse",
+    "prometheus_text",
+    "read",
+    "retire_exited",
+    "total",
+    "view",
+]
+
+_bisect_left = bisect.bisect_left
+
+_extra_names: list[str] = []
+_extra_signals: dict[str, Signal] = {}
+_current: WorkerCounters | None = None
+_directory: str | None = None  # None: FRAMEWORK_METRICS_DIR decides
+_open_lock = threading.Lock()
+_UID = "framework.metrics"
+
+
+def _open() -> WorkerCounters:
+    """Return this process's counters, opening them on first use."""
+    global _current
+    with _open_lock:
+        counters = _current
+        if counters is None or counters.pid != os.getpid():
+            directory = (
+                _directory
+                if _directory is not None
+                else os.environ.get(DIRECTORY_VARIABLE, "")
+            )
+            counters = _current = WorkerCounters(directory, _extra_names)
+        return counters
+
+
+def _forget_after_fork() -> None:
+    # A forked child counts in a file of its own; the parent's map and lock
+    # are left alone (the lock may have been held by another thread).
+    global _current, _open_lock
+    _current = None
+    _open_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+def current() -> WorkerCounters | None:
+    """Return this process's counters, or ``None`` before anything was counted."""
+    counters = _current
+    if counters is not None and counters.pid != os.getpid():
+        return None
+    return counters
+
+
+# PERF: the receivers below run on every request once enabled: one global
+# read and a few stores into a memoryview of the shared map. The locked ones
+# serve threaded workers; a sync worker handles one request at a time, and its
+# receivers skip the lock (about 0.1 us each; bench/requests.py measures the
+# whole cost, in process).
+
+
+def count_request_started(sender: t.Any, **kwargs: t.Any) -> None:
+    """Count one ``request_started`` (the receiver :func:`enable` connects)."""
+    counters = _current or _open()
+    with counters.lock:
+        counters.slots[_STARTED] += 1
+
+
+def count_request_finished(sender: t.Any, *, duration: float, **kwargs: t.Any) -> None:
+    """Count one ``request_finished`` and sort its duration into the histogram."""
+    counters = _current or _open()
+    nanoseconds = int(duration * 1e9)
+    bucket = _BUCKETS + _bisect_left(BUCKET_BOUNDS, duration)
+    slots = counters.slots
+    with counters.lock:
+        slots[_FINISHED] += 1
+        slots[_DURATION_NS] += nanoseconds
+        slots[bucket] += 1
+        if nanoseconds > slots[_MAX_NS]:
+            slots[_MAX_NS] = nanoseconds
+
+
+def count_got_request_exception(sender: t.Any, **kwargs: t.Any) -> None:
+    """Count one ``got_request_exception``."""
+    counters = _current or _open()
+    with counters.lock:
+        counters.slots[_EXCEPTION] += 1
+
+
+def _count_request_started_unlocked(sender: t.Any, **kwargs: t.Any) -> None:
+    (_current or _open()).slots[_STARTED] += 1
+
+
+def _count_request_finished_unlocked(
+    sender: t.Any, *, duration: float, **kwargs: t.Any
+) -> None:
+    slots = (_current or _open()).slots
+    nanoseconds = int(duration * 1e9)
+    slots[_FINISHED] += 1
+    slots[_DURATION_NS] += nanoseconds
+    slots[_BUCKETS + _bisect_left(BUCKET_BOUNDS, duration)] += 1
+    if nanoseconds > slots[_MAX_NS]:
+        slots[_MAX_NS] = nanoseconds
+
+
+def _count_got_request_exception_unlocked(sender: t.Any, **kwargs: t.Any) -> None:
+    (_current or _open()).slots[_EXCEPTION] += 1
+
+
+_SIGNALS = (
+    signals.request_started,
+    signals.request_finished,
+    signals.got_request_exception,
+)
+_LOCKED = (count_request_started, count_request_finished, count_got_request_exception)
+_UNLOCKED = (
+    _count_request_started_unlocked,
+    _count_request_finished_unlocked,
+    _count_got_request_exception_unlocked,
+)
+
+
+def enable(
+    directory: str | os.PathLike[str] | None = None, *, threads: bool = True
+) -> WorkerCounters:
+    """Count the request signals in this process, from now on.
+
+    Connects :func:`count_request_started`, :func:`count_request_finished`
+    and :func:`count_got_request_exception` for any sender, with
+    ``dispatch_uid="framework.metrics"`` (so ``signal.disconnect(
+    dispatch_uid="framework.metrics")`` removes one), and opens this process's
+    counters. Enabling again replaces them. A forked child counts in counters
+    of its own, opened on first use.
+
+    :param directory: the shared counters directory; ``None`` reads
+        ``FRAMEWORK_METRICS_DIR``; empty: this process only.
+    :param threads: ``False`` promises one request at a time in this process
+        (a sync worker): the receivers then skip their lock.
+    :returns: this process's counters.
+    :raises MetricsDirectoryError: the directory is not safe to use.
+    """
+    global _directory, _current
+    with _open_lock:
+        _directory = os.fspath(directory) if directory is not None else None
+        previous, _current = _current, None
+    if previous is not None and previous.pid == os.getpid():
+        previous.close()
+    counters = _open()
+    for signal in _SIGNALS:
+        signal.disconnect(dispatch_uid=_UID)
+    for signal, receiver in zip(
+        _SIGNALS, _LOCKED if threads else _UNLOCKED, strict=True
+    ):
+        signal.connect(receiver, weak=False, dispatch_uid=_UID)
+    return counters
+
+
+def enabled() -> bool:
+    """Return whether the request counters are connected."""
+    return any(
+        info.dispatch_uid == _UID
+        for signal in _SIGNALS
+        for info in signal.connections()
+    )
+
+
+def disable() -> None:
+    """Disconnect the request counters and stop using this process's file.
+
+    Extra counters (:func:`count`) stay connected and reopen the counters
+    when they next count.
+    """
+    global _current, _directory
+    for signal in _SIGNALS:
+        signal.disconnect(dispatch_uid=_UID)
+    with _open_lock:
+        previous, _current = _current, None
+        _directory = None
+    if previous is not None and previous.pid == os.getpid():
+        previous.close()
+
+
+def count(signal: Signal, name: str | None = None) -> str:
+    """Count every send of ``signal`` in this process's counters too.
+
+    The count is shown by :func:`prometheus_text` with the request signals
+    (``framework_signals_total{signal="NAME"}``). Counting the same name
+    again is a no-op. At most 16 extra counters.
+
+    :param signal: any signal.
+    :param name: the label; defaults to the signal's name.
+    :returns: the name.
+    :raises ValueError: the name is not a valid label, or too many counters.
+    """
+    label = name or signal.name or ""
+    if not _NAME.fullmatch(label) or label in (
+        "request_started",
+        "request_finished",
+        "got_request_exception",
+    ):
+        raise ValueError(
+            f"Cannot count {signal!r} as {label!r}: give a name of letters,"
+            " digits and underscores (at most 32) that is not a request signal."
+        )
+    if label not in _extra_names:
+        if len(_extra_names) >= _MAX_EXTRA:
+            raise ValueError(f"At most {_MAX_EXTRA} extra counters can be counted.")
+        _extra_names.append(label)
+        counters = current()
+        if counters is not None:
+            counters.add_name(label)
+
+    def receive(sender: t.Any, **kwargs: t.Any) -> None:
+        counters = _current or _open()
+        slot = _EXTRAS + counters.add_name(label)
+        with counters.lock:
+            counters.slots[slot] += 1
+
+    receive.__name__ = receive.__qualname__ = f"count_{label}"
+    previous = _extra_signals.get(label)
+    if previous is not None and previous is not signal:
+        previous.disconnect(dispatch_uid=(_UID, label))
+    _extra_signals[label] = signal
+    signal.connect(receive, weak=False, dispatch_uid=(_UID, label))
+    return label
+
+
+# Reading and exposing ------------------------------------------------------------
+
+
+def collect() -> dict[str, Snapshot]:
+    """Return every worker's counters this process can see.
+
+    From the shared directory when there is one (this process's, else
+    ``FRAMEWORK_METRICS_DIR``), else this process's own numbers.
+    """
+    counters = current()
+    directory = counters.directory if counters is not None else None
+    if directory is None:
+        directory = (
+            _directory
+            if _directory is not None
+            else os.environ.get(DIRECTORY_VARIABLE, "")
+        )
+    if directory:
+        return read(directory)
+    if counters is None:
+        return {}
+    return {str(counters.pid): counters.snapshot()}
+
+
+def _shared() -> bool:
+    counters = current()
+    if counters is not None:
+        return bool(counters.directory)
+    return bool(_directory or os.environ.get(DIRECTORY_VARIABLE))
+
+
+def prometheus_text(
+    snapshots: cabc.Mapping[str, Snapshot] | None = None,
+    *,
+    shared: bool | None = None,
+    all_buckets: bool = False,
+) -> str:
+    """Render counters in the Prometheus text exposition format (0.0.4).
+
+    Families: ``framework_signals_total{signal}`` (the sum over every
+    worker), ``framework_worker_signals_total{signal,worker}`` (per worker;
+    exited workers are summed under ``worker="retired"``), the histogram
+    ``framework_request_duration_seconds`` (sum over workers),
+    ``framework_worker_request_duration_seconds{worker}`` (sum and count),
+    ``framework_request_duration_max_seconds``, ``framework_workers``
+    (processes counted) and ``framework_metrics_shared`` (1 when the numbers
+    come from a shared directory, so every worker of the server is included;
+    0 when only the answering process is).
+
+    :param snapshots: what to render; defaults to :func:`collect`.
+    :param shared: the value of ``framework_metrics_shared``; defaults to
+        whether this process counts into a shared directory.
+    :param all_buckets: every histogram bucket instead of 1, 2.5 and 5 per
+        decade from 100 us to 50 s.
+    """
+    if snapshots is None:
+        snapshots = collect()
+    if shared is None:
+        shared = _shared()
+    return _render(snapshots, shared=shared, all_buckets=all_buckets)
+
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+"""The media type of the Prometheus text exposition format."""
+
+
+def view(request: t.Any) -> tuple[str, int, dict[str, str]]:
+    """Answer ``/metrics`` in any app: ``app.add_route("/metrics", metrics.view)``.
+
+    The body is :func:`prometheus_text` for every worker that shares this
+    process's counters directory (``?buckets=all``: every histogram bucket).
+    """
+    query = urllib.parse.parse_qs(request.environ.get("QUERY_STRING", ""))
+    text = prometheus_text(all_buckets=query.get("buckets") == ["all"])
+    return text, 200, {"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"}

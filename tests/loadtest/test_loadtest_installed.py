@@ -1,0 +1,76 @@
+"""The promise of ``pip install``: ``framework --app ... loadtest`` works for any app.
+
+The wheel is installed in a fresh virtualenv away from the checkout (the
+``installed_framework`` fixture); the app is a small one in a temporary
+project directory, which nothing but ``--out`` may write into.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from notes_project import listing
+from notes_project import needs_wrk
+
+pytestmark = [pytest.mark.server, needs_wrk]
+
+
+def test_the_installed_command_balances_the_books_of_any_app(
+    installed_framework, project, tmp_path
+):
+    files = listing(project)
+
+    def loadtest(*args, out):
+        result = installed_framework.run(
+            "framework",
+            "--app",
+            "notes:app",
+            "loadtest",
+            "-n",
+            "200",
+            "-c",
+            "2",
+            "--out",
+            str(tmp_path / out),
+            *args,
+            cwd=project,
+            timeout=240,
+        )
+        results = json.loads((tmp_path / out / "results.json").read_text())
+        return result, results
+
+    # No scenario: every GET route without parameters, any status expected.
+    result, results = loadtest(out="routes")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "BALANCED" in result.stdout
+    assert set(results["requests"]) == {
+        "/",
+        "/api/notes",
+        "/export.csv",
+        "/boom",
+        "/metrics",
+    }
+    assert results["signals"][0]["request_started"] == 200
+    assert (
+        results["signals"][0]["got_request_exception"]
+        == (results["requests"]["/boom"]["count"])
+    )
+
+    # A scenario.
+    result, results = loadtest("--scenario", "scenario.toml", out="scenario")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert results["balanced"] and results["completed"] == 200
+    assert results["requests"]["add"]["statuses"] == {
+        "201": results["requests"]["add"]["count"]
+    }
+
+    # The same app, with a worker hook that disconnects request_finished.
+    result, results = loadtest("--config", "fault.conf.py", out="fault")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "FAIL  every request_started has its request_finished" in result.stdout
+    assert "NOT BALANCED" in result.stdout
+    assert results["balanced"] is False
+    assert results["signals"][0]["request_finished"] == 0
+
+    assert listing(project) == files

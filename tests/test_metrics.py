@@ -1,0 +1,498 @@
+"""framework.metrics: per-worker request-signal counters in shared files.
+
+In process through WebTest, in real child processes (forked, and ``python
+-c``), and in real gunicorn workers (recycled, killed) through ``framework
+serve``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pathlib
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from support import ROOT
+from support import Server
+from support import prometheus_samples
+
+from framework import App
+from framework import Response
+from framework import metrics
+from framework import signals
+from framework.metrics import RETIRED
+from framework.metrics import MetricsDirectoryError
+from framework.testing import TestApp
+
+SERVING = ROOT / "tests" / "serving"
+
+
+@pytest.fixture
+def counting():
+    """Count in this process's memory for the test, then stop counting."""
+    counters = metrics.enable("")
+    yield counters
+    metrics.disable()
+
+
+@pytest.fixture
+def app():
+    app = App(__name__)
+
+    @app.route("/")
+    def index(request):
+        return "hello"
+
+    @app.route("/stream")
+    def stream(request):
+        return Response((f"{n}\n".encode() for n in range(3)), mimetype="text/plain")
+
+    @app.route("/boom")
+    def boom(request):
+        raise RuntimeError("on purpose")
+
+    @app.route("/slow")
+    def slow(request):
+        time.sleep(0.02)
+        return "slow"
+
+    app.add_route("/metrics", metrics.view)
+    return app
+
+
+@pytest.fixture
+def quiet_errors():
+    logger = logging.getLogger("framework")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    yield
+    logger.setLevel(level)
+
+
+def test_request_signals_and_durations_are_counted(counting, app, quiet_errors):
+    client = TestApp(app)
+    for _ in range(3):
+        client.get("/")
+    assert client.get("/stream").text == "0\n1\n2\n"
+    client.get("/boom", status=500)
+    client.get("/slow")
+    snapshot = counting.snapshot()
+    assert snapshot.request_started == snapshot.request_finished == 6
+    assert snapshot.got_request_exception == 1
+    assert sum(snapshot.buckets) == 6
+    assert snapshot.max_seconds >= 0.02
+    assert 0.02 <= snapshot.percentile(1.0) <= snapshot.max_seconds
+    assert snapshot.percentile(0.5) < 0.02
+    assert 0 < snapshot.duration_seconds < 1
+
+
+def test_percentiles_interpolate_within_a_bucket():
+    bounds = metrics.BUCKET_BOUNDS
+    one_ms = bounds.index(0.001)
+    buckets = [0] * (len(bounds) + 1)
+    buckets[one_ms] = 10  # ten requests between 0.9 ms and 1 ms
+    snapshot = metrics.Snapshot(buckets=tuple(buckets), max_ns=1_000_000)
+    assert snapshot.percentile(0.5) == pytest.approx(0.00095)
+    assert snapshot.percentile(1.0) == pytest.approx(0.001)
+    assert metrics.Snapshot().percentile(0.99) == 0.0
+
+
+def test_neighbouring_buckets_are_at_most_17_percent_apart():
+    bounds = metrics.BUCKET_BOUNDS
+    assert bounds == tuple(sorted(bounds))
+    assert bounds[0] == 1e-5 and bounds[-1] == 100.0
+    assert max(b / a for a, b in zip(bounds, bounds[1:], strict=False)) < 1.17
+    assert set(metrics.EXPOSED_BOUNDS) <= set(bounds)
+
+
+def test_threads_lose_no_count(counting):
+    def hammer():
+        for _ in range(2000):
+            signals.request_started.send(App, environ={})
+            signals.request_finished.send(App, environ={}, status=200, duration=1e-4)
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    snapshot = counting.snapshot()
+    assert snapshot.request_started == snapshot.request_finished == 8000
+    assert sum(snapshot.buckets) == 8000
+
+
+def test_the_receivers_can_be_disconnected_by_their_dispatch_uid(counting):
+    assert metrics.enabled()
+    assert signals.request_finished.disconnect(dispatch_uid="framework.metrics")
+    signals.request_started.send(App, environ={})
+    signals.request_finished.send(App, environ={}, status=200, duration=0.001)
+    snapshot = counting.snapshot()
+    assert (snapshot.request_started, snapshot.request_finished) == (1, 0)
+
+
+def test_disable_disconnects_everything_it_connected():
+    metrics.enable("", threads=False)
+    assert metrics.enabled()
+    metrics.disable()
+    assert not metrics.enabled()
+    assert metrics.current() is None
+
+
+def test_extra_signals_are_counted_and_named(counting, tmp_path):
+    name = metrics.count(signals.setting_changed, "settings_changed")
+    assert metrics.count(signals.setting_changed, "settings_changed") == name
+    try:
+        signals.setting_changed.send(None, setting="X", value=1, enter=True)
+        signals.setting_changed.send(None, setting="X", value=1, enter=False)
+        assert counting.snapshot().counters["settings_changed"] == 2
+        text = metrics.prometheus_text()
+        values = prometheus_samples(text)
+        assert values['framework_signals_total{signal="settings_changed"}'] == 2
+    finally:
+        signals.setting_changed.disconnect(
+            dispatch_uid=("framework.metrics", "settings_changed")
+        )
+
+
+@pytest.mark.parametrize("name", ["", "has space", "request_started", "x" * 33])
+def test_extra_counter_names_are_checked(name):
+    with pytest.raises(ValueError, match="Cannot count"):
+        metrics.count(signals.setting_changed, name or "-")
+
+
+def test_the_exposition_is_strict_prometheus_text_and_reads_back(counting, app):
+    client = TestApp(app)
+    for path in ("/", "/", "/slow"):
+        client.get(path)
+    response = client.get("/metrics")
+    assert response.headers["Content-Type"] == metrics.CONTENT_TYPE
+    values = prometheus_samples(response.text)
+    pid = os.getpid()
+    # The /metrics request has started, not finished.
+    assert values['framework_signals_total{signal="request_started"}'] == 4
+    assert values['framework_signals_total{signal="request_finished"}'] == 3
+    worker = (
+        f'framework_worker_signals_total{{signal="request_started",worker="{pid}"}}'
+    )
+    assert values[worker] == 4
+    assert values['framework_request_duration_seconds_bucket{le="+Inf"}'] == 3
+    assert values['framework_request_duration_seconds_bucket{le="0.0001"}'] <= 3
+    assert values["framework_metrics_shared"] == 0
+    buckets = [key for key in values if key.endswith('"}') and "_bucket" in key]
+    assert len(buckets) == len(metrics.EXPOSED_BOUNDS) + 1
+    everything = client.get("/metrics?buckets=all").text
+    snapshot, shared = metrics.parse(everything)
+    assert not shared
+    own = counting.snapshot()  # now with the second /metrics request ended too
+    assert sum(snapshot.buckets) == snapshot.request_finished == 4
+    assert own.request_finished == 5
+    assert all(a <= b for a, b in zip(snapshot.buckets, own.buckets, strict=True))
+    assert sum(b - a for a, b in zip(snapshot.buckets, own.buckets, strict=True)) == 1
+
+
+def test_parse_refuses_other_text():
+    with pytest.raises(ValueError, match="not framework.metrics"):
+        metrics.parse("# just a comment\nother_metric 1\n")
+
+
+# Files ------------------------------------------------------------------------
+
+
+def _mode(path):
+    return stat.S_IMODE(path.lstat().st_mode)
+
+
+def test_files_are_private_to_their_user(tmp_path):
+    directory = tmp_path / "counters"
+    counters = metrics.WorkerCounters(directory)
+    try:
+        assert _mode(directory) == 0o700
+        files = list(directory.iterdir())
+        assert sorted(path.name for path in files) == [
+            ".lock",
+            f"worker-{os.getpid()}.counters",
+        ]
+        assert all(_mode(path) == 0o600 for path in files)
+    finally:
+        counters.close()
+
+
+def test_a_directory_others_can_use_is_refused(tmp_path):
+    directory = tmp_path / "open"
+    directory.mkdir(mode=0o755)
+    directory.chmod(0o755)
+    with pytest.raises(MetricsDirectoryError, match="mode 0755"):
+        metrics.WorkerCounters(directory)
+    with pytest.raises(MetricsDirectoryError, match="mode 0755"):
+        metrics.read(directory)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
+def test_a_directory_of_another_user_is_refused(tmp_path):
+    directory = tmp_path / "theirs"
+    directory.mkdir(mode=0o700)
+    os.chown(directory, 4321, 4321)
+    with pytest.raises(MetricsDirectoryError, match="belongs to uid 4321"):
+        metrics.check_directory(directory)
+
+
+def test_symbolic_links_are_refused(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    with pytest.raises(MetricsDirectoryError, match="symbolic links are refused"):
+        metrics.WorkerCounters(link)
+    # A planted worker file that links elsewhere is never read nor written.
+    target = tmp_path / "precious"
+    target.write_bytes(b"x" * metrics.SIZE)
+    (real / "worker-1.counters").symlink_to(target)
+    (real / "retired.counters").symlink_to(target)
+    assert metrics.read(real) == {}
+    metrics.retire_exited(real)  # pid 1 lives: nothing to retire
+    assert target.read_bytes() == b"x" * metrics.SIZE
+
+
+def test_files_that_are_not_counters_are_not_trusted(tmp_path):
+    directory = tmp_path / "counters"
+    metrics.check_directory(directory)
+    (directory / "worker-1.counters").write_bytes(b"\x01" * metrics.SIZE)
+    (directory / "worker-2.counters").write_bytes(b"short")
+    (directory / "retired.counters").write_bytes(b"\xff" * (metrics.SIZE + 24))
+    (directory / "worker-../x.counters").parent.mkdir(exist_ok=True)
+    assert metrics.read(directory) == {}
+
+
+def _count_in_a_child(directory, started, finished, duration=0.5):
+    """Count in a real process that then exits; return its pid."""
+    code = (
+        "from framework import metrics, signals;"
+        f" metrics.enable({str(directory)!r});"
+        " start = lambda: signals.request_started.send(None, environ={});"
+        f" [start() for _ in range({started})];"
+        f" [signals.request_finished.send(None, environ={{}}, status=200,"
+        f" duration={duration}) for _ in range({finished})];"
+        " import os; print(os.getpid())"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return int(result.stdout)
+
+
+def test_exited_processes_are_retired_into_one_total(tmp_path):
+    first = _count_in_a_child(tmp_path, started=3, finished=3)
+    second = _count_in_a_child(tmp_path, started=5, finished=4)
+    # The second child retired the first when it started counting.
+    assert not (tmp_path / f"worker-{first}.counters").exists()
+    before = metrics.read(tmp_path)
+    assert set(before) == {RETIRED, str(second)}
+    assert before[RETIRED].request_started == 3
+    assert before[RETIRED].processes == 1
+
+    counters = metrics.WorkerCounters(tmp_path)  # this process: retires the second
+    try:
+        after = metrics.read(tmp_path)
+        assert set(after) == {RETIRED, str(counters.pid)}
+        retired = after[RETIRED]
+        assert (retired.request_started, retired.request_finished) == (8, 7)
+        assert retired.duration_seconds == pytest.approx(3.5)
+        assert sum(retired.buckets) == 7
+        assert retired.processes == 2
+        names = sorted(path.name for path in tmp_path.iterdir())
+        assert names == [".lock", "retired.counters", f"worker-{counters.pid}.counters"]
+        # Nothing left to retire: a second pass changes nothing.
+        assert metrics.retire_exited(tmp_path) == 0
+        assert metrics.read(tmp_path) == after
+    finally:
+        counters.close()
+
+
+def test_a_retirement_cut_short_is_finished_without_counting_twice(tmp_path):
+    pid = _count_in_a_child(tmp_path, started=2, finished=2)
+    worker = (tmp_path / f"worker-{pid}.counters").read_bytes()
+    assert metrics.retire_exited(tmp_path) == 1
+    retired = (tmp_path / "retired.counters").read_bytes()
+    # As a crash between adding the sums and removing the worker's file leaves
+    # it: the file back, the retired file naming its pid as pending.
+    (tmp_path / f"worker-{pid}.counters").write_bytes(worker)
+    pending = retired[: metrics.SIZE + 8] + (1).to_bytes(8, "little")
+    pending += pid.to_bytes(8, "little")
+    (tmp_path / "retired.counters").write_bytes(pending)
+    assert set(metrics.read(tmp_path)) == {RETIRED}  # never counted twice
+    metrics.retire_exited(tmp_path)
+    found = metrics.read(tmp_path)
+    assert set(found) == {RETIRED}
+    assert found[RETIRED].request_started == 2
+    assert found[RETIRED].processes == 1
+    assert not (tmp_path / f"worker-{pid}.counters").exists()
+
+
+def test_a_forked_child_counts_in_a_file_of_its_own(tmp_path):
+    metrics.enable(tmp_path)
+    try:
+        signals.request_started.send(None, environ={})
+        pid = os.fork()
+        if pid == 0:  # the child: counts twice, then leaves without cleaning up
+            signals.request_started.send(None, environ={})
+            signals.request_started.send(None, environ={})
+            os._exit(0)
+        os.waitpid(pid, 0)
+        found = metrics.read(tmp_path)
+        assert found[str(os.getpid())].request_started == 1
+        assert found[str(pid)].request_started == 2
+    finally:
+        metrics.disable()
+
+
+def test_the_retired_totals_are_shown_under_one_label(tmp_path):
+    _count_in_a_child(tmp_path, started=4, finished=4)
+    metrics.retire_exited(tmp_path)
+    values = prometheus_samples(
+        metrics.prometheus_text(metrics.read(tmp_path), shared=True)
+    )
+    key = 'framework_worker_signals_total{signal="request_started",worker="retired"}'
+    assert values[key] == 4
+    assert (
+        values['framework_worker_request_duration_seconds_count{worker="retired"}'] == 4
+    )
+    assert values["framework_workers"] == 1
+    assert values["framework_metrics_shared"] == 1
+
+
+# Real gunicorn workers -----------------------------------------------------------
+
+
+def _serve(tmp_path, args, env):
+    return Server.serve(
+        tmp_path, "fixture_app:app", ["--no-access-log", *args], env, [SERVING]
+    ).wait_ready()
+
+
+def _started(server):
+    status, body = server.get("/metrics")
+    assert status == 200
+    values = prometheus_samples(body.decode())
+    return values, values['framework_signals_total{signal="request_started"}']
+
+
+@pytest.mark.server
+def test_served_workers_share_their_counters_through_a_directory_of_their_own(
+    tmp_path,
+):
+    server = _serve(tmp_path, ["-w", "2"], {})
+    try:
+        for _ in range(10):
+            assert server.get("/hello")[0] == 200
+        values, started = _started(server)
+        assert values["framework_metrics_shared"] == 1
+        # Whichever worker answers, the sum is the same (plus its own request).
+        assert started == 11
+        assert _started(server)[1] == 12
+        directories = [
+            line.split("=", 1)[1]
+            for line in (pathlib.Path(f"/proc/{server.process.pid}/environ"))
+            .read_bytes()
+            .decode()
+            .split("\0")
+            if line.startswith("FRAMEWORK_METRICS_DIR=")
+        ]
+    finally:
+        assert server.stop() == 0
+    # framework serve made the directory (0700) and removed it on exit.
+    assert not directories or not pathlib.Path(directories[0]).exists()
+
+
+@pytest.mark.server
+def test_recycled_and_killed_workers_keep_their_counts(tmp_path):
+    directory = tmp_path / "counters"
+    server = _serve(
+        tmp_path,
+        ["-w", "2", "--max-requests", "5"],
+        {"FRAMEWORK_METRICS_DIR": str(directory)},
+    )
+    try:
+        for _ in range(12):
+            assert server.get("/hello")[0] == 200
+        # The client has its answer a moment before the worker closes the
+        # response (request_finished): kill only once the books are even.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            summed = metrics.total(metrics.read(directory).values())
+            if summed.request_started == summed.request_finished == 12:
+                break
+            time.sleep(0.05)
+        children = pathlib.Path(
+            f"/proc/{server.process.pid}/task/{server.process.pid}/children"
+        )
+        for _attempt in range(50):  # a worker being recycled may just be gone
+            killed = int(children.read_text().split()[0])
+            try:
+                os.kill(killed, signal.SIGKILL)  # no chance to write anything
+                break
+            except ProcessLookupError:
+                time.sleep(0.1)
+        time.sleep(0.5)
+        for _ in range(6):
+            assert server.get("/hello")[0] == 200
+    finally:
+        assert server.stop() == 0
+    assert _mode(directory) == 0o700
+    found = metrics.read(directory)
+    summed = metrics.total(found.values())
+    assert summed.request_started == summed.request_finished == 18
+    assert sum(summed.buckets) == 18
+    assert summed.processes >= 4  # recycled and killed workers included
+    assert str(killed) not in found  # retired by a worker that came after it
+
+
+@pytest.mark.server
+def test_serve_refuses_an_unsafe_counters_directory_in_one_line(tmp_path):
+    directory = tmp_path / "shared"
+    directory.mkdir()
+    directory.chmod(0o777)
+    server = Server.serve(
+        tmp_path,
+        "fixture_app:app",
+        ["--no-migrate"],
+        {"FRAMEWORK_METRICS_DIR": str(directory)},
+        [SERVING],
+    )
+    assert server.process.wait(60) == 1
+    server.stop()
+    lines = server.output.strip().splitlines()
+    assert lines == [
+        f"Error: Refusing the metrics directory {str(directory)!r}: other users may"
+        " use it (mode 0777). Use a directory of its own, with mode 0700 (created"
+        " so when missing)."
+    ]
+
+
+@pytest.mark.server
+def test_metrics_can_be_switched_off(tmp_path):
+    server = _serve(tmp_path, ["-w", "1"], {"FRAMEWORK_METRICS": "off"})
+    try:
+        server.get("/hello")
+        values, started = _started(server)
+    finally:
+        server.stop()
+    assert started == 0
+    assert values["framework_metrics_shared"] == 0
+
+
+def test_results_are_json_friendly():
+    snapshot = metrics.total([metrics.Snapshot(request_started=2)] * 2)
+    assert json.loads(json.dumps(snapshot.request_started)) == 4
+    assert snapshot.processes == 2
