@@ -9,11 +9,17 @@ import wsgiref.util
 import wsgiref.validate
 
 import pytest
+from werkzeug.exceptions import Forbidden
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from framework import App
+from framework import DisallowedHost
+from framework import HTTPException
+from framework import MethodNotAllowed
+from framework import NotFound
 from framework import Response
+from framework import TooManyFieldsSent
 from framework import signals
 from framework.conf import override_settings
 from framework.testing import TestApp
@@ -391,3 +397,51 @@ def test_requests_leave_no_cyclic_garbage(app, path, method, caplog):
         gc.set_debug(0)
         gc.garbage.clear()
         gc.enable()
+
+
+class Teapot(HTTPException):
+    code = 418
+    description = "Short <and> stout."
+
+
+class OwnPage(NotFound):
+    def get_description(self, environ=None, scope=None):
+        return "<p>Nothing at all.</p>"
+
+
+HTTP_ERRORS = {
+    "NotFound": NotFound,
+    "described": lambda: NotFound("No <such> page."),
+    "Forbidden": Forbidden,
+    "DisallowedHost": DisallowedHost,
+    "TooManyFieldsSent": TooManyFieldsSent,
+    "custom class": Teapot,
+    "own description method": OwnPage,
+    "own response": lambda: NotFound(response=Response("own", status=404)),
+    "with headers": lambda: MethodNotAllowed(valid_methods=["GET"]),
+}
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("make", HTTP_ERRORS.values(), ids=HTTP_ERRORS.keys())
+def test_http_error_pages_match_werkzeug(make, method):
+    app = App(__name__)
+
+    def view(request):
+        raise make()
+
+    app.add_route("/", view, endpoint="index")
+
+    def run(wsgi_app):
+        environ = EnvironBuilder("/", method=method).get_environ()
+        started = []
+        result = wsgi_app(environ, lambda s, h, e=None: started.append((s, h)))
+        body = b"".join(result)
+        if hasattr(result, "close"):
+            result.close()
+        return started[0][0], started[0][1], body
+
+    theirs = make().get_response(EnvironBuilder("/", method=method).get_environ())
+    expected = run(functools.partial(WerkzeugResponse.__call__, theirs))
+    assert run(app) == expected
+    assert run(app) == expected  # the page built once, then reused
