@@ -2,8 +2,10 @@
 
     python bench/e2e.py [--runs 3] [--duration 3] [--workers 2] [--connections 4]
 
-Every target serves the same two endpoints, ``/hello`` (text) and
-``/users/<int:id>`` (JSON), under the same gunicorn configuration (sync
+Every target serves the same endpoints, ``/hello`` (text), ``/users/<int:id>``
+(JSON) and ``/response`` (a view building an explicit response object, as
+``Response("Hello, World!", mimetype="text/plain")``),
+under the same gunicorn configuration (sync
 workers, no access log), and is driven by the same wrk run; each pair is
 measured ``--runs`` times, round-robin over the targets (all servers run at
 once, so a change in the machine's load hits every target alike), and the
@@ -15,7 +17,7 @@ waiting, so it scatters less than requests/s when the machine is busy). Targets:
 - ``bare``: a plain WSGI callable (the ceiling);
 - ``framework``: a ``framework.App`` with no receivers;
 - ``app_example``: app_example's own app (its request receivers on, the ORM
-  imported), the way it is deployed, plus the two endpoints above (they are
+  imported), the way it is deployed, plus the three endpoints above (they are
   the benchmark's, so they live here, not in app_example);
 - ``falcon``, ``flask``, ``django``.
 
@@ -61,7 +63,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 def bare(environ, start_response):
     """The ceiling: a WSGI callable doing only what the endpoints need."""
     path = environ["PATH_INFO"]
-    if path == "/hello":
+    if path == "/hello" or path == "/response":
         body = b"Hello, World!"
         content_type = "text/plain; charset=utf-8"
     elif path.startswith("/users/") and path[7:].isdigit():
@@ -87,7 +89,8 @@ def framework_app():
 
 
 def add_endpoints(app):
-    """Add the benchmark's two endpoints to a framework app."""
+    """Add the benchmark's three endpoints to a framework app."""
+    from framework import Response
 
     def hello(request):
         return "Hello, World!"
@@ -95,13 +98,17 @@ def add_endpoints(app):
     def user(request, user_id):
         return {"id": user_id, "name": f"user{user_id}"}
 
+    def response(request):
+        return Response("Hello, World!", mimetype="text/plain")
+
     app.add_route("/hello", hello, endpoint="bench_hello")
     app.add_route("/users/<int:user_id>", user, endpoint="bench_user")
+    app.add_route("/response", response, endpoint="bench_response")
     return app
 
 
 def app_example_app():
-    """app_example's app as deployed, with the benchmark's two endpoints."""
+    """app_example's app as deployed, with the benchmark's three endpoints."""
     from app_example.wsgi import app
 
     # The factory may run twice in a process (framework serve --preload loads
@@ -125,6 +132,7 @@ def falcon_app():
 
     app = falcon.App()
     app.add_route("/hello", Hello())
+    app.add_route("/response", Hello())  # Falcon's views always build one
     app.add_route("/users/{user_id:int}", User())
     return app
 
@@ -143,7 +151,13 @@ def flask_hello():
 
 
 def flask_app():
+    from flask import Response
+
     app = flask_hello()
+
+    @app.route("/response")
+    def response():
+        return Response("Hello, World!", mimetype="text/plain")
 
     @app.route("/users/<int:user_id>")
     def user(user_id):
@@ -186,6 +200,7 @@ def django_app():
 
     urlpatterns[:] = [
         path("hello", _django_hello),
+        path("response", _django_hello),  # HttpResponse(...) is explicit
         path("users/<int:user_id>", _django_user),
     ]
     return get_wsgi_application()
@@ -199,7 +214,8 @@ TARGETS = {
     "flask": "bench.e2e:flask_app()",
     "django": "bench.e2e:django_app()",
 }
-ENDPOINTS = {"/hello": "/hello", "/users/<id>": "/users/42"}
+ENDPOINTS = {"/hello": "/hello", "/users/<id>": "/users/42", "/response": "/response"}
+
 MEMORY_TARGETS = {
     "app_example": TARGETS["app_example"],
     "app_example, its pages": TARGETS["app_example"],
@@ -495,8 +511,10 @@ def render_table(results, cpu_us, memory, args) -> str:
         f" -c{args.connections} -d{args.duration}s, median of {args.runs} runs"
         f" ({os.cpu_count()} cores, wrk on the same machine)",
         "",
-        "| target | /hello req/s | vs bare | /users/<id> req/s | vs bare |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| target | "
+        + " | ".join(f"{label} req/s | vs bare" for label in ENDPOINTS)
+        + " |",
+        "| --- |" + " ---: | ---: |" * len(ENDPOINTS),
     ]
     base = results.get("bare")
     for name, by in results.items():
@@ -513,9 +531,10 @@ def render_table(results, cpu_us, memory, args) -> str:
         "Workers' CPU time per request (user + system, same runs, median;"
         " 'as fast as' = bare's CPU time / this one's):",
         "",
-        "| target | /hello us/req | as fast as bare | /users/<id> us/req"
-        " | as fast as bare |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| target | "
+        + " | ".join(f"{label} us/req | as fast as bare" for label in ENDPOINTS)
+        + " |",
+        "| --- |" + " ---: | ---: |" * len(ENDPOINTS),
     ]
     base_cpu = cpu_us.get("bare")
     for name, by in cpu_us.items():

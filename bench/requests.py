@@ -6,7 +6,15 @@ app, consume the body, call ``close()``. The apps take turns in every round
 (so a change of load hits them alike) and the best round of each is printed,
 in microseconds per request.
 
+Then every common request/response pattern (:data:`PATTERNS`: an explicit
+``Response``, headers and a cookie, a redirect, a generator body, query
+arguments, a form POST, ``send_file``, an error handler, ``abort(404)``, plus
+the ``str`` and ``dict`` views above) is measured the same way for the
+framework, Falcon and Flask, each with its own idiomatic view (in CPU time
+of the process), and printed with the framework's ratio to each.
+
     python bench/requests.py [--rounds 5] [--number 20000] [--only NAME ...]
+                             [--patterns-only] [--no-patterns]
 """
 
 from __future__ import annotations
@@ -16,7 +24,9 @@ import contextlib
 import gc
 import io
 import json
+import os
 import sys
+import tempfile
 import time
 import types
 import typing as t
@@ -176,6 +186,343 @@ def django_app() -> t.Any:
     return get_wsgi_application()
 
 
+# Patterns: what real views do --------------------------------------------------
+
+
+class Pattern(t.NamedTuple):
+    """One request of the pattern table and the status every app answers."""
+
+    name: str
+    path: str
+    status: str
+    method: str = "GET"
+    query: str = ""
+    body: bytes = b""
+    content_type: str = ""
+
+
+FORM_BODY = b"name=Ada&email=ada%40example.com"
+PATTERNS = [
+    Pattern("return str", "/p/str", "200"),
+    Pattern("return dict (JSON)", "/p/dict", "200"),
+    Pattern("Response(text, mimetype)", "/p/response", "200"),
+    Pattern("+ header + set_cookie", "/p/cookie", "200"),
+    Pattern("redirect('/x')", "/p/redirect", "302"),
+    Pattern("Response(generator)", "/p/stream", "200"),
+    Pattern("request.args.get x2", "/p/args", "200", query="q=books&page=2"),
+    Pattern(
+        "request.form.get (POST)",
+        "/p/form",
+        "200",
+        method="POST",
+        body=FORM_BODY,
+        content_type="application/x-www-form-urlencoded",
+    ),
+    Pattern("send_file (1 KiB)", "/p/file", "200"),
+    Pattern("error handler response", "/p/handled", "409"),
+    Pattern("abort(404)", "/p/abort", "404"),
+]
+"""Rows of the pattern table, in order."""
+
+_FILE_DIR = tempfile.mkdtemp(prefix="bench-requests-")
+SEND_FILE = os.path.join(_FILE_DIR, "data.txt")
+with open(SEND_FILE, "wb") as _file:
+    _file.write(b"x" * 1024)
+
+
+class Conflict(Exception):
+    """Raised by the error-handler views; each app turns it into a 409."""
+
+
+def chunks() -> t.Iterator[bytes]:
+    yield b"Hello, "
+    yield b"World"
+    yield b"!"
+
+
+def framework_patterns() -> t.Any:
+    from framework import App
+    from framework import Response
+    from framework import abort
+    from framework import redirect
+    from framework import send_file
+
+    app = App("bench")
+    route = app.route
+
+    route("/p/str", endpoint="str")(lambda request: HELLO)
+    route("/p/dict", endpoint="dict")(lambda request: user_data(42))
+
+    @route("/p/response")
+    def response(request: t.Any) -> t.Any:
+        return Response(HELLO, mimetype="text/plain")
+
+    @route("/p/cookie")
+    def cookie(request: t.Any) -> t.Any:
+        response = Response(HELLO, mimetype="text/plain")
+        response.headers["X-Frame-Options"] = "DENY"
+        response.set_cookie("session", "abc", secure=True, httponly=True)
+        return response
+
+    route("/p/redirect", endpoint="redirect")(lambda request: redirect("/x"))
+
+    @route("/p/stream")
+    def stream(request: t.Any) -> t.Any:
+        return Response(chunks(), mimetype="text/plain")
+
+    @route("/p/args")
+    def args(request: t.Any) -> str:
+        return f"{request.args.get('q')} {request.args.get('page')}"
+
+    @route("/p/form", methods=["POST"])
+    def form(request: t.Any) -> str:
+        return f"{request.form.get('name')}"
+
+    @route("/p/file")
+    def file(request: t.Any) -> t.Any:
+        return send_file(request, SEND_FILE)
+
+    @route("/p/handled")
+    def handled(request: t.Any) -> t.Any:
+        raise Conflict()
+
+    @app.errorhandler(Conflict)
+    def conflict(request: t.Any, exc: Exception) -> t.Any:
+        return "conflict", 409
+
+    @route("/p/abort")
+    def aborted(request: t.Any) -> t.Any:
+        abort(404)
+
+    return app
+
+
+def falcon_patterns() -> t.Any:
+    import falcon
+
+    def text(resp: t.Any) -> None:
+        resp.content_type = falcon.MEDIA_TEXT
+        resp.text = HELLO
+
+    class Str:
+        def on_get(self, req: t.Any, resp: t.Any) -> None:
+            resp.content_type = falcon.MEDIA_HTML
+            resp.text = HELLO
+
+    class Dict:
+        def on_get(self, req: t.Any, resp: t.Any) -> None:
+            resp.media = user_data(42)
+
+    class Text:
+        def on_get(self, req: t.Any, resp: t.Any) -> None:
+            text(resp)
+
+    class Cookie:
+        def on_get(self, req: t.Any, resp: t.Any) -> None:
+            text(resp)
+            resp.set_header("X-Frame-Options", "DENY")
+            resp.set_cookie("session", "abc")  # secure, http_only by default
+
+    class Redirect:
+        def on_get(self, req: t.Any, resp: t.Any) -> None:
+            raise falcon.HTTPFound("/x")
+
+    class Stream:
+        def on_get(self, req: t.Any, resp: t.Any) -> None:
+            resp.content_type = falcon.MEDIA_TEXT
+            resp.stream = chunks()
+
+    class Args:
+        def on_get(self, req: t.Any, resp: t.Any) -> None:
+            resp.content_type = falcon.MEDIA_HTML
+            resp.text = f"{req.get_param('q')} {req.get_param('page')}"
+
+    class Form:
+        def on_post(self, req: t.Any, resp: t.Any) -> None:
+            resp.content_type = falcon.MEDIA_HTML
+            resp.text = f"{req.get_media().get('name')}"
+
+    class File:
+        def on_get(self, req: t.Any, resp: t.Any) -> None:
+            resp.content_type = falcon.MEDIA_TEXT
+            resp.set_stream(open(SEND_FILE, "rb"), os.path.getsize(SEND_FILE))
+
+    class Handled:
+        def on_get(self, req: t.Any, resp: t.Any) -> None:
+            raise Conflict()
+
+    def conflict(req: t.Any, resp: t.Any, ex: Exception, params: t.Any) -> None:
+        resp.status = falcon.HTTP_409
+        resp.content_type = falcon.MEDIA_HTML
+        resp.text = "conflict"
+
+    class Abort:
+        def on_get(self, req: t.Any, resp: t.Any) -> None:
+            raise falcon.HTTPNotFound()
+
+    app = falcon.App()
+    for path, resource in [
+        ("/p/str", Str()),
+        ("/p/dict", Dict()),
+        ("/p/response", Text()),
+        ("/p/cookie", Cookie()),
+        ("/p/redirect", Redirect()),
+        ("/p/stream", Stream()),
+        ("/p/args", Args()),
+        ("/p/form", Form()),
+        ("/p/file", File()),
+        ("/p/handled", Handled()),
+        ("/p/abort", Abort()),
+    ]:
+        app.add_route(path, resource)
+    app.add_error_handler(Conflict, conflict)
+    return app
+
+
+def flask_patterns() -> t.Any:
+    import flask
+
+    app = flask.Flask("bench")
+    app.get("/p/str", endpoint="str")(lambda: HELLO)
+    app.get("/p/dict", endpoint="dict")(lambda: user_data(42))
+
+    @app.get("/p/response")
+    def response() -> t.Any:
+        return flask.Response(HELLO, mimetype="text/plain")
+
+    @app.get("/p/cookie")
+    def cookie() -> t.Any:
+        response = flask.Response(HELLO, mimetype="text/plain")
+        response.headers["X-Frame-Options"] = "DENY"
+        response.set_cookie("session", "abc", secure=True, httponly=True)
+        return response
+
+    app.get("/p/redirect", endpoint="redirect")(lambda: flask.redirect("/x"))
+
+    @app.get("/p/stream")
+    def stream() -> t.Any:
+        return flask.Response(chunks(), mimetype="text/plain")
+
+    @app.get("/p/args")
+    def args() -> str:
+        request = flask.request
+        return f"{request.args.get('q')} {request.args.get('page')}"
+
+    @app.post("/p/form")
+    def form() -> str:
+        return f"{flask.request.form.get('name')}"
+
+    @app.get("/p/file")
+    def file() -> t.Any:
+        return flask.send_file(SEND_FILE)
+
+    @app.get("/p/handled")
+    def handled() -> t.Any:
+        raise Conflict()
+
+    @app.errorhandler(Conflict)
+    def conflict(exc: Exception) -> t.Any:
+        return "conflict", 409
+
+    @app.get("/p/abort")
+    def aborted() -> t.Any:
+        flask.abort(404)
+
+    return app
+
+
+PATTERN_APPS: list[tuple[str, t.Callable[[], t.Any]]] = [
+    ("framework", framework_patterns),
+    ("falcon", falcon_patterns),
+    ("flask", flask_patterns),
+]
+
+
+def pattern_environ(pattern: Pattern) -> dict[str, t.Any]:
+    environ = make_environ(pattern.path)
+    environ["REQUEST_METHOD"] = pattern.method
+    environ["QUERY_STRING"] = pattern.query
+    if pattern.body:
+        environ["CONTENT_TYPE"] = pattern.content_type
+        environ["CONTENT_LENGTH"] = str(len(pattern.body))
+    return environ
+
+
+def run_pattern(app: t.Any, pattern: Pattern, number: int) -> float:
+    """Return the mean cost of ``number`` requests of ``pattern``, in seconds.
+
+    A fresh environ per request (and a fresh body stream for a POST: each
+    app reads it), as in :func:`per_request`.
+    """
+    environ = pattern_environ(pattern)
+    body = pattern.body
+    bytes_io = io.BytesIO
+    gc.collect()
+    # CPU time of this process, not wall time: the time other processes
+    # take on a shared machine is left out (the rows are compared in ratios).
+    started = time.process_time()
+    for _ in range(number):
+        env = environ.copy()
+        if body:
+            env["wsgi.input"] = bytes_io(body)
+        result = app(env, start_response)
+        for _chunk in result:
+            pass
+        if hasattr(result, "close"):
+            result.close()
+    return (time.process_time() - started) / number
+
+
+def check_pattern(name: str, app: t.Any, pattern: Pattern) -> None:
+    statuses: list[str] = []
+    env = pattern_environ(pattern)
+    env["wsgi.input"] = io.BytesIO(pattern.body)
+    result = app(env, lambda status, headers, exc_info=None: statuses.append(status))
+    try:
+        b"".join(result)
+    finally:
+        if hasattr(result, "close"):
+            result.close()
+    if not statuses or not statuses[-1].startswith(pattern.status):
+        raise SystemExit(f"{name} answered {statuses} for {pattern.name}")
+
+
+def run_patterns(rounds: int, number: int) -> dict[str, dict[str, float]]:
+    """Measure every pattern for every app; return the best µs of each."""
+    apps = [(name, maker()) for name, maker in PATTERN_APPS]
+    for name, app in apps:
+        for pattern in PATTERNS:
+            check_pattern(name, app, pattern)
+    best = {name: {p.name: float("inf") for p in PATTERNS} for name, _ in apps}
+    for round_number in range(rounds):
+        for pattern in PATTERNS:
+            for name, app in apps:
+                cost = run_pattern(app, pattern, number) * 1e6
+                best[name][pattern.name] = min(best[name][pattern.name], cost)
+        print(f"  patterns round {round_number + 1}/{rounds} done", file=sys.stderr)
+    return best
+
+
+def pattern_table(best: dict[str, dict[str, float]]) -> str:
+    """Format µs per request and the framework's ratios to Falcon and Flask."""
+    lines = [
+        "| pattern | framework us | falcon us | flask us | / falcon | / flask |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for pattern in PATTERNS:
+        ours, falcon, flask = (
+            best[name][pattern.name] for name in ("framework", "falcon", "flask")
+        )
+        lines.append(
+            f"| {pattern.name} | {ours:.2f} | {falcon:.2f} | {flask:.2f}"
+            f" | {ours / falcon:.2f}x | {ours / flask:.2f}x |"
+        )
+    worst = max(best["framework"][p.name] / best["falcon"][p.name] for p in PATTERNS)
+    verdict = "met" if worst <= 1.0 else "MISSED"
+    lines.append(f"target every pattern <= 1.0x falcon: {verdict} (worst {worst:.2f}x)")
+    return "\n".join(lines)
+
+
 # Measuring -------------------------------------------------------------------
 
 
@@ -253,7 +600,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--number", type=int, default=20000)
     parser.add_argument("--only", nargs="*", default=None)
+    parser.add_argument("--patterns-only", action="store_true")
+    parser.add_argument("--no-patterns", action="store_true")
     options = parser.parse_args(argv)
+    if not options.patterns_only:
+        main_table(options)
+    if not options.no_patterns:
+        best = run_patterns(options.rounds, options.number // 2)
+        print()
+        print(
+            f"Patterns: CPU us per request, best of {options.rounds} x"
+            f" {options.number // 2} (Python {sys.version.split()[0]})"
+        )
+        print(pattern_table(best))
+
+
+def main_table(options: argparse.Namespace) -> None:
+    """Measure /hello and /users/42 for every app; print the table."""
 
     makers: list[tuple[str, t.Callable[[], t.Any]]] = [
         ("bare WSGI (floor)", bare_app),

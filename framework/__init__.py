@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import typing as t
 
-from werkzeug.utils import redirect
-
 from . import signals
 from .app import App
 from .bootstrap import setup
@@ -23,6 +21,8 @@ from .exceptions import NotFound
 from .exceptions import RouteError
 from .exceptions import TooManyFieldsSent
 from .exceptions import abort
+from .helpers import redirect
+from .helpers import send_file
 from .templating import render
 from .templating import render_template
 from .wrappers import Request
@@ -49,6 +49,7 @@ __all__ = [
     "redirect",
     "render",
     "render_template",
+    "send_file",
     "setup",
     "signals",
     "url_for",

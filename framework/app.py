@@ -44,6 +44,7 @@ from . import templating
 from .conf import settings
 from .csrf import SAFE_METHODS
 from .csrf import check_request
+from .dispatch import Sentinel
 from .exceptions import DisallowedHost
 from .exceptions import HeaderValueError
 from .exceptions import RouteError
@@ -58,6 +59,7 @@ from .wrappers import ClosingStream
 from .wrappers import FinishingFile
 from .wrappers import Request
 from .wrappers import Response
+from .wrappers import _StreamedBody
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse
@@ -94,6 +96,8 @@ _HOST_RE: t.Final = re.compile(
 )
 _BAD_HEADER_CHARS: t.Final = re.compile(r"[\x00-\x1f\x7f]")
 _JSON_TYPE: t.Final = "application/json"
+_FAST_KINDS: t.Final[frozenset[type]] = frozenset({str, bytes, dict, list})
+"""View return types the core answers without a Response object."""
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
@@ -138,18 +142,33 @@ def _json_bytes(value: t.Any) -> bytes:
         return json.dumps(value, separators=(",", ":")).encode()
 
 
+_UNDECIDED: t.Final = Sentinel("_UNDECIDED")
+_accept_choices: dict[str, bool | None] = {"": None, "*/*": None}
+"""``Accept`` value -> JSON preferred (True), HTML (False), neither (None)."""
+
+
 def _wants_json(request: Request) -> bool:
     """Return whether an error for ``request`` should be JSON rather than HTML.
 
     The ``Accept`` header decides when it prefers one of the two; when it
     does not (absent, ``*/*``), a request that sent JSON gets JSON.
     """
-    accept = request.accept_mimetypes
-    json_quality = accept.quality(_JSON_TYPE)
-    html_quality = accept.quality("text/html")
-    if json_quality != html_quality:
-        return json_quality > html_quality
-    return bool(request.is_json)
+    # PERF: parsing Accept costs about 5 us per HTTP error; the choice
+    # depends on the header's value only, so it is made once per value
+    # (clients send few distinct ones; 256 are remembered).
+    environ = request.environ
+    accept = environ.get("HTTP_ACCEPT", "")
+    choice = _accept_choices.get(accept, _UNDECIDED)
+    if choice is _UNDECIDED:
+        accepted = request.accept_mimetypes
+        json_quality = accepted.quality(_JSON_TYPE)
+        html_quality = accepted.quality("text/html")
+        choice = None if json_quality == html_quality else json_quality > html_quality
+        if len(_accept_choices) < 256:
+            _accept_choices[accept] = choice
+    if choice is not None:
+        return bool(choice)
+    return bool(environ.get("CONTENT_TYPE")) and bool(request.is_json)
 
 
 _apps: weakref.WeakSet[App] = weakref.WeakSet()
@@ -209,6 +228,38 @@ def _check_length(length: str, limit: int) -> None:
         raise RequestEntityTooLarge()
 
 
+_error_bodies: dict[type[HTTPException], tuple[str | None, str]] = {}
+
+
+def _error_response(exc: HTTPException, environ: WSGIEnvironment) -> Response:
+    """Return the response of an HTTP error: werkzeug's ``exc.get_response()``.
+
+    PERF: the error page of a werkzeug error class (``abort(404)``, a routing
+    404) depends on its class only, unless an instance or subclass changes
+    what werkzeug renders; that page is built once per class, and the
+    response is a lean :class:`Response` with werkzeug's status, headers and
+    body (tests/test_app.py compares them).
+    """
+    # Anything set on the instance (a description, a response, a code...)
+    # changes the page: werkzeug renders it.
+    if exc.response is not None or len(exc.__dict__) != 1:
+        return t.cast(Response, exc.get_response(environ))
+    cls = type(exc)
+    cached = _error_bodies.get(cls)
+    # The class's description may be changed at run time: it is the key too.
+    if cached is None or cached[0] is not exc.description:
+        if not (
+            cls.get_response is HTTPException.get_response
+            and cls.get_body is HTTPException.get_body
+            and cls.get_description is HTTPException.get_description
+            and cls.get_headers is HTTPException.get_headers
+            and cls.name is HTTPException.name
+        ):
+            return t.cast(Response, exc.get_response(environ))
+        cached = _error_bodies[cls] = (exc.description, exc.get_body(environ))
+    return Response(cached[1], exc.code)
+
+
 class _State:
     """What an app reads from the settings and builds once, per change."""
 
@@ -225,6 +276,8 @@ class _State:
         "html_headers",
         "csrf_enabled",
         "csrf_exempt",
+        "response_hooks",
+        "fast_kinds",
     )
 
     router: Router
@@ -239,6 +292,8 @@ class _State:
     html_headers: tuple[tuple[str, str], ...]
     csrf_enabled: bool
     csrf_exempt: frozenset[str]
+    response_hooks: tuple[cabc.Callable[[Request, Response], Response], ...]
+    fast_kinds: frozenset[type]
 
 
 class App:
@@ -294,6 +349,7 @@ class App:
         self._state: _State | None = None
         self._lock = threading.Lock()
         self._build_adapter: MapAdapter | None = None
+        self._response_hooks: list[cabc.Callable[[Request, Response], Response]] = []
         self.static: StaticFiles | None = None
         """The app's static files, if it has a ``static_folder``."""
         if static_folder is not None:
@@ -578,6 +634,8 @@ class App:
                 for factory in reversed(self.view_middleware):
                     handler = factory(handler)
             state.handler = handler
+            state.response_hooks = tuple(self._response_hooks)
+            state.fast_kinds = frozenset() if state.response_hooks else _FAST_KINDS
             self._state = state
             return state
 
@@ -624,6 +682,13 @@ class App:
         if kind is list or kind is tuple:
             closing.extend(iterable)
             return closing
+        if kind is _StreamedBody:
+            # PERF: a Response's streamed body goes to the server as it is,
+            # adopted by the request (no ClosingStream around it); the
+            # request closes the Response itself, so nothing points back.
+            iterable.closing = closing  # type: ignore[attr-defined]
+            closing.iterable = iterable.response  # type: ignore[attr-defined]
+            return iterable
         wrapper = environ.get("wsgi.file_wrapper")
         if wrapper is not None and kind is wrapper:
             return self._file_response(iterable, wrapper, closing)
@@ -666,9 +731,7 @@ class App:
         # PERF: the request rides on ``closing`` rather than in the environ
         # ("werkzeug.request"): a new key makes a server's full environ grow
         # its table, about 2 us per request in a gunicorn worker.
-        closing.request = request = state.request_class(
-            environ, populate_request=not self._direct
-        )
+        closing.request = request = state.request_class(environ, not self._direct)
         try:
             host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
             if host not in state.good_hosts:
@@ -677,63 +740,49 @@ class App:
             if length and state.max_content_length is not None:
                 _check_length(length, state.max_content_length)
             if state.handler is not None:
-                response = self._finish_response(state, request, state.handler(request))
-                return response(environ, closing.start_response)
-            method = request.method
-            rule, values = state.router.match(environ, method)
-            if method == "OPTIONS" and getattr(
-                rule, "provide_automatic_options", False
-            ):
-                return self._options_response(state, request)(
-                    environ, closing.start_response
-                )
-            request.endpoint = endpoint = rule.endpoint
-            request.view_args = values
-            # CSRF (framework.csrf): unsafe methods need the session's token.
-            if (
-                method not in SAFE_METHODS
-                and state.csrf_enabled
-                and endpoint not in state.csrf_exempt
-            ):
-                check_request(request)
-            rv: t.Any = (
-                self.view_functions[endpoint](request, **values)
-                if values
-                else self.view_functions[endpoint](request)
-            )
-            # PERF: common return values skip werkzeug's Response; the
-            # output equals Response's (tests/test_app.py compares them).
-            # NOTE: a view that used the session takes the Response path,
-            # where _finish_response saves it.
-            kind = type(rv) if request.loaded_session is None else None
-            if kind is str:
-                body = rv.encode(state.charset)
-                headers = [
-                    ("Content-Type", state.html_type),
-                    ("Content-Length", str(len(body))),
-                    *state.html_headers,
-                ]
-            elif kind is dict or kind is list:
-                body = _json_bytes(rv)
-                headers = [
-                    ("Content-Type", _JSON_TYPE),
-                    ("Content-Length", str(len(body))),
-                ]
-            elif kind is bytes:
-                body = rv
-                headers = [
-                    ("Content-Type", state.html_type),
-                    ("Content-Length", str(len(body))),
-                    *state.html_headers,
-                ]
+                response = state.handler(request)
             else:
-                response = self._finish_response(state, request, self.make_response(rv))
-                return response(environ, closing.start_response)
-            closing.status = "200 OK"
-            closing.server_start_response("200 OK", headers)
-            if method == "HEAD":
-                return []
-            return [body]
+                rv = self._call_view(state, request)
+                kind = type(rv)
+                # NOTE: a view that used the session takes the Response path,
+                # where _finish_response saves it.
+                if kind in state.fast_kinds and request.loaded_session is None:
+                    # PERF: common return values skip werkzeug's Response;
+                    # the output equals Response's (tests/test_app.py
+                    # compares them). No kind is fast while a response hook
+                    # needs a Response object.
+                    if kind is str:
+                        body = rv.encode(state.charset)
+                        headers = [
+                            ("Content-Type", state.html_type),
+                            ("Content-Length", str(len(body))),
+                            *state.html_headers,
+                        ]
+                    elif kind is bytes:
+                        body = rv
+                        headers = [
+                            ("Content-Type", state.html_type),
+                            ("Content-Length", str(len(body))),
+                            *state.html_headers,
+                        ]
+                    else:
+                        body = _json_bytes(rv)
+                        headers = [
+                            ("Content-Type", _JSON_TYPE),
+                            ("Content-Length", str(len(body))),
+                        ]
+                    closing.status = "200 OK"
+                    closing.server_start_response("200 OK", headers)
+                    if request.method == "HEAD":
+                        return []
+                    return [body]
+                if kind is Response and 200 <= rv._status_code != 204:
+                    # PERF: what make_response() returns for a Response.
+                    response = rv
+                else:
+                    response = self.make_response(rv)
+            response = self._finish_response(state, request, response)
+            return response(environ, closing.start_response)
         except HTTPException as exc:
             response = self.handle_http_exception(request, exc)
         except Exception as exc:
@@ -748,16 +797,31 @@ class App:
     def _finish_response(
         self, state: _State, request: Request | None, response: Response
     ) -> Response:
-        """Save the session the request used; add the security headers to HTML.
+        """Process the response of every request: the one place for it.
 
-        The one place where sessions and ``SECURITY_HEADERS`` join a response
-        built as a :class:`Response` (the fast path for ``str``/``bytes``
-        adds the same headers itself, and a view that touched the session
-        never takes it). A request that left the session alone pays one
-        attribute read here.
+        NOTE: :meth:`_handle` passes every response it makes through here
+        (view, view-middleware and HTTP error responses alike), except the
+        fast ``str``/``bytes``/``dict`` path, which adds the security headers
+        itself and is not taken by a view that touched the session or while a
+        response hook is installed. Here the session the request used is
+        saved, ``SECURITY_HEADERS`` join HTML responses, and the internal
+        response hooks (``hook(request, response) -> response``) run; a
+        request that left the session alone pays one attribute read. An error
+        answered after the server refused the first headers
+        (:meth:`_start_error`) comes without a request: it only gets the
+        headers.
         """
-        if request is not None and request.loaded_session is not None:
+        if request is None:
+            return self._add_html_headers(state, response)
+        if request.loaded_session is not None:
             save_session(request, request.loaded_session, response)
+        self._add_html_headers(state, response)
+        for hook in state.response_hooks:
+            response = hook(request, response)
+        return response
+
+    def _add_html_headers(self, state: _State, response: Response) -> Response:
+        """Add ``SECURITY_HEADERS`` to an HTML response that lacks them."""
         if state.html_headers:
             headers = response.headers
             if headers.get("Content-Type", "").startswith("text/html"):
@@ -765,26 +829,39 @@ class App:
                     headers.setdefault(name, value)
         return response
 
+    def _call_view(self, state: _State, request: Request) -> t.Any:
+        """Route ``request`` and call its view: the one routing step.
+
+        Both cores use it: :meth:`_handle` (no view middleware) and
+        :meth:`_get_response` (the innermost ``get_response``). It sets
+        ``request.endpoint`` and ``request.view_args``.
+
+        :returns: the view's return value, or the response to an automatic
+            ``OPTIONS``.
+        :raises HTTPException: no rule matches (404, 405) or a redirect.
+        """
+        method = request.method
+        rule, values = state.router.match(request.environ, method)
+        if method == "OPTIONS" and getattr(rule, "provide_automatic_options", False):
+            return self._options_response(state, request)
+        request.endpoint = endpoint = rule.endpoint
+        request.view_args = values
+        # CSRF (framework.csrf): unsafe methods need the session's token.
+        if (
+            method not in SAFE_METHODS
+            and state.csrf_enabled
+            and endpoint not in state.csrf_exempt
+        ):
+            check_request(request)
+        view = self.view_functions[endpoint]
+        # PERF: a call without ** when the rule has no arguments.
+        return view(request, **values) if values else view(request)
+
     def _get_response(self, request: Request) -> Response:
         """Route and call the view; the innermost ``get_response``."""
         state = self._state or self._setup()
         try:
-            method = request.method
-            rule, values = state.router.match(request.environ, method)
-            if method == "OPTIONS" and getattr(
-                rule, "provide_automatic_options", False
-            ):
-                return self._options_response(state, request)
-            request.endpoint = rule.endpoint
-            request.view_args = values
-            if (
-                method not in SAFE_METHODS
-                and state.csrf_enabled
-                and rule.endpoint not in state.csrf_exempt
-            ):
-                check_request(request)
-            rv = self.view_functions[rule.endpoint](request, **values)
-            return self.make_response(rv)
+            return self.make_response(self._call_view(state, request))
         except HTTPException as exc:
             return self.handle_http_exception(request, exc)
 
@@ -838,9 +915,12 @@ class App:
         if isinstance(rv, Response):
             response = rv
         elif isinstance(rv, str | bytes | bytearray):
-            response = self.response_class(rv)
+            # The status set by the constructor, as the setter would.
+            response = self.response_class(rv, status)
+            status = None
         elif isinstance(rv, dict | list):
-            response = self.response_class(_json_bytes(rv), mimetype=_JSON_TYPE)
+            response = self.response_class(_json_bytes(rv), status, mimetype=_JSON_TYPE)
+            status = None
         elif isinstance(rv, HTTPException):
             response = t.cast(Response, rv.get_response())
         elif isinstance(rv, BaseResponse):
@@ -864,7 +944,8 @@ class App:
                         " split or break the response."
                     )
                 response.headers[name] = value
-        if response.status_code == 204 or response.status_code < 200:
+        code = response.status_code
+        if code == 204 or code < 200:
             # A response without content must not announce a content type.
             response.headers.pop("Content-Type", None)
         return response
@@ -881,7 +962,7 @@ class App:
         if handler is None:
             if _wants_json(request):
                 return self._json_error(request, exc)
-            return t.cast(Response, exc.get_response(request.environ))
+            return _error_response(exc, request.environ)
         try:
             return self.make_response(handler(request, exc))
         except HTTPException as other:

@@ -15,9 +15,9 @@ import click
 import pytest
 from support import ROOT
 from support import TEST_SECRET_KEY
+from support import Server
 from support import free_port
 from support import get
-from support import wait_for_port
 
 from framework import metrics
 from framework import serving
@@ -325,33 +325,19 @@ def test_plain_gunicorn_serves_app_example(tmp_path):
         timeout=60,
     )
     assert migrate.returncode == 0, migrate.stderr
-    port = free_port()
-    log_path = tmp_path / "gunicorn.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--graceful-timeout",
-                "5",
-                "app_example.wsgi:app",
-            ],
-            cwd=tmp_path,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    server = Server.gunicorn(
+        tmp_path,
+        "app_example.wsgi:app",
+        env={"DATABASE_URL": env["DATABASE_URL"]},
+        clean=True,
+    )
     try:
-        wait_for_port(port, process, log_path)
-        status, body = get(f"http://127.0.0.1:{port}/api/tags")
+        server.wait_ready()
+        status, body = server.get("/api/tags")
         assert status == 200
         assert b'"python"' in body
     finally:
-        process.terminate()
-        assert process.wait(20) == 0
+        assert server.stop() == 0
 
 
 def _hello(environ, start_response):
