@@ -1,1 +1,1 @@
-"""An installed app with commands of its own (tests/management/test_app_commands.py)."""
+"""An installed app with commands of its own (tests/cli/test_app_commands.py)."""

@@ -13,7 +13,7 @@ from framework.dispatch import Signal
 from .conftest import framework_env
 from .conftest import run_framework
 
-HERE = "tests/management/test_introspect.py"
+HERE = "tests/cli/test_introspect.py"
 
 
 class Sender:
