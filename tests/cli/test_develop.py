@@ -74,6 +74,7 @@ def test_run_refuses_the_debugger_without_debug(runner, configure):
     assert "Refusing to start the interactive debugger" in result.stderr
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("debug", ["0", "1"])
 def test_run_serves_on_loopback_in_a_subprocess(tmp_path, debug):
     """`run` serves on 127.0.0.1; with DEBUG on, a failing view opens the debugger."""
@@ -107,6 +108,7 @@ def test_run_serves_on_loopback_in_a_subprocess(tmp_path, debug):
         assert "kaboom" not in body
 
 
+@pytest.mark.server
 def test_run_reloads_changed_code(tmp_path):
     module = tmp_path / "reloadapp.py"
     source = (
@@ -162,6 +164,7 @@ def test_run_reloads_changed_code(tmp_path):
         proc.wait(timeout=10)
 
 
+@pytest.mark.server
 def test_run_debug_turns_on_debug_the_debugger_and_the_reloader(tmp_path):
     log = tmp_path / "run.log"
     env = framework_env(FRAMEWORK_APP="tests.apps.debugapp:app", FRAMEWORK_DEBUG="0")
