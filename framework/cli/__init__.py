@@ -44,11 +44,11 @@ if t.TYPE_CHECKING:
 
 __all__ = [
     "COMMANDS",
-    "DEFAULT_APP",
-    "DOCS_URL",
     "CommandContext",
     "CommandError",
     "CommandUsageError",
+    "DEFAULT_APP",
+    "DOCS_URL",
     "call_command",
     "database_option",
     "error_message",

@@ -42,7 +42,7 @@ from . import CommandContext
 from . import pass_context
 from . import verbosity_option
 
-__all__ = ["TEMPLATE_DIR", "create_project", "new"]
+__all__ = ["TEMPLATE_DIR", "check_name", "create_project", "new"]
 
 TEMPLATE_DIR = pathlib.Path(__file__).resolve().parent.parent / "project_template"
 """The project template shipped in the package."""

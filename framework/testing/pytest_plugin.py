@@ -35,8 +35,10 @@ sent) and provides fixtures:
   setting for the test, through ``override_settings`` (so ``setting_changed``
   is sent on both ends).
 
-Loading it imports only ``framework.testing`` (never the ORM, WebTest or the
-command line): those are imported by the fixtures that need them.
+Loading it imports ``framework`` (the web core, werkzeug) and
+``framework.testing``, never the ORM, WebTest or the command line: those are
+imported by the fixtures that need them. A suite that does not use the plugin
+skips it with ``-p no:framework``.
 """
 
 from __future__ import annotations
