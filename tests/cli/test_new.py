@@ -148,3 +148,21 @@ def test_the_projects_migration_matches_its_models_and_lints_clean(new_project):
             [executable, *argv], cwd=project, capture_output=True, text=True
         )
         assert result.returncode == 0, (tool, result.stdout, result.stderr)
+
+
+def test_the_image_never_serves_the_dev_only_key(new_project, tmp_path):
+    project, _ = new_project()
+    dockerfile = (project / "Dockerfile").read_text()
+    assert '    FRAMEWORK_SECRET_KEY=""\n' in dockerfile
+    # What the container runs, with the image's environment: refused.
+    serve = subprocess.run(
+        [sys.executable, "-m", "framework", "serve", "--bind", "127.0.0.1:0"],
+        cwd=project,
+        env=framework_env(FRAMEWORK_SECRET_KEY="", FRAMEWORK_DEBUG="0"),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert serve.returncode == 1, serve.stdout + serve.stderr
+    assert "Error: ImproperlyConfigured: SECRET_KEY is empty." in serve.stderr
