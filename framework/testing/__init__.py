@@ -24,12 +24,11 @@ import threading
 import typing as t
 import warnings
 
-from .. import templating
-from ..conf import override_settings
-from ..dispatch import Signal
-
 if t.TYPE_CHECKING:
     from webtest import TestApp as TestApp
+
+    from ..conf import override_settings as override_settings
+    from ..dispatch import Signal
 
 __all__ = [
     "ANYTHING",
@@ -346,6 +345,8 @@ def setup_test_environment() -> None:
     global _environment_depth
     with _environment_lock:
         _environment_depth += 1
+        from .. import templating
+
         templating.set_instrumentation(True)
 
 
@@ -355,6 +356,8 @@ def teardown_test_environment() -> None:
     with _environment_lock:
         _environment_depth = max(0, _environment_depth - 1)
         if _environment_depth == 0:
+            from .. import templating
+
             templating.set_instrumentation(False)
 
 
@@ -384,8 +387,15 @@ def _make_test_app_class() -> type[t.Any]:
 
 
 def __getattr__(name: str) -> t.Any:
+    # PERF: WebTest and the settings machinery are imported on first use, so
+    # loading the pytest plugin (a submodule) costs nothing up front.
     if name == "TestApp":
         cls = _make_test_app_class()
         globals()["TestApp"] = cls
         return cls
+    if name == "override_settings":
+        from ..conf import override_settings
+
+        globals()["override_settings"] = override_settings
+        return override_settings
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -35,29 +35,31 @@ sent) and provides fixtures:
   setting for the test, through ``override_settings`` (so ``setting_changed``
   is sent on both ends).
 
-Loading it imports ``framework`` (the web core, werkzeug) and
-``framework.testing``, never the ORM, WebTest or the command line: those are
-imported by the fixtures that need them. A suite that does not use the plugin
-skips it with ``-p no:framework``.
+Loading it costs nothing in a project that does not use framework: it imports
+no part of framework, werkzeug or Jinja2 (``framework`` and
+``framework.testing`` import their names on first use). Instrumentation and
+logging are set up when a project is configured (the ini options above), or
+else as soon as the session has imported framework (its conftest or test
+modules did); the ORM, WebTest and the command line are imported by the
+fixtures that need them. ``-p no:framework`` skips the plugin altogether.
 """
 
 from __future__ import annotations
 
 import collections.abc as cabc
 import os
+import sys
 import typing as t
 
 import pytest
 
-from framework import bootstrap
-from framework import testing
-from framework.conf import ENVIRONMENT_VARIABLE
-from framework.conf import ImproperlyConfigured
-from framework.conf import override_settings
-from framework.conf import settings as _settings
-
 if t.TYPE_CHECKING:
     from framework.dispatch import Signal
+    from framework.testing import SignalCapture
+
+# PERF: nothing of framework is imported at module level (see the docstring).
+_SETTINGS_VARIABLE = "FRAMEWORK_SETTINGS_MODULE"
+"""framework.conf.ENVIRONMENT_VARIABLE (tests/testing checks they agree)."""
 
 __all__ = [
     "SettingsFixture",
@@ -110,6 +112,8 @@ _loaded_app: list[t.Any] = []
 
 
 def _load_app(config: pytest.Config) -> t.Any:
+    from framework import bootstrap
+
     if not _loaded_app:
         spec = _app_spec(config)
         if spec is None:
@@ -118,15 +122,41 @@ def _load_app(config: pytest.Config) -> t.Any:
     return _loaded_app[0]
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    """Turn test instrumentation on; set the configured project up."""
-    testing.setup_test_environment()
-    settings_module = _option(config, "framework_settings", ENVIRONMENT_VARIABLE)
-    if settings_module is None and _app_spec(config) is None:
-        bootstrap.leave_logging_alone()
+_instrumented: list[bool] = []
+
+
+def _instrument() -> None:
+    """Turn test instrumentation on and leave logging to pytest, once."""
+    if _instrumented:
         return
+    from framework import bootstrap
+    from framework import testing
+
+    testing.setup_test_environment()
+    bootstrap.leave_logging_alone()
+    _instrumented.append(True)
+
+
+def _framework_in_use() -> bool:
+    """Whether this session imported framework's settings (any real use does)."""
+    return "framework.conf" in sys.modules
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Set the configured project up; otherwise wait until framework is used."""
+    settings_module = _option(config, "framework_settings", _SETTINGS_VARIABLE)
+    if settings_module is None and _app_spec(config) is None:
+        if _framework_in_use():
+            _instrument()
+        return
+    from framework import bootstrap
+    from framework import testing
+    from framework.conf import ImproperlyConfigured
+
+    testing.setup_test_environment()
+    _instrumented.append(True)
     if settings_module is not None:
-        os.environ[ENVIRONMENT_VARIABLE] = settings_module
+        os.environ[_SETTINGS_VARIABLE] = settings_module
     try:
         if _app_spec(config) is not None:
             _load_app(config)
@@ -135,9 +165,25 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"framework: {exc}") from exc
 
 
+def pytest_collectstart(collector: pytest.Collector) -> None:
+    """Set up instrumentation once a collected module imported framework."""
+    if not _instrumented and _framework_in_use():
+        _instrument()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Set up instrumentation if the collected modules imported framework."""
+    if not _instrumented and _framework_in_use():
+        _instrument()
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Turn test instrumentation off again."""
-    testing.teardown_test_environment()
+    if _instrumented:
+        from framework import testing
+
+        testing.teardown_test_environment()
+        _instrumented.clear()
 
 
 class SettingsFixture:
@@ -147,17 +193,23 @@ class SettingsFixture:
         object.__setattr__(self, "_overrides", [])
 
     def __getattr__(self, name: str) -> t.Any:
-        return getattr(_settings, name)
+        from framework.conf import settings
+
+        return getattr(settings, name)
 
     def __setattr__(self, name: str, value: t.Any) -> None:
         self._override(name, value)
 
     def __delattr__(self, name: str) -> None:
-        getattr(_settings, name)  # AttributeError naming a missing setting
+        from framework.conf import settings
+
+        getattr(settings, name)  # AttributeError naming a missing setting
         self._override(name, None)
-        delattr(_settings._wrapped, name)
+        delattr(settings._wrapped, name)
 
     def _override(self, name: str, value: t.Any) -> None:
+        from framework.conf import override_settings
+
         override = override_settings(**{name: value})
         override.__enter__()
         self._overrides.append(override)
@@ -178,11 +230,13 @@ def settings() -> cabc.Iterator[SettingsFixture]:
 
 
 @pytest.fixture
-def signal_capture() -> cabc.Iterator[cabc.Callable[..., testing.SignalCapture]]:
+def signal_capture() -> cabc.Iterator[cabc.Callable[..., SignalCapture]]:
     """Start signal captures that stop when the test ends."""
-    started: list[testing.SignalCapture] = []
+    from framework import testing
 
-    def start(*signals: Signal, sender: t.Any = None) -> testing.SignalCapture:
+    started: list[SignalCapture] = []
+
+    def start(*signals: Signal, sender: t.Any = None) -> SignalCapture:
         recorder = testing.capture(*signals, sender=sender).start()
         started.append(recorder)
         return recorder
@@ -203,6 +257,8 @@ def app(pytestconfig: pytest.Config) -> t.Any:
 @pytest.fixture
 def client(app: t.Any) -> t.Any:
     """Return a WebTest client (lint on) for the ``app`` fixture's app."""
+    from framework import testing
+
     return testing.TestApp(app)
 
 
@@ -215,7 +271,10 @@ def framework_db_setup(
     Yields the ``DATABASES`` setting in force meanwhile. Override this fixture
     to use databases of your own.
     """
-    if not _settings.INSTALLED_APPS:
+    from framework.conf import ImproperlyConfigured
+    from framework.conf import settings
+
+    if not settings.INSTALLED_APPS:
         pytest.fail(_NO_PROJECT.format(fixture="db"), pytrace=False)
     from framework.cli import CommandError
     from framework.cli import call_command

@@ -130,9 +130,39 @@ def test_loading_the_plugin_imports_neither_webtest_nor_the_orm(tmp_path):
         "import sys, framework.testing.pytest_plugin as plugin\n"
         "assert plugin.client and plugin.settings and plugin.signal_capture\n"
         "heavy = ('webtest', 'webob', 'framework.orm', 'sqlalchemy', 'jinja2',"
-        " 'framework.cli', 'click', 'framework.testing.databases')\n"
+        " 'framework.cli', 'click', 'framework.testing.databases', 'werkzeug',"
+        " 'framework.app', 'framework.dispatch', 'framework.conf')\n"
         "loaded = ' '.join(m for m in heavy if m in sys.modules)\n"
         f"open({str(out)!r}, 'w').write(loaded)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     assert out.read_text() == ""
+
+
+UNRELATED_PROJECT = """
+import sys
+
+
+def test_nothing_of_framework_was_imported():
+    loaded = [
+        name
+        for name in ("framework.conf", "framework.dispatch", "werkzeug", "jinja2")
+        if name in sys.modules
+    ]
+    assert loaded == []
+    assert "framework.testing.pytest_plugin" in sys.modules  # it was loaded
+"""
+
+
+def test_a_project_without_framework_pays_nothing_for_the_plugin(tmp_path):
+    """Loaded by its entry point, the plugin imports nothing of framework."""
+    code, output = run_pytest(tmp_path, "test_unrelated.py", UNRELATED_PROJECT)
+    assert code == 0, output
+    assert "1 passed" in output
+
+
+def test_the_settings_variable_is_the_settings_one():
+    from framework.conf import ENVIRONMENT_VARIABLE
+    from framework.testing import pytest_plugin
+
+    assert pytest_plugin._SETTINGS_VARIABLE == ENVIRONMENT_VARIABLE
