@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import stat
+import urllib.parse
 
 import pytest
 from click.testing import CliRunner
@@ -221,10 +222,19 @@ def test_sign_in_redirects_back_and_shows_the_user(browser, user):
 
 
 @pytest.mark.parametrize(
-    "target", ["//evil.example/", "https://evil.example/", "/\\evil.example"]
+    "target",
+    [
+        "//evil.example/",
+        "https://evil.example/",
+        "/\\evil.example",
+        # Browsers and werkzeug's Location header drop tabs and newlines.
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "/\r\n/evil.example",
+    ],
 )
 def test_sign_in_never_redirects_off_the_site(browser, user, target):
-    response = sign_in(browser, next_path=target.replace("/", "%2F"))
+    response = sign_in(browser, next_path=urllib.parse.quote(target, safe=""))
     assert response.headers["Location"] in ("/", "http://localhost/")
 
 
