@@ -62,7 +62,8 @@ def _bookmarks(request, extra=0):
         query = query.filter(pk__in=list(ids))
     before = request.args.get("before")
     if before is not None:
-        if not before.isdigit():
+        # NOTE: str.isdigit() also accepts "²" and other digits int() refuses.
+        if not (before.isascii() and before.isdigit()) or len(before) > 20:
             abort(400, "'before' must be a bookmark id.")
         query = query.filter(pk__lt=int(before))
     # One more than asked for: whether there is a next page.
