@@ -328,6 +328,8 @@ def export_csv(request):
             yield buffer.getvalue().encode()
             buffer.seek(0)
             buffer.truncate()
+        if buffer.tell():  # no bookmark at all: the header alone
+            yield buffer.getvalue().encode()
 
     return Response(
         rows(),

@@ -449,6 +449,22 @@ def test_the_export_has_notes_and_no_formulas(browser, token):
     assert last[3] == "'+1 line\nand -2"
     assert last[5] == "'@home"
     assert rows[1][2] == "PEP 3333: WSGI"  # nothing else changes
+    for notes in ("-2+3", "\tcmd", "\rcmd", "+x"):
+        browser.patch_json(
+            f"/api/bookmarks/{last[0]}", {"notes": notes}, headers=auth, status=200
+        )
+        rows = list(csv.reader(io.StringIO(browser.get("/export.csv").text)))
+        assert rows[-1][3] == "'" + notes
+
+
+def test_an_empty_export_still_has_its_header(browser):
+    from app_example import services
+
+    for bookmark_id in (1, 2, 3):
+        services.delete_bookmark(bookmark_id)
+    response = browser.get("/export.csv")
+    assert response.content_type == "text/csv"
+    assert response.text.splitlines() == ["id,url,title,notes,collection,tags,created"]
 
 
 def test_static_files_favicon_and_headers(browser, site):
