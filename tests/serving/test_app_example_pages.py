@@ -424,6 +424,17 @@ def test_metrics_and_audit_need_a_token_or_an_allowed_address(browser, token, se
             headers={"Authorization": "Bearer wrong"},
             status=401,
         )
+    # Relayed by a reverse proxy on this machine: the address is the proxy's.
+    local = {"REMOTE_ADDR": "127.0.0.1"}
+    for header in ("X-Forwarded-For", "X-Real-IP", "Forwarded"):
+        proxied = {header: "203.0.113.9"}
+        browser.get("/metrics", extra_environ=local, headers=proxied, status=401)
+        browser.get(
+            "/api/audit",
+            extra_environ=local,
+            headers={**proxied, "Authorization": f"Bearer {token}"},
+            status=200,
+        )
     settings.OPS_ALLOWED_ADDRESSES = ["203.0.113.0/24"]
     browser.get("/metrics", extra_environ=remote, status=200)
     browser.get("/metrics", extra_environ={"REMOTE_ADDR": "127.0.0.1"}, status=401)
