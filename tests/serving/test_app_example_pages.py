@@ -14,13 +14,12 @@ import stat
 import urllib.parse
 
 import pytest
+from bookmarks_server import app_example_in_process
 from click.testing import CliRunner
 
-from framework.apps import apps
 from framework.cli import call_command
 from framework.cli import main
 from framework.conf import settings
-from framework.orm import connections
 from framework.testing import TestApp
 
 PASSWORD = "correct horse battery"
@@ -28,27 +27,9 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def site(tmp_path):
-    import app_example.wsgi
-    from app_example import settings as app_settings
-    from framework import metrics
-
-    options = {
-        name: value for name, value in vars(app_settings).items() if name.isupper()
-    }
-    options["DATABASES"] = {"default": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
-    options["SECRET_KEY"] = "app-example-page-tests-0123456789-0123456789"
-    settings.reset()
-    settings.configure(**options)
-    apps.reset()
-    connections.reset()
-    # What framework serve does in every worker; here, this process only.
-    metrics.enable("")
-    call_command("migrate", app="app_example.wsgi:app", interactive=False, verbosity=0)
-    yield app_example.wsgi.app
-    connections.reset()
-    metrics.disable()
-    settings.reset()
-    apps.reset()
+    key = "app-example-page-tests-0123456789-0123456789"
+    with app_example_in_process(tmp_path, SECRET_KEY=key) as app:
+        yield app
 
 
 @pytest.fixture
