@@ -27,6 +27,7 @@ import sys
 
 import pytest
 from support import ROOT
+from support import START_TIMEOUT
 from support import Server
 from support import subprocess_env
 
@@ -42,6 +43,8 @@ CHROMIUM_ARGS = [
 ]
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1024, "height": 768}
+TIMEOUT_MS = 30_000
+"""How long a navigation, an action or an ``expect`` may wait (a loaded CI)."""
 
 
 def _missing(what: str) -> None:
@@ -75,17 +78,20 @@ def served(tmp_path_factory):
     server = Server.serve(directory, "app_example.wsgi:app", ["-w", "2"], env)
     try:
         server.wait_ready()
-        subprocess.run(
+        # A worker answers (the port listens before the workers have booted).
+        status, body = server.get("/healthz", timeout=START_TIMEOUT)
+        assert status == 200, (body, server.output)
+        made = subprocess.run(
             [sys.executable, "-m", "framework", "createuser", USERNAME]
             + ["--password-stdin"],
             input=PASSWORD + "\n",
             cwd=directory,
             env=subprocess_env(env),
-            check=True,
             capture_output=True,
             text=True,
             timeout=120,
         )
+        assert made.returncode == 0, made.stdout + made.stderr
         server.directory = directory
         yield server
     finally:
@@ -98,9 +104,11 @@ def chromium():
     if executable is None:
         _missing("Chromium is not installed (apt-get install chromium)")
     try:
+        from playwright.sync_api import expect
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _missing("Playwright is not installed (pip install -e '.[test]')")
+        _missing("Playwright is not installed (pip install -e '.[dev]')")
+    expect.set_options(timeout=TIMEOUT_MS)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=executable, headless=True, args=CHROMIUM_ARGS
@@ -116,7 +124,7 @@ def context(chromium):
     # bypass_csp: the app's Content-Security-Policy would refuse the axe
     # script the accessibility check injects; the app itself runs no script.
     context = chromium.new_context(viewport=DESKTOP, bypass_csp=True)
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(TIMEOUT_MS)
     try:
         yield context
     finally:

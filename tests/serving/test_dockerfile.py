@@ -172,15 +172,13 @@ def test_start_command_serves_and_passes_the_healthcheck(tmp_path):
         )
         assert result.returncode == 0, result.stderr
         # Slow clients (a byte at a time) do not starve the check: each holds
-        # one thread of a gthread worker, where it would hold a sync worker.
+        # one thread of a gthread worker, where it would hold a sync worker
+        # (then the check's own 4 s timeout fails it, as it would in Docker).
         with _slow_clients(port, count=3):
-            started = time.monotonic()
             result = subprocess.run(
                 check, capture_output=True, text=True, timeout=30, env=env
             )
-            elapsed = time.monotonic() - started
         assert result.returncode == 0, result.stderr
-        assert elapsed < 4
         database = tmp_path / "data" / "app_example.db"
         assert database.exists()
         # A child of the master migrated; the master never opened the
