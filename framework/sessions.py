@@ -120,6 +120,11 @@ class Session(dict[str, t.Any]):
         self.modified = True
         super().update(*args, **kwargs)
 
+    def __ior__(self, other: t.Any) -> t.Self:  # type: ignore[override,misc]
+        # NOTE: dict's |= does not go through update().
+        self.modified = True
+        return super().__ior__(other)
+
 
 class _Config:
     """What sessions read from the settings, built once per change."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import http.cookies
 import logging
+import operator
 import time
 
 import pytest
@@ -241,6 +242,7 @@ def test_session_tracks_every_mutation():
         lambda s: s.popitem(),
         lambda s: s.setdefault("z", 1),
         lambda s: s.update(c=3),
+        lambda s: operator.ior(s, {"c": 3}),
         lambda s: s.clear(),
     ):
         fresh = Session({"a": 1}, new=False)
