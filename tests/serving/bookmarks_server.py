@@ -32,7 +32,6 @@ def app_example_in_process(
     Its settings module with ``overrides`` on top; yields its app. Settings,
     apps, connections and metrics are reset afterwards.
     """
-    import app_example.wsgi
     from app_example import settings as app_settings
     from framework import metrics
     from framework.apps import apps
@@ -49,6 +48,10 @@ def app_example_in_process(
     settings.configure(**options)
     apps.reset()
     connections.reset()
+    # NOTE: imported only now: its first import, with no SECRET_KEY set,
+    # would write a key file beside the default database, in the checkout.
+    import app_example.wsgi
+
     # What framework serve does in every worker; here, this process only.
     metrics.enable("")
     try:
