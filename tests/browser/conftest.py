@@ -7,7 +7,9 @@
 - ``chromium``: headless Chromium (``/usr/bin/chromium``, or ``$CHROMIUM``),
   launched by Playwright with ``executable_path``: nothing is downloaded. Each
   launch gets a fresh temporary profile (user-data-dir). One per module; each
-  test gets its own context (cookies) from ``context``.
+  test gets its own context (cookies) from ``context``, with the app's
+  Content-Security-Policy enforced (a refusal fails the test) unless it
+  injects axe-core.
 - ``axe``: the path of axe-core's ``axe.min.js``, from ``$AXE_CORE_PATH`` (the
   file, or a directory where ``npm install axe-core`` ran; ``.ci/run`` does).
 - ``artefacts``: the screenshot directory, ``$TEST_ARTEFACTS_DIR/browser`` or
@@ -120,10 +122,12 @@ def chromium():
 
 
 @pytest.fixture
-def context(chromium):
-    # bypass_csp: the app's Content-Security-Policy would refuse the axe
-    # script the accessibility check injects; the app itself runs no script.
-    context = chromium.new_context(viewport=DESKTOP, bypass_csp=True)
+def context(chromium, request):
+    # The app's Content-Security-Policy is enforced, as in a visitor's
+    # browser, except in a test that injects axe-core's script (the policy
+    # refuses it; the app itself runs no script).
+    bypass = "axe" in request.fixturenames
+    context = chromium.new_context(viewport=DESKTOP, bypass_csp=bypass)
     context.set_default_timeout(TIMEOUT_MS)
     try:
         yield context
@@ -133,7 +137,17 @@ def context(chromium):
 
 @pytest.fixture
 def page(context):
-    return context.new_page()
+    """A tab; the test fails if the page's Content-Security-Policy refused anything."""
+    page = context.new_page()
+    refused = []
+
+    def note(message):
+        if "Content Security Policy" in message.text:
+            refused.append(message.text)
+
+    page.on("console", note)
+    yield page
+    assert not refused, refused
 
 
 @pytest.fixture(scope="session")
