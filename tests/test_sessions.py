@@ -15,8 +15,10 @@ from itsdangerous import URLSafeTimedSerializer
 from framework import App
 from framework import Response
 from framework import abort
+from framework import signals
 from framework.sessions import Session
 from framework.testing import TestApp
+from framework.testing import capture
 
 KEY = "a-test-key-that-is-long-enough-0123456789"
 
@@ -221,14 +223,23 @@ def test_saving_without_a_secret_key_is_a_clear_500(client, secret, caplog):
     secret.SECRET_KEY = ""
     assert client.get("/get").json == {"name": None, "new": True}
     with caplog.at_level(logging.ERROR, logger="framework.request"):
-        client.get("/set", status=500)
+        with capture(signals.got_request_exception) as calls:
+            response = client.get("/set", status=500)
     assert "SECRET_KEY is empty" in caplog.text
+    # One error, reported once; the 500 page does not try the session again.
+    assert len(calls) == 1
+    assert caplog.text.count("Traceback") == 1
+    assert "Set-Cookie" not in response.headers
 
 
 def test_a_value_that_is_not_json_is_a_500(client, caplog):
     with caplog.at_level(logging.ERROR, logger="framework.request"):
-        client.get("/bad-value", status=500)
+        with capture(signals.got_request_exception) as calls:
+            response = client.get("/bad-value", status=500)
     assert "not JSON serializable" in caplog.text
+    assert len(calls) == 1
+    assert caplog.text.count("Traceback") == 1
+    assert "Set-Cookie" not in response.headers
 
 
 def test_session_tracks_every_mutation():
