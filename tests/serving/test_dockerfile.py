@@ -125,6 +125,9 @@ def test_image_shape():
     assert env["DATABASE_URL"].startswith("sqlite:////")
     assert "FRAMEWORK_SECRET_KEY" not in env, "never bake the secret key in"
     assert "pip install" in _one("RUN")
+    # No database or generated key of a developer's checkout enters the image.
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {"**/*.db", "**/*.sqlite3", "**/*.secret_key"} <= set(ignored)
 
 
 def test_start_command_is_the_documented_one():
