@@ -125,6 +125,8 @@ def _unmask(token: str) -> bytes | None:
         raw = bytes.fromhex(token)
     except ValueError:
         return None
+    if len(raw) != 2 * _SECRET_BYTES:  # fromhex() skips whitespace
+        return None
     mask, masked = raw[:_SECRET_BYTES], raw[_SECRET_BYTES:]
     return bytes(a ^ b for a, b in zip(masked, mask, strict=True))
 

@@ -95,7 +95,10 @@ def test_a_wrong_or_foreign_token_is_refused(client, caplog):
         client.post("/submit", {"csrf_token": foreign}, status=403)
         client.post("/submit", {"csrf_token": "zz" * 64}, status=403)
         client.post("/submit", {"csrf_token": "short"}, status=403)
-    assert caplog.text.count("CSRF token incorrect") == 3
+        # The right length, but spaces among the hex digits.
+        client.post("/submit", {"csrf_token": "aa" * 63 + "  "}, status=403)
+        client.post("/submit", {"csrf_token": " 0" * 64}, status=403)
+    assert caplog.text.count("CSRF token incorrect") == 5
 
 
 def test_a_token_without_its_session_is_refused(client, caplog):
