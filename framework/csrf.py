@@ -154,5 +154,8 @@ def check_request(request: Request) -> None:
             return
         else:
             reason = "CSRF token incorrect"
-    logger.warning("Forbidden (%s): %s %s", reason, request.method, request.path)
+    path = request.path
+    if not path.isprintable():  # a %0A in the URL must not forge a log line
+        path = path.encode("unicode_escape").decode("ascii")
+    logger.warning("Forbidden (%s): %s %s", reason, request.method, path)
     raise CSRFError(reason)

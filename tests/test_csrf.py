@@ -77,6 +77,17 @@ def test_a_form_posted_without_a_token_is_a_clear_403(client, caplog):
     assert "Forbidden (CSRF token missing): POST /submit" in caplog.text
 
 
+def test_the_warning_is_one_line_whatever_the_path(caplog):
+    app = make_app()
+    app.add_route("/notes/<name>", lambda request, name: name, methods=["POST"])
+    with caplog.at_level(logging.WARNING, logger="framework.security.csrf"):
+        TestApp(app).post("/notes/a%0A[ERROR] forged%0D", status=403)
+    (record,) = caplog.records
+    assert record.getMessage() == (
+        "Forbidden (CSRF token missing): POST /notes/a\\n[ERROR] forged\\r"
+    )
+
+
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
 def test_every_unsafe_method_is_checked(client, method):
     token = _form_token(client)
