@@ -233,6 +233,21 @@ def test_sign_out_and_a_password_change_end_the_session(browser, user):
     browser.get("/bookmarks/new", status=303)
 
 
+def test_signing_in_starts_a_new_session_and_a_new_csrf_token(browser, user):
+    form = browser.get("/signin").forms["signin-form"]
+    planted = form["csrf_token"].value  # what another site could have fixed
+    anonymous = browser.cookies["session"]
+    form["username"], form["password"] = "ada", PASSWORD
+    assert form.submit().status_int == 303
+    assert browser.cookies["session"] != anonymous
+    browser.post("/signout", {"csrf_token": planted}, status=403)
+    browser.get("/bookmarks/new", status=200)  # still signed in
+    # The anonymous cookie, replayed, is not signed in.
+    replay = TestApp(browser.app)
+    replay.set_cookie("session", anonymous)
+    replay.get("/bookmarks/new", status=303)
+
+
 def test_forms_without_their_csrf_token_are_refused(browser, user):
     sign_in(browser)
     refused = browser.post(
