@@ -312,6 +312,43 @@ def test_add_edit_and_delete_from_the_pages(browser, user):
     browser.get(f"/bookmarks/{bookmark_id}", status=404)
 
 
+HOSTILE = "<script>alert(1)</script>\"'><img src=x onerror=alert(2)>"
+
+
+def test_what_visitors_typed_is_escaped_on_every_page(browser, user):
+    sign_in(browser)
+    created = add(
+        browser,
+        url=f"https://x.test/?q={HOSTILE}",
+        title=HOSTILE,
+        tags=f"{HOSTILE[:30]} plain",
+        notes=HOSTILE,
+    )
+    assert created.status_int == 303
+    bookmark_id = created.headers["Location"].rsplit("/", 1)[1]
+    pages = [
+        created.follow(),  # with the "Added ..." message
+        browser.get(f"/bookmarks/{bookmark_id}"),
+        browser.get(f"/bookmarks/{bookmark_id}/edit"),
+        browser.get(f"/bookmarks/{bookmark_id}/delete"),
+        browser.get("/"),
+        browser.get("/", {"q": HOSTILE[:100]}),  # the heading names the search
+        browser.get("/", {"tag": HOSTILE[:30]}),
+        browser.get("/tags"),
+        browser.get("/signin", {"next": f"/{HOSTILE}"}),
+        add(browser, url=HOSTILE, title=HOSTILE),  # the form again, with errors
+    ]
+    for page in pages:
+        assert "<script>" not in page.text and "<img" not in page.text, page.request.url
+        assert not page.html.find_all("script") and not page.html.find_all("img")
+    # Shown as text, in the title, the heading and the fields.
+    detail = pages[1]
+    assert detail.html.h1.text == HOSTILE
+    assert detail.html.select_one(".notes").text == HOSTILE
+    assert pages[2].forms["bookmark-form"]["title"].value == HOSTILE
+    assert HOSTILE[:100] in pages[5].html.h1.text
+
+
 def test_editing_a_bookmark_deleted_meanwhile_is_a_404(browser, user):
     from app_example import services
 
