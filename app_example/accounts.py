@@ -8,7 +8,7 @@
   (reads stay public) and exempts it from CSRF, since no cookie authenticates
   it.
 - ``/metrics`` and ``/api/audit``: a token, or a client address listed in
-  ``OPS_ALLOWED_ADDRESSES``.
+  ``OPS_ALLOWED_ADDRESSES`` (for a request no reverse proxy relayed).
 """
 
 from __future__ import annotations
@@ -204,8 +204,14 @@ def api_view(view):
     return csrf_exempt(checked)
 
 
-def _address_allowed(address):
-    if not address:
+# Headers a reverse proxy adds. A request that carries one was relayed, so its
+# address is the proxy's (often 127.0.0.1), not the client's.
+PROXY_HEADERS = ("X-Forwarded-For", "X-Real-IP", "Forwarded")
+
+
+def _address_allowed(request):
+    address = request.remote_addr
+    if not address or any(name in request.headers for name in PROXY_HEADERS):
         return False
     try:
         client = ipaddress.ip_address(address)
@@ -221,8 +227,13 @@ def _address_allowed(address):
 
 
 def require_operator(request):
-    """/metrics and /api/audit: a valid token, or an allowed client address."""
-    if bearer_token(request) is None and _address_allowed(request.remote_addr):
+    """/metrics and /api/audit: a valid token, or an allowed client address.
+
+    The address counts only for a request that came straight from the
+    client: one relayed by a reverse proxy (see ``PROXY_HEADERS``) needs the
+    token, since every client of a proxy on this machine looks local.
+    """
+    if bearer_token(request) is None and _address_allowed(request):
         return
     if not token_is_valid(request):
         raise _unauthorized(

@@ -67,11 +67,18 @@ def see_other(location):
 
 
 def _local(target):
-    """``target`` if it is a path on this site, else "/" (no open redirect)."""
+    """``target`` if it is a path on this site, else "/" (no open redirect).
+
+    Browsers (and werkzeug's ``Location`` header) drop tabs and newlines
+    from a URL and read a backslash as a slash, so ``/<TAB>/evil.example``
+    and ``/\\evil.example`` lead off the site: a control character anywhere
+    refuses the target.
+    """
     if (
         isinstance(target, str)
         and target.startswith("/")
         and not target.startswith(("//", "/\\"))
+        and not any(char < " " or char == "\x7f" for char in target)
     ):
         return target
     return "/"

@@ -26,8 +26,9 @@ SECURITY_HEADERS = {
 }
 
 # Clients allowed to read /metrics and /api/audit without an API token
-# (addresses or networks). Behind a reverse proxy on the same machine every
-# client looks like 127.0.0.1: set it to [] there and use a token.
+# (addresses or networks). A request a reverse proxy relayed (X-Forwarded-For,
+# X-Real-IP or Forwarded) needs the token whatever its address; behind a proxy
+# that adds none of these, every client looks like 127.0.0.1: set it to [].
 OPS_ALLOWED_ADDRESSES = ["127.0.0.1", "::1"]
 
 # /fail raises on purpose, for load tests (framework loadtest turns it on).

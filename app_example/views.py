@@ -15,6 +15,7 @@ from framework.exceptions import BadRequest
 from framework.orm import ValidationError
 from framework.orm import transaction
 
+from . import services
 from .accounts import api_view
 from .accounts import require_operator
 from .models import AuditEntry
@@ -62,7 +63,8 @@ def _bookmarks(request, extra=0):
         query = query.filter(pk__in=list(ids))
     before = request.args.get("before")
     if before is not None:
-        if not before.isdigit():
+        # NOTE: str.isdigit() also accepts "²" and other digits int() refuses.
+        if not (before.isascii() and before.isdigit()) or len(before) > 20:
             abort(400, "'before' must be a bookmark id.")
         query = query.filter(pk__lt=int(before))
     # One more than asked for: whether there is a next page.
@@ -140,17 +142,7 @@ def bookmarks_api(request):
     if problem:
         return _error(problem)
     try:
-        with transaction.atomic():
-            collection, _ = Collection.objects.get_or_create(name=data["collection"])
-            bookmark = Bookmark.objects.create(
-                url=data["url"],
-                title=data["title"],
-                notes=data["notes"],
-                collection=collection,
-            )
-            tags = [Tag.objects.get_or_create(name=name)[0] for name in data["tags"]]
-            if tags:
-                bookmark.tags.add(*tags)
+        bookmark = services.create_bookmark(data)
     except ValidationError as exc:
         # What the fields refuse (a NUL, a lone surrogate...): the client's error.
         return _error(str(exc))
@@ -165,12 +157,8 @@ def bookmarks_api(request):
 @api_view
 def bookmark_api(request, bookmark_id):
     if request.method == "DELETE":
-        with transaction.atomic():
-            # Locked, so that of simultaneous deletes one answers 204 and
-            # the others, which wait for it, find nothing: 404.
-            bookmark = _locked_bookmark(bookmark_id)
-            deleted, _ = bookmark.delete()
-        if not deleted:
+        # Of simultaneous deletes one answers 204, the others 404.
+        if not services.delete_bookmark(bookmark_id):
             abort(404)
         return Response(status=204)
     if request.method == "PATCH":
@@ -178,50 +166,12 @@ def bookmark_api(request, bookmark_id):
         if problem:
             return _error(problem)
         try:
-            bookmark = _patch(bookmark_id, changes)
+            bookmark = services.patch_bookmark(bookmark_id, changes)
         except ValidationError as exc:
             # What the fields refuse (a NUL, a lone surrogate...): the client's error.
             return _error(str(exc))
         return _as_json(bookmark)
     return _as_json(_get_bookmark(bookmark_id))
-
-
-def _patch(bookmark_id, changes):
-    tag_names = changes.pop("tags", None)
-    with transaction.atomic():
-        # no_key: the row is changed, never deleted, so other requests may
-        # still insert rows that refer to it meanwhile.
-        bookmark = _locked_bookmark(bookmark_id, no_key=True)
-        if "collection" in changes:
-            name = changes["collection"]
-            changes["collection"] = Collection.objects.get_or_create(name=name)[0]
-        for name, value in changes.items():
-            setattr(bookmark, name, value)
-        if changes:
-            bookmark.save(update_fields=sorted(changes))
-        if tag_names is not None:
-            tags = [Tag.objects.get_or_create(name=name)[0] for name in tag_names]
-            # Lock every tag whose count may change, in key order, so two
-            # requests changing the same tags wait for each other instead of
-            # deadlocking.
-            current = set(bookmark.tags.values_list("pk", flat=True))
-            touched = current | {tag.pk for tag in tags}
-            list(
-                Tag.objects.select_for_update(no_key=True)
-                .filter(pk__in=touched)
-                .order_by("pk")
-            )
-            bookmark.tags.set(tags)
-    return bookmark
-
-
-def _locked_bookmark(bookmark_id, no_key=False):
-    """The bookmark, locked until the transaction ends (404 if there is none)."""
-    locked = Bookmark.objects.select_for_update(no_key=no_key)
-    bookmark = locked.filter(pk=bookmark_id).first()
-    if bookmark is None:
-        abort(404)
-    return bookmark
 
 
 @app.route("/api/tags")
@@ -327,6 +277,8 @@ def export_csv(request):
             yield buffer.getvalue().encode()
             buffer.seek(0)
             buffer.truncate()
+        if buffer.tell():  # no bookmark at all: the header alone
+            yield buffer.getvalue().encode()
 
     return Response(
         rows(),

@@ -125,6 +125,8 @@ def _unmask(token: str) -> bytes | None:
         raw = bytes.fromhex(token)
     except ValueError:
         return None
+    if len(raw) != 2 * _SECRET_BYTES:  # fromhex() skips whitespace
+        return None
     mask, masked = raw[:_SECRET_BYTES], raw[_SECRET_BYTES:]
     return bytes(a ^ b for a, b in zip(masked, mask, strict=True))
 
@@ -152,5 +154,8 @@ def check_request(request: Request) -> None:
             return
         else:
             reason = "CSRF token incorrect"
-    logger.warning("Forbidden (%s): %s %s", reason, request.method, request.path)
+    path = request.path
+    if not path.isprintable():  # a %0A in the URL must not forge a log line
+        path = path.encode("unicode_escape").decode("ascii")
+    logger.warning("Forbidden (%s): %s %s", reason, request.method, path)
     raise CSRFError(reason)

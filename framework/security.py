@@ -97,7 +97,7 @@ def load_or_create_secret_key(path: str | os.PathLike[str]) -> str:
     The file is written whole to a temporary name (mode 0600, readable by
     its owner only) and then linked into place, which fails if the file
     appeared meanwhile: processes starting together (gunicorn workers) all
-    end up with the one key that won.
+    end up with the one key that won. A missing folder is created 0700.
 
     :raises ImproperlyConfigured: the file exists but holds no key, or is
         readable by others (then fix its mode: ``chmod 600 PATH``).
@@ -108,7 +108,8 @@ def load_or_create_secret_key(path: str | os.PathLike[str]) -> str:
     except FileNotFoundError:
         pass
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
+    # A missing folder is made private (0700), as a SQLite database's is.
+    os.makedirs(directory, mode=0o700, exist_ok=True)
     temporary = f"{path}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -142,7 +143,10 @@ def _read_key(path: str) -> str:
 # Passwords -----------------------------------------------------------------
 
 SCRYPT_PARAMETERS: t.Final = {"n": 2**14, "r": 8, "p": 5}
-"""The cost of new hashes: 16 MiB and about 0.1 s each (OWASP's and Django's)."""
+"""The cost of new hashes: N=2**14, r=8, p=5, one of OWASP's settings (16 MiB).
+
+About 0.2 s of one core per hash; Django's scrypt hasher takes p=1.
+"""
 
 _ALGORITHM: t.Final = "scrypt"
 _SALT_BYTES: t.Final = 16

@@ -120,6 +120,11 @@ class Session(dict[str, t.Any]):
         self.modified = True
         super().update(*args, **kwargs)
 
+    def __ior__(self, other: t.Any) -> t.Self:  # type: ignore[override,misc]
+        # NOTE: dict's |= does not go through update().
+        self.modified = True
+        return super().__ior__(other)
+
 
 class _Config:
     """What sessions read from the settings, built once per change."""
@@ -233,14 +238,21 @@ def save_session(request: Request, session: Session, response: Response) -> None
                 samesite=config.samesite,
             )
         return
+    # NOTE: a session that cannot be saved is marked saved before the error
+    # propagates: the 500 response made for the error must not fail again.
     if config.serializer is None:
+        session.modified = False
         raise ImproperlyConfigured(
             "The session cannot be saved: SECRET_KEY is empty. Set SECRET_KEY in"
             " the settings module or the FRAMEWORK_SECRET_KEY environment variable"
             ' (python -c "import secrets; print(secrets.token_urlsafe(50))" makes'
             " one)."
         )
-    value = config.serializer.dumps(dict(session))
+    try:
+        value = config.serializer.dumps(dict(session))
+    except Exception:
+        session.modified = False
+        raise
     response.set_cookie(
         config.name,
         value,

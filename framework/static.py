@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import threading
 import typing as t
 
@@ -66,11 +67,13 @@ class StaticFiles:
         if path is None:
             return None
         try:
-            stat = os.stat(path)
-        except OSError:
+            info = os.stat(path)
+        except (OSError, ValueError):  # ValueError: a NUL in the name
+            return None
+        if not stat.S_ISREG(info.st_mode):  # a directory is no file to serve
             return None
         cached = self._versions.get(filename)
-        if cached is not None and cached[:2] == (stat.st_mtime_ns, stat.st_size):
+        if cached is not None and cached[:2] == (info.st_mtime_ns, info.st_size):
             return cached[2]
         digest = hashlib.sha256()
         with open(path, "rb") as file:
@@ -78,7 +81,7 @@ class StaticFiles:
                 digest.update(chunk)
         version = digest.hexdigest()[:12]
         with self._lock:
-            self._versions[filename] = (stat.st_mtime_ns, stat.st_size, version)
+            self._versions[filename] = (info.st_mtime_ns, info.st_size, version)
         return version
 
     def url(self, filename: str) -> str:

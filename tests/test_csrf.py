@@ -77,6 +77,17 @@ def test_a_form_posted_without_a_token_is_a_clear_403(client, caplog):
     assert "Forbidden (CSRF token missing): POST /submit" in caplog.text
 
 
+def test_the_warning_is_one_line_whatever_the_path(caplog):
+    app = make_app()
+    app.add_route("/notes/<name>", lambda request, name: name, methods=["POST"])
+    with caplog.at_level(logging.WARNING, logger="framework.security.csrf"):
+        TestApp(app).post("/notes/a%0A[ERROR] forged%0D", status=403)
+    (record,) = caplog.records
+    assert record.getMessage() == (
+        "Forbidden (CSRF token missing): POST /notes/a\\n[ERROR] forged\\r"
+    )
+
+
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
 def test_every_unsafe_method_is_checked(client, method):
     token = _form_token(client)
@@ -95,7 +106,10 @@ def test_a_wrong_or_foreign_token_is_refused(client, caplog):
         client.post("/submit", {"csrf_token": foreign}, status=403)
         client.post("/submit", {"csrf_token": "zz" * 64}, status=403)
         client.post("/submit", {"csrf_token": "short"}, status=403)
-    assert caplog.text.count("CSRF token incorrect") == 3
+        # The right length, but spaces among the hex digits.
+        client.post("/submit", {"csrf_token": "aa" * 63 + "  "}, status=403)
+        client.post("/submit", {"csrf_token": " 0" * 64}, status=403)
+    assert caplog.text.count("CSRF token incorrect") == 5
 
 
 def test_a_token_without_its_session_is_refused(client, caplog):

@@ -150,6 +150,7 @@ def test_a_key_file_is_created_once_with_mode_0600(tmp_path):
     key = load_or_create_secret_key(path)
     assert len(key) == 50
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert load_or_create_secret_key(path) == key
     assert load_or_create_secret_key(tmp_path / "other") != key
     assert sorted(p.name for p in path.parent.iterdir()) == ["secret_key"]

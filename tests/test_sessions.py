@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import http.cookies
 import logging
+import operator
 import time
 
 import pytest
@@ -14,8 +15,10 @@ from itsdangerous import URLSafeTimedSerializer
 from framework import App
 from framework import Response
 from framework import abort
+from framework import signals
 from framework.sessions import Session
 from framework.testing import TestApp
+from framework.testing import capture
 
 KEY = "a-test-key-that-is-long-enough-0123456789"
 
@@ -220,14 +223,23 @@ def test_saving_without_a_secret_key_is_a_clear_500(client, secret, caplog):
     secret.SECRET_KEY = ""
     assert client.get("/get").json == {"name": None, "new": True}
     with caplog.at_level(logging.ERROR, logger="framework.request"):
-        client.get("/set", status=500)
+        with capture(signals.got_request_exception) as calls:
+            response = client.get("/set", status=500)
     assert "SECRET_KEY is empty" in caplog.text
+    # One error, reported once; the 500 page does not try the session again.
+    assert len(calls) == 1
+    assert caplog.text.count("Traceback") == 1
+    assert "Set-Cookie" not in response.headers
 
 
 def test_a_value_that_is_not_json_is_a_500(client, caplog):
     with caplog.at_level(logging.ERROR, logger="framework.request"):
-        client.get("/bad-value", status=500)
+        with capture(signals.got_request_exception) as calls:
+            response = client.get("/bad-value", status=500)
     assert "not JSON serializable" in caplog.text
+    assert len(calls) == 1
+    assert caplog.text.count("Traceback") == 1
+    assert "Set-Cookie" not in response.headers
 
 
 def test_session_tracks_every_mutation():
@@ -241,6 +253,7 @@ def test_session_tracks_every_mutation():
         lambda s: s.popitem(),
         lambda s: s.setdefault("z", 1),
         lambda s: s.update(c=3),
+        lambda s: operator.ior(s, {"c": 3}),
         lambda s: s.clear(),
     ):
         fresh = Session({"a": 1}, new=False)

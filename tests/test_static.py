@@ -81,6 +81,10 @@ def test_templates_get_static_url(client, app):
         "/static/%2e%2e/secret.txt",
         "/static/css",
         "/static/css/",
+        # The version is looked up for ?v=: a folder or a NUL is no file.
+        "/static/css?v=1",
+        "/static/css/site%00.css?v=1",
+        "/static/site%00.css",
     ],
 )
 def test_missing_files_and_paths_outside_the_folder_are_404(client, path):

@@ -7,7 +7,9 @@
 - ``chromium``: headless Chromium (``/usr/bin/chromium``, or ``$CHROMIUM``),
   launched by Playwright with ``executable_path``: nothing is downloaded. Each
   launch gets a fresh temporary profile (user-data-dir). One per module; each
-  test gets its own context (cookies) from ``context``.
+  test gets its own context (cookies) from ``context``, with the app's
+  Content-Security-Policy enforced (a refusal fails the test) unless it
+  injects axe-core.
 - ``axe``: the path of axe-core's ``axe.min.js``, from ``$AXE_CORE_PATH`` (the
   file, or a directory where ``npm install axe-core`` ran; ``.ci/run`` does).
 - ``artefacts``: the screenshot directory, ``$TEST_ARTEFACTS_DIR/browser`` or
@@ -27,6 +29,7 @@ import sys
 
 import pytest
 from support import ROOT
+from support import START_TIMEOUT
 from support import Server
 from support import subprocess_env
 
@@ -42,6 +45,8 @@ CHROMIUM_ARGS = [
 ]
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1024, "height": 768}
+TIMEOUT_MS = 30_000
+"""How long a navigation, an action or an ``expect`` may wait (a loaded CI)."""
 
 
 def _missing(what: str) -> None:
@@ -75,17 +80,20 @@ def served(tmp_path_factory):
     server = Server.serve(directory, "app_example.wsgi:app", ["-w", "2"], env)
     try:
         server.wait_ready()
-        subprocess.run(
+        # A worker answers (the port listens before the workers have booted).
+        status, body = server.get("/healthz", timeout=START_TIMEOUT)
+        assert status == 200, (body, server.output)
+        made = subprocess.run(
             [sys.executable, "-m", "framework", "createuser", USERNAME]
             + ["--password-stdin"],
             input=PASSWORD + "\n",
             cwd=directory,
             env=subprocess_env(env),
-            check=True,
             capture_output=True,
             text=True,
             timeout=120,
         )
+        assert made.returncode == 0, made.stdout + made.stderr
         server.directory = directory
         yield server
     finally:
@@ -98,9 +106,11 @@ def chromium():
     if executable is None:
         _missing("Chromium is not installed (apt-get install chromium)")
     try:
+        from playwright.sync_api import expect
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _missing("Playwright is not installed (pip install -e '.[test]')")
+        _missing("Playwright is not installed (pip install -e '.[dev]')")
+    expect.set_options(timeout=TIMEOUT_MS)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=executable, headless=True, args=CHROMIUM_ARGS
@@ -112,11 +122,13 @@ def chromium():
 
 
 @pytest.fixture
-def context(chromium):
-    # bypass_csp: the app's Content-Security-Policy would refuse the axe
-    # script the accessibility check injects; the app itself runs no script.
-    context = chromium.new_context(viewport=DESKTOP, bypass_csp=True)
-    context.set_default_timeout(15_000)
+def context(chromium, request):
+    # The app's Content-Security-Policy is enforced, as in a visitor's
+    # browser, except in a test that injects axe-core's script (the policy
+    # refuses it; the app itself runs no script).
+    bypass = "axe" in request.fixturenames
+    context = chromium.new_context(viewport=DESKTOP, bypass_csp=bypass)
+    context.set_default_timeout(TIMEOUT_MS)
     try:
         yield context
     finally:
@@ -125,7 +137,17 @@ def context(chromium):
 
 @pytest.fixture
 def page(context):
-    return context.new_page()
+    """A tab; the test fails if the page's Content-Security-Policy refused anything."""
+    page = context.new_page()
+    refused = []
+
+    def note(message):
+        if "Content Security Policy" in message.text:
+            refused.append(message.text)
+
+    page.on("console", note)
+    yield page
+    assert not refused, refused
 
 
 @pytest.fixture(scope="session")

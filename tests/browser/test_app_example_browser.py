@@ -14,6 +14,7 @@ import stat
 
 import pytest
 
+from .conftest import DESKTOP
 from .conftest import PASSWORD
 from .conftest import PHONE
 from .conftest import USERNAME
@@ -35,7 +36,21 @@ def sign_in(page, base):
 
 
 def titles(page):
+    """The titles listed on a page that has finished loading."""
+    page.wait_for_load_state()
     return page.locator(".bookmarks .title").all_inner_texts()
+
+
+def expect(locator):
+    # NOTE: an action that navigates returns once the new page has started
+    # loading: reads after it go through Playwright's retrying ``expect``.
+    from playwright.sync_api import expect
+
+    return expect(locator)
+
+
+def heading(page):
+    return page.get_by_role("heading", level=1)
 
 
 def test_sign_in_add_edit_search_delete_sign_out(served, page, artefacts):
@@ -53,7 +68,7 @@ def test_sign_in_add_edit_search_delete_sign_out(served, page, artefacts):
     page.get_by_label("Username").fill(USERNAME)
     page.get_by_label("Password").fill("wrong password")
     page.get_by_role("button", name="Sign in").click()
-    assert page.get_by_role("alert").inner_text() == "Wrong username or password."
+    expect(page.get_by_role("alert")).to_have_text("Wrong username or password.")
     shoot(page, artefacts, "02-signin-error")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
@@ -65,13 +80,11 @@ def test_sign_in_add_edit_search_delete_sign_out(served, page, artefacts):
     page.get_by_role("link", name="Add bookmark").first.click()
     page.get_by_label("Address").fill("not a link")
     page.get_by_role("button", name="Add bookmark").click()
-    assert (
-        page.locator("#url-error")
-        .inner_text()
-        .endswith("Enter an http:// or https:// address.")
+    expect(page.locator("#url-error")).to_have_text(
+        re.compile(r"Enter an http:// or https:// address\.$")
     )
-    assert page.locator("#title-error").is_visible()
-    assert page.get_by_label("Address").get_attribute("aria-invalid") == "true"
+    expect(page.locator("#title-error")).to_be_visible()
+    expect(page.get_by_label("Address")).to_have_attribute("aria-invalid", "true")
     shoot(page, artefacts, "04-add-errors")
     page.get_by_label("Address").fill("https://www.postgresql.org/docs/")
     page.get_by_label("Title").fill("PostgreSQL manual")
@@ -90,14 +103,15 @@ def test_sign_in_add_edit_search_delete_sign_out(served, page, artefacts):
 
     # Listed first on the index, with its tags.
     page.get_by_role("link", name="All", exact=True).click()
+    page.wait_for_url(base + "/")
     assert titles(page)[0] == "PostgreSQL manual"
     assert "4 bookmarks" in page.locator(".meta").inner_text()
 
     # Edit it.
     page.goto(detail_url)
     page.get_by_role("link", name="Edit").click()
-    assert (
-        page.get_by_label("Tags (optional)").input_value() == "databases reference sql"
+    expect(page.get_by_label("Tags (optional)")).to_have_value(
+        "databases reference sql"
     )
     page.get_by_label("Title").fill("PostgreSQL 17 manual")
     page.get_by_label("Tags (optional)").fill("databases postgres")
@@ -120,15 +134,14 @@ def test_sign_in_add_edit_search_delete_sign_out(served, page, artefacts):
     shoot(page, artefacts, "07-search")
     page.get_by_label("Search bookmarks").fill("cobol")
     page.get_by_role("button", name="Search").click()
+    page.wait_for_url(re.compile(r"/\?q=cobol$"))
     assert page.locator(".empty").inner_text().startswith("No bookmarks match “cobol”.")
     shoot(page, artefacts, "08-search-empty")
 
     # Delete it, after a confirmation page.
     page.goto(detail_url)
     page.get_by_role("link", name="Delete").click()
-    assert page.get_by_role("heading", level=1).inner_text() == (
-        "Delete “PostgreSQL 17 manual”?"
-    )
+    expect(heading(page)).to_have_text("Delete “PostgreSQL 17 manual”?")
     shoot(page, artefacts, "09-delete")
     page.get_by_role("button", name="Delete bookmark").click()
     page.wait_for_url(base + "/")
@@ -157,9 +170,7 @@ def test_a_form_without_its_csrf_token_is_refused(served, page, artefacts):
     with page.expect_response(re.compile(r"/bookmarks/new$")) as answer:
         page.get_by_role("button", name="Add bookmark").click()
     assert answer.value.status == 403
-    assert page.get_by_role("heading", level=1).inner_text() == (
-        "This form could not be sent"
-    )
+    expect(heading(page)).to_have_text("This form could not be sent")
     shoot(page, artefacts, "11-csrf-refused")
     page.goto(base + "/?q=forged")
     assert titles(page) == []
@@ -202,11 +213,13 @@ def test_every_page_passes_axe_and_fits_a_phone(served, page, axe, artefacts):
                         f"{path}: {width[0]}px wide on a {width[1]}px phone"
                     )
                 shoot(page, artefacts, f"phone-{name}")
-                page.set_viewport_size({"width": 1024, "height": 768})
+                page.set_viewport_size(DESKTOP)
             else:
                 problems += [f"{path}: {line}" for line in run_axe(page, axe)]
     # The form with its errors shown, and the sign-in error.
     page.goto(base + "/bookmarks/new")
     page.get_by_role("button", name="Add bookmark").click()
+    expect(page.locator("#url-error")).to_be_visible()
+    page.wait_for_load_state()
     problems += [f"add (errors): {line}" for line in run_axe(page, axe)]
     assert not problems, "\n".join(problems)

@@ -4,7 +4,8 @@ Used by the reliability tests (concurrency, database faults, bad input): the
 ``bookmarks`` fixture factory starts ``framework serve`` with the given
 gunicorn arguments on a fresh database of the requested backend and gives
 the test a direct connection to the same database, so what the HTTP answers
-claim can be checked against the rows.
+claim can be checked against the rows. :func:`app_example_in_process` sets
+app_example up in the test's own process instead, for WebTest.
 """
 
 from __future__ import annotations
@@ -20,6 +21,50 @@ import pytest
 from support import Server
 from support import create_pg_database
 from support import drop_pg_database
+
+
+@contextlib.contextmanager
+def app_example_in_process(
+    tmp_path: pathlib.Path, **overrides: t.Any
+) -> t.Iterator[t.Any]:
+    """Configure app_example in this process on a fresh SQLite file, migrated.
+
+    Its settings module with ``overrides`` on top; yields its app. Settings,
+    apps, connections and metrics are reset afterwards.
+    """
+    from app_example import settings as app_settings
+    from framework import metrics
+    from framework.apps import apps
+    from framework.cli import call_command
+    from framework.conf import settings
+    from framework.orm import connections
+
+    options = {
+        name: value for name, value in vars(app_settings).items() if name.isupper()
+    }
+    options["DATABASES"] = {"default": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    options.update(overrides)
+    settings.reset()
+    settings.configure(**options)
+    apps.reset()
+    connections.reset()
+    # NOTE: imported only now: its first import, with no SECRET_KEY set,
+    # would write a key file beside the default database, in the checkout.
+    import app_example.wsgi
+
+    # What framework serve does in every worker; here, this process only.
+    metrics.enable("")
+    try:
+        call_command(
+            "migrate", app="app_example.wsgi:app", interactive=False, verbosity=0
+        )
+        yield app_example.wsgi.app
+    finally:
+        connections.reset()
+        metrics.disable()
+        settings.reset()
+        apps.reset()
+
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 """Parametrise a test module's ``backend`` fixture with these."""

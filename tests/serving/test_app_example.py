@@ -4,13 +4,11 @@ import pathlib
 import time
 
 import pytest
+from bookmarks_server import app_example_in_process
 from support import prometheus_samples
 
-from framework import metrics
 from framework import signals
-from framework.apps import apps
 from framework.cli import call_command
-from framework.conf import settings
 from framework.orm import connections
 from framework.orm import transaction
 from framework.testing import TestApp
@@ -21,33 +19,13 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 
 @pytest.fixture
 def bookmarks(tmp_path):
-    import app_example.wsgi
-    from app_example import settings as app_settings
+    key = "app-example-tests-0123456789-0123456789"
+    with app_example_in_process(tmp_path, SECRET_KEY=key, FAIL_VIEW=True) as app:
+        from app_example.accounts import create_token
 
-    options = {
-        name: value for name, value in vars(app_settings).items() if name.isupper()
-    }
-    options["DATABASES"] = {"default": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
-    options["SECRET_KEY"] = "app-example-tests-0123456789-0123456789"
-    options["FAIL_VIEW"] = True
-    settings.reset()
-    settings.configure(**options)
-    apps.reset()
-    connections.reset()
-    # What framework serve does in every worker; here, this process only.
-    metrics.enable("")
-    call_command("migrate", app="app_example.wsgi:app", interactive=False, verbosity=0)
-    from app_example.accounts import create_token
-
-    # An API client: the API's writes, /metrics and /api/audit need a token.
-    token = create_token("tests")
-    yield TestApp(
-        app_example.wsgi.app, extra_environ={"HTTP_AUTHORIZATION": f"Bearer {token}"}
-    )
-    connections.reset()
-    metrics.disable()
-    settings.reset()
-    apps.reset()
+        # An API client: the API's writes, /metrics and /api/audit need a token.
+        token = create_token("tests")
+        yield TestApp(app, extra_environ={"HTTP_AUTHORIZATION": f"Bearer {token}"})
 
 
 def _create(client, title="Falcon docs", tags=("python", "web"), status=201):

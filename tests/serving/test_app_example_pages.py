@@ -11,15 +11,15 @@ import csv
 import io
 import json
 import stat
+import urllib.parse
 
 import pytest
+from bookmarks_server import app_example_in_process
 from click.testing import CliRunner
 
-from framework.apps import apps
 from framework.cli import call_command
 from framework.cli import main
 from framework.conf import settings
-from framework.orm import connections
 from framework.testing import TestApp
 
 PASSWORD = "correct horse battery"
@@ -27,27 +27,9 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def site(tmp_path):
-    import app_example.wsgi
-    from app_example import settings as app_settings
-    from framework import metrics
-
-    options = {
-        name: value for name, value in vars(app_settings).items() if name.isupper()
-    }
-    options["DATABASES"] = {"default": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
-    options["SECRET_KEY"] = "app-example-page-tests-0123456789-0123456789"
-    settings.reset()
-    settings.configure(**options)
-    apps.reset()
-    connections.reset()
-    # What framework serve does in every worker; here, this process only.
-    metrics.enable("")
-    call_command("migrate", app="app_example.wsgi:app", interactive=False, verbosity=0)
-    yield app_example.wsgi.app
-    connections.reset()
-    metrics.disable()
-    settings.reset()
-    apps.reset()
+    key = "app-example-page-tests-0123456789-0123456789"
+    with app_example_in_process(tmp_path, SECRET_KEY=key) as app:
+        yield app
 
 
 @pytest.fixture
@@ -221,10 +203,19 @@ def test_sign_in_redirects_back_and_shows_the_user(browser, user):
 
 
 @pytest.mark.parametrize(
-    "target", ["//evil.example/", "https://evil.example/", "/\\evil.example"]
+    "target",
+    [
+        "//evil.example/",
+        "https://evil.example/",
+        "/\\evil.example",
+        # Browsers and werkzeug's Location header drop tabs and newlines.
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "/\r\n/evil.example",
+    ],
 )
 def test_sign_in_never_redirects_off_the_site(browser, user, target):
-    response = sign_in(browser, next_path=target.replace("/", "%2F"))
+    response = sign_in(browser, next_path=urllib.parse.quote(target, safe=""))
     assert response.headers["Location"] in ("/", "http://localhost/")
 
 
@@ -240,6 +231,21 @@ def test_sign_out_and_a_password_change_end_the_session(browser, user):
     browser.get("/bookmarks/new", status=200)
     set_password(user, "a whole new password")
     browser.get("/bookmarks/new", status=303)
+
+
+def test_signing_in_starts_a_new_session_and_a_new_csrf_token(browser, user):
+    form = browser.get("/signin").forms["signin-form"]
+    planted = form["csrf_token"].value  # what another site could have fixed
+    anonymous = browser.cookies["session"]
+    form["username"], form["password"] = "ada", PASSWORD
+    assert form.submit().status_int == 303
+    assert browser.cookies["session"] != anonymous
+    browser.post("/signout", {"csrf_token": planted}, status=403)
+    browser.get("/bookmarks/new", status=200)  # still signed in
+    # The anonymous cookie, replayed, is not signed in.
+    replay = TestApp(browser.app)
+    replay.set_cookie("session", anonymous)
+    replay.get("/bookmarks/new", status=303)
 
 
 def test_forms_without_their_csrf_token_are_refused(browser, user):
@@ -304,6 +310,43 @@ def test_add_edit_and_delete_from_the_pages(browser, user):
     assert gone.headers["Location"].endswith("/")
     assert "Deleted “Falcon framework”." in gone.follow().text
     browser.get(f"/bookmarks/{bookmark_id}", status=404)
+
+
+HOSTILE = "<script>alert(1)</script>\"'><img src=x onerror=alert(2)>"
+
+
+def test_what_visitors_typed_is_escaped_on_every_page(browser, user):
+    sign_in(browser)
+    created = add(
+        browser,
+        url=f"https://x.test/?q={HOSTILE}",
+        title=HOSTILE,
+        tags=f"{HOSTILE[:30]} plain",
+        notes=HOSTILE,
+    )
+    assert created.status_int == 303
+    bookmark_id = created.headers["Location"].rsplit("/", 1)[1]
+    pages = [
+        created.follow(),  # with the "Added ..." message
+        browser.get(f"/bookmarks/{bookmark_id}"),
+        browser.get(f"/bookmarks/{bookmark_id}/edit"),
+        browser.get(f"/bookmarks/{bookmark_id}/delete"),
+        browser.get("/"),
+        browser.get("/", {"q": HOSTILE[:100]}),  # the heading names the search
+        browser.get("/", {"tag": HOSTILE[:30]}),
+        browser.get("/tags"),
+        browser.get("/signin", {"next": f"/{HOSTILE}"}),
+        add(browser, url=HOSTILE, title=HOSTILE),  # the form again, with errors
+    ]
+    for page in pages:
+        assert "<script>" not in page.text and "<img" not in page.text, page.request.url
+        assert not page.html.find_all("script") and not page.html.find_all("img")
+    # Shown as text, in the title, the heading and the fields.
+    detail = pages[1]
+    assert detail.html.h1.text == HOSTILE
+    assert detail.html.select_one(".notes").text == HOSTILE
+    assert pages[2].forms["bookmark-form"]["title"].value == HOSTILE
+    assert HOSTILE[:100] in pages[5].html.h1.text
 
 
 def test_editing_a_bookmark_deleted_meanwhile_is_a_404(browser, user):
@@ -414,6 +457,17 @@ def test_metrics_and_audit_need_a_token_or_an_allowed_address(browser, token, se
             headers={"Authorization": "Bearer wrong"},
             status=401,
         )
+    # Relayed by a reverse proxy on this machine: the address is the proxy's.
+    local = {"REMOTE_ADDR": "127.0.0.1"}
+    for header in ("X-Forwarded-For", "X-Real-IP", "Forwarded"):
+        proxied = {header: "203.0.113.9"}
+        browser.get("/metrics", extra_environ=local, headers=proxied, status=401)
+        browser.get(
+            "/api/audit",
+            extra_environ=local,
+            headers={**proxied, "Authorization": f"Bearer {token}"},
+            status=200,
+        )
     settings.OPS_ALLOWED_ADDRESSES = ["203.0.113.0/24"]
     browser.get("/metrics", extra_environ=remote, status=200)
     browser.get("/metrics", extra_environ={"REMOTE_ADDR": "127.0.0.1"}, status=401)
@@ -439,6 +493,22 @@ def test_the_export_has_notes_and_no_formulas(browser, token):
     assert last[3] == "'+1 line\nand -2"
     assert last[5] == "'@home"
     assert rows[1][2] == "PEP 3333: WSGI"  # nothing else changes
+    for notes in ("-2+3", "\tcmd", "\rcmd", "+x"):
+        browser.patch_json(
+            f"/api/bookmarks/{last[0]}", {"notes": notes}, headers=auth, status=200
+        )
+        rows = list(csv.reader(io.StringIO(browser.get("/export.csv").text)))
+        assert rows[-1][3] == "'" + notes
+
+
+def test_an_empty_export_still_has_its_header(browser):
+    from app_example import services
+
+    for bookmark_id in (1, 2, 3):
+        services.delete_bookmark(bookmark_id)
+    response = browser.get("/export.csv")
+    assert response.content_type == "text/csv"
+    assert response.text.splitlines() == ["id,url,title,notes,collection,tags,created"]
 
 
 def test_static_files_favicon_and_headers(browser, site):

@@ -32,13 +32,20 @@ def backend(request):
 
 
 def _race(calls):
-    """Run the calls at the same moment, one thread each; return their results."""
+    """Run the calls at the same moment, one thread each; return their results.
+
+    A call's exception (a timeout...) is raised here, not lost in its thread.
+    """
     barrier = threading.Barrier(len(calls))
     results = [None] * len(calls)
+    errors = []
 
     def run(index, call):
-        barrier.wait(30)
-        results[index] = call()
+        try:
+            barrier.wait(30)
+            results[index] = call()
+        except BaseException as exc:
+            errors.append(exc)
 
     threads = [
         threading.Thread(target=run, args=(index, call))
@@ -48,6 +55,9 @@ def _race(calls):
         thread.start()
     for thread in threads:
         thread.join(60)
+    assert not any(thread.is_alive() for thread in threads), "a request hung"
+    if errors:
+        raise errors[0]
     return results
 
 

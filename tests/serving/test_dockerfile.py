@@ -125,6 +125,9 @@ def test_image_shape():
     assert env["DATABASE_URL"].startswith("sqlite:////")
     assert "FRAMEWORK_SECRET_KEY" not in env, "never bake the secret key in"
     assert "pip install" in _one("RUN")
+    # No database or generated key of a developer's checkout enters the image.
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {"**/*.db", "**/*.sqlite3", "**/*.secret_key"} <= set(ignored)
 
 
 def test_start_command_is_the_documented_one():
@@ -172,15 +175,13 @@ def test_start_command_serves_and_passes_the_healthcheck(tmp_path):
         )
         assert result.returncode == 0, result.stderr
         # Slow clients (a byte at a time) do not starve the check: each holds
-        # one thread of a gthread worker, where it would hold a sync worker.
+        # one thread of a gthread worker, where it would hold a sync worker
+        # (then the check's own 4 s timeout fails it, as it would in Docker).
         with _slow_clients(port, count=3):
-            started = time.monotonic()
             result = subprocess.run(
                 check, capture_output=True, text=True, timeout=30, env=env
             )
-            elapsed = time.monotonic() - started
         assert result.returncode == 0, result.stderr
-        assert elapsed < 4
         database = tmp_path / "data" / "app_example.db"
         assert database.exists()
         # A child of the master migrated; the master never opened the

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import urllib.parse
 
 import pytest
 from bookmarks_server import BACKENDS
@@ -146,6 +147,21 @@ def test_paths_that_are_not_utf8_are_404(app):
         assert answer.startswith(b"HTTP/1.1 404 "), (raw, answer)
     status, body = app.call("GET", "/files/caf%C3%A9/%E2%98%83")
     assert (status, body) == (200, {"name": "café/☃"})
+    _assert_no_request_exception(app)
+
+
+@pytest.mark.parametrize(
+    "token", ["aa" * 63 + "  ", " 0" * 64, "zz" * 64, "\u00e9" * 128, "x"]
+)
+def test_malformed_csrf_tokens_are_403(app, token):
+    body = urllib.parse.urlencode({"csrf_token": token, "username": "a"})
+    status, _, _ = app.server.request(
+        "POST",
+        "/signin",
+        body.encode(),
+        {"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert status == 403
     _assert_no_request_exception(app)
 
 

@@ -90,7 +90,7 @@ def test_lists_page_with_a_maximum_page_size(app):
     names = [tag["name"] for tag in tags]
     assert names == sorted(set(names))
     assert len(names) == app.db.rows("SELECT count(*) FROM app_example_tag")[0][0]
-    for bad in ("limit=many", "before=x1"):
+    for bad in ("limit=many", "before=x1", "before=%C2%B2", "before=-1"):
         status, body = app.call("GET", f"/api/bookmarks?{bad}")
         assert status == 400 and set(body) == {"error"}
 
