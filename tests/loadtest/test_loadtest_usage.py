@@ -31,6 +31,9 @@ CASES = [
     ((), ("-n", "2", "-c", "4"), "--requests 2 is fewer than --connections 4"),
     ((), ("--threads", "2"), "--threads needs --worker-class gthread"),
     ((), ("--config", "nosuch.conf.py"), "--config 'nosuch.conf.py': no such file"),
+    # A run replaces its own files in --out (locustfile.py, results.json, ...):
+    # a directory it did not make, the project here, is never used.
+    ((), ("--out", "."), "--out '.' holds files that no load test wrote"),
     (
         (),
         ("--locustfile", "x.py", "--generator", "wrk"),
