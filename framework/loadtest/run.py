@@ -97,32 +97,20 @@ class _Progress:
 
 # The run -----------------------------------------------------------------------------
 
-_OWN_FILES = (
-    "samples",
-    "metrics-*",
-    "server-*.log",
-    "access-*.log",
-    "wrk-*.lua",
-    "wrk-*.out",
-    "locust*.log",
-    "locustfile.py",
-    "migrate.log",
-    "prepare.log",
-    "results.json",
-    "report.html",
-)
-
-
 _MARKER = ".framework-loadtest"
 """The file that marks a directory as ``--out`` of a run (its files may go)."""
 
 
 def _out_directory(out: str) -> pathlib.Path:
-    """Make ``--out`` (or take an earlier run's) and clear what a run left there.
+    """Make ``--out``, or empty an earlier run's, and return it.
 
-    :raises UsageError: it cannot be made, or it holds files of its own: a
-        run replaces its own files there (``locustfile.py``, ``results.json``,
-        logs), so a directory that a run did not make is never used.
+    An earlier run's directory is emptied, so that the servers start with
+    a fresh database there (a relative SQLite path) and no file of that run
+    is taken for this one's.
+
+    :raises UsageError: it cannot be made, or it holds files that no run
+        wrote (a run replaces what is there, so such a directory is never
+        used).
     """
     run_dir = pathlib.Path(out).resolve()
     try:
@@ -133,21 +121,22 @@ def _out_directory(out: str) -> pathlib.Path:
     if foreign:
         raise UsageError(
             f"--out {out!r} holds files that no load test wrote: give a new or"
-            " empty directory (a run replaces its own files there)."
+            " empty directory (a run replaces what is there)."
         )
-    (run_dir / _MARKER).touch()
-    _clean(run_dir)
-    return run_dir
-
-
-def _clean(run_dir: pathlib.Path) -> None:
-    """Remove what an earlier run left in ``--out`` (its own files only)."""
-    for pattern in _OWN_FILES:
-        for path in run_dir.glob(pattern):
+    try:
+        for path in run_dir.iterdir():
+            if path.name == _MARKER:
+                continue
             if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path, ignore_errors=True)
+                shutil.rmtree(path)
             else:
-                path.unlink(missing_ok=True)
+                path.unlink()
+        (run_dir / _MARKER).touch()
+    except OSError as exc:
+        raise UsageError(
+            f"--out {out!r}: cannot empty it ({exc.strerror}: {exc.filename})."
+        ) from None
+    return run_dir
 
 
 class _Generator(t.Protocol):

@@ -5,6 +5,7 @@ Each run is a few hundred requests against 127.0.0.1 and stops by itself.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import sys
 
@@ -116,6 +117,19 @@ def test_workers_that_cannot_boot_stop_the_run_at_once_in_one_line(project, load
     assert "Traceback" not in run.stdout + run.stderr
     assert "requests without an answer" not in run.stdout  # nothing was loaded
     assert not (run.out / "results.json").exists()
+
+
+@needs_wrk
+def test_an_earlier_runs_out_directory_is_emptied_first(project, loadtest, tmp_path):
+    out = tmp_path / "results"
+    first = loadtest("-n", "20", "-c", "2", "--out", str(out), cwd=project, out=False)
+    assert first.code == 0, first.stdout + first.stderr
+    # What the first run's servers wrote there (a relative SQLite path).
+    (out / "notes.db").write_text("the first run's database")
+    second = loadtest("-n", "30", "-c", "2", "--out", str(out), cwd=project, out=False)
+    assert second.code == 0, second.stdout + second.stderr
+    assert not (out / "notes.db").exists()
+    assert json.loads((out / "results.json").read_text())["completed"] == 30
 
 
 @needs_wrk
