@@ -423,9 +423,14 @@ class QuerySet(t.Generic[M]):
             # and _walk() computes their parameters first.
             for name, node in self._annotations.items():
                 compiler.annotations[name] = node.compile(compiler)
-        if not self._where:
-            return None
         parts = [compiler.where(node) for node in self._where]
+        if self._empty:
+            # NOTE: only a subquery of none() gets here (other empty querysets
+            # run no SQL): it matches no row. Its conditions are compiled all
+            # the same, so that parameters keep the walker's numbering.
+            return sa.false()
+        if not parts:
+            return None
         return parts[0] if len(parts) == 1 else sa.and_(*parts)
 
     def _delete_statement(self, compiler: _Compiler, where: t.Any) -> t.Any:
@@ -526,7 +531,7 @@ class QuerySet(t.Generic[M]):
             self._high,
             self._distinct,
             self._values,
-            tuple(join.field for join in self._select_related),
+            self._select_related,
             self._for_update if kind != "count" else None,
             self._extra,
             None if extra is None else extra.key,
@@ -570,6 +575,8 @@ class QuerySet(t.Generic[M]):
         """Return what decides this query's SQL as a subquery (not its values)."""
         return (
             kind,
+            self.model,
+            self._empty,
             tuple(_shape(node) for node in self._where),
             tuple((path.key, desc) for path, desc in self._ordering()),
             self._low,

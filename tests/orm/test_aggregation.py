@@ -366,6 +366,29 @@ def test_exists_combines_with_q(data):
     )
 
 
+def test_subqueries_of_other_models_or_of_none_get_their_own_sql(data):
+    # Same conditions on another model, and on none(): each is its own
+    # statement, never a cached one of the same shape.
+    def exists(model):
+        return [
+            a.name
+            for a in Author.objects.filter(Exists(model.objects.filter(name="Apress")))
+        ]
+
+    everyone = sorted(NAMES.values())
+    assert exists(Book) == []
+    assert exists(Publisher) == everyone
+    assert [a.name for a in Author.objects.filter(Exists(Book.objects.none()))] == []
+    assert [a.name for a in Author.objects.filter(~Exists(Book.objects.none()))] == (
+        everyone
+    )
+    nothing = Book.objects.none().filter(pages__gt=0).values("name")[:1]
+    rows = Author.objects.annotate(b=Subquery(nothing)).filter(age__gt=40)
+    assert sorted(rows.values_list("name", "b")) == sorted(
+        (NAMES[a], None) for a in AGES if AGES[a] > 40
+    )
+
+
 def test_subquery_picks_one_value_per_row(data):
     newest = (
         Book.objects.filter(authors=OuterRef("pk"))
