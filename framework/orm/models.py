@@ -373,9 +373,9 @@ class Options:
             ) from None
 
     def field_names(self) -> list[str]:
-        """Return every name usable in queries, sorted."""
+        """Return every name usable in queries, sorted (hidden relations left out)."""
         names = {f.name for f in self.fields} | {f.name for f in self.many_to_many}
-        names |= {rel.query_name for rel in self.related_objects}
+        names |= {rel.query_name for rel in self.related_objects if not rel.hidden}
         return sorted(names | {"pk"})
 
     @property

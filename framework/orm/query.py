@@ -971,8 +971,16 @@ class QuerySet(t.Generic[M]):
         if self._empty:
             # Nothing can match: no transaction, no statement, no signal.
             return 0, {}
+        # As in Django: the rows are locked by the delete itself; joins and
+        # ordering serve no purpose (and select_for_update() outside atomic()
+        # would refuse to run).
+        rows = self._clone()
+        rows._for_update = None
+        rows._select_related = ()
+        rows._prefetch = ()
+        rows._order_by = ()
         collector = Collector(self.db, origin=self)
-        collector.collect_queryset(self)
+        collector.collect_queryset(rows)
         self._result_cache = None
         return collector.delete()
 

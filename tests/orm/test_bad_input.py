@@ -17,6 +17,7 @@ from .models import Chapter
 from .models import Edition
 from .models import Everything
 from .models import Publisher
+from .relation_models import Human
 
 HOSTILE = [
     "x'); DROP TABLE ormtests_author; --",
@@ -81,6 +82,12 @@ HOSTILE = [
             lambda: Book.objects.update(titel="x"),
             orm.FieldError,
             "Book has no field named 'titel'. Choices are:",
+        ),
+        (
+            # Hidden relations (through rows, "+" names) are no choice.
+            lambda: Human.objects.filter(nope=1),
+            orm.FieldError,
+            "Human. Choices are: followers, follows, friends, id, name, pk.$",
         ),
         (
             lambda: Book.objects.in_bulk([1], field_name="nope"),

@@ -424,6 +424,7 @@ def test_select_for_update_sql(db, sql_log):
         list(Author.objects.select_for_update().filter(name="a"))
         list(Book.objects.select_for_update(of=("self",)).filter(author__name="a"))
         Author.objects.select_for_update().count()
+        list(Book.objects.select_for_update().select_related("author"))
     selects = [sql for sql, _ in sql_log if sql.lstrip().startswith("SELECT")]
     if db.vendor == "sqlite":
         assert not any("FOR UPDATE" in sql for sql in selects)
@@ -432,6 +433,17 @@ def test_select_for_update_sql(db, sql_log):
         # Only the model's own rows: a joined table may be the NULL side.
         assert selects[1].endswith("FOR UPDATE OF ormtests_book")
         assert "FOR UPDATE" not in selects[2]
+        assert selects[3].endswith("FOR UPDATE OF ormtests_book")
+
+
+def test_delete_of_a_select_for_update_queryset_needs_no_transaction(db):
+    # As in Django: delete() locks what it deletes by itself.
+    author = Author.objects.create(name="a")
+    Book.objects.create(title="t", author=author)
+    Author.objects.create(name="kept")
+    locked = Author.objects.select_for_update().select_related().filter(name="a")
+    assert locked.delete() == (2, {"ormtests.Author": 1, "ormtests.Book": 1})
+    assert list(Author.objects.values_list("name", flat=True)) == ["kept"]
 
 
 def test_select_for_update_arguments_are_checked(db):
