@@ -555,9 +555,7 @@ def test_boolean_min_max_is_refused_on_every_backend(db):
         PlainBook.objects.aggregate(Max("in_print"))
 
 
-def test_aggregates_compile_once_per_shape(data, monkeypatch):
-    import sqlalchemy as sa
-
+def test_aggregates_compile_once_per_shape(data, compilations):
     def cycle(limit):
         Author.objects.aggregate(n=Count("id", filter=Q(age__lt=limit)))
         list(Author.objects.annotate(n=Count("books")).filter(n__gte=limit // 30))
@@ -570,18 +568,9 @@ def test_aggregates_compile_once_per_shape(data, monkeypatch):
         list(Author.objects.filter(Exists(contacts)))
 
     cycle(30)
-    compiled = []
-    real_init = sa.sql.compiler.SQLCompiler.__init__
-
-    def counting_init(self, *args, **kwargs):
-        compiled.append(type(self).__name__)
-        real_init(self, *args, **kwargs)
-
-    monkeypatch.setattr(sa.sql.compiler.SQLCompiler, "__init__", counting_init)
-    with capture_queries() as log:
+    with compilations() as compiled, capture_queries() as log:
         cycle(40)
         cycle(50)
-    monkeypatch.undo()
     assert compiled == []
     assert len(log) == 8
     assert Author.objects.aggregate(n=Count("id", filter=Q(age__lt=40))) == {
