@@ -24,6 +24,7 @@ from framework.orm import OuterRef
 from framework.orm import Q
 from framework.orm import Subquery
 from framework.orm import Sum
+from framework.orm import Value
 from framework.testing import assert_num_queries
 from framework.testing import capture_queries
 
@@ -576,6 +577,109 @@ def test_aggregates_compile_once_per_shape(data, compilations):
     assert Author.objects.aggregate(n=Count("id", filter=Q(age__lt=40))) == {
         "n": sum(1 for a in AGES.values() if a < 40)
     }
+
+
+def _near_shapes():
+    """Queries whose shapes differ in one detail each (a cached statement of
+    one must never serve another)."""
+    names = ("name", "n")
+    contact = OuterRef("pk")
+    return [
+        lambda: Author.objects.filter(age__gt=30).values_list("name", flat=True),
+        lambda: Author.objects.exclude(age__gt=30).values_list("name", flat=True),
+        lambda: Author.objects.filter(~Q(age__gt=30) | Q(age=29)).values_list("name"),
+        lambda: Author.objects.filter(~Q(age__gt=30, age=29)).values_list("name"),
+        lambda: Author.objects.annotate(n=Count("books")).values_list(*names),
+        lambda: Author.objects.annotate(n=Count("contacts")).values_list(*names),
+        lambda: Author.objects.annotate(n=Count("friends")).values_list(*names),
+        lambda: Author.objects.annotate(n=F("age") * 2).values_list(*names),
+        lambda: Author.objects.annotate(n=Value(2)).values_list(*names),
+        lambda: Author.objects.annotate(n=Count("books")).values(*names),
+        lambda: Author.objects.annotate(
+            n=Count("books", filter=Q(books__pages__gt=400))
+        ).values_list(*names),
+        lambda: Author.objects.filter(
+            Exists(Book.objects.filter(contact=contact))
+        ).values_list("name"),
+        lambda: Author.objects.filter(
+            Exists(Book.objects.filter(authors=contact))
+        ).values_list("name"),
+        lambda: Author.objects.filter(
+            Exists(Store.objects.filter(books__contact=contact))
+        ).values_list("name"),
+        lambda: Author.objects.filter(Exists(Book.objects.none())).values_list("name"),
+        lambda: Author.objects.filter(Exists(Book.objects.all())).values_list("name"),
+        lambda: Author.objects.filter(
+            Exists(Publisher.objects.filter(name="Apress"))
+        ).values_list("name"),
+        lambda: Author.objects.filter(
+            Exists(Book.objects.filter(name="Apress"))
+        ).values_list("name"),
+        lambda: Author.objects.annotate(
+            t=Subquery(Book.objects.filter(contact=contact).values("name")[:1])
+        ).values_list("name", "t"),
+        lambda: Author.objects.annotate(
+            t=Subquery(Book.objects.filter(contact=contact).values("isbn")[:1])
+        ).values_list("name", "t"),
+        lambda: (
+            Book.objects.values("publisher")
+            .annotate(n=Count("id"))
+            .values_list("publisher", "n")
+        ),
+        lambda: (
+            Book.objects.values("contact")
+            .annotate(n=Count("id"))
+            .values_list("contact", "n")
+        ),
+        lambda: [
+            (b.name, b.contact.name) for b in Book.objects.select_related("contact")
+        ],
+        lambda: [
+            (b.name, b.publisher.name) for b in Book.objects.select_related("publisher")
+        ],
+        lambda: [(b.name, b.pages) for b in Book.objects.defer("name")],
+        lambda: [(b.name, b.pages) for b in Book.objects.only("name")],
+        lambda: [(b.name, b.n) for b in Book.objects.annotate(n=Count("authors"))],
+        lambda: [(b.name, b.n) for b in Book.objects.annotate(n=Count("stores"))],
+        lambda: [
+            (b.name, b.n) for b in Book.objects.only("name").annotate(n=Sum("pages"))
+        ],
+        lambda: Book.objects.aggregate(s=Sum("pages", filter=Q(rating__gt=4))),
+        lambda: Book.objects.aggregate(s=Sum("pages", filter=Q(rating__lt=4))),
+        lambda: Book.objects.annotate(n=Count("stores")).aggregate(s=Sum("n")),
+        lambda: Book.objects.order_by("pages")[:2].values_list("name"),
+        lambda: Book.objects.order_by("-pages")[1:3].values_list("name"),
+        lambda: Book.objects.filter(pages__in=[447, 528]).values_list("name"),
+        lambda: Book.objects.filter(pages__in=[447, None]).values_list("name"),
+        lambda: Book.objects.filter(notes=None).values_list("name"),
+        lambda: Book.objects.filter(notes="see errata").values_list("name"),
+        lambda: Book.objects.filter(pages__gt=F("contact__age") * 10).values_list(
+            "name"
+        ),
+        lambda: Book.objects.filter(pages__gt=F("rating") * 100).values_list("name"),
+        lambda: Author.objects.filter(contacts__pages__gt=F("age")).values_list("name"),
+        lambda: Author.objects.filter(books__pages__gt=F("age")).values_list("name"),
+    ]
+
+
+def test_cached_statements_serve_only_their_own_shape(data):
+    # Each query, compiled fresh, gives the rows it gives from the cache,
+    # whatever ran before it.
+    import random
+
+    def rows(result):
+        return repr(result) if isinstance(result, dict) else sorted(map(repr, result))
+
+    queries = _near_shapes()
+    models = (Author, Book, Publisher, Store)
+    expected = []
+    for query in queries:
+        for model in models:
+            model._meta._query_cache.clear()
+        expected.append(rows(query()))
+    order = list(range(len(queries))) * 2
+    random.Random(13).shuffle(order)
+    assert [(i, rows(queries[i]())) for i in order] == [(i, expected[i]) for i in order]
 
 
 def test_update_and_delete_through_a_filter_on_an_annotation(data):
