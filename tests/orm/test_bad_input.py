@@ -156,6 +156,17 @@ HOSTILE = [
             ValueError,
             "Invalid value for 'pk'",
         ),
+        # An instance of another model is no key of this one (as in Django).
+        (
+            lambda: Book.objects.filter(author=Publisher(pk=1)),
+            ValueError,
+            "Cannot compare 'author' with .*: it must be a Author instance",
+        ),
+        (
+            lambda: Author.objects.filter(books__in=[Book(pk=1), Publisher(pk=2)]),
+            ValueError,
+            "Cannot compare 'books__in' with .*: it must be a Book instance",
+        ),
     ],
 )
 def test_bad_names_and_values_raise_before_any_sql(sql_log, call, error, message):
