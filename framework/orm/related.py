@@ -426,11 +426,13 @@ class ForwardManyToOneDescriptor:
                 f"{type(instance).__name__} has no {field.name}."
             )
         alias = instance._state.db or DEFAULT_DB_ALIAS
-        manager = field.related_model.objects.using(alias)
+        # A plain queryset (Django's base manager): whatever the target's
+        # managers are called or filter, the row the key names is found.
+        rows = QuerySet(field.related_model, alias)
         if field.to_field is None:
-            obj = manager.get(pk=value)
+            obj = rows.get(pk=value)
         else:
-            obj = manager.get(**{field.to_field: value})
+            obj = rows.get(**{field.to_field: value})
         cache[field.name] = obj
         if field.one_to_one and not field.remote_field.hidden:
             obj._state.fields_cache[field.remote_field.accessor_name] = instance
