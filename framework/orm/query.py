@@ -824,18 +824,33 @@ class QuerySet(t.Generic[M]):
         return bool(conn.fetchall(sql, params))
 
     def first(self) -> M | None:
-        """Return the first instance (by the ordering, else the pk), or None."""
-        qs = self if self._ordering() else self.order_by("pk")
-        for obj in qs[:1]:
+        """Return the first instance (by the ordering, else the pk), or None.
+
+        :raises TypeError: an unordered queryset grouped by ``values()``
+            (ordering by the pk would group by it too), as in Django.
+        """
+        for obj in self._ordered("first")[:1]:
             return t.cast(M, obj)
         return None
 
     def last(self) -> M | None:
-        """Return the last instance (by the ordering, else the pk), or None."""
-        qs = (self if self._ordering() else self.order_by("pk")).reverse()
-        for obj in qs[:1]:
+        """Return the last instance (by the ordering, else the pk), or None.
+
+        :raises TypeError: as :meth:`first`.
+        """
+        for obj in self._ordered("last").reverse()[:1]:
             return t.cast(M, obj)
         return None
+
+    def _ordered(self, method: str) -> QuerySet[M]:
+        if self._ordering():
+            return self
+        if self._group_by is not None and self._group_by != ("pk",):
+            raise TypeError(
+                f"Cannot use QuerySet.{method}() on an unordered queryset performing"
+                " aggregation. Add an ordering with order_by()."
+            )
+        return self.order_by("pk")
 
     def in_bulk(
         self, id_list: cabc.Iterable[t.Any] | None = None, *, field_name: str = "pk"

@@ -322,6 +322,16 @@ def test_grouping_ignores_meta_ordering_like_django(data):
     assert sorted(
         Author.objects.values_list("age", flat=True).annotate(n=Count("id"))
     ) == sorted(set(AGES.values()))
+    # first()/last() would order by the pk, and so group by it: refused
+    # without an ordering, as in Django 5.
+    grouped = Author.objects.values("age").annotate(n=Count("id"))
+    for method in ("first", "last"):
+        with pytest.raises(TypeError, match=f"{method}\\(\\) on an unordered query"):
+            getattr(grouped, method)()
+    assert grouped.order_by("age").first() == {"age": 25, "n": 1}
+    assert grouped.order_by("age").last() == {"age": 57, "n": 1}
+    # Grouped by the primary key (annotate() without values()): allowed.
+    assert Author.objects.annotate(n=Count("books")).first().name == min(NAMES.values())
 
 
 def test_aggregate_of_the_row_itself_groups_by_primary_key(data):
