@@ -1381,6 +1381,7 @@ def aggregate(
     clone = qs._clone()
     clone._deferred = None
     clone._select_related = ()
+    clone._for_update = None  # PostgreSQL locks no rows an aggregate reads
     if not (qs._low or qs._high is not None):
         clone._order_by = ()
     clone._refresh_extra()

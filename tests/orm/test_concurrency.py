@@ -417,6 +417,8 @@ def test_select_for_update_sql(db, sql_log):
         list(Book.objects.select_for_update(of=("self",)).filter(author__name="a"))
         Author.objects.select_for_update().count()
         list(Book.objects.select_for_update().select_related("author"))
+        # Aggregates lock nothing, also over a sliced (wrapped) queryset.
+        Author.objects.select_for_update()[:3].aggregate(n=orm.Count("id"))
     selects = [sql for sql, _ in sql_log if sql.lstrip().startswith("SELECT")]
     if db.vendor == "sqlite":
         assert not any("FOR UPDATE" in sql for sql in selects)
@@ -426,6 +428,7 @@ def test_select_for_update_sql(db, sql_log):
         assert selects[1].endswith("FOR UPDATE OF ormtests_book")
         assert "FOR UPDATE" not in selects[2]
         assert selects[3].endswith("FOR UPDATE OF ormtests_book")
+        assert "FOR UPDATE" not in selects[4]
 
 
 def test_delete_of_a_select_for_update_queryset_needs_no_transaction(db):
