@@ -12,6 +12,14 @@ import pytest
 MODULES = [
     "framework",
     "framework.app",
+    "framework.apps",
+    "framework.bootstrap",
+    "framework.cli",
+    "framework.cli.appcommands",
+    "framework.cli.develop",
+    "framework.cli.introspect",
+    "framework.cli.project",
+    "framework.conf",
     "framework.csrf",
     "framework.exceptions",
     "framework.loadtest",
@@ -22,6 +30,8 @@ MODULES = [
     "framework.static",
     "framework.templating",
     "framework.testing",
+    "framework.testing.databases",
+    "framework.testing.pytest_plugin",
     "framework.typing",
     "framework.wrappers",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import zipfile
 
@@ -118,3 +119,44 @@ def test_a_new_project_passes_its_tests_and_serves_its_first_page(
         f"framework new -> green tests: {tested - started:.1f} s;"
         f" -> first page served: {served - started:.1f} s"
     )
+
+
+def dockerfile_install_step(dockerfile):
+    """The shell commands of the Dockerfile's RUN that installs the project."""
+    text = dockerfile.read_text().replace("\\\n", " ")
+    (run,) = [line for line in text.splitlines() if "pip install" in line]
+    steps = [step.strip() for step in run.removeprefix("RUN ").split(" && ")]
+    return steps[: next(i for i, s in enumerate(steps) if "pip install" in s) + 1]
+
+
+def test_the_projects_image_installs_framework_from_its_wheel_only(
+    installed_framework, tmp_path
+):
+    new = installed_framework.run("framework", "new", "mysite", cwd=tmp_path)
+    assert new.returncode == 0, new.stderr
+    project = tmp_path / "mysite"
+    steps = dockerfile_install_step(project / "Dockerfile")
+    assert steps[0] == "set -- wheels/framework-*.whl"
+    # The Dockerfile's own commands, with pip resolving only (--dry-run) and
+    # ignoring what this virtualenv has, as in a fresh image.
+    report = tmp_path / "report.json"
+    pip = (
+        f"{installed_framework.python} -m pip install --dry-run --ignore-installed"
+        f" --quiet --report {report}"
+    )
+    script = " && ".join(steps).replace("pip install --no-cache-dir", pip)
+    missing = installed_framework.run("sh", "-c", script, cwd=project)
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == "No framework wheel in wheels/: see README.md"
+    shutil.copy(installed_framework.wheel, project / "wheels")
+    result = installed_framework.run("sh", "-c", script, cwd=project, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    installs = {
+        item["metadata"]["name"].lower(): item
+        for item in json.loads(report.read_text())["install"]
+    }
+    # The project's framework[orm] dependency is met by the wheel, never by
+    # an index; the extra's dependencies come along.
+    wheel_url = (project / "wheels" / installed_framework.wheel.name).as_uri()
+    assert installs["framework"]["download_info"]["url"] == wheel_url
+    assert {"mysite", "sqlalchemy", "alembic", "werkzeug"} <= set(installs)

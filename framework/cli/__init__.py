@@ -44,11 +44,11 @@ if t.TYPE_CHECKING:
 
 __all__ = [
     "COMMANDS",
-    "DEFAULT_APP",
-    "DOCS_URL",
     "CommandContext",
     "CommandError",
     "CommandUsageError",
+    "DEFAULT_APP",
+    "DOCS_URL",
     "call_command",
     "database_option",
     "error_message",
@@ -246,10 +246,19 @@ class CommandContext:
         if require_project and not settings.INSTALLED_APPS:
             if app is None and not os.environ.get(ENVIRONMENT_VARIABLE):
                 raise CommandUsageError(NO_PROJECT_MESSAGE.format(cwd=os.getcwd()))
+            source = settings._setup()._source
+            if source == "defaults":
+                raise CommandUsageError(
+                    f"INSTALLED_APPS is empty: the app {self.app_spec} names no"
+                    f" settings module ({ENVIRONMENT_VARIABLE}), so the default"
+                    " settings are in use, and there is no app to work on. Put"
+                    " INSTALLED_APPS in a settings module and name it with"
+                    " --settings MODULE or FRAMEWORK_SETTINGS_MODULE (a project"
+                    " made by 'framework new NAME' has one)."
+                )
             raise CommandUsageError(
-                f"INSTALLED_APPS is empty (settings: {settings._setup()._source}):"
-                " there is no app to work on. List your app packages in"
-                " INSTALLED_APPS."
+                f"INSTALLED_APPS is empty (settings: {source}): there is no app"
+                " to work on. List your app packages in INSTALLED_APPS."
             )
         return app
 

@@ -6,6 +6,7 @@ import code
 import contextlib
 import importlib
 import sys
+import traceback
 import typing as t
 
 import click
@@ -15,10 +16,12 @@ from ..apps import apps
 from ..conf import settings
 from . import CommandContext
 from . import CommandError
+from . import CommandUsageError
+from . import error_message
 from . import pass_context
 from . import verbosity_option
 
-__all__ = ["debuggable", "run", "shell"]
+__all__ = ["debuggable", "failed_app", "run", "shell"]
 
 HOST = "127.0.0.1"
 """The development server only ever listens on the loopback interface."""
@@ -65,23 +68,39 @@ def run(
     it is refused unless DEBUG is on (--debug turns it on). Use 'framework
     serve' in production.
     """
-    obj.load_project(require_app=True)
-    app = obj.load_app()
-    if debug:
-        settings.DEBUG = True
-    debug_on = bool(settings.DEBUG)
-    if debugger and not debug_on:
+    use_reloader = True if reload is None else reload
+    from werkzeug.serving import is_running_from_reloader
+    from werkzeug.serving import run_simple
+
+    serving = not use_reloader or is_running_from_reloader()
+    app: t.Any = None
+    failure: Exception | None = None
+    try:
+        obj.load_project(require_app=True)
+        app = obj.load_app()
+        if debug:
+            settings.DEBUG = True
+        debug_on = bool(settings.DEBUG)
+    except CommandUsageError:
+        raise
+    except Exception as exc:
+        if not (use_reloader and serving):
+            raise
+        # NOTE: the reloader's child, after a change: a mistake in the code
+        # just saved (a syntax error) must not stop the server. It answers
+        # with the error, and the reloader restarts it on the next change.
+        failure = exc
+        debug_on = debug or _debug_setting()
+    if debugger and not debug_on and failure is None:
         raise CommandError(
             "Refusing to start the interactive debugger with DEBUG off: it lets"
             " anyone who reaches the server run code. Set DEBUG=True or use --debug"
             " (development only), or drop --debugger."
         )
     use_debugger = debug_on if debugger is None else debugger
-    use_reloader = True if reload is None else reload
-    from werkzeug.serving import is_running_from_reloader
-    from werkzeug.serving import run_simple
-
-    if not use_reloader or is_running_from_reloader():
+    if failure is not None:
+        app = failed_app(failure, obj, use_debugger)
+    elif serving:
         # NOTE: in the process that serves; the reloader's watcher process
         # would only say it twice.
         from .migrations import warn_unapplied
@@ -90,12 +109,59 @@ def run(
     run_simple(
         HOST,
         port,
-        debuggable(app) if use_debugger else app,
+        debuggable(app) if use_debugger and failure is None else app,
         use_reloader=use_reloader,
+        # NOTE: werkzeug's watchdog reloader (chosen whenever watchdog is
+        # installed; MkDocs brings it) matches "*.py" against paths relative
+        # to each watched directory with watchdog 7, so it misses every
+        # change below the top level, the project's package included. The
+        # stat reloader sees them all.
+        reloader_type="stat",
         use_debugger=use_debugger,
         use_evalex=use_debugger,
         threaded=threaded,
     )
+
+
+def _debug_setting() -> bool:
+    """Return ``settings.DEBUG``, or ``False`` when the settings cannot be read."""
+    try:
+        return bool(settings.DEBUG)
+    except Exception:
+        return False
+
+
+def failed_app(exc: Exception, obj: CommandContext, debugger: bool) -> t.Any:
+    """Return the WSGI app ``run`` serves while the project fails to load.
+
+    The traceback goes to stderr once. Every request then gets a 500 that
+    names the error, or, with the debugger on, the error itself raised for
+    werkzeug's debugger to show.
+
+    :param exc: what loading the project raised.
+    :param debugger: raise ``exc`` on each request instead of answering.
+    """
+    message = (
+        f"The app failed to load: {error_message(exc)}. Fix the code and save"
+        " it: the development server restarts by itself."
+    )
+    details = "".join(traceback.format_exception(exc))
+    click.echo(f"{details}Error: {message}", file=obj.stderr, err=True)
+
+    def failing_app(environ: t.Any, start_response: t.Any) -> list[bytes]:
+        if debugger:
+            raise exc
+        body = f"{message}\n".encode()
+        start_response(
+            "500 Internal Server Error",
+            [
+                ("Content-Type", "text/plain; charset=utf-8"),
+                ("Content-Length", str(len(body))),
+            ],
+        )
+        return [body]
+
+    return failing_app
 
 
 _EXCEPTION_KEY = "framework.cli.run.exception"

@@ -14,6 +14,7 @@ The project it creates::
         README.md          the two commands: serve it, test it
         pyproject.toml     dependencies; the pytest plugin's configuration
         Dockerfile         the production image (framework serve)
+        wheels/            framework's wheel, for the image (README.md there)
         wsgi.py            the entry point: settings, framework.setup(), app
         NAME/              the app package, the only installed app
             settings.py    INSTALLED_APPS, DATABASES (SQLite), LOGGING, ...
@@ -41,20 +42,23 @@ from . import CommandContext
 from . import pass_context
 from . import verbosity_option
 
-__all__ = ["TEMPLATE_DIR", "create_project", "new"]
+__all__ = ["TEMPLATE_DIR", "check_name", "create_project", "new"]
 
 TEMPLATE_DIR = pathlib.Path(__file__).resolve().parent.parent / "project_template"
 """The project template shipped in the package."""
 
 _SUFFIX = "-tpl"
 _PACKAGE_PLACEHOLDER = "project_name"
+_TAKEN = frozenset({"tests", "wheels", "wsgi"})
+"""Names of the project's own top-level files and directories, beside the package."""
 
 
 def check_name(name: str) -> None:
     """Refuse a project name that cannot be the name of its package.
 
-    :raises click.BadParameter: not an identifier, a keyword, or the name of
-        a module Python already finds (``json``, ``framework``, ...).
+    :raises click.BadParameter: not an identifier, a keyword, the name of one
+        of the project's own top-level files (``wsgi``, ``tests``, ``wheels``),
+        or the name of a module Python already finds (``json``, ``framework``).
     """
     if not name.isidentifier() or keyword.iskeyword(name):
         raise click.BadParameter(
@@ -62,6 +66,13 @@ def check_name(name: str) -> None:
             " project's Python package, so it must be an identifier (letters,"
             " digits and underscores, not starting with a digit), such as"
             " 'mysite'.",
+            param_hint="NAME",
+        )
+    if name in _TAKEN:
+        raise click.BadParameter(
+            f"{name!r} is taken: the project's package sits beside its own"
+            " wsgi.py, tests/ and wheels/, and would clash with them. Choose"
+            " another name.",
             param_hint="NAME",
         )
     if name in sys.stdlib_module_names or _importable(name):

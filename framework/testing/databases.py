@@ -107,6 +107,8 @@ class TestDatabases:
     def _create_postgres(self, url: str) -> str:
         parsed = sa.engine.make_url(url)
         name = name_of_test_database(parsed.database or "postgres", self.suffix)
+        import psycopg
+
         with _admin_connection(parsed) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             deadline = time.monotonic() + 10
@@ -114,11 +116,11 @@ class TestDatabases:
                 try:
                     admin.execute(f'CREATE DATABASE "{name}"')
                     break
-                except Exception as exc:
-                    # Another session copying template1 right now: retry.
-                    if "being accessed by other users" not in str(exc) or (
-                        time.monotonic() > deadline
-                    ):
+                except psycopg.errors.ObjectInUse:
+                    # NOTE: another session is copying the template database
+                    # right now (SQLSTATE 55006, whatever the server's
+                    # language): retry.
+                    if time.monotonic() > deadline:
                         raise
                     time.sleep(0.25)
         self._created.append(url)

@@ -35,8 +35,10 @@ sent) and provides fixtures:
   setting for the test, through ``override_settings`` (so ``setting_changed``
   is sent on both ends).
 
-Loading it imports only ``framework.testing`` (never the ORM, WebTest or the
-command line): those are imported by the fixtures that need them.
+Loading it imports ``framework`` (the web core, werkzeug) and
+``framework.testing``, never the ORM, WebTest or the command line: those are
+imported by the fixtures that need them. A suite that does not use the plugin
+skips it with ``-p no:framework``.
 """
 
 from __future__ import annotations
@@ -215,21 +217,32 @@ def framework_db_setup(
     """
     if not _settings.INSTALLED_APPS:
         pytest.fail(_NO_PROJECT.format(fixture="db"), pytrace=False)
+    from framework.cli import CommandError
     from framework.cli import call_command
     from framework.testing.databases import TestDatabases
     from framework.testing.databases import xdist_suffix
 
     databases = TestDatabases(tmp_path_factory.mktemp("framework_db"), xdist_suffix())
-    databases.create()
     try:
+        try:
+            databases.create()
+        except ImproperlyConfigured as exc:
+            pytest.fail(f"framework: {exc}", pytrace=False)
         for alias in databases.databases:
-            call_command(
-                "migrate",
-                app=_app_spec(pytestconfig),
-                database=alias,
-                interactive=False,
-                verbosity=0,
-            )
+            try:
+                call_command(
+                    "migrate",
+                    app=_app_spec(pytestconfig),
+                    database=alias,
+                    interactive=False,
+                    verbosity=0,
+                )
+            except CommandError as exc:
+                pytest.fail(
+                    f"framework: migrating the test database {alias!r} failed:"
+                    f" {exc.format_message()}",
+                    pytrace=False,
+                )
         yield databases.databases
     finally:
         databases.destroy()

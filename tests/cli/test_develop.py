@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from support import get as support_get
 from support import wait_for_log
 
 from framework.cli import CommandError
@@ -74,6 +75,7 @@ def test_run_refuses_the_debugger_without_debug(runner, configure):
     assert "Refusing to start the interactive debugger" in result.stderr
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("debug", ["0", "1"])
 def test_run_serves_on_loopback_in_a_subprocess(tmp_path, debug):
     """`run` serves on 127.0.0.1; with DEBUG on, a failing view opens the debugger."""
@@ -107,8 +109,13 @@ def test_run_serves_on_loopback_in_a_subprocess(tmp_path, debug):
         assert "kaboom" not in body
 
 
+@pytest.mark.server
 def test_run_reloads_changed_code(tmp_path):
-    module = tmp_path / "reloadapp.py"
+    # In a package, as a project's views are: the reloader must see changes
+    # below the top of the directories it watches too.
+    (tmp_path / "reloadpkg").mkdir()
+    (tmp_path / "reloadpkg" / "__init__.py").write_text("")
+    module = tmp_path / "reloadpkg" / "views.py"
     source = (
         "from framework import App\n\n"
         "app = App(__name__)\n\n\n"
@@ -119,7 +126,7 @@ def test_run_reloads_changed_code(tmp_path):
     module.write_text(source)
     log = tmp_path / "run.log"
     env = framework_env(
-        FRAMEWORK_APP="reloadapp:app",
+        FRAMEWORK_APP="reloadpkg.views:app",
         FRAMEWORK_DEBUG="0",
         FRAMEWORK_INSTALLED_APPS="[]",
     )
@@ -157,11 +164,32 @@ def test_run_reloads_changed_code(tmp_path):
                 body = get(url)
         assert body == b"version 2", log.read_text()
         assert log.read_text().count("Restarting with") >= 2
+        # A syntax error saved while editing: the server stays up, says what
+        # is wrong, and serves the code again once it is fixed.
+        module.write_text(source.replace("version 1", "version 3") + "\ndef (:\n")
+        deadline = time.monotonic() + 20
+        status = 200
+        while status != 500 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            with contextlib.suppress(OSError):
+                status, body = support_get(url)
+        assert status == 500, log.read_text()
+        assert body.startswith(b"The app failed to load: SyntaxError: ")
+        assert "Error: The app failed to load: SyntaxError" in log.read_text()
+        assert proc.poll() is None
+        module.write_text(source.replace("version 1", "version 3"))
+        deadline = time.monotonic() + 20
+        while body != b"version 3" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            with contextlib.suppress(OSError):
+                body = get(url)
+        assert body == b"version 3", log.read_text()
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=10)
 
 
+@pytest.mark.server
 def test_run_debug_turns_on_debug_the_debugger_and_the_reloader(tmp_path):
     log = tmp_path / "run.log"
     env = framework_env(FRAMEWORK_APP="tests.apps.debugapp:app", FRAMEWORK_DEBUG="0")

@@ -106,3 +106,14 @@ def test_a_settings_module_without_installed_apps_is_explained(
     assert result.exit_code == 2, result.output
     assert "INSTALLED_APPS is empty (settings: bare_settings)" in result.stderr
     sys.modules.pop("bare_settings", None)
+
+
+def test_an_app_without_settings_is_told_where_installed_apps_go(runner, empty_dir):
+    (empty_dir / "app.py").write_text(APP_PY.format(rule="index"))
+    result = runner.invoke(main, ["migrate"])
+    assert result.exit_code == 2, result.output
+    assert "INSTALLED_APPS is empty: the app app.py names no settings module" in (
+        result.stderr
+    )
+    assert "--settings MODULE or FRAMEWORK_SETTINGS_MODULE" in result.stderr
+    assert list(empty_dir.iterdir()) == [empty_dir / "app.py"]  # no database

@@ -21,6 +21,7 @@ EXPECTED = {
     "README.md",
     "pyproject.toml",
     "wsgi.py",
+    "wheels/README.md",
     "mysite/__init__.py",
     "mysite/models.py",
     "mysite/views.py",
@@ -102,6 +103,9 @@ def test_new_never_overwrites(runner, new_project, tmp_path):
         ("class", "'class' is not a valid project name"),
         ("json", "'json' is the name of a module Python already finds"),
         ("framework", "'framework' is the name of a module Python already finds"),
+        # The package would clash with wsgi.py or tests/ beside it.
+        ("wsgi", "'wsgi' is taken: the project's package sits beside its own"),
+        ("tests", "'tests' is taken: the project's package sits beside its own"),
     ],
 )
 def test_new_refuses_names_that_cannot_be_a_package(
@@ -144,3 +148,21 @@ def test_the_projects_migration_matches_its_models_and_lints_clean(new_project):
             [executable, *argv], cwd=project, capture_output=True, text=True
         )
         assert result.returncode == 0, (tool, result.stdout, result.stderr)
+
+
+def test_the_image_never_serves_the_dev_only_key(new_project, tmp_path):
+    project, _ = new_project()
+    dockerfile = (project / "Dockerfile").read_text()
+    assert '    FRAMEWORK_SECRET_KEY=""\n' in dockerfile
+    # What the container runs, with the image's environment: refused.
+    serve = subprocess.run(
+        [sys.executable, "-m", "framework", "serve", "--bind", "127.0.0.1:0"],
+        cwd=project,
+        env=framework_env(FRAMEWORK_SECRET_KEY="", FRAMEWORK_DEBUG="0"),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert serve.returncode == 1, serve.stdout + serve.stderr
+    assert "Error: ImproperlyConfigured: SECRET_KEY is empty." in serve.stderr

@@ -165,3 +165,46 @@ def test_a_settings_module_named_in_the_environment_wins(tmp_path):
     )
     assert code == 0, output
     assert os.path.exists(project / "other_settings.py")
+
+
+@pytest.mark.postgres
+def test_a_failed_setup_drops_what_it_created_and_says_why(tmp_path):
+    name, url = create_pg_database("fw_plugin")
+    try:
+        project = make_project(tmp_path)
+        settings_py = project / "mysite" / "settings.py"
+        settings_py.write_text(
+            settings_py.read_text() + f"\nDATABASES = {{'default': {url!r},"
+            " 'other': 'postgresql://postgres@127.0.0.1:1/nothing'}\n"
+        )
+        code, output = run_pytest(project, None, "-k", "rolled_back_2")
+        assert code != 0
+        assert "framework: Cannot connect to the PostgreSQL server of 'nothing'" in (
+            output
+        )
+        assert "Traceback" not in output
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            names = {row[0] for row in admin.execute("SELECT datname FROM pg_database")}
+        assert f"test_{name}" not in names  # the first alias's, dropped again
+    finally:
+        drop_pg_database(f"test_{name}")
+        drop_pg_database(name)
+
+
+def test_a_failing_migration_fails_the_tests_in_one_line(tmp_path):
+    project = make_project(tmp_path)
+    (project / "mysite" / "migrations" / "0002_broken.py").write_text(
+        "from framework.orm import migrations\n\n\n"
+        "class Migration(migrations.Migration):\n"
+        "    dependencies = [('mysite', '0001_initial')]\n"
+        "    operations = [migrations.DropTable('no_such_table')]\n"
+    )
+    code, output = run_pytest(project, None, "-k", "rolled_back_2")
+    assert code != 0
+    assert "framework: migrating the test database 'default' failed: Migration" in (
+        output
+    )
+    assert "mysite.0002_broken failed at operation 1" in output
+    assert "Traceback" not in output
