@@ -22,8 +22,12 @@ import typing as t
 import click
 
 from ..apps import apps
+from ..conf import ENVIRONMENT_VARIABLE
+from ..conf import settings
+from . import NO_PROJECT_MESSAGE
 from . import CommandContext
 from . import CommandError
+from . import CommandUsageError
 from . import database_option
 from . import error_message
 from . import noinput_option
@@ -54,6 +58,28 @@ def _confirm(question: str) -> bool:
         ) from None
 
 
+
+def _load_data_project(obj: CommandContext) -> t.Any:
+    """Load the project and return the ORM; refuse to run with nothing to work on.
+
+    A data command needs models: those of the installed apps, or models an
+    application or a caller (``call_command`` in tests) registered. With no
+    settings module, no app, no installed apps and no model at all, it says
+    how to point at a project instead of creating an empty database.
+
+    :raises CommandUsageError: there is no project and no model.
+    """
+    app = obj.load_project()
+    orm = orm_module()
+    if (
+        app is None
+        and not settings.INSTALLED_APPS
+        and not os.environ.get(ENVIRONMENT_VARIABLE)
+        and not orm.registry.get_models()
+    ):
+        raise CommandUsageError(NO_PROJECT_MESSAGE.format(cwd=os.getcwd()))
+    return orm
+
 @click.command()
 @database_option
 @noinput_option
@@ -65,8 +91,7 @@ def flush(obj: CommandContext, database: str, interactive: bool) -> list[t.Any]:
     Sequences are reset. Asks first unless --noinput. Returns the models
     whose tables were emptied.
     """
-    obj.load_project()
-    orm = orm_module()
+    orm = _load_data_project(obj)
     engine = engine_for(database)
     from sqlalchemy import inspect
 
@@ -248,8 +273,7 @@ def loaddata(obj: CommandContext, fixtures: tuple[str, ...], database: str) -> i
     object stops the load, names the file and the object, and nothing is
     written. Returns the number of objects loaded.
     """
-    obj.load_project()
-    orm = orm_module()
+    orm = _load_data_project(obj)
     check_database(database)
     loaded = [(path, _read_fixture(path)) for path in map(_find_fixture, fixtures)]
     total = sum(len(items) for _, items in loaded)
@@ -374,8 +398,7 @@ def dumpdata(
     Models come parents first, objects by primary key; loaddata reads the
     result back identically. Returns the list of objects.
     """
-    obj.load_project()
-    orm = orm_module()
+    orm = _load_data_project(obj)
     check_database(database)
     models = _dependency_order(_select_models(labels, orm))
     objects = [item for model in models for item in _dump_model(orm, model, database)]
