@@ -69,8 +69,15 @@ def test_without_a_project_the_commands_say_how_to_point_at_one(
     assert "No application found" in serve.stderr
     assert "--app path/to/app.py" in serve.stderr
     assert "app_example" not in serve.stderr + serve.stdout
-    for command in ("migrate", "showmigrations", "makemigrations"):
-        result = installed_framework.run("framework", command, cwd=tmp_path)
+    for command in (
+        ["migrate"],
+        ["showmigrations"],
+        ["makemigrations"],
+        ["flush", "--noinput"],
+        ["dumpdata"],
+        ["loaddata", "fixture.json"],
+    ):
+        result = installed_framework.run("framework", *command, cwd=tmp_path)
         assert result.returncode == 2, (command, result.stderr)
         assert "No project configured: no settings module" in result.stderr
     assert list(tmp_path.iterdir()) == []  # no database file appeared

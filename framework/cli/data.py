@@ -22,8 +22,12 @@ import typing as t
 import click
 
 from ..apps import apps
+from ..conf import ENVIRONMENT_VARIABLE
+from ..conf import settings
+from . import NO_PROJECT_MESSAGE
 from . import CommandContext
 from . import CommandError
+from . import CommandUsageError
 from . import database_option
 from . import error_message
 from . import noinput_option
@@ -54,6 +58,28 @@ def _confirm(question: str) -> bool:
         ) from None
 
 
+
+def _load_data_project(obj: CommandContext) -> t.Any:
+    """Load the project and return the ORM; refuse to run with nothing to work on.
+
+    A data command needs models: those of the installed apps, or models an
+    application or a caller (``call_command`` in tests) registered. With no
+    settings module, no app, no installed apps and no model at all, it says
+    how to point at a project instead of creating an empty database.
+
+    :raises CommandUsageError: there is no project and no model.
+    """
+    app = obj.load_project()
+    orm = orm_module()
+    if (
+        app is None
+        and not settings.INSTALLED_APPS
+        and not os.environ.get(ENVIRONMENT_VARIABLE)
+        and not orm.registry.get_models()
+    ):
+        raise CommandUsageError(NO_PROJECT_MESSAGE.format(cwd=os.getcwd()))
+    return orm
+
 @click.command()
 @database_option
 @noinput_option
@@ -65,8 +91,7 @@ def flush(obj: CommandContext, database: str, interactive: bool) -> list[t.Any]:
     Sequences are reset. Asks first unless --noinput. Returns the models
     whose tables were emptied.
     """
-    obj.load_project()
-    orm = orm_module()
+    orm = _load_data_project(obj)
     engine = engine_for(database)
     from sqlalchemy import inspect
 
@@ -197,37 +222,42 @@ def _load_objects(
     return loaded
 
 
-def _check_references(records: list[_Loaded], database: str) -> None:
+def _check_references(orm: t.Any, records: list[_Loaded], database: str) -> None:
     # Foreign keys are deferred until the commit, where a failure could not
     # name the object: check every reference while the objects are known.
-    refs: list[tuple[_Loaded, str, t.Any, t.Any]] = []
+    # A reference is (model, the field it refers to: its primary key or a
+    # ForeignKey's to_field), value.
+    refs: list[tuple[_Loaded, str, tuple[t.Any, t.Any], t.Any]] = []
     for record in records:
         meta = record.instance._meta
         for field in meta.fields:
             target = getattr(field, "related_model", None)
             value = getattr(record.instance, field.attname)
             if target is not None and value is not None:
-                refs.append((record, field.name, target, value))
+                refs.append((record, field.name, (target, field.target_field), value))
         m2m = {field.name: field for field in meta.many_to_many}
         for name, keys in record.relations:
-            refs += [(record, name, m2m[name].related_model, key) for key in keys]
-    wanted: dict[t.Any, set[t.Any]] = {}
-    for _, _, target, value in refs:
-        wanted.setdefault(target, set()).add(value)
+            target = m2m[name].related_model
+            refs += [(record, name, (target, target._meta.pk), key) for key in keys]
+    wanted: dict[tuple[t.Any, t.Any], set[t.Any]] = {}
+    for _, _, key, value in refs:
+        wanted.setdefault(key, set()).add(value)
     existing = {
-        target: set(
-            target.objects.using(database)
-            .filter(pk__in=sorted(values, key=repr))
-            .values_list("pk", flat=True)
+        (target, field): set(
+            orm.QuerySet(target, database)
+            .filter(**{f"{field.name}__in": sorted(values, key=repr)})
+            .values_list(field.name, flat=True)
         )
-        for target, values in wanted.items()
+        for (target, field), values in wanted.items()
     }
-    for record, name, target, value in refs:
-        if value not in existing[target]:
+    for record, name, key, value in refs:
+        if value not in existing[key]:
+            target, field = key
+            column = "pk" if field.primary_key else field.name
             raise CommandError(
                 f"{record.path}: {_describe(record.number, record.item)}: field"
-                f" {name!r} refers to {target._meta.label} pk={value!r}, which does"
-                " not exist. Nothing was loaded."
+                f" {name!r} refers to {target._meta.label} {column}={value!r}, which"
+                " does not exist. Nothing was loaded."
             )
 
 
@@ -243,8 +273,7 @@ def loaddata(obj: CommandContext, fixtures: tuple[str, ...], database: str) -> i
     object stops the load, names the file and the object, and nothing is
     written. Returns the number of objects loaded.
     """
-    obj.load_project()
-    orm = orm_module()
+    orm = _load_data_project(obj)
     check_database(database)
     loaded = [(path, _read_fixture(path)) for path in map(_find_fixture, fixtures)]
     total = sum(len(items) for _, items in loaded)
@@ -263,7 +292,7 @@ def loaddata(obj: CommandContext, fixtures: tuple[str, ...], database: str) -> i
         else:
             for path, items in loaded:
                 records += _load_objects(obj, orm, path, items, database)
-        _check_references(records, database)
+        _check_references(orm, records, database)
         # PostgreSQL sequences must move past the keys the fixtures set.
         models = {type(record.instance) for record in records}
         orm.reset_sequences(sorted(models, key=lambda m: m._meta.label), using=database)
@@ -314,7 +343,7 @@ def _select_models(labels: tuple[str, ...], orm: t.Any) -> list[t.Any]:
     return list(dict.fromkeys(chosen))
 
 
-def _dump_model(model: t.Any, database: str) -> list[dict[str, t.Any]]:
+def _dump_model(orm: t.Any, model: t.Any, database: str) -> list[dict[str, t.Any]]:
     meta = model._meta
     m2m = [
         field
@@ -322,7 +351,9 @@ def _dump_model(model: t.Any, database: str) -> list[dict[str, t.Any]]:
         if getattr(field.through._meta, "auto_created", False)
     ]
     objects = []
-    for instance in model.objects.using(database).order_by("pk"):
+    # Every row: a plain queryset, whatever the model's managers are called
+    # or filter (Django's base manager).
+    for instance in orm.QuerySet(model, database).order_by("pk"):
         fields: dict[str, t.Any] = {}
         for field in meta.fields:
             if field.primary_key:
@@ -367,11 +398,10 @@ def dumpdata(
     Models come parents first, objects by primary key; loaddata reads the
     result back identically. Returns the list of objects.
     """
-    obj.load_project()
-    orm = orm_module()
+    orm = _load_data_project(obj)
     check_database(database)
     models = _dependency_order(_select_models(labels, orm))
-    objects = [item for model in models for item in _dump_model(model, database)]
+    objects = [item for model in models for item in _dump_model(orm, model, database)]
     text = json.dumps(objects, indent=indent, ensure_ascii=False)
     if output:
         tmp = f"{output}.tmp{os.getpid()}"

@@ -418,7 +418,11 @@ def _check_value(path: _Path, value: t.Any) -> t.Any:
             raise ValueError(
                 f"The value of {path.key!r} must be an iterable, got {value!r}."
             )
-        return list(value)
+        value = list(value)
+        for item in value:
+            _check_instance(path, item)
+        return value
+    _check_instance(path, value)
     if path.lookup == "range":
         if not isinstance(value, list | tuple) or len(value) != 2:
             raise ValueError(
@@ -433,6 +437,24 @@ def _check_value(path: _Path, value: t.Any) -> t.Any:
     elif path.lookup not in ("exact", "isnull") and value is None:
         raise ValueError(f"{path.key!r} cannot compare with None.")
     return value
+
+
+def _check_instance(path: _Path, value: t.Any) -> None:
+    """Refuse an instance of another model where a key is compared (as Django).
+
+    ``filter(author=publisher)`` would otherwise compare the publisher's key
+    with the authors' keys.
+    """
+    if not isinstance(value, Model) or path.field.__class__ is _ExprTarget:
+        return
+    field = path.field.target_field if path.field.is_relation else path.field
+    expected = field.model
+    if expected is not None and not isinstance(value, expected._meta.concrete_model):
+        raise ValueError(
+            f"Cannot compare {path.key!r} with {value!r}: it must be a"
+            f" {expected.__name__} instance (or its key), not"
+            f" {type(value).__name__}."
+        )
 
 
 def _shape(node: tuple[str, bool, list[t.Any]]) -> t.Hashable:

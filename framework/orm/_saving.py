@@ -297,11 +297,10 @@ class _Saver:
                     field.pre_save(instance, False)
         self.clean(instance, (self.pk, *fields))
         if not fields:
-            return bool(
-                instance.__class__.objects.using(conn.alias)
-                .filter(pk=instance.pk)
-                .exists()
-            )
+            from .query import QuerySet
+
+            rows = QuerySet(instance.__class__, conn.alias)
+            return rows.filter(pk=instance.pk).exists()
         cursor = conn.execute(sql, _params(instance.__dict__, order, getter, convs))
         return bool(cursor.rowcount > 0)
 

@@ -62,6 +62,17 @@ __all__ = [
 _ARITHMETIC: t.Final = frozenset({"+", "-", "*", "/", "%"})
 
 
+def _arithmetic(
+    op: str, reverse: bool = False
+) -> cabc.Callable[[Expression, t.Any], CombinedExpression]:
+    """Return the method of the operator ``op`` (``reverse``: the ``__r*__`` one)."""
+
+    def method(self: Expression, other: t.Any) -> CombinedExpression:
+        return self._combine(other, op, reverse)
+
+    return method
+
+
 class Expression(Resolvable):
     """Base of the expressions; they combine with ``+ - * / %``.
 
@@ -78,54 +89,33 @@ class Expression(Resolvable):
             return CombinedExpression(other, op, self)
         return CombinedExpression(self, op, other)
 
-    def __add__(self, other: t.Any) -> CombinedExpression:
-        return self._combine(other, "+", False)
-
-    def __radd__(self, other: t.Any) -> CombinedExpression:
-        return self._combine(other, "+", True)
-
-    def __sub__(self, other: t.Any) -> CombinedExpression:
-        return self._combine(other, "-", False)
-
-    def __rsub__(self, other: t.Any) -> CombinedExpression:
-        return self._combine(other, "-", True)
-
-    def __mul__(self, other: t.Any) -> CombinedExpression:
-        return self._combine(other, "*", False)
-
-    def __rmul__(self, other: t.Any) -> CombinedExpression:
-        return self._combine(other, "*", True)
-
-    def __truediv__(self, other: t.Any) -> CombinedExpression:
-        return self._combine(other, "/", False)
-
-    def __rtruediv__(self, other: t.Any) -> CombinedExpression:
-        return self._combine(other, "/", True)
-
-    def __mod__(self, other: t.Any) -> CombinedExpression:
-        return self._combine(other, "%", False)
-
-    def __rmod__(self, other: t.Any) -> CombinedExpression:
-        return self._combine(other, "%", True)
+    __add__ = _arithmetic("+")
+    __radd__ = _arithmetic("+", reverse=True)
+    __sub__ = _arithmetic("-")
+    __rsub__ = _arithmetic("-", reverse=True)
+    __mul__ = _arithmetic("*")
+    __rmul__ = _arithmetic("*", reverse=True)
+    __truediv__ = _arithmetic("/")
+    __rtruediv__ = _arithmetic("/", reverse=True)
+    __mod__ = _arithmetic("%")
+    __rmod__ = _arithmetic("%", reverse=True)
 
     def __neg__(self) -> CombinedExpression:
         return CombinedExpression(self, "*", Value(-1))
 
-    def __and__(self, other: t.Any) -> Q:
+    def _condition(self) -> Q:
         if self.conditional:
-            return Q(self).__and__(other)
+            return Q(self)
         raise TypeError(
             f"{self!r} is not a condition: only Q objects and boolean expressions"
             " (Exists) combine with &, | and ~."
         )
 
+    def __and__(self, other: t.Any) -> Q:
+        return self._condition().__and__(other)
+
     def __or__(self, other: t.Any) -> Q:
-        if self.conditional:
-            return Q(self).__or__(other)
-        raise TypeError(
-            f"{self!r} is not a condition: only Q objects and boolean expressions"
-            " (Exists) combine with &, | and ~."
-        )
+        return self._condition().__or__(other)
 
     @property
     def default_alias(self) -> str | None:
@@ -379,6 +369,15 @@ class Aggregate(Expression):
     def _output(self, source: Node | None) -> t.Any:
         return source.output if source is not None else _fields.BigIntegerField()
 
+    def _numeric(self, source: Node | None) -> str:
+        """Return the numeric kind of ``source``; raise FieldError for others."""
+        kind = _numeric_kind(source)
+        if kind is None:
+            raise FieldError(
+                f"{self!r} needs a numeric field; {_describe(source)} is not."
+            )
+        return kind
+
     def resolve(self, ctx: _Context) -> Node:
         """Check the aggregate and decide how it is computed for ``ctx``."""
         if ctx.in_aggregate:
@@ -444,11 +443,7 @@ class Sum(Aggregate):
     allow_distinct = True
 
     def _output(self, source: Node | None) -> t.Any:
-        kind = _numeric_kind(source)
-        if kind is None:
-            raise FieldError(
-                f"{self!r} needs a numeric field; {_describe(source)} is not."
-            )
+        kind = self._numeric(source)
         if kind == "decimal":
             return _target(t.cast(Node, source).output)
         return _NUMERIC_OUTPUTS[kind]()
@@ -462,11 +457,7 @@ class Avg(Aggregate):
     allow_distinct = True
 
     def _output(self, source: Node | None) -> t.Any:
-        kind = _numeric_kind(source)
-        if kind is None:
-            raise FieldError(
-                f"{self!r} needs a numeric field; {_describe(source)} is not."
-            )
+        kind = self._numeric(source)
         return _AnyDecimalField() if kind == "decimal" else _fields.FloatField()
 
 
@@ -1390,6 +1381,7 @@ def aggregate(
     clone = qs._clone()
     clone._deferred = None
     clone._select_related = ()
+    clone._for_update = None  # PostgreSQL locks no rows an aggregate reads
     if not (qs._low or qs._high is not None):
         clone._order_by = ()
     clone._refresh_extra()

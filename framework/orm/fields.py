@@ -374,18 +374,25 @@ class FloatField(Field):
     type_label = "a number"
 
     def _fast_check(self, var: str) -> str | None:
-        """Accept exact floats without a call."""
-        return None if self.choices else f"type({var}) is float"
+        """Accept exact floats but NaN (which is not equal to itself) without a call."""
+        return None if self.choices else f"(type({var}) is float and {var} == {var})"
 
     def clean(self, value: t.Any) -> t.Any:
-        """Accept floats and ints (not bools); ints become floats."""
-        if type(value) is float:
-            return value
+        """Accept floats and ints (not bools); ints become floats; never NaN.
+
+        NaN is refused on every backend: SQLite stores it as NULL (a lost
+        value, or a NOT NULL failure), PostgreSQL as NaN.
+        """
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(
                 f"expected {self.type_label}, got {type(value).__name__} {value!r}"
             )
-        return float(value)
+        number = float(value)
+        if number != number:
+            raise ValueError(
+                "is NaN (not a number), which is not stored alike everywhere"
+            )
+        return number
 
     def to_python(self, value: t.Any) -> t.Any:
         """Accept numbers and numeric strings (fixtures write ``"1.2"`` too)."""
@@ -446,8 +453,13 @@ class DecimalField(Field):
         if not number.is_finite():
             raise ValueError(f"expected a finite number, got {value!r}")
         places = t.cast(int, self.decimal_places)
-        number = number.quantize(decimal.Decimal(1).scaleb(-places))
-        digits = len(number.as_tuple().digits)
+        try:
+            number = number.quantize(decimal.Decimal(1).scaleb(-places))
+        except decimal.InvalidOperation:
+            # More digits than the decimal context holds ("1e100").
+            digits = t.cast(int, self.max_digits) + 1
+        else:
+            digits = len(number.as_tuple().digits)
         if digits > t.cast(int, self.max_digits) and number != 0:
             raise ValueError(
                 f"{value!r} has more than {self.max_digits} digits"

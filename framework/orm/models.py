@@ -373,9 +373,9 @@ class Options:
             ) from None
 
     def field_names(self) -> list[str]:
-        """Return every name usable in queries, sorted."""
+        """Return every name usable in queries, sorted (hidden relations left out)."""
         names = {f.name for f in self.fields} | {f.name for f in self.many_to_many}
-        names |= {rel.query_name for rel in self.related_objects}
+        names |= {rel.query_name for rel in self.related_objects if not rel.hidden}
         return sorted(names | {"pk"})
 
     @property
@@ -961,8 +961,10 @@ class Model(metaclass=ModelBase):
         cls = type(self)
         meta = cls._meta
         alias = using or self._state.db or DEFAULT_DB_ALIAS
+        from .query import QuerySet
+
         if fields is None and not self.get_deferred_fields():
-            fresh = cls.objects.using(alias).get(pk=self.pk)
+            fresh = QuerySet(cls, alias).get(pk=self.pk)
             for field in meta.fields:
                 self.__dict__[field.attname] = fresh.__dict__[field.attname]
             self._state.fields_cache.clear()
@@ -972,8 +974,6 @@ class Model(metaclass=ModelBase):
             names = [f.attname for f in meta.fields if f.attname in self.__dict__]
         else:
             names = [meta.get_field(name).attname for name in fields]
-        from .query import QuerySet
-
         fresh = QuerySet(cls, alias).only(*names).get(pk=self.pk)
         for name in names:
             self.__dict__[name] = fresh.__dict__[name]

@@ -423,9 +423,14 @@ class QuerySet(t.Generic[M]):
             # and _walk() computes their parameters first.
             for name, node in self._annotations.items():
                 compiler.annotations[name] = node.compile(compiler)
-        if not self._where:
-            return None
         parts = [compiler.where(node) for node in self._where]
+        if self._empty:
+            # NOTE: only a subquery of none() gets here (other empty querysets
+            # run no SQL): it matches no row. Its conditions are compiled all
+            # the same, so that parameters keep the walker's numbering.
+            return sa.false()
+        if not parts:
+            return None
         return parts[0] if len(parts) == 1 else sa.and_(*parts)
 
     def _delete_statement(self, compiler: _Compiler, where: t.Any) -> t.Any:
@@ -526,7 +531,7 @@ class QuerySet(t.Generic[M]):
             self._high,
             self._distinct,
             self._values,
-            tuple(join.field for join in self._select_related),
+            self._select_related,
             self._for_update if kind != "count" else None,
             self._extra,
             None if extra is None else extra.key,
@@ -570,6 +575,8 @@ class QuerySet(t.Generic[M]):
         """Return what decides this query's SQL as a subquery (not its values)."""
         return (
             kind,
+            self.model,
+            self._empty,
             tuple(_shape(node) for node in self._where),
             tuple((path.key, desc) for path, desc in self._ordering()),
             self._low,
@@ -817,18 +824,33 @@ class QuerySet(t.Generic[M]):
         return bool(conn.fetchall(sql, params))
 
     def first(self) -> M | None:
-        """Return the first instance (by the ordering, else the pk), or None."""
-        qs = self if self._ordering() else self.order_by("pk")
-        for obj in qs[:1]:
+        """Return the first instance (by the ordering, else the pk), or None.
+
+        :raises TypeError: an unordered queryset grouped by ``values()``
+            (ordering by the pk would group by it too), as in Django.
+        """
+        for obj in self._ordered("first")[:1]:
             return t.cast(M, obj)
         return None
 
     def last(self) -> M | None:
-        """Return the last instance (by the ordering, else the pk), or None."""
-        qs = (self if self._ordering() else self.order_by("pk")).reverse()
-        for obj in qs[:1]:
+        """Return the last instance (by the ordering, else the pk), or None.
+
+        :raises TypeError: as :meth:`first`.
+        """
+        for obj in self._ordered("last").reverse()[:1]:
             return t.cast(M, obj)
         return None
+
+    def _ordered(self, method: str) -> QuerySet[M]:
+        if self._ordering():
+            return self
+        if self._group_by is not None and self._group_by != ("pk",):
+            raise TypeError(
+                f"Cannot use QuerySet.{method}() on an unordered queryset performing"
+                " aggregation. Add an ordering with order_by()."
+            )
+        return self.order_by("pk")
 
     def in_bulk(
         self, id_list: cabc.Iterable[t.Any] | None = None, *, field_name: str = "pk"
@@ -964,8 +986,16 @@ class QuerySet(t.Generic[M]):
         if self._empty:
             # Nothing can match: no transaction, no statement, no signal.
             return 0, {}
+        # As in Django: the rows are locked by the delete itself; joins and
+        # ordering serve no purpose (and select_for_update() outside atomic()
+        # would refuse to run).
+        rows = self._clone()
+        rows._for_update = None
+        rows._select_related = ()
+        rows._prefetch = ()
+        rows._order_by = ()
         collector = Collector(self.db, origin=self)
-        collector.collect_queryset(self)
+        collector.collect_queryset(rows)
         self._result_cache = None
         return collector.delete()
 

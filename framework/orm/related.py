@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from framework import signals
 
 from ..dispatch import Sentinel
+from ._compiler import Q
 from ._compiler import _Path
 from .bulk import delete_pks
 from .bulk import insert_ignoring_conflicts
@@ -425,11 +426,13 @@ class ForwardManyToOneDescriptor:
                 f"{type(instance).__name__} has no {field.name}."
             )
         alias = instance._state.db or DEFAULT_DB_ALIAS
-        manager = field.related_model.objects.using(alias)
+        # A plain queryset (Django's base manager): whatever the target's
+        # managers are called or filter, the row the key names is found.
+        rows = QuerySet(field.related_model, alias)
         if field.to_field is None:
-            obj = manager.get(pk=value)
+            obj = rows.get(pk=value)
         else:
-            obj = manager.get(**{field.to_field: value})
+            obj = rows.get(**{field.to_field: value})
         cache[field.name] = obj
         if field.one_to_one and not field.remote_field.hidden:
             obj._state.fields_cache[field.remote_field.accessor_name] = instance
@@ -904,16 +907,38 @@ class ManyRelatedManager(Manager[t.Any]):
                 using=self._db,
             )
 
-    def _lock_owner(self) -> None:
+    def _lock_owner(self, others: cabc.Iterable[t.Any] = ()) -> None:
+        """Lock the instance's row (and, if symmetrical, the rows of ``others``).
+
+        :param others: the keys at the other end of the links this call
+            changes (symmetrical relations only).
+        """
         # NOTE: concurrent writes to the links of one instance queue here
         # (PostgreSQL: FOR NO KEY UPDATE on the instance's row, held to the end
         # of the transaction; the weaker lock lets other transactions' foreign
         # key checks on the row through, which FOR UPDATE would deadlock
         # with); on SQLite BEGIN IMMEDIATE has queued them already. Reads then
-        # see what the previous writer committed.
+        # see what the previous writer committed. A symmetrical link is two
+        # rows, one written for each end: a.friends.add(b) and
+        # b.friends.add(a) at once would each wait for the row the other
+        # wrote first (a deadlock), so both ends are locked, in key order.
         if connections[self._db].vendor != "sqlite":
+            keys = (
+                {self.instance.pk, *others} if self.symmetrical else {self.instance.pk}
+            )
             model = self.source_fk.related_model
-            lock_existing(model, self._db, [self.instance.pk], no_key=True)
+            lock_existing(model, self._db, list(keys), no_key=True)
+
+    def _linked_others(self) -> set[t.Any]:
+        """Return the linked keys before locking (symmetrical relations on PostgreSQL).
+
+        What ``clear()`` and ``set()`` unlink is known only once the rows are
+        locked; the other ends linked now are locked with the instance (the
+        read is repeated under the lock).
+        """
+        if not self.symmetrical or connections[self._db].vendor == "sqlite":
+            return set()
+        return self._linked(None)
 
     def _links(self) -> QuerySet[t.Any]:
         return QuerySet(self.through, self._db).filter(
@@ -953,7 +978,7 @@ class ManyRelatedManager(Manager[t.Any]):
         forget_prefetched(self.instance, self.name)
         pks = self._pks(objs)
         with atomic(using=self._db):
-            self._lock_owner()
+            self._lock_owner(pks)
             new = pks - self._linked(pks)
             self._send("pre_add", new)
             added: set[t.Any] = set()
@@ -1020,7 +1045,7 @@ class ManyRelatedManager(Manager[t.Any]):
         forget_prefetched(self.instance, self.name)
         pks = self._pks(objs)
         with atomic(using=self._db):
-            self._lock_owner()
+            self._lock_owner(pks)
             gone = self._linked(pks)
             self._send("pre_remove", gone)
             removed = self._unlink(gone) if gone else set()
@@ -1036,7 +1061,7 @@ class ManyRelatedManager(Manager[t.Any]):
         """
         forget_prefetched(self.instance, self.name)
         with atomic(using=self._db):
-            self._lock_owner()
+            self._lock_owner(self._linked_others())
             self._send("pre_clear", None)
             removed = self._unlink(None)
             if self.symmetrical:
@@ -1057,7 +1082,7 @@ class ManyRelatedManager(Manager[t.Any]):
         forget_prefetched(self.instance, self.name)
         wanted = self._pks(objs)
         with atomic(using=self._db):
-            self._lock_owner()
+            self._lock_owner(wanted | self._linked_others())
             current = self._linked(None)
             stale = current - wanted
             if stale:
@@ -1314,7 +1339,7 @@ class Collector:
             ordered = {model: _by_pk(objs) for model, objs in self.data.items()}
             for model, objs in ordered.items():
                 self._send(signals.pre_delete, model, objs)
-            for qs in self.fast_deletes:
+            for qs in self._fast_delete_groups(conn.vendor):
                 count = raw_delete(qs)
                 if count:
                     label = qs.model._meta.label
@@ -1342,6 +1367,33 @@ class Collector:
                 obj.__dict__[model._meta.pk.attname] = None
                 obj._state.adding = True
         return sum(counts.values()), counts
+
+    def _fast_delete_groups(self, vendor: str) -> list[QuerySet[t.Any]]:
+        """Return the fast deletes, one per model, locking those reached twice.
+
+        The rows of a model that several relations reach (the through rows of
+        a many-to-many relation to ``"self"``: ``from_x IN (...)`` and
+        ``to_x IN (...)``) go in one ``DELETE`` of either condition. On
+        PostgreSQL they are locked first, in key order: two deletes from
+        either end of one link row pair (deleting ``a`` and ``b`` at once, with
+        ``a.friends`` holding ``b``) would otherwise each lock one row of the
+        pair and wait for the other's.
+        """
+        groups: dict[type[Model], list[QuerySet[t.Any]]] = {}
+        for qs in self.fast_deletes:
+            if not qs._empty:
+                groups.setdefault(qs.model, []).append(qs)
+        found = []
+        for model, group in groups.items():
+            if len(group) == 1:
+                found.append(group[0])
+                continue
+            qs = QuerySet(model, self.using)
+            qs._where = [(Q.OR, False, [(Q.AND, False, list(q._where)) for q in group])]
+            if vendor != "sqlite":
+                list(qs.order_by("pk").select_for_update().values_list("pk", flat=True))
+            found.append(qs)
+        return found
 
     def _signalled(self) -> set[type[Model]]:
         """Return the collected models that have delete receivers."""

@@ -9,7 +9,10 @@ they skip when the server does not answer, unless FRAMEWORK_REQUIRE_POSTGRES=1.
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
+import sqlalchemy as sa
 from support import create_pg_database
 from support import drop_pg_database
 
@@ -106,3 +109,28 @@ def sql_log(db):
     db.ensure_connection()
     db._cursor = _RecordingCursor(db._cursor, log)
     yield log
+
+
+@pytest.fixture
+def compilations():
+    """``with compilations() as compiled:`` lists the SQL compilations in the block.
+
+    Every statement SQLAlchemy compiles goes through a ``SQLCompiler``; the
+    ORM compiles each query shape once, so a block of shapes it has seen
+    before must leave ``compiled`` empty.
+    """
+
+    @contextlib.contextmanager
+    def spy():
+        compiled = []
+        real_init = sa.sql.compiler.SQLCompiler.__init__
+
+        def counting_init(self, *args, **kwargs):
+            compiled.append(type(self).__name__)
+            real_init(self, *args, **kwargs)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(sa.sql.compiler.SQLCompiler, "__init__", counting_init)
+            yield compiled
+
+    return spy

@@ -149,3 +149,20 @@ class Chain(Place):
 
     def describe(self):
         return f"chain {self.name}"
+
+
+class Shelf(orm.Model):
+    """A model whose only manager is not called ``objects`` (as Django allows)."""
+
+    name = orm.CharField(max_length=20)
+    shelves = orm.Manager()
+
+    class Meta:
+        app_label = "ormtests_rel"
+
+
+class Volume(orm.Model):
+    shelf = orm.ForeignKey(Shelf, on_delete=orm.CASCADE, related_name="volumes")
+
+    class Meta:
+        app_label = "ormtests_rel"

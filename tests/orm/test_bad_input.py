@@ -17,6 +17,7 @@ from .models import Chapter
 from .models import Edition
 from .models import Everything
 from .models import Publisher
+from .relation_models import Human
 
 HOSTILE = [
     "x'); DROP TABLE ormtests_author; --",
@@ -81,6 +82,12 @@ HOSTILE = [
             lambda: Book.objects.update(titel="x"),
             orm.FieldError,
             "Book has no field named 'titel'. Choices are:",
+        ),
+        (
+            # Hidden relations (through rows, "+" names) are no choice.
+            lambda: Human.objects.filter(nope=1),
+            orm.FieldError,
+            "Human. Choices are: followers, follows, friends, id, name, pk.$",
         ),
         (
             lambda: Book.objects.in_bulk([1], field_name="nope"),
@@ -149,6 +156,17 @@ HOSTILE = [
             ValueError,
             "Invalid value for 'pk'",
         ),
+        # An instance of another model is no key of this one (as in Django).
+        (
+            lambda: Book.objects.filter(author=Publisher(pk=1)),
+            ValueError,
+            "Cannot compare 'author' with .*: it must be a Author instance",
+        ),
+        (
+            lambda: Author.objects.filter(books__in=[Book(pk=1), Publisher(pk=2)]),
+            ValueError,
+            "Cannot compare 'books__in' with .*: it must be a Book instance",
+        ),
     ],
 )
 def test_bad_names_and_values_raise_before_any_sql(sql_log, call, error, message):
@@ -170,6 +188,10 @@ def test_bad_names_and_values_raise_before_any_sql(sql_log, call, error, message
         ({"data": [float("nan")]}, "Everything.data: is not JSON-serialisable"),
         ({"data": float("inf")}, "Everything.data: is not JSON-serialisable"),
         ({"price": decimal.Decimal("NaN")}, "Everything.price: expected a finite"),
+        ({"price": decimal.Decimal("1e100")}, "Everything.price: .* than 8 digits"),
+        ({"price": "-1e30"}, "Everything.price: .* than 8 digits"),
+        ({"price": 10**40}, "Everything.price: .* than 8 digits"),
+        ({"ratio": float("nan")}, "Everything.ratio: is NaN"),
         ({"small": True}, "Everything.small: expected an integer, got bool"),
         ({"big": 2**63}, "Everything.big: .* out of range"),
         ({"moment": "noon"}, "Everything.moment: expected a datetime"),

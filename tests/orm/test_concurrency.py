@@ -119,17 +119,70 @@ class Holder:
             orm.connections.close_all()
 
     def commit_after(self, call, delay=0.3):
-        """Start ``call`` here, let the holder commit ``delay`` s later; return it."""
+        """Start ``call`` here, let the holder commit once it waits; return it.
+
+        On PostgreSQL the holder commits as soon as another session waits for
+        a lock (``call``, blocked on the holder's rows), so the race is run
+        whatever the machine's load. SQLite's busy wait cannot be seen from
+        outside: there the holder commits ``delay`` seconds later (a call
+        slower to start runs after the commit, and gives the same result).
+        """
         import threading
 
-        timer = threading.Timer(delay, self.release.set)
-        timer.start()
+        url = orm.connections["default"].settings_dict["URL"]
+        if orm.connections["default"].vendor == "sqlite":
+            releaser = threading.Timer(delay, self.release.set)
+        else:
+
+            def release_when_blocked():
+                try:
+                    wait_for_lock_waiters(url, 1)
+                except AssertionError as exc:  # pragma: no cover - reported below
+                    self.errors.append(exc)
+                finally:
+                    self.release.set()
+
+            releaser = threading.Thread(target=release_when_blocked)
+        releaser.start()
         try:
             return call()
         finally:
-            timer.join()
+            releaser.join()
             self.thread.join(30)
             assert self.errors == []
+
+    def commit_after_call(self, call):
+        """Run ``call`` here while the holder's transaction is open, then commit."""
+        try:
+            return call()
+        finally:
+            self.release.set()
+            self.thread.join(30)
+            assert self.errors == []
+
+
+def wait_for_lock_waiters(url, count, timeout=30, unless=lambda: False):
+    """Wait until ``count`` sessions of this PostgreSQL database wait for a lock.
+
+    :param unless: stop waiting (returning) as soon as this returns True.
+    """
+    import time
+
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline and not unless():
+            (waiting,) = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ).fetchone()
+            if waiting >= count:
+                return
+            time.sleep(0.01)
+        if unless():
+            return
+    raise AssertionError(f"no {count} session(s) waited for a lock in {timeout} s")
 
 
 def _recorder(calls):
@@ -235,6 +288,116 @@ def test_concurrent_set_of_one_instance_last_one_wins(db):
     assert [t.name for t in pizza.toppings.all()] == ["b"]
 
 
+class Meeting:
+    """Lets two transactions write at once unless the ORM's locks queue them.
+
+    Each transaction arrives after its first write to ``table``: the first
+    to arrive goes on once the other has arrived too (nothing serialised
+    them: each now holds a row the other may want next) or waits for a lock.
+    """
+
+    def __init__(self, table):
+        import threading
+
+        self.url = orm.connections["default"].settings_dict["URL"]
+        self.writes = (f"INSERT INTO {table} ", f"DELETE FROM {table} ")
+        self.arrived = 0
+        self.mutex = threading.Lock()
+
+    def arrive(self):
+        with self.mutex:
+            self.arrived += 1
+        wait_for_lock_waiters(self.url, 1, unless=lambda: self.arrived >= 2)
+
+    def run_at_once(self, *calls):
+        """Run each call in a thread, inside atomic(); return the errors."""
+        import threading
+
+        errors = []
+
+        def run(call):
+            conn = orm.connections["default"]
+            conn.ensure_connection()
+            conn._cursor = _ArrivingCursor(conn._cursor, self)
+            try:
+                with orm.atomic():
+                    call()
+            except Exception as exc:
+                errors.append(exc)
+            finally:
+                orm.connections.close_all()
+
+        threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        return errors
+
+
+class _ArrivingCursor:
+    """A real cursor that arrives at the meeting after its first write there."""
+
+    def __init__(self, cursor, meeting):
+        self._cursor = cursor
+        self._meeting = meeting
+        self._arrived = False
+
+    def execute(self, sql, params=()):
+        result = self._cursor.execute(sql, params)
+        if not self._arrived and sql.startswith(self._meeting.writes):
+            self._arrived = True
+            self._meeting.arrive()
+        return result
+
+    def __getattr__(self, name):
+        return getattr(self._cursor, name)
+
+
+def test_symmetrical_links_changed_from_both_ends_at_once(db):
+    # a.friends.add(b) and b.friends.add(a) each write both link rows: they
+    # lock both ends first (in key order), or each waits for the row the
+    # other wrote (PostgreSQL: deadlock detected).
+    if db.vendor == "sqlite":
+        pytest.skip("row locks are PostgreSQL's; SQLite queues whole transactions")
+    from .relation_models import Human
+
+    a, b = Human.objects.create(name="a"), Human.objects.create(name="b")
+    links = Human.friends.through.objects
+    for method, expected in (("add", 2), ("remove", 0), ("set", 2), ("clear", 0)):
+
+        def change(me, other, method=method):
+            manager = Human.objects.get(pk=me.pk).friends
+            if method == "clear":
+                manager.clear()
+            else:
+                getattr(manager, method)([other] if method == "set" else other)
+
+        meeting = Meeting(Human.friends.through._meta.db_table)
+        errors = meeting.run_at_once(lambda: change(a, b), lambda: change(b, a))
+        assert errors == []
+        assert links.count() == expected
+
+
+def test_deleting_both_ends_of_a_symmetrical_link_at_once(db):
+    # Each delete takes the link rows of both directions: locked in key
+    # order, or each waits for the row the other deleted first (deadlock).
+    if db.vendor == "sqlite":
+        pytest.skip("row locks are PostgreSQL's; SQLite queues whole transactions")
+    from .relation_models import Human
+
+    a, b = Human.objects.create(name="a"), Human.objects.create(name="b")
+    a.friends.add(b)
+    meeting = Meeting(Human.friends.through._meta.db_table)
+    errors = meeting.run_at_once(
+        lambda: Human.objects.get(pk=a.pk).delete(),
+        lambda: Human.objects.get(pk=b.pk).delete(),
+    )
+    assert errors == []
+    assert Human.objects.count() == 0
+    assert Human.friends.through.objects.count() == 0
+
+
 # select_for_update ------------------------------------------------------------
 
 
@@ -253,6 +416,9 @@ def test_select_for_update_sql(db, sql_log):
         list(Author.objects.select_for_update().filter(name="a"))
         list(Book.objects.select_for_update(of=("self",)).filter(author__name="a"))
         Author.objects.select_for_update().count()
+        list(Book.objects.select_for_update().select_related("author"))
+        # Aggregates lock nothing, also over a sliced (wrapped) queryset.
+        Author.objects.select_for_update()[:3].aggregate(n=orm.Count("id"))
     selects = [sql for sql, _ in sql_log if sql.lstrip().startswith("SELECT")]
     if db.vendor == "sqlite":
         assert not any("FOR UPDATE" in sql for sql in selects)
@@ -261,6 +427,18 @@ def test_select_for_update_sql(db, sql_log):
         # Only the model's own rows: a joined table may be the NULL side.
         assert selects[1].endswith("FOR UPDATE OF ormtests_book")
         assert "FOR UPDATE" not in selects[2]
+        assert selects[3].endswith("FOR UPDATE OF ormtests_book")
+        assert "FOR UPDATE" not in selects[4]
+
+
+def test_delete_of_a_select_for_update_queryset_needs_no_transaction(db):
+    # As in Django: delete() locks what it deletes by itself.
+    author = Author.objects.create(name="a")
+    Book.objects.create(title="t", author=author)
+    Author.objects.create(name="kept")
+    locked = Author.objects.select_for_update().select_related().filter(name="a")
+    assert locked.delete() == (2, {"ormtests.Author": 1, "ormtests.Book": 1})
+    assert list(Author.objects.values_list("name", flat=True)) == ["kept"]
 
 
 def test_select_for_update_arguments_are_checked(db):
@@ -304,7 +482,7 @@ def test_select_for_update_nowait_and_skip_locked(db):
                 list(Author.objects.select_for_update(nowait=True).filter(pk=taken.pk))
         return names
 
-    assert holder.commit_after(try_both, delay=1.0) == [free.name]
+    assert holder.commit_after_call(try_both) == [free.name]
 
 
 def test_threads_querying_a_new_model_at_once_build_its_table_once():

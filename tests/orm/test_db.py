@@ -213,10 +213,16 @@ def test_request_hands_connection_back(client):
     assert len(created) == 1
 
 
-def test_conn_max_age_closes_old_connections(client, backend):
-    with override_settings(
-        DATABASES={"default": {"URL": backend, "CONN_MAX_AGE": 0.2}}
-    ):
+def test_conn_max_age_closes_old_connections(client, backend, monkeypatch):
+    import types
+
+    from framework.orm import db as db_module
+
+    # The connections' clock, moved by hand: the requests may take any time.
+    clock = [1000.0]
+    fake_time = types.SimpleNamespace(monotonic=lambda: clock[0])
+    monkeypatch.setattr(db_module, "time", fake_time)
+    with override_settings(DATABASES={"default": {"URL": backend, "CONN_MAX_AGE": 60}}):
         created = []
 
         def count(sender, connection, **kwargs):
@@ -226,9 +232,10 @@ def test_conn_max_age_closes_old_connections(client, backend):
             client.get("/write")
             first = orm.connections["default"].connection
             assert first is not None
+            clock[0] = 1059.0  # one second before the limit
             client.get("/write")
             assert orm.connections["default"].connection is first
-            time.sleep(0.25)
+            clock[0] = 1061.0  # past CONN_MAX_AGE
             client.get("/write")
             assert orm.connections["default"].connection is not first
         assert len(created) == 2

@@ -183,9 +183,7 @@ def test_integrity_error_on_raw_execute(db):
     assert db.is_usable()
 
 
-def test_hot_paths_compile_no_sql_after_the_first_call(db, monkeypatch):
-    import sqlalchemy as sa
-
+def test_hot_paths_compile_no_sql_after_the_first_call(db, compilations):
     from .models import Tagged
 
     def cycle():
@@ -201,20 +199,11 @@ def test_hot_paths_compile_no_sql_after_the_first_call(db, monkeypatch):
         Author.objects.filter(pk=author.pk).delete()
 
     cycle()  # the first call of each shape compiles, once per vendor
-    compiled = []
-    real_init = sa.sql.compiler.SQLCompiler.__init__
-
-    def counting_init(self, *args, **kwargs):
-        compiled.append(type(self).__name__)
-        real_init(self, *args, **kwargs)
-
-    monkeypatch.setattr(sa.sql.compiler.SQLCompiler, "__init__", counting_init)
-    for _ in range(3):
-        cycle()
-    monkeypatch.undo()
+    with compilations() as compiled:
+        for _ in range(3):
+            cycle()
     assert compiled == []
     # The spy does see compiles: a new shape is compiled once.
-    monkeypatch.setattr(sa.sql.compiler.SQLCompiler, "__init__", counting_init)
-    list(Author.objects.filter(name__startswith="unseen shape").order_by("-email"))
-    monkeypatch.undo()
+    with compilations() as compiled:
+        list(Author.objects.filter(name__startswith="unseen shape").order_by("-email"))
     assert compiled

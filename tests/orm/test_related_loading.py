@@ -60,6 +60,19 @@ def test_select_related_nested_and_nullable(page):
     assert countries == [None if i % 3 == 0 else "FR" for i in range(10)]
 
 
+def test_select_related_of_the_same_keys_from_other_parents(page):
+    # writer__country and editor__country join the same models from two
+    # parents: each plan is a statement of its own.
+    germany = Country.objects.create(code="DE", name="Germany")
+    editor = Writer.objects.create(name="ed", country=germany)
+    Article.objects.filter(editor__isnull=False).update(editor=editor)
+    list(Article.objects.select_related("writer", "editor", "writer__country"))
+    with assert_num_queries(1):
+        rows = list(Article.objects.select_related("writer", "editor__country"))
+        countries = [a.editor and a.editor.country.code for a in rows]
+    assert countries == [("DE" if i % 2 else None) for i in range(10)]
+
+
 def test_select_related_without_names_follows_non_null_keys(db):
     ann = Author.objects.create(name="Ann")
     book = Book.objects.create(title="B", author=ann)

@@ -196,6 +196,37 @@ def test_to_field_cascade(db):
     assert [c.name for c in City.objects.all()] == ["Berlin"]
 
 
+def test_to_field_keys_in_fixtures(db, tmp_path):
+    import json
+
+    from framework.cli import CommandError
+    from framework.cli import call_command
+
+    france = {"code": "FR", "name": "France"}
+    paris = {"country": "FR", "name": "P"}  # the key is the country's code
+    path = tmp_path / "cities.json"
+    path.write_text(
+        json.dumps(
+            [
+                {"model": "ormtests_rel.country", "pk": 7, "fields": france},
+                {"model": "ormtests_rel.city", "fields": paris},
+            ]
+        )
+    )
+    call_command("loaddata", str(path), verbosity=0)
+    assert City.objects.get().country.name == "France"
+    dumped = call_command("dumpdata", "ormtests_rel.City", verbosity=0)
+    assert dumped[0]["fields"] == paris
+    path.write_text(
+        json.dumps(
+            [{"model": "ormtests_rel.city", "fields": {"country": "XX", "name": "Q"}}]
+        )
+    )
+    with pytest.raises(CommandError, match="ormtests_rel.Country code='XX', which"):
+        call_command("loaddata", str(path), verbosity=0)
+    assert City.objects.count() == 1
+
+
 def test_to_field_must_be_unique(db):
     with pytest.raises(orm.FieldError, match="to_field='name' must name a unique"):
 
@@ -208,6 +239,25 @@ def test_to_field_must_be_unique(db):
     assert "ormdynamic.bad" not in [
         m._meta.label_lower for m in orm.registry.get_models()
     ]
+
+
+def test_models_whose_manager_has_another_name(db):
+    # Related objects, refresh_from_db() and dumpdata read the rows with a
+    # plain queryset (Django's base manager), not through Model.objects.
+    from framework.cli import call_command
+
+    from .relation_models import Shelf
+    from .relation_models import Volume
+
+    shelf = Shelf.shelves.create(name="top")
+    volume = Volume.objects.create(shelf=shelf)
+    assert Volume.objects.get(pk=volume.pk).shelf.name == "top"
+    Shelf.shelves.update(name="high")
+    shelf.refresh_from_db()
+    assert shelf.name == "high"
+    assert list(shelf.volumes.all()) == [volume]
+    dumped = call_command("dumpdata", "ormtests_rel.Shelf", verbosity=0)
+    assert [item["fields"] for item in dumped] == [{"name": "high"}]
 
 
 # SET(...) and SET_DEFAULT ------------------------------------------------------
