@@ -21,6 +21,11 @@ CASES = [
     ((), ("--url", "http://127.0.0.1:9"), "--url http://127.0.0.1:9: cannot reach"),
     ((), ("--url", "ftp://x"), "is not an http:// or https:// URL"),
     ((), ("--url", "http://127.0.0.1:9/app"), "give the server's root"),
+    (
+        (),
+        ("--url", "http://127.0.0.1:9", "--url", "http://127.0.0.1:9/"),
+        "--url http://127.0.0.1:9 is given twice",
+    ),
     ((), ("-w", "2", "-c", "2"), "sync workers (2) must outnumber the connections"),
     ((), ("--instances", "2", "-c", "4", "-w", "2"), "sync workers (2) must outnumber"),
     ((), ("--check", "nosuch:check"), "--check 'nosuch:check': cannot import"),
