@@ -450,12 +450,11 @@ def test_recycled_and_killed_workers_keep_their_counts(tmp_path):
             assert server.get("/hello")[0] == 200
         # The client has its answer a moment before the worker closes the
         # response (request_finished): kill only once the books are even.
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            summed = metrics.total(metrics.read(directory).values())
-            if summed.request_started == summed.request_finished == 12:
-                break
-            time.sleep(0.05)
+        _wait_for(
+            lambda: (
+                metrics.total(metrics.read(directory).values()).request_finished == 12
+            )
+        )
         children = pathlib.Path(
             f"/proc/{server.process.pid}/task/{server.process.pid}/children"
         )
