@@ -5,6 +5,7 @@ import gc
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -612,6 +613,14 @@ def test_workers_that_cannot_boot_stop_serve_without_a_master_traceback(
     server = start_server(["-w", "3", "--no-migrate"], ready=False)
     assert server.process.wait(60) == 3
     output = server.output
+    # No worker outlives the master (gunicorn's cut-short stop left some).
+    workers = [
+        int(pid) for pid in re.findall(r"Booting worker with pid: (\d+)", output)
+    ]
+    assert workers
+    for pid in workers:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
     assert output.rstrip().endswith("Worker failed to boot."), output[-2000:]
     assert "HaltServer" not in output
     # The only tracebacks are the workers' own, which gunicorn logs.
