@@ -2,9 +2,11 @@
 
 ``framework loadtest`` calls :func:`check` with its results once the servers
 have stopped. The servers ran in ``results["server"]["cwd"]`` with
-``results["server"]["env"]``, so the database they wrote is found the way
-they found it: ``DATABASE_URL``, else the default SQLite file of
-``app_example.settings`` (a relative path, in their working directory).
+``results["server"]["env"]`` added to their environment (which this process
+has too while the check runs: ``results.json`` hides passwords), so the
+database they wrote is found the way they found it: ``DATABASE_URL``, else the
+default SQLite file of ``app_example.settings`` (a relative path, in their
+working directory).
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ WRITE = "write"
 
 
 def database_url(results):
-    url = results["server"]["env"].get("DATABASE_URL") or os.environ.get(
-        "DATABASE_URL", settings.DATABASES["default"]
-    )
+    url = results["server"]["env"].get("DATABASE_URL", "")
+    if not url or "<hidden>" in url:  # a password: this process has the URL
+        url = os.environ.get("DATABASE_URL", settings.DATABASES["default"])
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         path = url[len("sqlite:///") :]
         url = "sqlite:///" + os.path.join(results["server"]["cwd"], path)

@@ -306,6 +306,15 @@ class Server:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+        try:
+            self._wait_and_warm_up(spec, workers, warm_up, warm_up_rounds)
+        except BaseException:
+            self.stop()  # a server that never answered is not left behind
+            raise
+
+    def _wait_and_warm_up(
+        self, spec: str, workers: int, warm_up: tuple[str, ...], rounds: int
+    ) -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -319,7 +328,7 @@ class Server:
         else:
             raise RuntimeError(f"{spec} did not answer within 30 s")
         # Warm every worker up before measuring.
-        for _ in range(warm_up_rounds * workers):
+        for _ in range(rounds * workers):
             for path in warm_up:
                 with urllib.request.urlopen(self.url(path), timeout=5) as response:
                     response.read()

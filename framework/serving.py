@@ -55,6 +55,7 @@ import tempfile
 import typing as t
 
 from gunicorn.app.base import Application
+from gunicorn.errors import HaltServer
 
 from . import metrics
 from .security import check_secret_key
@@ -145,6 +146,7 @@ class GunicornApplication(Application):  # type: ignore[misc]
         self.config_file = config_file
         self.loader = loader
         self.access_log = access_log
+        self._arbiter: t.Any = None
         super().__init__(usage="framework serve", prog="framework serve")
 
     def load_config(self) -> None:
@@ -173,14 +175,20 @@ class GunicornApplication(Application):  # type: ignore[misc]
         self.chdir()
 
     def _chain_hooks(self) -> None:
-        """Run the framework's worker hook before the configuration file's."""
+        """Run the framework's hooks before the configuration file's."""
         configured = self.cfg.post_worker_init
+        configured_on_starting = self.cfg.on_starting
 
         def post_worker_init(worker: t.Any) -> None:
             enable_worker_metrics(worker)
             configured(worker)
 
+        def on_starting(arbiter: t.Any) -> None:
+            self._arbiter = arbiter
+            configured_on_starting(arbiter)
+
         self.cfg.set("post_worker_init", post_worker_init)
+        self.cfg.set("on_starting", on_starting)
 
     def prepare_environment(self) -> None:
         """Apply the settings that shape the process, as the master will.
@@ -242,12 +250,35 @@ class GunicornApplication(Application):  # type: ignore[misc]
         :raises ImproperlyConfigured: an application object was given and
             ``SECRET_KEY`` is unusable (:func:`framework.security.check_secret_key`;
             an application given as a spec is checked where it is imported).
+        :raises gunicorn.errors.HaltServer: workers failed to boot and gunicorn
+            could not halt by itself; every worker has been stopped first.
         """
         prepare_metrics_directory()
         if not isinstance(self.application, str):
             check_secret_key()
             freeze_heap()
-        super().run()
+        try:
+            super().run()
+        except HaltServer:
+            # NOTE: gunicorn lets HaltServer escape its halt when a second
+            # worker fails to boot while the master stops the others, and
+            # the stop is cut short: the workers still booting would outlive
+            # the master. Each failed stop has reaped one of them, so
+            # stopping again until it completes ends.
+            _stop_workers(self._arbiter)
+            raise
+
+
+def _stop_workers(arbiter: t.Any) -> None:
+    """Stop an arbiter's workers, past the boot failures that cut a stop short."""
+    if arbiter is None:
+        return
+    for _attempt in range(len(arbiter.WORKERS) + 1):
+        try:
+            arbiter.stop()
+            return
+        except HaltServer:
+            continue
 
 
 def metrics_enabled() -> bool:

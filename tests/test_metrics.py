@@ -392,27 +392,49 @@ def _started(server):
 def test_served_workers_share_their_counters_through_a_directory_of_their_own(
     tmp_path,
 ):
-    server = _serve(tmp_path, ["-w", "2"], {})
+    temporary = tmp_path / "tmp"  # where framework serve makes the directory
+    temporary.mkdir()
+    server = _serve(tmp_path, ["-w", "2"], {"TMPDIR": str(temporary)})
     try:
+        (directory,) = temporary.glob("framework-metrics-*")
+        assert _mode(directory) == 0o700
+        _wait_for(lambda: len(metrics.read(directory)) == 2)  # both workers count
         for _ in range(10):
             assert server.get("/hello")[0] == 200
+        # One worker is busy with a slow request; the other answers /metrics,
+        # and its sum holds the busy worker's request too.
+        slow: list[tuple[int, bytes]] = []
+        client = threading.Thread(
+            target=lambda: slow.append(server.get("/slow?ms=1500"))
+        )
+        client.start()
+        _wait_for(
+            lambda: (
+                metrics.total(metrics.read(directory).values()).request_started == 11
+            )
+        )
         values, started = _started(server)
+        client.join(30)
+        busy = slow[0][1].decode().strip().removeprefix("pid=")
+        assert started == 12  # 10, the slow one, and this one
+        assert values["framework_workers"] == 2
         assert values["framework_metrics_shared"] == 1
-        # Whichever worker answers, the sum is the same (plus its own request).
-        assert started == 11
-        assert _started(server)[1] == 12
-        directories = [
-            line.split("=", 1)[1]
-            for line in (pathlib.Path(f"/proc/{server.process.pid}/environ"))
-            .read_bytes()
-            .decode()
-            .split("\0")
-            if line.startswith("FRAMEWORK_METRICS_DIR=")
-        ]
+        busy_key = (
+            'framework_worker_signals_total{signal="request_started",worker="%s"}'
+        )
+        assert values[busy_key % busy] >= 1
+        assert _started(server)[1] == 13
     finally:
         assert server.stop() == 0
-    # framework serve made the directory (0700) and removed it on exit.
-    assert not directories or not pathlib.Path(directories[0]).exists()
+    # framework serve made the directory and removed it on exit.
+    assert not directory.exists()
+
+
+def _wait_for(condition, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "never happened"
+        time.sleep(0.05)
 
 
 @pytest.mark.server
@@ -428,12 +450,11 @@ def test_recycled_and_killed_workers_keep_their_counts(tmp_path):
             assert server.get("/hello")[0] == 200
         # The client has its answer a moment before the worker closes the
         # response (request_finished): kill only once the books are even.
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            summed = metrics.total(metrics.read(directory).values())
-            if summed.request_started == summed.request_finished == 12:
-                break
-            time.sleep(0.05)
+        _wait_for(
+            lambda: (
+                metrics.total(metrics.read(directory).values()).request_finished == 12
+            )
+        )
         children = pathlib.Path(
             f"/proc/{server.process.pid}/task/{server.process.pid}/children"
         )
@@ -444,7 +465,8 @@ def test_recycled_and_killed_workers_keep_their_counts(tmp_path):
                 break
             except ProcessLookupError:
                 time.sleep(0.1)
-        time.sleep(0.5)
+        # The worker that replaces it retires its file as it starts counting.
+        _wait_for(lambda: str(killed) not in metrics.read(directory))
         for _ in range(6):
             assert server.get("/hello")[0] == 200
     finally:

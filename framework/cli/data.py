@@ -58,7 +58,6 @@ def _confirm(question: str) -> bool:
         ) from None
 
 
-
 def _load_data_project(obj: CommandContext) -> t.Any:
     """Load the project and return the ORM; refuse to run with nothing to work on.
 
@@ -79,6 +78,7 @@ def _load_data_project(obj: CommandContext) -> t.Any:
     ):
         raise CommandUsageError(NO_PROJECT_MESSAGE.format(cwd=os.getcwd()))
     return orm
+
 
 @click.command()
 @database_option

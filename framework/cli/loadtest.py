@@ -225,7 +225,12 @@ def loadtest(
         obj.echo(message)
 
     def load(spec: str) -> t.Any:
-        # The CLI's own loading: a missing app says how to name one.
+        # The CLI's own loading: a missing app says how to name one (and
+        # not that the example app, the last resort, cannot be imported).
+        try:
+            obj.check_app()
+        except CommandUsageError as exc:
+            raise UsageError(exc.message) from None
         return obj.load_app()
 
     try:

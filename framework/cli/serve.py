@@ -31,6 +31,7 @@ import traceback
 import typing as t
 
 import click
+from gunicorn.errors import HaltServer
 
 from framework.cli import CommandContext
 from framework.cli import CommandError
@@ -360,6 +361,12 @@ def serve(
     master = os.getpid()
     try:
         server.run()
+    except HaltServer as exc:
+        # NOTE: gunicorn lets this escape its arbiter when a second worker
+        # fails to boot while it halts for the first; the workers' errors are
+        # in the log above, so one line and gunicorn's exit status suffice.
+        obj.echo(f"Error: {exc.reason}", err=True)
+        raise click.exceptions.Exit(exc.exit_status) from None
     finally:
         if os.getpid() == master:  # workers unwind through here too
             _close_databases(checkpoint=True)

@@ -135,6 +135,13 @@ def check_options(options: Options) -> None:  # noqa: C901
                 " --url the servers are already running."
             )
         options.urls = [_check_url(url) for url in options.urls]
+        for position, url in enumerate(options.urls):
+            if url in options.urls[:position]:
+                # Each instance's books are its own /metrics: the same server
+                # twice would count the load of both in each.
+                raise UsageError(
+                    f"--url {url} is given twice: give each instance once."
+                )
     elif options.locust_remote_workers:
         raise UsageError(
             "--locust-remote-workers needs --url: workers on other hosts cannot"

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import typing as t
+import urllib.parse
 
 from .. import metrics
 from . import locust as locust_generator
@@ -96,30 +97,46 @@ class _Progress:
 
 # The run -----------------------------------------------------------------------------
 
-_OWN_FILES = (
-    "samples",
-    "metrics-*",
-    "server-*.log",
-    "access-*.log",
-    "wrk-*.lua",
-    "wrk-*.out",
-    "locust*.log",
-    "locustfile.py",
-    "migrate.log",
-    "prepare.log",
-    "results.json",
-    "report.html",
-)
+_MARKER = ".framework-loadtest"
+"""The file that marks a directory as ``--out`` of a run (its files may go)."""
 
 
-def _clean(run_dir: pathlib.Path) -> None:
-    """Remove what an earlier run left in ``--out`` (its own files only)."""
-    for pattern in _OWN_FILES:
-        for path in run_dir.glob(pattern):
+def _out_directory(out: str) -> pathlib.Path:
+    """Make ``--out``, or empty an earlier run's, and return it.
+
+    An earlier run's directory is emptied, so that the servers start with
+    a fresh database there (a relative SQLite path) and no file of that run
+    is taken for this one's.
+
+    :raises UsageError: it cannot be made, or it holds files that no run
+        wrote (a run replaces what is there, so such a directory is never
+        used).
+    """
+    run_dir = pathlib.Path(out).resolve()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        foreign = not (run_dir / _MARKER).is_file() and any(run_dir.iterdir())
+    except OSError as exc:
+        raise UsageError(f"--out {out!r}: {exc.strerror}.") from None
+    if foreign:
+        raise UsageError(
+            f"--out {out!r} holds files that no load test wrote: give a new or"
+            " empty directory (a run replaces what is there)."
+        )
+    try:
+        for path in run_dir.iterdir():
+            if path.name == _MARKER:
+                continue
             if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path, ignore_errors=True)
+                shutil.rmtree(path)
             else:
-                path.unlink(missing_ok=True)
+                path.unlink()
+        (run_dir / _MARKER).touch()
+    except OSError as exc:
+        raise UsageError(
+            f"--out {out!r}: cannot empty it ({exc.strerror}: {exc.filename})."
+        ) from None
+    return run_dir
 
 
 class _Generator(t.Protocol):
@@ -275,6 +292,8 @@ def _run(  # noqa: C901
     if load_app is not None and needs_app:
         try:
             app = load_app(options.app_spec)
+        except UsageError:
+            raise
         except Exception as exc:
             message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
             raise UsageError(
@@ -307,12 +326,7 @@ def _run(  # noqa: C901
             servers.append(remote)
 
     if options.out:
-        run_dir = pathlib.Path(options.out).resolve()
-        try:
-            run_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(f"--out {options.out!r}: {exc.strerror}.") from None
-        _clean(run_dir)
+        run_dir = _out_directory(options.out)
     else:
         run_dir = pathlib.Path(tempfile.mkdtemp(prefix="framework-loadtest-"))
     samples_dir = run_dir / "samples"
@@ -367,7 +381,12 @@ def _run(  # noqa: C901
             for index in range(instances):
                 servers.append(
                     LocalInstance(
-                        index, app_spec, serve_args(options, workers), env, run_dir
+                        index,
+                        app_spec,
+                        serve_args(options, workers),
+                        env,
+                        run_dir,
+                        workers=workers,
                     )
                 )
             for server in servers:
@@ -375,8 +394,7 @@ def _run(  # noqa: C901
                 problem = server.wait_ready()
                 if problem:
                     raise LoadTestError(
-                        f"{server.url}: {problem}: {server.tail(3)}"
-                        f" (see {server.log_path})"
+                        f"{server.url}: {problem} (see {server.log_path})"
                     )
         urls = [server.url for server in servers]
         setup_counts = [0] * instances
@@ -396,7 +414,7 @@ def _run(  # noqa: C901
         generators, wrk_runs = _start_generators(
             generator, options, plan, urls, samples_dir, run_dir, echo
         )
-        outcome = _drive(generators, samples, options, echo, live)
+        outcome = _drive(generators, samples, options, echo, live, servers)
         wrk_errors = sum(sum(run.socket_errors().values()) for run in wrk_runs)
         exit_codes = [server.stop() for server in servers]
         books: list[Books] = []
@@ -476,8 +494,13 @@ def _drive(
     options: Options,
     echo: Output,
     live: bool,
+    servers: cabc.Sequence[LocalInstance | RemoteInstance] = (),
 ) -> str | None:
-    """Wait for the generators, printing progress; return a problem, or ``None``."""
+    """Wait for the generators, printing progress; return a problem, or ``None``.
+
+    A local server that exits stops the run at once (its workers failed):
+    the generator would otherwise meet closed ports until it stalls.
+    """
     progress = _Progress(echo, live)
     started = time.monotonic()
     last_new = started
@@ -492,6 +515,14 @@ def _drive(
             if new:
                 last_new = now
             if all(generator.finished() for generator in generators):
+                break
+            exited = [
+                f"{server.url}: {server.exited()}"
+                for server in servers
+                if isinstance(server, LocalInstance) and server.exited() is not None
+            ]
+            if exited:
+                problem = "; ".join(exited)
                 break
             if now - last_new > stall:
                 problem = f"no answer came for {stall:.0f} s: the generator was stopped"
@@ -519,6 +550,11 @@ def _drive(
             generator.stop()
         samples.poll()
         progress.end()
+    for server in servers:
+        # A server that exited explains the generator's failure best.
+        why = server.exited() if isinstance(server, LocalInstance) else None
+        if why is not None and not problem:
+            problem = f"{server.url}: {why}"
     for generator in generators:
         problem = problem or generator.problem()
     return problem
@@ -558,13 +594,30 @@ _SECRET_WORDS: t.Final = ("SECRET", "PASSWORD", "TOKEN", "KEY")
 
 
 def _shown_env(env: dict[str, str]) -> dict[str, str]:
-    """Return the servers' extra environment for results.json, secrets hidden."""
+    """Return the servers' extra environment for results.json, secrets hidden.
+
+    A variable named as a secret is hidden whole; a URL keeps all but its
+    password (``postgresql://user:<hidden>@host/db``).
+    """
     return {
         name: "<hidden>"
         if any(word in name.upper() for word in _SECRET_WORDS)
-        else value
+        else _without_password(value)
         for name, value in env.items()
     }
+
+
+def _without_password(value: str) -> str:
+    try:
+        parts = urllib.parse.urlsplit(value)
+        password = parts.password
+    except ValueError:
+        return value
+    if not password or "@" not in parts.netloc:
+        return value
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return parts._replace(netloc=f"{user}:<hidden>@{host}").geturl()
 
 
 def _results(

@@ -554,12 +554,21 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:  # noqa: C901
             )
         scenario.metrics_path = metrics_path
         if "headers" in table:
+            headers_line = reader.lines.key("metrics", "headers")
             scenario.metrics_headers = reader.table_of_strings(
-                table["headers"],
-                "[metrics] headers",
-                reader.lines.key("metrics", "headers"),
-                True,
+                table["headers"], "[metrics] headers", headers_line, True
             )
+            for key, value in scenario.metrics_headers.items():
+                # NOTE: the counters are read before the set-up requests run,
+                # so nothing could fill a placeholder; sent as written, it
+                # would only earn a 401 blamed on the missing view.
+                if "${" in value:
+                    raise reader.error(
+                        headers_line,
+                        f"[metrics] headers: {key} = {value!r}: these headers are"
+                        " sent as written, before any set-up request; write the"
+                        " value itself, without ${placeholders}.",
+                    )
 
     known = set(values) | BUILTIN_PLACEHOLDERS
     setups = data.get("setup", [])

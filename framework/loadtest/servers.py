@@ -14,6 +14,7 @@ import dataclasses
 import http.client
 import os
 import pathlib
+import re
 import signal
 import socket
 import subprocess
@@ -113,6 +114,7 @@ class LocalInstance:
     :param app_spec: the ``--app`` of the servers.
     :param serve_args: options of ``framework serve`` (workers, class...).
     :param env: the environment (its counters directory is added).
+    :param workers: the workers it starts (it is ready when all count).
     """
 
     def __init__(
@@ -122,8 +124,10 @@ class LocalInstance:
         serve_args: list[str],
         env: dict[str, str],
         run_dir: pathlib.Path,
+        workers: int = 1,
     ) -> None:
         self.index = index
+        self.workers = workers
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         """The base URL."""
@@ -162,17 +166,37 @@ class LocalInstance:
             )
 
     def wait_ready(self, timeout: float = 60.0) -> str | None:
-        """Wait until it accepts connections; return why it cannot, or ``None``."""
+        """Wait until every worker counts; return why it cannot, or ``None``.
+
+        The master listens before its workers boot (the kernel queues the
+        connections), so a listening port says nothing about the app: a
+        server is ready once each worker has opened its counters file, which
+        it does in ``post_worker_init``, after importing the app.
+        """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                return f"the server exited with status {self.process.returncode}"
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return None
-            except OSError:
-                time.sleep(0.05)
-        return f"the server did not listen within {timeout:.0f} s"
+                return self.exited()
+            if self.booted() >= self.workers:
+                return None
+            time.sleep(0.05)
+        return f"the workers did not start within {timeout:.0f} s"
+
+    def booted(self) -> int:
+        """Return how many live workers have opened their counters."""
+        return sum(
+            1
+            for worker in metrics.read(self.metrics_dir)
+            if worker != metrics.RETIRED and _alive(int(worker))
+        )
+
+    def exited(self) -> str | None:
+        """Describe the server's exit (with its last error), or ``None`` if it runs."""
+        code = self.process.poll()
+        if code is None:
+            return None
+        last = self.last_error()
+        return f"the server exited with status {code}" + (f": {last}" if last else "")
 
     def stop(self, timeout: float = 40.0) -> int:
         """Stop it gracefully (SIGTERM) and return its exit status."""
@@ -200,13 +224,51 @@ class LocalInstance:
             workers=summed.processes,
         )
 
-    def tail(self, lines: int = 5) -> str:
-        """Return the last lines of its output."""
+    def last_error(self) -> str:
+        """Return the line of its output that says best why it stopped.
+
+        The last line of the last traceback (``Type: message``) if there is
+        one, else the last line of the output.
+        """
         try:
             text = self.log_path.read_text(errors="replace")
         except FileNotFoundError:
             return ""
-        return "\n".join(text.strip().splitlines()[-lines:])
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        errors = [line for line in lines if _ERROR_LINE.match(line)]
+        return (errors or lines or [""])[-1]
+
+
+def _window_max(
+    before: metrics.Snapshot, after: metrics.Snapshot, buckets: tuple[int, ...]
+) -> int:
+    """Return the longest request between two reads of a deployment's counters.
+
+    The counters keep the longest request of the server's whole life: when
+    it grew in between, it is the run's; otherwise the run's longest is at
+    most the upper bound of its highest histogram bucket.
+    """
+    if after.max_ns > before.max_ns:
+        return after.max_ns
+    top = max((index for index, count in enumerate(buckets) if count), default=-1)
+    if top < 0:
+        return 0
+    if top >= len(metrics.BUCKET_BOUNDS):
+        return after.max_ns
+    return min(after.max_ns, round(metrics.BUCKET_BOUNDS[top] * 1e9))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover (another user's process)
+        return True
+    return True
+
+
+_ERROR_LINE = re.compile(r"[A-Za-z_][\w.]*(Error|Exception|Configured|Exit)\b.*?: \S")
 
 
 class RemoteInstance:
@@ -263,7 +325,7 @@ class RemoteInstance:
             )
         try:
             snapshot, shared = metrics.parse(answer.body.decode("utf-8", "replace"))
-        except ValueError:
+        except (ValueError, KeyError, OverflowError):  # anything but our text
             raise ValueError(
                 f"{where} is not framework.metrics' Prometheus text"
                 " (no framework_signals_total)."
@@ -303,17 +365,17 @@ class RemoteInstance:
                 break
             time.sleep(0.1)
         before = self.before
+        buckets = tuple(
+            max(0, a - b) for a, b in zip(after.buckets, before.buckets, strict=True)
+        )
         server = metrics.Snapshot(
             request_started=started,
             request_finished=finished,
             got_request_exception=after.got_request_exception
             - before.got_request_exception,
             duration_ns=max(0, after.duration_ns - before.duration_ns),
-            max_ns=after.max_ns,
-            buckets=tuple(
-                max(0, a - b)
-                for a, b in zip(after.buckets, before.buckets, strict=True)
-            ),
+            max_ns=_window_max(before, after, buckets),
+            buckets=buckets,
             processes=after.processes,
         )
         return Books(
@@ -327,9 +389,3 @@ class RemoteInstance:
     def stop(self) -> int:
         """Nothing to stop: the deployment is not ours."""
         return 0
-
-
-def python_path(first: str) -> str:
-    """``PYTHONPATH`` with ``first`` in front of the current one."""
-    current = os.environ.get("PYTHONPATH", "")
-    return os.pathsep.join(part for part in (first, current) if part)

@@ -76,3 +76,13 @@ def test_the_installed_command_balances_the_books_of_any_app(
     assert results["signals"][0]["request_finished"] == 0
 
     assert listing(project) == files
+
+    # No app named, none found: how to name one (not the example app's name).
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = installed_framework.run("framework", "loadtest", cwd=empty, timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.startswith("Error: No application found:"), result.stderr
+    assert "app_example" not in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert listing(empty) == []

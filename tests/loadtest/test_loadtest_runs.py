@@ -5,6 +5,7 @@ Each run is a few hundred requests against 127.0.0.1 and stops by itself.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import sys
 
@@ -52,8 +53,26 @@ def assert_balanced(run, requests, instances=1):
 
 @needs_wrk
 def test_a_scenario_run_writes_results_report_and_logs(project, loadtest):
-    run = loadtest("--scenario", "scenario.toml", "-n", "300", "-c", "3", cwd=project)
+    database_url = "postgresql://loader:pw-9f2c7e1a@127.0.0.1:5432/notes"
+    run = loadtest(
+        "--scenario",
+        "scenario.toml",
+        "-n",
+        "300",
+        "-c",
+        "3",
+        "--env",
+        f"DATABASE_URL={database_url}",
+        cwd=project,
+    )
     results = assert_balanced(run, 300)
+    # The servers' environment is in the results, its password is not.
+    assert results["server"]["env"]["DATABASE_URL"] == (
+        "postgresql://loader:<hidden>@127.0.0.1:5432/notes"
+    )
+    for path in run.out.iterdir():
+        if path.is_file():
+            assert "pw-9f2c7e1a" not in path.read_text(errors="replace"), path
     requests = results["requests"]
     assert set(requests) == {"page", "api", "export", "add", "boom"}
     assert requests["boom"]["statuses"] == {"500": requests["boom"]["count"]}
@@ -81,6 +100,36 @@ def test_a_worker_hook_that_loses_request_finished_is_caught(project, loadtest):
     assert results["balanced"] is False
     assert results["signals"][0]["request_started"] == 60
     assert results["signals"][0]["request_finished"] == 0
+
+
+@needs_wrk
+def test_workers_that_cannot_boot_stop_the_run_at_once_in_one_line(project, loadtest):
+    # The master listens before its workers boot: the run must not start
+    # loading a server whose workers all fail (here: a placeholder key).
+    run = loadtest(
+        "-n", "40", "-c", "2", cwd=project, env={"FRAMEWORK_SECRET_KEY": "changeme"}
+    )
+    assert run.code == 1, run.stdout + run.stderr
+    (line,) = run.stderr.splitlines()
+    assert line.startswith("Error: http://127.0.0.1:"), line
+    assert "the server exited with status" in line
+    assert "SECRET_KEY is a well-known placeholder ('changeme')" in line
+    assert "Traceback" not in run.stdout + run.stderr
+    assert "requests without an answer" not in run.stdout  # nothing was loaded
+    assert not (run.out / "results.json").exists()
+
+
+@needs_wrk
+def test_an_earlier_runs_out_directory_is_emptied_first(project, loadtest, tmp_path):
+    out = tmp_path / "results"
+    first = loadtest("-n", "20", "-c", "2", "--out", str(out), cwd=project, out=False)
+    assert first.code == 0, first.stdout + first.stderr
+    # What the first run's servers wrote there (a relative SQLite path).
+    (out / "notes.db").write_text("the first run's database")
+    second = loadtest("-n", "30", "-c", "2", "--out", str(out), cwd=project, out=False)
+    assert second.code == 0, second.stdout + second.stderr
+    assert not (out / "notes.db").exists()
+    assert json.loads((out / "results.json").read_text())["completed"] == 30
 
 
 @needs_wrk

@@ -21,6 +21,11 @@ CASES = [
     ((), ("--url", "http://127.0.0.1:9"), "--url http://127.0.0.1:9: cannot reach"),
     ((), ("--url", "ftp://x"), "is not an http:// or https:// URL"),
     ((), ("--url", "http://127.0.0.1:9/app"), "give the server's root"),
+    (
+        (),
+        ("--url", "http://127.0.0.1:9", "--url", "http://127.0.0.1:9/"),
+        "--url http://127.0.0.1:9 is given twice",
+    ),
     ((), ("-w", "2", "-c", "2"), "sync workers (2) must outnumber the connections"),
     ((), ("--instances", "2", "-c", "4", "-w", "2"), "sync workers (2) must outnumber"),
     ((), ("--check", "nosuch:check"), "--check 'nosuch:check': cannot import"),
@@ -31,6 +36,9 @@ CASES = [
     ((), ("-n", "2", "-c", "4"), "--requests 2 is fewer than --connections 4"),
     ((), ("--threads", "2"), "--threads needs --worker-class gthread"),
     ((), ("--config", "nosuch.conf.py"), "--config 'nosuch.conf.py': no such file"),
+    # A run replaces its own files in --out (locustfile.py, results.json, ...):
+    # a directory it did not make, the project here, is never used.
+    ((), ("--out", "."), "--out '.' holds files that no load test wrote"),
     (
         (),
         ("--locustfile", "x.py", "--generator", "wrk"),

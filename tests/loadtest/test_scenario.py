@@ -34,7 +34,7 @@ prepare = [["framework", "createtoken", "--name", "load"]]
 
 [metrics]
 path = "/internal/metrics"
-headers = { Authorization = "Bearer ${token}" }
+headers = { Authorization = "Bearer ops-token" }
 
 [[setup]]
 method = "post"
@@ -101,6 +101,7 @@ def test_a_complete_scenario_is_read(tmp_path):
     assert scenario.server_env == {"FRAMEWORK_FAIL_VIEW": "1"}
     assert scenario.prepare == [["framework", "createtoken", "--name", "load"]]
     assert scenario.metrics_path == "/internal/metrics"
+    assert scenario.metrics_headers == {"Authorization": "Bearer ops-token"}
 
 
 def test_values_are_encoded_for_where_they_go(tmp_path):
@@ -173,6 +174,12 @@ def test_split_shares_whole_numbers():
             '[[request]]\npath = "/"\nheaders = { "a b" = "x" }\n',
             3,
             "not a header name",
+        ),
+        (
+            '[metrics]\nheaders = { Authorization = "Bearer ${token}" }\n'
+            '[[request]]\npath = "/"\n',
+            2,
+            "sent as written, before any set-up request",
         ),
     ],
 )
