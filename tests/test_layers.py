@@ -88,3 +88,20 @@ def test_metrics_imports_the_standard_library_dispatch_and_signals_only():
         relative = {name for name in imported_modules(path) if name.startswith("..")}
         assert outside == set(), (path.name, outside)
         assert relative <= {"..", "..dispatch"}, (path.name, relative)
+
+
+def test_the_orm_without_sqlalchemy_says_which_extra_to_install():
+    code = (
+        "import sys\n"
+        "sys.modules['sqlalchemy'] = None  # as if the orm extra were missing\n"
+        "try:\n"
+        "    import framework.orm\n"
+        "except ModuleNotFoundError as exc:\n"
+        "    print(exc.name, '|', exc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    name, _, message = result.stdout.strip().partition(" | ")
+    assert name == "sqlalchemy", result.stderr
+    assert "pip install 'framework[orm]'" in message

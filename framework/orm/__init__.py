@@ -10,6 +10,17 @@ current transaction to commit.
 
 from __future__ import annotations
 
+try:
+    import sqlalchemy as _sqlalchemy  # noqa: F401
+except ModuleNotFoundError as exc:
+    if exc.name != "sqlalchemy":
+        raise
+    raise ModuleNotFoundError(
+        "framework.orm needs SQLAlchemy, which is not installed: pip install"
+        " 'framework[orm]' (and 'framework[postgres]' for PostgreSQL).",
+        name="sqlalchemy",
+    ) from None
+
 from framework import dispatch
 from framework import signals
 
