@@ -80,6 +80,37 @@ def test_the_headers_are_a_setting(client, settings):
     assert set(_security(client.get("/text")).values()) == {None}
 
 
+def test_a_header_the_view_set_in_another_case_is_not_repeated(client):
+    app = App(__name__)
+    app.add_route(
+        "/lower",
+        lambda request: Response(
+            "x", headers=[("content-type", "text/html"), ("x-frame-options", "ALLOW")]
+        ),
+        endpoint="lower",
+    )
+    response = TestApp(app).get("/lower")
+    assert response.headers.getall("X-Frame-Options") == ["ALLOW"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"X-Bad": "a\r\nSet-Cookie: x=1"}, {"X-Bad\n": "a"}, {"": "a"}],
+)
+def test_a_security_header_that_would_split_a_response_is_refused(
+    client, settings, headers, caplog
+):
+    settings.SECURITY_HEADERS = headers
+    response = client.get("/text", expect_errors=True)
+    assert response.status_int == 500
+    assert "Set-Cookie" not in response.headers
+    (record,) = [r for r in caplog.records if r.name == "framework.request"]
+    assert isinstance(record.exc_info[1], ImproperlyConfigured)
+    assert "SECURITY_HEADERS: the header" in str(record.exc_info[1])
+
+
 # Secret keys -------------------------------------------------------------------
 
 
