@@ -773,7 +773,8 @@ class _StreamedBody:
         # which closes the body itself when the response has nothing else
         # to run on close (a lean response's close() does no more).
         response = self.response
-        closing.iterable = response if response._on_close else response.response
+        body: t.Any = response if response._on_close else response.response
+        closing.iterable = body
         self.close = closing.close
 
     def __iter__(self) -> cabc.Iterator[bytes]:
