@@ -96,6 +96,8 @@ _SETTINGS_READ: t.Final = frozenset(
 _HOST_RE: t.Final = re.compile(
     r"^([a-z0-9.-]+|\[[a-f0-9]*:[a-f0-9.:]+\])(:[0-9]+)?$", re.IGNORECASE
 )
+_ENVIRON: t.Final = ("environ",)
+"""The arguments of request_started, as the handler sends them."""
 _BAD_HEADER_CHARS: t.Final = re.compile(r"[\x00-\x1f\x7f]")
 _JSON_TYPE: t.Final = "application/json"
 _FAST_KINDS: t.Final[frozenset[type]] = frozenset({str, bytes, dict, list})
@@ -682,11 +684,13 @@ class App:
                 # PERF: skipped outright when nothing is connected, as
                 # request_finished is (ClosingIterable.finish).
                 if request_started.connected:
-                    for _receiver, response in request_started.send_robust(
-                        type(self), environ=environ
-                    ):
-                        if isinstance(response, Exception):
-                            raise response
+                    # PERF: send_robust() through its emitter (dispatch.py).
+                    emit = request_started._emitters.get(
+                        _ENVIRON
+                    ) or request_started._emitter(_ENVIRON)
+                    failure = emit(type(self), environ)
+                    if failure is not None:
+                        raise failure
                 if self._direct:
                     closing.iterable = self._handle(environ, closing)
                 else:

@@ -450,6 +450,62 @@ def _make_caller(count: int, names: cabc.Iterable[str], robust: bool = False) ->
     return caller
 
 
+Emitter = cabc.Callable[..., "Exception | None"]
+_emitter_factories: dict[tuple[tuple[bool, ...], tuple[str, ...]], t.Any] = {}
+
+
+def _make_emitter_factory(strong: tuple[bool, ...], names: tuple[str, ...]) -> t.Any:
+    """Return ``factory(signal, *receivers) -> emit`` for plain receivers.
+
+    Each of ``receivers`` is the receiver itself where ``strong`` says so, a
+    weak reference to it otherwise. ``emit(sender, *values)`` calls each
+    live receiver with literal keywords (``signal``, ``sender`` and ``names``
+    bound to ``values``), robustly, and returns the first exception raised
+    (each one logged), or ``None``.
+    """
+    key = (strong, names)
+    factory = _emitter_factories.get(key)
+    if factory is not None:
+        return factory
+    if len(_emitter_factories) > 256:
+        _emitter_factories.clear()
+    params = "".join(f", {name}" for name in names)
+    keywords = "".join(f", {name}={name}" for name in names)
+    refs = "".join(f", _f{i}" for i in range(len(strong)))
+    # Every receiver alive when the send starts is called, as by send_robust():
+    # the weak ones are dereferenced first. A strongly held one is bound as
+    # it is (it cannot die).
+    lines = [f"        _r{i} = _f{i}()\n" for i, held in enumerate(strong) if not held]
+    for i, held in enumerate(strong):
+        indent = "        "
+        if held:
+            lines.append(f"        _r{i} = _f{i}\n")
+        else:
+            lines.append(f"        if _r{i} is not None:\n")
+            indent += "    "
+        lines.append(
+            f"{indent}try:\n"
+            f"{indent}    _r{i}(signal=_signal, sender=_sender{keywords})\n"
+            f"{indent}except Exception as _exc:\n"
+            f"{indent}    _signal._log_failure(_r{i}, _exc)\n"
+            f"{indent}    if _first is None:\n"
+            f"{indent}        _first = _exc\n"
+        )
+    source = (
+        f"def _factory(_signal{refs}):\n"
+        f"    def _emit(_sender{params}):\n"
+        "        _first = None\n"
+        f"{''.join(lines)}"
+        "        return _first\n"
+        "    return _emit\n"
+    )
+    namespace: dict[str, t.Any] = {}
+    name = f"<framework.dispatch emitter {len(strong)}>"
+    exec(compile(source, name, "exec"), namespace)
+    factory = _emitter_factories[key] = namespace["_factory"]
+    return factory
+
+
 class Signal:
     """A named event that receivers can subscribe to.
 
@@ -491,6 +547,8 @@ class Signal:
         """
         # Per-sender cache: id(sender) -> the receivers send() calls for it.
         self._cache: dict[int, _Entry] = {}
+        # The framework's own hot sends (see _emitter): names -> emit.
+        self._emitters: dict[tuple[str, ...], Emitter] = {}
         self._dirty = False
         self._seq = itertools.count()
         _registry[next(_signal_seq)] = self
@@ -791,6 +849,7 @@ class Signal:
         # dict makes every sender's snapshot stale; connect/disconnect prune.
         self._dirty = True
         self._cache = {}
+        self._emitters = {}
 
     def _live_records(self) -> list[_Record]:
         # Caller holds self._lock.
@@ -805,6 +864,7 @@ class Signal:
         self._records = tuple(records)
         self.connected = bool(records)
         self._cache = {}
+        self._emitters = {}
 
     def _lookup(self, sender: t.Any) -> _Entry:
         # Read the cache before the records: if a writer publishes in
@@ -915,6 +975,53 @@ class Signal:
         if hook is not None and hook(call, kwargs):
             return DEFERRED
         return call()
+
+    def _emitter(self, names: tuple[str, ...]) -> Emitter:
+        """Return ``emit(sender, *values)``: a robust send of ``names=values``.
+
+        ``names`` are the signal's argument names (identifiers that do not
+        start with ``_``), in the order ``emit`` takes their values.
+
+        NOTE: internal, for the framework's sends on every request (app.py,
+        wrappers.py): read ``signal._emitters.get(names)`` first, and call
+        this on a miss. ``emit`` calls the receivers :meth:`send_robust`
+        would, in the same order and the same way, logs each failure, and
+        returns the first exception raised, or ``None``.
+
+        PERF: a send_robust() to the request signals' few receivers costs
+        more than the receivers themselves (the keyword dict, the sender
+        lookup, the list of responses); with receivers for any sender only,
+        ``emit`` takes its values positionally and is generated for them.
+        Any other case (a receiver for one sender, async or on_commit
+        receivers, more than ``_UNROLL_MAX``) is send_robust() itself.
+        Connecting or disconnecting, or a receiver dying, drops every emit.
+        """
+        # Read the dict before the records, as _lookup() does the cache.
+        emitters = self._emitters
+        records = self._records
+        self._check_args(dict.fromkeys(names))
+        self._check_names(dict.fromkeys(names))
+        emit: Emitter
+        if len(records) > _UNROLL_MAX or any(
+            rec.sender_ref is not None or rec.is_async or rec.on_commit
+            for rec in records
+        ):
+
+            def emit(sender: t.Any, *values: t.Any) -> Exception | None:
+                named = dict(zip(names, values, strict=True))
+                for _receiver, response in self.send_robust(sender, **named):
+                    if isinstance(response, Exception):
+                        return response
+                return None
+
+        else:
+            strong = tuple(not rec.weak for rec in records)
+            factory = _make_emitter_factory(strong, names)
+            emit = factory(
+                self, *(rec.ref() if not rec.weak else rec.ref for rec in records)
+            )
+        emitters[names] = emit
+        return emit
 
     def _check_names(self, named: dict[str, t.Any]) -> None:
         if "signal" in named:

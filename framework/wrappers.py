@@ -473,6 +473,21 @@ _STATUS_LINES: t.Final = {
 """Status code -> status line, as werkzeug's ``Response.status`` setter makes it."""
 
 _CACHE_LIMIT: t.Final = 256
+_STATUS_CODES: t.Final = {line: code for code, line in _STATUS_LINES.items()}
+"""Status line -> status code, for the status lines werkzeug makes."""
+_FINISHED_ARGS: t.Final = ("environ", "status", "duration")
+"""The arguments of request_finished, as the request sends them."""
+_perf_counter: t.Final = time.perf_counter
+
+
+def _status_code(status: str | None) -> int:
+    """Return the code of a status line no werkzeug response made (500: none)."""
+    try:
+        return int(status[:3]) if status else 500
+    except ValueError:
+        return 500
+
+
 _content_types: dict[str, str] = {}
 _uris: dict[str, str] = {}
 
@@ -878,7 +893,12 @@ class ClosingIterable(list[bytes]):
                         self.finish()
                 return
         if request_finished.connected:
-            self.finish()
+            # PERF: finish()'s send, inlined: a call less per counted request.
+            status = self.status
+            code = _STATUS_CODES.get(status) or _status_code(status)  # type: ignore[arg-type]
+            emit = request_finished._emitters.get(_FINISHED_ARGS)
+            emit = emit or request_finished._emitter(_FINISHED_ARGS)
+            emit(type(self.app), self.environ, code, _perf_counter() - self.started)
 
     def finish(self) -> None:
         """Send ``request_finished``; log any receiver failure, never raise."""
@@ -887,18 +907,13 @@ class ClosingIterable(list[bytes]):
         # request once any receiver is connected (bench/requests.py).
         if not request_finished.connected:
             return
-        status = self.status
-        try:
-            code = int(status[:3]) if status else 500
-        except ValueError:
-            code = 500
         # Receiver failures are logged on framework.request by the signal.
-        request_finished.send_robust(
-            type(self.app),
-            environ=self.environ,
-            status=code,
-            duration=time.perf_counter() - self.started,
-        )
+        # PERF: send_robust() through its emitter (dispatch.py).
+        status = self.status
+        code = _STATUS_CODES.get(status) or _status_code(status)  # type: ignore[arg-type]
+        emit = request_finished._emitters.get(_FINISHED_ARGS)
+        emit = emit or request_finished._emitter(_FINISHED_ARGS)
+        emit(type(self.app), self.environ, code, _perf_counter() - self.started)
 
     def start_response(
         self,

@@ -939,3 +939,102 @@ def test_no_request_signal_is_sent_while_nothing_listens(app, monkeypatch):
         assert b"".join(result) == b"Hello, World!"
         result.close()
     assert sent == []
+
+
+# The request signals' sends (request_started, request_finished) call exactly
+# the receivers send_robust() would, whatever kind they are.
+
+
+def _request(app, path="/hello", **options):
+    _, result, started = call(app, path, **options)
+    b"".join(result)
+    result.close()
+    return started[0][0]
+
+
+def test_request_receivers_for_one_sender_and_async_ones_are_called(app):
+    ran = []
+
+    class OtherApp(App):
+        pass
+
+    def for_app(sender, **kwargs):
+        ran.append(("app", kwargs["status"]))
+
+    def for_other(sender, **kwargs):
+        ran.append(("other", kwargs["status"]))
+
+    async def later(sender, **kwargs):
+        ran.append(("async", kwargs["status"]))
+
+    finished = signals.request_finished
+    with finished.connected_to(for_app, sender=App):
+        with finished.connected_to(for_other, sender=OtherApp):
+            with finished.connected_to(later):
+                assert _request(app) == "200 OK"
+    assert ran == [("app", 200), ("async", 200)]
+
+
+def test_a_receiver_connected_or_collected_between_requests_is_seen(app):
+    import gc
+
+    ran = []
+
+    def make_receiver(name):
+        def receiver(sender, **kwargs):
+            ran.append(name)
+
+        return receiver
+
+    kept = make_receiver("kept")
+    passing = make_receiver("passing")
+    signals.request_started.connect(kept)
+    try:
+        assert _request(app) == "200 OK"
+        signals.request_started.connect(passing)
+        assert _request(app) == "200 OK"
+        del passing
+        gc.collect()
+        assert _request(app) == "200 OK"
+    finally:
+        signals.request_started.disconnect(kept)
+    assert _request(app) == "200 OK"
+    assert ran == ["kept", "kept", "passing", "kept"]
+
+
+def test_many_request_receivers_run_in_priority_order(app):
+    ran = []
+
+    def make_receiver(number):
+        def receiver(sender, **kwargs):
+            ran.append(number)
+
+        return receiver
+
+    receivers = [make_receiver(number) for number in range(30)]
+    for number, receiver in enumerate(receivers):
+        signals.request_finished.connect(receiver, weak=False, priority=number % 3)
+    try:
+        assert _request(app) == "200 OK"
+    finally:
+        for receiver in receivers:
+            signals.request_finished.disconnect(receiver)
+    expected = sorted(range(30), key=lambda number: (-(number % 3), number))
+    assert ran == expected
+
+
+@pytest.mark.parametrize(
+    ("line", "status"),
+    [("299 Fine By Us", 299), ("404 NOT FOUND", 404), ("oops", 500), ("", 500)],
+)
+def test_request_finished_reads_any_status_line(app, line, status):
+    def rewrite(environ, start_response):
+        def start(_status, headers, exc_info=None):
+            return start_response(line, headers, exc_info)
+
+        return app.dispatch(environ, start)
+
+    app.wsgi_app = rewrite
+    with capture(signals.request_finished) as calls:
+        _request(app)
+    calls.assert_sent_once_with(signals.request_finished, status=status)

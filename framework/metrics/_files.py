@@ -65,7 +65,7 @@ _MAGIC = int.from_bytes(b"FWMTRC01", "little")
 # files never leave the machine), then the names of the extra counters.
 _MAGIC_SLOT = 0
 _STARTED = 1
-_FINISHED = 2
+# Slot 2 is unused: request_finished is the sum of the buckets.
 _EXCEPTION = 3
 _DURATION_NS = 4
 _MAX_NS = 5
@@ -200,7 +200,9 @@ def _decode(data: bytes | bytearray | memoryview) -> Snapshot | None:
             counters[name] = slots[_EXTRAS + index]
     return Snapshot(
         request_started=slots[_STARTED],
-        request_finished=slots[_FINISHED],
+        # Every request_finished lands in one bucket: the buckets' sum is
+        # the count (the receiver stores nothing else for it).
+        request_finished=sum(slots[_BUCKETS:_EXTRAS]),
         got_request_exception=slots[_EXCEPTION],
         duration_ns=slots[_DURATION_NS],
         max_ns=slots[_MAX_NS],
@@ -215,7 +217,6 @@ def _encode(snapshot: Snapshot) -> bytearray:
     slots = memoryview(data)[:_NAMES_OFFSET].cast("Q")
     slots[_MAGIC_SLOT] = _MAGIC
     slots[_STARTED] = snapshot.request_started
-    slots[_FINISHED] = snapshot.request_finished
     slots[_EXCEPTION] = snapshot.got_request_exception
     slots[_DURATION_NS] = snapshot.duration_ns
     slots[_MAX_NS] = snapshot.max_ns
