@@ -62,6 +62,7 @@ from .wrappers import FinishingFile
 from .wrappers import Request
 from .wrappers import Response
 from .wrappers import _StreamedBody
+from .wrappers import _text_response
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse
@@ -712,7 +713,13 @@ class App:
         if kind is _StreamedBody:
             # PERF: a Response's streamed body goes to the server as it is,
             # adopted by the request (no ClosingStream around it).
-            iterable.adopt(closing)  # type: ignore[attr-defined]
+            # The server's close() goes straight to ClosingIterable.close, which
+            # closes the body itself when the response has nothing else to
+            # run on close (a lean response's close() does no more).
+            iterable.closing = closing  # type: ignore[attr-defined]
+            response = iterable.response  # type: ignore[attr-defined]
+            closing.iterable = response if response._on_close else response.response
+            iterable.close = closing.close  # type: ignore[attr-defined]
             return iterable
         wrapper = environ.get("wsgi.file_wrapper")
         if wrapper is not None and kind is wrapper:
@@ -807,6 +814,12 @@ class App:
                 else:
                     response = self.make_response(rv)
             response = self._finish_response(state, request, response)
+            if type(response) is Response:
+                # PERF: the server's own start_response, the status recorded
+                # first, as ClosingIterable.start_response does (a Response
+                # starts with its own status line).
+                closing.status = response._status
+                return response(environ, closing.server_start_response)
             return response(environ, closing.start_response)
         except HTTPException as exc:
             response = self.handle_http_exception(request, exc)
@@ -930,7 +943,7 @@ class App:
             # the general path below makes of it, with fewer tests.
             body, code = rv
             if type(body) is str and type(code) is int and 200 <= code != 204:
-                return self.response_class(body, code)
+                return _text_response(self.response_class, body, code)
         status: t.Any = None
         headers: t.Any = None
         if isinstance(rv, tuple):

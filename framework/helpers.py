@@ -20,7 +20,7 @@ from werkzeug.wsgi import FileWrapper
 
 from .wrappers import Response
 from .wrappers import Response as _Response
-from .wrappers import _file_response
+from .wrappers import _built_response
 
 if t.TYPE_CHECKING:
     import datetime
@@ -183,9 +183,11 @@ def send_file(
                 # PERF: without a server's file wrapper (no sendfile), a
                 # small file is read now: a list body, and no open file.
                 with open(path, "rb") as file:
-                    return _file_response([file.read()], headers)
+                    return _built_response(_Response, [file.read()], headers)
             file = open(path, "rb")  # closed with the response
-            return _file_response((wrapper or _FileBlocks)(file, 8192), headers)
+            return _built_response(
+                _Response, (wrapper or _FileBlocks)(file, 8192), headers
+            )
     response = t.cast(
         Response,
         _werkzeug_send_file(

@@ -737,22 +737,40 @@ class Response(_WerkzeugResponse):
         return has_length
 
 
-def _file_response(body: t.Any, headers: list[tuple[str, str]]) -> Response:
-    """Return a ``200`` :class:`Response` passing ``body`` through, with ``headers``.
+def _built_response(
+    cls: type[Response],
+    body: t.Any,
+    headers: list[tuple[str, str]],
+    code: int = 200,
+    passthrough: bool = True,
+) -> Response:
+    """Return a ``cls`` with ``body``, status ``code`` and the header list ``headers``.
 
-    PERF: what ``Response(body, direct_passthrough=True)`` with its header
-    list replaced sets, attribute by attribute (for ``helpers.send_file``).
+    PERF: what the lean ``__init__`` sets, attribute by attribute, without
+    the call (for ``helpers.send_file``, which passes its body through, and
+    the app's ``(text, status)`` answers). ``cls`` takes the lean paths and
+    ``code`` is a status werkzeug knows: the caller checked.
     """
-    response = Response.__new__(Response)
+    response = cls.__new__(cls)
     new_headers = Headers.__new__(Headers)
     new_headers._list = headers
     response.headers = new_headers
-    response._status = "200 OK"
-    response._status_code = 200
-    response.direct_passthrough = True
+    response._status = _STATUS_LINES[code]
+    response._status_code = code
+    response.direct_passthrough = passthrough
     response._on_close = []
     response.response = body
     return response
+
+
+def _text_response(cls: type[Response], text: str, code: int) -> Response:
+    """Return ``cls(text, code)``: built directly when ``cls`` takes the lean path."""
+    content_type = _content_types.get(cls.default_mimetype)
+    if content_type is None or code not in _STATUS_LINES or not cls._lean_init:
+        return cls(text, code)
+    body = text.encode()
+    headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+    return _built_response(cls, [body], headers, code, passthrough=False)
 
 
 def _encoded(chunk: t.Any) -> t.Any:
@@ -778,19 +796,8 @@ class _StreamedBody:
         self.close = response.close
         """Close the response (its body's ``close()`` and ``call_on_close``).
 
-        :meth:`adopt` makes it close the request: the response, then
-        request_finished."""
-
-    def adopt(self, closing: ClosingIterable) -> None:
-        """Make this body end the request ``closing`` (the app's handler does)."""
-        self.closing = closing
-        # PERF: the server's close() goes straight to ClosingIterable.close,
-        # which closes the body itself when the response has nothing else
-        # to run on close (a lean response's close() does no more).
-        response = self.response
-        body: t.Any = response if response._on_close else response.response
-        closing.iterable = body
-        self.close = closing.close
+        Once the app's handler adopted the body, close the request: the
+        response, then request_finished."""
 
     def __iter__(self) -> cabc.Iterator[bytes]:
         closing = self.closing
