@@ -686,9 +686,10 @@ class App:
                 # request_finished is (ClosingIterable.finish).
                 if request_started.connected:
                     # PERF: send_robust() through its emitter (dispatch.py).
-                    emit = request_started._emitters.get(
-                        _ENVIRON
-                    ) or request_started._emitter(_ENVIRON)
+                    try:
+                        emit = request_started._emitters[_ENVIRON]
+                    except KeyError:
+                        emit = request_started._emitter(_ENVIRON)
                     failure = emit(type(self), environ)
                     if failure is not None:
                         raise failure

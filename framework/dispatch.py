@@ -983,8 +983,8 @@ class Signal:
         start with ``_``), in the order ``emit`` takes their values.
 
         NOTE: internal, for the framework's sends on every request (app.py,
-        wrappers.py): read ``signal._emitters.get(names)`` first, and call
-        this on a miss. ``emit`` calls the receivers :meth:`send_robust`
+        wrappers.py): read ``signal._emitters[names]`` first, and call this
+        on a ``KeyError``. ``emit`` calls the receivers :meth:`send_robust`
         would, in the same order and the same way, logs each failure, and
         returns the first exception raised, or ``None``.
 

@@ -900,11 +900,14 @@ class ClosingIterable(list[bytes]):
                         self.finish()
                 return
         if request_finished.connected:
-            # PERF: finish()'s send, inlined: a call less per counted request.
-            status = self.status
-            code = _STATUS_CODES.get(status) or _status_code(status)  # type: ignore[arg-type]
-            emit = request_finished._emitters.get(_FINISHED_ARGS)
-            emit = emit or request_finished._emitter(_FINISHED_ARGS)
+            # PERF: finish()'s send, inlined for the common case (a status
+            # line werkzeug makes, the emitter ready); finish() does the rest.
+            try:
+                code = _STATUS_CODES[self.status]  # type: ignore[index]
+                emit = request_finished._emitters[_FINISHED_ARGS]
+            except KeyError:
+                self.finish()
+                return
             emit(type(self.app), self.environ, code, _perf_counter() - self.started)
 
     def finish(self) -> None:
@@ -918,8 +921,10 @@ class ClosingIterable(list[bytes]):
         # PERF: send_robust() through its emitter (dispatch.py).
         status = self.status
         code = _STATUS_CODES.get(status) or _status_code(status)  # type: ignore[arg-type]
-        emit = request_finished._emitters.get(_FINISHED_ARGS)
-        emit = emit or request_finished._emitter(_FINISHED_ARGS)
+        try:
+            emit = request_finished._emitters[_FINISHED_ARGS]
+        except KeyError:
+            emit = request_finished._emitter(_FINISHED_ARGS)
         emit(type(self.app), self.environ, code, _perf_counter() - self.started)
 
     def start_response(
