@@ -473,6 +473,8 @@ _STATUS_LINES: t.Final = {
 """Status code -> status line, as werkzeug's ``Response.status`` setter makes it."""
 
 _CACHE_LIMIT: t.Final = 256
+_BODYLESS_CODES: t.Final = frozenset((*range(100, 200), 204, 304))
+"""Statuses whose responses werkzeug sends without a body (its own path)."""
 _STATUS_CODES: t.Final = {line: code for code, line in _STATUS_LINES.items()}
 """Status line -> status code, for the status lines werkzeug makes."""
 _FINISHED_ARGS: t.Final = ("environ", "status", "duration")
@@ -666,18 +668,16 @@ class Response(_WerkzeugResponse):
         # werkzeug passes unchanged, a body of bytes) the result is the
         # same: the header list as is (plus Content-Length for a buffered
         # body), and the buffered body list itself.
-        code = self._status_code
+        headers = self.headers
         if (
-            not self._lean_call
-            or 100 <= code < 200
-            or code == 204
-            or code == 304
-            or type(self.headers) is not Headers
+            self._status_code in _BODYLESS_CODES
+            or type(headers) is not Headers
+            or not self._lean_call
         ):
             return super().__call__(environ, start_response)
         # The headers are werkzeug's own class (checked above): its list is
         # copied directly, without the iterator and length protocols.
-        items = self.headers._list.copy()
+        items = headers._list.copy()
         has_length: bool | None = False
         for key, _ in items:
             if key in _ORDINARY_HEADERS:
