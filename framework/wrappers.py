@@ -707,7 +707,11 @@ class Response(_WerkzeugResponse):
         start_response(self._status, items)
         if self.direct_passthrough:
             return t.cast("cabc.Iterable[bytes]", body)
-        return _StreamedBody(self)
+        streamed = _StreamedBody.__new__(_StreamedBody)
+        streamed.response = self
+        streamed.closing = None
+        streamed.close = self.close
+        return streamed
 
     def _scan_headers(self, items: list[tuple[str, str]]) -> bool | None:
         """Return whether ``items`` has a Content-Length; ``None``: not lean.
@@ -786,18 +790,16 @@ class _StreamedBody:
     reports a failure while streaming and ends the request on close().
     """
 
+    # Made by Response.__call__ alone, attribute by attribute (PERF: no
+    # __init__ call): ``response``, the response whose body this is;
+    # ``closing``, the request this body ends once the handler adopted it
+    # (else None); ``close``, the response's close() (its body's close()
+    # and call_on_close), which the handler replaces with the request's.
     __slots__ = ("response", "closing", "close")
 
-    def __init__(self, response: Response) -> None:
-        self.response = response
-        """The response whose body this is."""
-        self.closing: ClosingIterable | None = None
-        """The request this body ends, once the handler adopted it."""
-        self.close = response.close
-        """Close the response (its body's ``close()`` and ``call_on_close``).
-
-        Once the app's handler adopted the body, close the request: the
-        response, then request_finished."""
+    response: Response
+    closing: ClosingIterable | None
+    close: cabc.Callable[[], None]
 
     def __iter__(self) -> cabc.Iterator[bytes]:
         closing = self.closing
