@@ -153,41 +153,24 @@ def current() -> WorkerCounters | None:
 # read and a few stores into a memoryview of the shared map. The locked ones
 # serve threaded workers; a sync worker handles one request at a time, and its
 # receivers skip the lock (about 0.1 us each; bench/requests.py measures the
-# whole cost, in process). Each names every argument its signal sends: a call
-# whose keywords all have a parameter builds no keyword dict.
+# whole cost, in process). The unlocked ones name every argument their signal
+# sends: a call whose keywords all have a parameter builds no keyword dict.
 
 
-def count_request_started(
-    signal: t.Any = None, sender: t.Any = None, environ: t.Any = None, **kwargs: t.Any
-) -> None:
+def count_request_started(sender: t.Any, **kwargs: t.Any) -> None:
     """Count one ``request_started`` (the receiver :func:`enable` connects)."""
-    counters = _current or _open()
-    with counters.lock:
-        counters.slots[_STARTED] += 1
+    with (_current or _open()).lock:
+        _count_request_started_unlocked()
 
 
-def count_request_finished(
-    signal: t.Any = None,
-    sender: t.Any = None,
-    environ: t.Any = None,
-    status: t.Any = None,
-    duration: float = 0.0,
-    **kwargs: t.Any,
-) -> None:
+def count_request_finished(sender: t.Any, *, duration: float, **kwargs: t.Any) -> None:
     """Count one ``request_finished`` and sort its duration into the histogram.
 
     The count of ``request_finished`` is the histogram's: every one lands in
     exactly one bucket.
     """
-    counters = _current or _open()
-    nanoseconds = int(duration * 1e9)
-    bucket = _BUCKETS + _bisect_left(BUCKET_BOUNDS, duration)
-    slots = counters.slots
-    with counters.lock:
-        slots[_DURATION_NS] += nanoseconds
-        slots[bucket] += 1
-        if nanoseconds > slots[_MAX_NS]:
-            slots[_MAX_NS] = nanoseconds
+    with (_current or _open()).lock:
+        _count_request_finished_unlocked(duration=duration)
 
 
 def count_got_request_exception(sender: t.Any, **kwargs: t.Any) -> None:
