@@ -198,8 +198,170 @@ def test_the_exposition_is_strict_prometheus_text_and_reads_back(counting, app):
 
 
 def test_parse_refuses_other_text():
-    with pytest.raises(ValueError, match="not framework.metrics"):
+    with pytest.raises(ValueError, match="^no framework_signals_total$"):
         metrics.parse("# just a comment\nother_metric 1\n")
+
+
+def _exposed():
+    """Real /metrics text (every bucket) of a process that served two requests."""
+    buckets = [0] * (len(metrics.BUCKET_BOUNDS) + 1)
+    buckets[metrics.BUCKET_BOUNDS.index(0.001)] = 2
+    snapshot = metrics.Snapshot(
+        request_started=3,
+        request_finished=2,
+        duration_ns=1_900_000,
+        max_ns=1_000_000,
+        buckets=tuple(buckets),
+        counters={"connection_created": 1},
+    )
+    return metrics.prometheus_text({"7": snapshot}, shared=True, all_buckets=True)
+
+
+STARTED = 'framework_signals_total{signal="request_started"}'
+BUCKET = "framework_request_duration_seconds_bucket"
+
+
+def _with(line, replacing=None):
+    """The real text with ``line`` added, or put in place of the line starting
+    with ``replacing``."""
+    lines = _exposed().splitlines()
+    if replacing is None:
+        lines.append(line)
+    else:
+        (index,) = [i for i, old in enumerate(lines) if old.startswith(replacing)]
+        lines[index] = line
+    return "\n".join(lines) + "\n"
+
+
+MALFORMED_METRICS = {
+    # Missing or unexpected labels.
+    "bucket without le": (_with(f"{BUCKET} 5"), "without its le label"),
+    "signal without label": (
+        _with("framework_signals_total 5"),
+        "without its signal label",
+    ),
+    "extra label": (
+        _with('framework_signals_total{signal="x",worker="1"} 5'),
+        "unexpected labels worker",
+    ),
+    "malformed labels": (
+        _with('framework_signals_total{signal="x" worker="1"} 5'),
+        "malformed labels",
+    ),
+    # Numbers too large for a counter (or for an integer at all).
+    "huge count": (_with(f"{STARTED} 1e400", STARTED), "not a whole number"),
+    "Inf count": (_with(f"{STARTED} +Inf", STARTED), "not a whole number"),
+    "count past 64 bits": (
+        _with(f"{STARTED} 18446744073709551616", STARTED),
+        "out of range",
+    ),
+    "many digits": (_with(f"{STARTED} {'9' * 5000}", STARTED), "out of range"),
+    "huge workers": (
+        _with("framework_workers 1e400", "framework_workers"),
+        "not a whole number",
+    ),
+    "huge sum": (
+        _with(
+            "framework_request_duration_seconds_sum 1e300",
+            "framework_request_duration_seconds_sum",
+        ),
+        "seconds is out of range",
+    ),
+    "Inf max": (
+        _with(
+            "framework_request_duration_max_seconds +Inf",
+            "framework_request_duration_max_seconds",
+        ),
+        "seconds is out of range",
+    ),
+    # NaN.
+    "NaN count": (_with(f"{STARTED} NaN", STARTED), "not a whole number"),
+    "NaN sum": (
+        _with(
+            "framework_request_duration_seconds_sum NaN",
+            "framework_request_duration_seconds_sum",
+        ),
+        "seconds is out of range",
+    ),
+    "NaN bound": (_with(f'{BUCKET}{{le="NaN"}} 2'), "the bucket bound le='NaN'"),
+    "-Inf bound": (_with(f'{BUCKET}{{le="-Inf"}} 0'), "the bucket bound le='-Inf'"),
+    "NaN shared": (
+        _with("framework_metrics_shared NaN", "framework_metrics_shared"),
+        "framework_metrics_shared is NaN, not 0 or 1",
+    ),
+    # Negative or fractional counts, a histogram that counts down.
+    "negative count": (_with(f"{STARTED} -5", STARTED), "out of range"),
+    "negative workers": (
+        _with("framework_workers -1", "framework_workers"),
+        "out of range",
+    ),
+    "negative sum": (
+        _with(
+            "framework_request_duration_seconds_sum -1.5",
+            "framework_request_duration_seconds_sum",
+        ),
+        "seconds is out of range",
+    ),
+    "fractional count": (_with(f"{STARTED} 2.5", STARTED), "not a whole number"),
+    "histogram counting down": (
+        _with(f'{BUCKET}{{le="+Inf"}} 1', f'{BUCKET}{{le="+Inf"}}'),
+        "falls from 2 to 1",
+    ),
+    "not a number": (_with(f"{STARTED} 0x10", STARTED), "'0x10' is not a number"),
+    "garbage value": (_with(f"{STARTED} many", STARTED), "'many' is not a number"),
+    "no value": (_with(STARTED, STARTED), "a malformed framework_signals_total sample"),
+    # The same series twice.
+    "signal twice": (_with(f"{STARTED} 9"), "request_started twice"),
+    "bucket twice": (_with(f'{BUCKET}{{le="1e-4"}} 0'), "le=1e-4 twice"),
+    "workers twice": (_with("framework_workers 3"), "framework_workers twice"),
+    # Label values: bad escapes, names no counter can have.
+    "bad escape": (
+        _with('framework_signals_total{signal="a\\q"} 1'),
+        "the escape \\\\q",
+    ),
+    "escaped name": (
+        _with('framework_signals_total{signal="a\\"b"} 1'),
+        "is not a name",
+    ),
+    "too many extras": (
+        _with(
+            "\n".join(
+                f'framework_signals_total{{signal="extra_{n}"}} 1' for n in range(16)
+            )
+        ),
+        "more than 16 extra signals",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "match"), MALFORMED_METRICS.values(), ids=MALFORMED_METRICS.keys()
+)
+def test_parse_refuses_malformed_samples_of_its_families(text, match):
+    with pytest.raises(ValueError, match=match):
+        metrics.parse(text)
+
+
+def test_parse_skips_what_it_does_not_read_and_takes_valid_variants():
+    text = (
+        _exposed()
+        + "# another exporter's families, and lines that are no samples\n"
+        + 'other_total{path="a\\"}"} 1e400\n'
+        + "other_gauge NaN\n"
+        + "this is not a sample at all\n"
+        + 'framework_worker_signals_total{signal="request_started",worker="x"} -1\n'
+    ).replace(
+        f"{STARTED} 3",
+        'framework_signals_total{ signal = "request_started" , } 3.0e0 1700000000',
+    )
+    snapshot, shared = metrics.parse(text)
+    assert shared
+    assert snapshot.request_started == 3
+    assert snapshot.request_finished == sum(snapshot.buckets) == 2
+    assert snapshot.buckets[metrics.BUCKET_BOUNDS.index(0.001)] == 2
+    assert snapshot.counters == {"connection_created": 1}
+    assert (snapshot.duration_ns, snapshot.max_ns) == (1_900_000, 1_000_000)
+    assert snapshot.processes == 1
 
 
 # Files ------------------------------------------------------------------------
