@@ -161,6 +161,65 @@ def test_extra_signals_are_counted_and_named(counting, tmp_path):
         )
 
 
+def _run(code, env=None):
+    """Run ``code`` in a fresh Python process; return what it printed."""
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout
+
+
+COUNT_THEN_ENABLE = """
+import os
+from framework import metrics, signals
+change = lambda: signals.setting_changed.send(None, setting="X", value=1, enter=True)
+metrics.count(signals.setting_changed, "settings_changed")
+change()  # an extra counter opens the counters before enable()
+metrics.enable()  # framework serve's post_worker_init
+signals.request_started.send(None, environ={})
+change()
+metrics.enable()  # a configuration file's post_worker_init, as docs/metrics.md has
+change()
+print(os.getpid())
+"""
+
+
+def test_enable_after_count_keeps_the_process_one_worker_with_all_its_numbers(
+    tmp_path,
+):
+    pid = _run(COUNT_THEN_ENABLE, {metrics.DIRECTORY_VARIABLE: str(tmp_path)})
+    found = metrics.read(tmp_path)
+    assert set(found) == {pid.strip()}  # not also a "retired" worker: it is alive
+    summed = metrics.total(found.values())
+    assert summed.processes == 1
+    assert summed.counters == {"settings_changed": 3}
+    assert summed.request_started == 1
+
+
+def test_enable_keeps_what_was_counted_in_memory(tmp_path):
+    code = (
+        "from framework import metrics, signals;"
+        " metrics.count(signals.setting_changed, 'settings_changed');"
+        " change = lambda: signals.setting_changed.send(None, setting='X',"
+        " value=1, enter=True);"
+        " change();"
+        " print(metrics.enable('').snapshot().counters['settings_changed']);"
+        " change();"
+        f" metrics.enable({str(tmp_path)!r});"
+        " change()"
+    )
+    env = {metrics.DIRECTORY_VARIABLE: ""}
+    assert _run(code, env) == "1\n"
+    (snapshot,) = metrics.read(tmp_path).values()
+    assert snapshot.counters == {"settings_changed": 3}
+
+
 @pytest.mark.parametrize("name", ["", "has space", "request_started", "x" * 33])
 def test_extra_counter_names_are_checked(name):
     with pytest.raises(ValueError, match="Cannot count"):
