@@ -701,6 +701,47 @@ def test_recycled_and_killed_workers_keep_their_counts(tmp_path):
     assert str(killed) not in found  # retired by a worker that came after it
 
 
+COUNTED_APP = """
+import os
+
+os.environ.setdefault("FRAMEWORK_SETTINGS_MODULE", "counted_settings")
+
+from framework import App, metrics, signals
+
+metrics.count(signals.connection_created)
+app = App(__name__)
+app.add_route("/metrics", metrics.view)
+"""
+
+
+@pytest.mark.server
+def test_the_migration_child_leaves_nothing_in_the_counters_directory(tmp_path):
+    # framework serve migrates in a child forked from the master; migrating
+    # connects to the database (connection_created, which the app counts).
+    (tmp_path / "counted_app.py").write_text(COUNTED_APP)
+    (tmp_path / "counted_settings.py").write_text(
+        'INSTALLED_APPS = ["tests.apps.journal"]\n'
+    )
+    directory = tmp_path / "counters"
+    server = Server.serve(
+        tmp_path,
+        "counted_app:app",
+        ["--no-access-log", "-w", "1"],
+        {metrics.DIRECTORY_VARIABLE: str(directory)},
+        [tmp_path],
+    ).wait_ready()
+    try:
+        assert (tmp_path / "db.sqlite3").exists()  # it did migrate
+        _wait_for(lambda: len(metrics.read(directory)) >= 1)
+        values, started = _started(server)
+    finally:
+        assert server.stop() == 0
+    assert started == 1
+    assert values["framework_workers"] == 1
+    assert values['framework_signals_total{signal="connection_created"}'] == 0
+    assert RETIRED not in metrics.read(directory)
+
+
 @pytest.mark.server
 def test_serve_refuses_an_unsafe_counters_directory_in_one_line(tmp_path):
     directory = tmp_path / "shared"
