@@ -161,6 +161,65 @@ def test_extra_signals_are_counted_and_named(counting, tmp_path):
         )
 
 
+def _run(code, env=None):
+    """Run ``code`` in a fresh Python process; return what it printed."""
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout
+
+
+COUNT_THEN_ENABLE = """
+import os
+from framework import metrics, signals
+change = lambda: signals.setting_changed.send(None, setting="X", value=1, enter=True)
+metrics.count(signals.setting_changed, "settings_changed")
+change()  # an extra counter opens the counters before enable()
+metrics.enable()  # framework serve's post_worker_init
+signals.request_started.send(None, environ={})
+change()
+metrics.enable()  # a configuration file's post_worker_init, as docs/metrics.md has
+change()
+print(os.getpid())
+"""
+
+
+def test_enable_after_count_keeps_the_process_one_worker_with_all_its_numbers(
+    tmp_path,
+):
+    pid = _run(COUNT_THEN_ENABLE, {metrics.DIRECTORY_VARIABLE: str(tmp_path)})
+    found = metrics.read(tmp_path)
+    assert set(found) == {pid.strip()}  # not also a "retired" worker: it is alive
+    summed = metrics.total(found.values())
+    assert summed.processes == 1
+    assert summed.counters == {"settings_changed": 3}
+    assert summed.request_started == 1
+
+
+def test_enable_keeps_what_was_counted_in_memory(tmp_path):
+    code = (
+        "from framework import metrics, signals;"
+        " metrics.count(signals.setting_changed, 'settings_changed');"
+        " change = lambda: signals.setting_changed.send(None, setting='X',"
+        " value=1, enter=True);"
+        " change();"
+        " print(metrics.enable('').snapshot().counters['settings_changed']);"
+        " change();"
+        f" metrics.enable({str(tmp_path)!r});"
+        " change()"
+    )
+    env = {metrics.DIRECTORY_VARIABLE: ""}
+    assert _run(code, env) == "1\n"
+    (snapshot,) = metrics.read(tmp_path).values()
+    assert snapshot.counters == {"settings_changed": 3}
+
+
 @pytest.mark.parametrize("name", ["", "has space", "request_started", "x" * 33])
 def test_extra_counter_names_are_checked(name):
     with pytest.raises(ValueError, match="Cannot count"):
@@ -198,8 +257,170 @@ def test_the_exposition_is_strict_prometheus_text_and_reads_back(counting, app):
 
 
 def test_parse_refuses_other_text():
-    with pytest.raises(ValueError, match="not framework.metrics"):
+    with pytest.raises(ValueError, match="^no framework_signals_total$"):
         metrics.parse("# just a comment\nother_metric 1\n")
+
+
+def _exposed():
+    """Real /metrics text (every bucket) of a process that served two requests."""
+    buckets = [0] * (len(metrics.BUCKET_BOUNDS) + 1)
+    buckets[metrics.BUCKET_BOUNDS.index(0.001)] = 2
+    snapshot = metrics.Snapshot(
+        request_started=3,
+        request_finished=2,
+        duration_ns=1_900_000,
+        max_ns=1_000_000,
+        buckets=tuple(buckets),
+        counters={"connection_created": 1},
+    )
+    return metrics.prometheus_text({"7": snapshot}, shared=True, all_buckets=True)
+
+
+STARTED = 'framework_signals_total{signal="request_started"}'
+BUCKET = "framework_request_duration_seconds_bucket"
+
+
+def _with(line, replacing=None):
+    """The real text with ``line`` added, or put in place of the line starting
+    with ``replacing``."""
+    lines = _exposed().splitlines()
+    if replacing is None:
+        lines.append(line)
+    else:
+        (index,) = [i for i, old in enumerate(lines) if old.startswith(replacing)]
+        lines[index] = line
+    return "\n".join(lines) + "\n"
+
+
+MALFORMED_METRICS = {
+    # Missing or unexpected labels.
+    "bucket without le": (_with(f"{BUCKET} 5"), "without its le label"),
+    "signal without label": (
+        _with("framework_signals_total 5"),
+        "without its signal label",
+    ),
+    "extra label": (
+        _with('framework_signals_total{signal="x",worker="1"} 5'),
+        "unexpected labels worker",
+    ),
+    "malformed labels": (
+        _with('framework_signals_total{signal="x" worker="1"} 5'),
+        "malformed labels",
+    ),
+    # Numbers too large for a counter (or for an integer at all).
+    "huge count": (_with(f"{STARTED} 1e400", STARTED), "not a whole number"),
+    "Inf count": (_with(f"{STARTED} +Inf", STARTED), "not a whole number"),
+    "count past 64 bits": (
+        _with(f"{STARTED} 18446744073709551616", STARTED),
+        "out of range",
+    ),
+    "many digits": (_with(f"{STARTED} {'9' * 5000}", STARTED), "out of range"),
+    "huge workers": (
+        _with("framework_workers 1e400", "framework_workers"),
+        "not a whole number",
+    ),
+    "huge sum": (
+        _with(
+            "framework_request_duration_seconds_sum 1e300",
+            "framework_request_duration_seconds_sum",
+        ),
+        "seconds is out of range",
+    ),
+    "Inf max": (
+        _with(
+            "framework_request_duration_max_seconds +Inf",
+            "framework_request_duration_max_seconds",
+        ),
+        "seconds is out of range",
+    ),
+    # NaN.
+    "NaN count": (_with(f"{STARTED} NaN", STARTED), "not a whole number"),
+    "NaN sum": (
+        _with(
+            "framework_request_duration_seconds_sum NaN",
+            "framework_request_duration_seconds_sum",
+        ),
+        "seconds is out of range",
+    ),
+    "NaN bound": (_with(f'{BUCKET}{{le="NaN"}} 2'), "the bucket bound le='NaN'"),
+    "-Inf bound": (_with(f'{BUCKET}{{le="-Inf"}} 0'), "the bucket bound le='-Inf'"),
+    "NaN shared": (
+        _with("framework_metrics_shared NaN", "framework_metrics_shared"),
+        "framework_metrics_shared is NaN, not 0 or 1",
+    ),
+    # Negative or fractional counts, a histogram that counts down.
+    "negative count": (_with(f"{STARTED} -5", STARTED), "out of range"),
+    "negative workers": (
+        _with("framework_workers -1", "framework_workers"),
+        "out of range",
+    ),
+    "negative sum": (
+        _with(
+            "framework_request_duration_seconds_sum -1.5",
+            "framework_request_duration_seconds_sum",
+        ),
+        "seconds is out of range",
+    ),
+    "fractional count": (_with(f"{STARTED} 2.5", STARTED), "not a whole number"),
+    "histogram counting down": (
+        _with(f'{BUCKET}{{le="+Inf"}} 1', f'{BUCKET}{{le="+Inf"}}'),
+        "falls from 2 to 1",
+    ),
+    "not a number": (_with(f"{STARTED} 0x10", STARTED), "'0x10' is not a number"),
+    "garbage value": (_with(f"{STARTED} many", STARTED), "'many' is not a number"),
+    "no value": (_with(STARTED, STARTED), "a malformed framework_signals_total sample"),
+    # The same series twice.
+    "signal twice": (_with(f"{STARTED} 9"), "request_started twice"),
+    "bucket twice": (_with(f'{BUCKET}{{le="1e-4"}} 0'), "le=1e-4 twice"),
+    "workers twice": (_with("framework_workers 3"), "framework_workers twice"),
+    # Label values: bad escapes, names no counter can have.
+    "bad escape": (
+        _with('framework_signals_total{signal="a\\q"} 1'),
+        "the escape \\\\q",
+    ),
+    "escaped name": (
+        _with('framework_signals_total{signal="a\\"b"} 1'),
+        "is not a name",
+    ),
+    "too many extras": (
+        _with(
+            "\n".join(
+                f'framework_signals_total{{signal="extra_{n}"}} 1' for n in range(16)
+            )
+        ),
+        "more than 16 extra signals",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "match"), MALFORMED_METRICS.values(), ids=MALFORMED_METRICS.keys()
+)
+def test_parse_refuses_malformed_samples_of_its_families(text, match):
+    with pytest.raises(ValueError, match=match):
+        metrics.parse(text)
+
+
+def test_parse_skips_what_it_does_not_read_and_takes_valid_variants():
+    text = (
+        _exposed()
+        + "# another exporter's families, and lines that are no samples\n"
+        + 'other_total{path="a\\"}"} 1e400\n'
+        + "other_gauge NaN\n"
+        + "this is not a sample at all\n"
+        + 'framework_worker_signals_total{signal="request_started",worker="x"} -1\n'
+    ).replace(
+        f"{STARTED} 3",
+        'framework_signals_total{ signal = "request_started" , } 3.0e0 1700000000',
+    )
+    snapshot, shared = metrics.parse(text)
+    assert shared
+    assert snapshot.request_started == 3
+    assert snapshot.request_finished == sum(snapshot.buckets) == 2
+    assert snapshot.buckets[metrics.BUCKET_BOUNDS.index(0.001)] == 2
+    assert snapshot.counters == {"connection_created": 1}
+    assert (snapshot.duration_ns, snapshot.max_ns) == (1_900_000, 1_000_000)
+    assert snapshot.processes == 1
 
 
 # Files ------------------------------------------------------------------------
@@ -478,6 +699,47 @@ def test_recycled_and_killed_workers_keep_their_counts(tmp_path):
     assert sum(summed.buckets) == 18
     assert summed.processes >= 4  # recycled and killed workers included
     assert str(killed) not in found  # retired by a worker that came after it
+
+
+COUNTED_APP = """
+import os
+
+os.environ.setdefault("FRAMEWORK_SETTINGS_MODULE", "counted_settings")
+
+from framework import App, metrics, signals
+
+metrics.count(signals.connection_created)
+app = App(__name__)
+app.add_route("/metrics", metrics.view)
+"""
+
+
+@pytest.mark.server
+def test_the_migration_child_leaves_nothing_in_the_counters_directory(tmp_path):
+    # framework serve migrates in a child forked from the master; migrating
+    # connects to the database (connection_created, which the app counts).
+    (tmp_path / "counted_app.py").write_text(COUNTED_APP)
+    (tmp_path / "counted_settings.py").write_text(
+        'INSTALLED_APPS = ["tests.apps.journal"]\n'
+    )
+    directory = tmp_path / "counters"
+    server = Server.serve(
+        tmp_path,
+        "counted_app:app",
+        ["--no-access-log", "-w", "1"],
+        {metrics.DIRECTORY_VARIABLE: str(directory)},
+        [tmp_path],
+    ).wait_ready()
+    try:
+        assert (tmp_path / "db.sqlite3").exists()  # it did migrate
+        _wait_for(lambda: len(metrics.read(directory)) >= 1)
+        values, started = _started(server)
+    finally:
+        assert server.stop() == 0
+    assert started == 1
+    assert values["framework_workers"] == 1
+    assert values['framework_signals_total{signal="connection_created"}'] == 0
+    assert RETIRED not in metrics.read(directory)
 
 
 @pytest.mark.server

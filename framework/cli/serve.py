@@ -33,6 +33,7 @@ import typing as t
 import click
 from gunicorn.errors import HaltServer
 
+from framework import metrics
 from framework.cli import CommandContext
 from framework.cli import CommandError
 from framework.cli import CommandUsageError
@@ -131,6 +132,7 @@ def run_in_child(work: cabc.Callable[[], t.Any], what: str) -> t.Any:
     pid = os.fork()
     if pid == 0:  # the child: work, report the outcome through the pipe, exit
         os.close(reader)
+        _count_nothing_shared()
         status = 0
         try:
             result = work()
@@ -159,6 +161,18 @@ def run_in_child(work: cabc.Callable[[], t.Any], what: str) -> t.Any:
     if code != 0 or "result" not in report:
         raise CommandError(f"{what} failed in its child process (exit status {code}).")
     return report["result"]
+
+
+def _count_nothing_shared() -> None:
+    """In a child of the master: keep out of the workers' counters directory.
+
+    The child serves nothing, but what it does (migrating connects to the
+    database) may send signals that :func:`framework.metrics.count` counts;
+    counted there, ``/metrics`` would show one more process, and its signals.
+    Anything it counts now stays in its own memory.
+    """
+    os.environ.pop(metrics.DIRECTORY_VARIABLE, None)
+    metrics.disable()
 
 
 def _close_databases(checkpoint: bool = False) -> None:

@@ -325,10 +325,9 @@ class RemoteInstance:
             )
         try:
             snapshot, shared = metrics.parse(answer.body.decode("utf-8", "replace"))
-        except (ValueError, KeyError, OverflowError):  # anything but our text
+        except ValueError as exc:  # another exporter's text, or malformed
             raise ValueError(
-                f"{where} is not framework.metrics' Prometheus text"
-                " (no framework_signals_total)."
+                f"{where} is not framework.metrics' Prometheus text ({exc})."
             ) from None
         if not shared:
             raise ValueError(

@@ -115,19 +115,42 @@ _open_lock = threading.Lock()
 _UID = "framework.metrics"
 
 
+def _chosen_directory() -> str:
+    """Return where counters opened now go: ``""`` for this process's memory."""
+    if _directory is not None:
+        return _directory
+    return os.environ.get(DIRECTORY_VARIABLE, "")
+
+
 def _open() -> WorkerCounters:
     """Return this process's counters, opening them on first use."""
     global _current
     with _open_lock:
         counters = _current
         if counters is None or counters.pid != os.getpid():
-            directory = (
-                _directory
-                if _directory is not None
-                else os.environ.get(DIRECTORY_VARIABLE, "")
-            )
-            counters = _current = WorkerCounters(directory, _extra_names)
+            counters = _current = WorkerCounters(_chosen_directory(), _extra_names)
         return counters
+
+
+def _same_place(counters: WorkerCounters, directory: str) -> bool:
+    if not counters.directory or not directory:
+        return counters.directory == directory
+    return os.path.abspath(counters.directory) == os.path.abspath(directory)
+
+
+def _add(counters: WorkerCounters, snapshot: Snapshot) -> None:
+    """Add the numbers of ``snapshot`` to ``counters``."""
+    slots = (_EXTRAS + counters.add_name(name) for name in snapshot.counters)
+    extras = dict(zip(slots, snapshot.counters.values(), strict=True))
+    with counters.lock:
+        counters.slots[_STARTED] += snapshot.request_started
+        counters.slots[_EXCEPTION] += snapshot.got_request_exception
+        counters.slots[_DURATION_NS] += snapshot.duration_ns
+        counters.slots[_MAX_NS] = max(counters.slots[_MAX_NS], snapshot.max_ns)
+        for index, value in enumerate(snapshot.buckets):
+            counters.slots[_BUCKETS + index] += value
+        for slot, value in extras.items():
+            counters.slots[slot] += value
 
 
 def _forget_after_fork() -> None:
@@ -232,8 +255,14 @@ def enable(
     and :func:`count_got_request_exception` for any sender, with
     ``dispatch_uid="framework.metrics"`` (so ``signal.disconnect(
     dispatch_uid="framework.metrics")`` removes one), and opens this process's
-    counters. Enabling again replaces them. A forked child counts in counters
-    of its own, opened on first use.
+    counters. A forked child counts in counters of its own, opened on first
+    use.
+
+    Counters this process already has (enabled before, or opened by a
+    :func:`count` receiver) are kept when they are in the same place, so the
+    process stays one worker with all its numbers. Moved from memory to a
+    directory, their numbers go along; a file in another directory keeps its
+    numbers there.
 
     :param directory: the shared counters directory; ``None`` reads
         ``FRAMEWORK_METRICS_DIR``; empty: this process only.
@@ -245,10 +274,21 @@ def enable(
     global _directory, _current
     with _open_lock:
         _directory = os.fspath(directory) if directory is not None else None
-        previous, _current = _current, None
-    if previous is not None and previous.pid == os.getpid():
+        previous = current()
+        # NOTE: reopening in the same place would retire this live process's
+        # file as a stale one: it would show as two workers, its numbers split.
+        if previous is not None and _same_place(previous, _chosen_directory()):
+            previous = None  # kept
+        elif previous is not None:
+            _current = None
+    carried = None
+    if previous is not None:
+        if not previous.directory:
+            carried = previous.snapshot()
         previous.close()
     counters = _open()
+    if carried is not None:
+        _add(counters, carried)
     for signal in _SIGNALS:
         signal.disconnect(dispatch_uid=_UID)
     for signal, receiver in zip(
@@ -340,11 +380,7 @@ def collect() -> dict[str, Snapshot]:
     counters = current()
     directory = counters.directory if counters is not None else None
     if directory is None:
-        directory = (
-            _directory
-            if _directory is not None
-            else os.environ.get(DIRECTORY_VARIABLE, "")
-        )
+        directory = _chosen_directory()
     if directory:
         return read(directory)
     if counters is None:

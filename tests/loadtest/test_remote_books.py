@@ -106,21 +106,27 @@ def test_a_longer_request_during_the_run_is_its_maximum(deployment):
 
 ODD_METRICS = [
     # A bucket without its le label, a count too large for an integer.
-    'framework_signals_total{signal="request_started"} 1\n'
-    "framework_request_duration_seconds_bucket 5\n",
-    'framework_signals_total{signal="request_started"} +Inf\n',
-    "some_other_exporter_total 3\n",
+    (
+        'framework_signals_total{signal="request_started"} 1\n'
+        "framework_request_duration_seconds_bucket 5\n",
+        "line 2: framework_request_duration_seconds_bucket without its le label",
+    ),
+    (
+        'framework_signals_total{signal="request_started"} +Inf\n',
+        "line 1: the count +Inf is not a whole number",
+    ),
+    ("some_other_exporter_total 3\n", "no framework_signals_total"),
 ]
 
 
-@pytest.mark.parametrize("body", ODD_METRICS)
+@pytest.mark.parametrize(("body", "reason"), ODD_METRICS)
 def test_metrics_that_are_not_framework_metrics_are_one_usage_line(
-    deployment, project, loadtest, body
+    deployment, project, loadtest, body, reason
 ):
     server = deployment(body)
     run = loadtest("--url", server.url, cwd=project, out=False)
     assert run.code == 2, run.stdout + run.stderr
     assert run.stderr == (
         f"Error: --url {server.url}: {server.url}/metrics is not"
-        " framework.metrics' Prometheus text (no framework_signals_total).\n"
+        f" framework.metrics' Prometheus text ({reason}).\n"
     )
