@@ -21,6 +21,7 @@ import time
 import typing as t
 from urllib.parse import parse_qsl
 
+from werkzeug.datastructures import Authorization
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.datastructures import Headers
 from werkzeug.datastructures import ImmutableMultiDict
@@ -319,6 +320,19 @@ class Request(_WerkzeugRequest):
     def remote_addr(self) -> str | None:
         """The client's address."""
         return t.cast("str | None", self.environ.get("REMOTE_ADDR"))
+
+    @_lazy
+    def authorization(self) -> Authorization | None:
+        """The parsed ``Authorization`` header, or ``None`` if absent or malformed.
+
+        werkzeug's, except that ``Basic`` credentials with a character outside
+        ASCII (a server passes header bytes as latin-1) are malformed, as
+        other invalid base64 is, instead of a ``ValueError`` (a 500).
+        """
+        try:
+            return Authorization.from_header(self.environ.get("HTTP_AUTHORIZATION"))
+        except ValueError:
+            return None
 
     @_lazy
     def args(self) -> MultiDict[str, str]:
