@@ -710,9 +710,11 @@ class App:
         if kind is list or kind is tuple:
             closing.extend(iterable)
             return closing
-        if kind is _StreamedBody:
+        if kind is _StreamedBody and iterable.closing is None:  # type: ignore[attr-defined]
             # PERF: a Response's streamed body goes to the server as it is,
-            # adopted by the request (no ClosingStream around it).
+            # adopted by the request (no ClosingStream around it). A body
+            # another app adopted (an App mounted inside this one) is left to
+            # it: it ends that app's request on close(), in this one's.
             # The server's close() goes straight to ClosingIterable.close, which
             # closes the body itself when the response has nothing else to
             # run on close (a lean response's close() does no more).

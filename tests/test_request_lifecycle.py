@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import wsgiref.util
+from contextlib import nullcontext
 
 import pytest
 from werkzeug.test import EnvironBuilder
@@ -1038,3 +1039,39 @@ def test_request_finished_reads_any_status_line(app, line, status):
     with capture(signals.request_finished) as calls:
         _request(app)
     calls.assert_sent_once_with(signals.request_finished, status=status)
+
+
+@pytest.mark.parametrize(
+    "path", ["/inner/stream", "/inner/stream-error", "/inner/hello"]
+)
+def test_an_app_mounted_in_another_finishes_both_requests(app, path):
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+    class OuterApp(App):
+        pass
+
+    outer = OuterApp(__name__)
+    outer.add_wsgi_middleware(DispatcherMiddleware, {"/inner": app})
+    with capture(*REQUEST_SIGNALS) as calls:
+        _, result, _ = call(outer, path)
+        chunks = []
+        with pytest.raises(RuntimeError) if "error" in path else nullcontext():
+            for chunk in result:
+                chunks.append(chunk)
+        result.close()
+        result.close()
+    assert [call.sender for call in calls.calls_of(signals.request_started)] == [
+        OuterApp,
+        App,
+    ]
+    # Each app ends its own request: the mounted one first, as its body
+    # closes inside the outer one's.
+    finished = calls.calls_of(signals.request_finished)
+    assert [call.sender for call in finished] == [App, OuterApp]
+    # A failure while streaming goes through both: each app reports it.
+    reported = calls.calls_of(signals.got_request_exception)
+    assert [call.sender for call in reported] == (
+        [App, OuterApp] if "error" in path else []
+    )
+    if path == "/inner/stream":
+        assert lifecycle.EVENTS == ["generator closed"]
