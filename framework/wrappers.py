@@ -593,10 +593,14 @@ class Response(_WerkzeugResponse):
     # each subclass is checked again (__init_subclass__).
     _lean_init: t.ClassVar[bool] = True
     _lean_call: t.ClassVar[bool] = True
+    _lean_build: t.ClassVar[bool] = True
+    """Whether an instance may be built without calling ``__init__`` at all
+    (:func:`_built_response`): the lean ``__init__`` is this class's own."""
 
     def __init_subclass__(cls, **kwargs: t.Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._lean_init, cls._lean_call = _lean_flags(cls)
+        cls._lean_build = cls._lean_init and cls.__init__ is Response.__init__
 
     def __init__(
         self,
@@ -763,7 +767,8 @@ def _built_response(
     PERF: what the lean ``__init__`` sets, attribute by attribute, without
     the call (for ``helpers.send_file``, which passes its body through, and
     the app's ``(text, status)`` answers). ``cls`` takes the lean paths and
-    ``code`` is a status werkzeug knows: the caller checked.
+    keeps :class:`Response`'s ``__init__`` (``_lean_build``), and ``code``
+    is a status werkzeug knows: the caller checked.
     """
     response = cls.__new__(cls)
     new_headers = Headers.__new__(Headers)
@@ -780,7 +785,7 @@ def _built_response(
 def _text_response(cls: type[Response], text: str, code: int) -> Response:
     """Return ``cls(text, code)``: built directly when ``cls`` takes the lean path."""
     content_type = _content_types.get(cls.default_mimetype)
-    if content_type is None or code not in _STATUS_LINES or not cls._lean_init:
+    if content_type is None or code not in _STATUS_LINES or not cls._lean_build:
         return cls(text, code)
     body = text.encode()
     headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
