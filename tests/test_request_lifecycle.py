@@ -1075,3 +1075,38 @@ def test_an_app_mounted_in_another_finishes_both_requests(app, path):
     )
     if path == "/inner/stream":
         assert lifecycle.EVENTS == ["generator closed"]
+
+
+@pytest.mark.parametrize("one_sender", [False, True])
+def test_the_first_request_started_failure_is_the_500s_every_one_logged(
+    app, caplog, one_sender
+):
+    """The generated send and send_robust() (a receiver for one sender) agree."""
+
+    def first(**kwargs):
+        raise ValueError("first")
+
+    def second(**kwargs):
+        raise KeyError("second")
+
+    def other(**kwargs):
+        raise AssertionError("a receiver for another sender ran")
+
+    # A receiver for another sender makes the app's send send_robust() itself.
+    started_signal = signals.request_started
+    for_another = (
+        started_signal.connected_to(other, sender=object())
+        if one_sender
+        else nullcontext()
+    )
+    with capture(signals.got_request_exception) as calls:
+        with started_signal.connected_to(first), started_signal.connected_to(second):
+            with for_another:
+                _, result, started = call(app, "/hello")
+                result.close()
+    assert started[0][0].startswith("500")
+    assert len(calls) == 1
+    logged = [r.exc_info[1] for r in caplog.records if r.exc_info]
+    # Each receiver's failure, then the unhandled exception: the first one.
+    assert [type(exc) for exc in logged] == [ValueError, KeyError, ValueError]
+    assert logged[2] is logged[0]
