@@ -825,12 +825,13 @@ class App:
             return response(environ, closing.start_response)
         except HTTPException as exc:
             response = self.handle_http_exception(request, exc)
-        except Exception as exc:
-            response = self.handle_exception(request)
+        except Exception:
             if closing.status is not None:
-                # NOTE: start_response already ran (the server refused the
-                # headers): PEP 3333 wants exc_info on the second call.
-                return self._start_error(environ, closing, response, exc)
+                # NOTE: the server refused the headers: the handler answers
+                # 500 (App._unhandled, with exc_info as PEP 3333 wants), once;
+                # if the server refuses that too, nothing here tries again.
+                raise
+            response = self.handle_exception(request)
         response = self._finish_response(state, request, response)
         return response(environ, closing.start_response)
 

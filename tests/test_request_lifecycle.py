@@ -759,6 +759,32 @@ def test_server_refusing_the_500_still_finishes_the_request(app):
     calls.assert_sent_once_with(signals.request_finished, status=500)
 
 
+@pytest.mark.parametrize("middleware", [False, True])
+@pytest.mark.parametrize("path", ["/hello", "/response", "/stream"])
+def test_a_server_refusing_every_status_gets_the_500_once(
+    app, path, middleware, caplog
+):
+    calls = []
+
+    def refusing(status, headers, exc_info=None):
+        calls.append(status[:3])
+        raise OSError(f"cannot start {status}")
+
+    if middleware:
+        app.add_view_middleware(lambda get_response: get_response)
+    env = EnvironBuilder(path).get_environ()
+    with capture(signals.got_request_exception, signals.request_finished) as sent:
+        with pytest.raises(OSError, match="cannot start 500"):
+            app(env, refusing)
+    assert calls == ["202" if path == "/response" else "200", "500"]
+    assert sent.names == ["got_request_exception", "request_finished"]
+    sent.assert_sent_once_with(signals.request_finished, status=500)
+    records = [r for r in caplog.records if r.name == "framework.request"]
+    assert [str(r.exc_info[1]) for r in records] == [
+        "cannot start " + ("202 ACCEPTED" if path == "/response" else "200 OK")
+    ]
+
+
 def failing_middleware(wsgi_app):
     def wrapped(environ, start_response):
         raise RuntimeError("middleware failed")
