@@ -711,9 +711,11 @@ class App:
         if kind is list or kind is tuple:
             closing.extend(iterable)
             return closing
-        if kind is _StreamedBody:
+        if kind is _StreamedBody and iterable.closing is None:  # type: ignore[attr-defined]
             # PERF: a Response's streamed body goes to the server as it is,
-            # adopted by the request (no ClosingStream around it).
+            # adopted by the request (no ClosingStream around it). A body
+            # another app adopted (an App mounted inside this one) is left to
+            # it: it ends that app's request on close(), in this one's.
             # The server's close() goes straight to ClosingIterable.close, which
             # closes the body itself when the response has nothing else to
             # run on close (a lean response's close() does no more).
@@ -824,12 +826,13 @@ class App:
             return response(environ, closing.start_response)
         except HTTPException as exc:
             response = self.handle_http_exception(request, exc)
-        except Exception as exc:
-            response = self.handle_exception(request)
+        except Exception:
             if closing.status is not None:
-                # NOTE: start_response already ran (the server refused the
-                # headers): PEP 3333 wants exc_info on the second call.
-                return self._start_error(environ, closing, response, exc)
+                # NOTE: the server refused the headers: the handler answers
+                # 500 (App._unhandled, with exc_info as PEP 3333 wants), once;
+                # if the server refuses that too, nothing here tries again.
+                raise
+            response = self.handle_exception(request)
         response = self._finish_response(state, request, response)
         return response(environ, closing.start_response)
 

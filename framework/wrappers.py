@@ -21,6 +21,7 @@ import time
 import typing as t
 from urllib.parse import parse_qsl
 
+from werkzeug.datastructures import Authorization
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.datastructures import Headers
 from werkzeug.datastructures import ImmutableMultiDict
@@ -321,6 +322,19 @@ class Request(_WerkzeugRequest):
         return t.cast("str | None", self.environ.get("REMOTE_ADDR"))
 
     @_lazy
+    def authorization(self) -> Authorization | None:
+        """The parsed ``Authorization`` header, or ``None`` if absent or malformed.
+
+        werkzeug's, except that ``Basic`` credentials with a character outside
+        ASCII (a server passes header bytes as latin-1) are malformed, as
+        other invalid base64 is, instead of a ``ValueError`` (a 500).
+        """
+        try:
+            return Authorization.from_header(self.environ.get("HTTP_AUTHORIZATION"))
+        except ValueError:
+            return None
+
+    @_lazy
     def args(self) -> MultiDict[str, str]:
         """The parsed query string.
 
@@ -581,10 +595,14 @@ class Response(_WerkzeugResponse):
     # each subclass is checked again (__init_subclass__).
     _lean_init: t.ClassVar[bool] = True
     _lean_call: t.ClassVar[bool] = True
+    _lean_build: t.ClassVar[bool] = True
+    """Whether an instance may be built without calling ``__init__`` at all
+    (:func:`_built_response`): the lean ``__init__`` is this class's own."""
 
     def __init_subclass__(cls, **kwargs: t.Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._lean_init, cls._lean_call = _lean_flags(cls)
+        cls._lean_build = cls._lean_init and cls.__init__ is Response.__init__
 
     def __init__(
         self,
@@ -753,7 +771,8 @@ def _built_response(
     PERF: what the lean ``__init__`` sets, attribute by attribute, without
     the call (for ``helpers.send_file``, which passes its body through, and
     the app's ``(text, status)`` answers). ``cls`` takes the lean paths and
-    ``code`` is a status werkzeug knows: the caller checked.
+    keeps :class:`Response`'s ``__init__`` (``_lean_build``), and ``code``
+    is a status werkzeug knows: the caller checked.
     """
     response = cls.__new__(cls)
     new_headers = Headers.__new__(Headers)
@@ -770,7 +789,7 @@ def _built_response(
 def _text_response(cls: type[Response], text: str, code: int) -> Response:
     """Return ``cls(text, code)``: built directly when ``cls`` takes the lean path."""
     content_type = _content_types.get(cls.default_mimetype)
-    if content_type is None or code not in _STATUS_LINES or not cls._lean_init:
+    if content_type is None or code not in _STATUS_LINES or not cls._lean_build:
         return cls(text, code)
     body = text.encode()
     headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]

@@ -456,3 +456,26 @@ def test_http_error_pages_match_werkzeug(make, method):
     expected = run(functools.partial(WerkzeugResponse.__call__, theirs))
     assert run(app) == expected
     assert run(app) == expected  # the page built once, then reused
+
+
+def test_a_response_class_with_its_own_init_builds_every_text_answer():
+    class Tagged(Response):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.headers["X-Tag"] = "tagged"
+
+    class TaggedApp(App):
+        response_class = Tagged
+
+    app = TaggedApp(__name__)
+    app.add_route("/made", lambda request: ("made", 201), endpoint="made")
+    app.add_route("/plain", lambda request: ("plain", "200 OK"), endpoint="plain")
+    app.register_error_handler(404, lambda request, exc: ("not here", 404))
+    client = TestApp(app)
+    for path, status, body in [
+        ("/made", 201, "made"),
+        ("/plain", 200, "plain"),
+        ("/nope", 404, "not here"),
+    ]:
+        response = client.get(path, status=status)
+        assert (response.text, response.headers.get("X-Tag")) == (body, "tagged")

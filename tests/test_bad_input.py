@@ -375,3 +375,26 @@ def test_an_error_handler_wins_over_the_json_answer(app):
     app.register_error_handler(404, lambda request, exc: ("custom", 404))
     env = environ("/missing", headers={"Accept": "application/json"})
     assert run(app, env)[2] == b"custom"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Basic \xe9", "null"),  # a byte no base64 has, passed on as latin-1
+        ("Basic !!", "null"),
+        ("Basic YWRhOnNlY3JldA==", '"ada"'),
+    ],
+)
+def test_malformed_basic_credentials_are_no_credentials(value, expected):
+    app = lifecycle.make_app()
+
+    @app.route("/whoami")
+    def whoami(request):
+        auth = request.authorization
+        return json.dumps(auth.username if auth is not None else None)
+
+    env = environ("/whoami")
+    env["HTTP_AUTHORIZATION"] = value
+    code, _, body, calls = run(app, env)
+    assert (code, body) == (200, expected.encode())
+    calls.assert_not_sent(signals.got_request_exception)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import wsgiref.util
+from contextlib import nullcontext
 
 import pytest
 from werkzeug.test import EnvironBuilder
@@ -758,6 +759,32 @@ def test_server_refusing_the_500_still_finishes_the_request(app):
     calls.assert_sent_once_with(signals.request_finished, status=500)
 
 
+@pytest.mark.parametrize("middleware", [False, True])
+@pytest.mark.parametrize("path", ["/hello", "/response", "/stream"])
+def test_a_server_refusing_every_status_gets_the_500_once(
+    app, path, middleware, caplog
+):
+    calls = []
+
+    def refusing(status, headers, exc_info=None):
+        calls.append(status[:3])
+        raise OSError(f"cannot start {status}")
+
+    if middleware:
+        app.add_view_middleware(lambda get_response: get_response)
+    env = EnvironBuilder(path).get_environ()
+    with capture(signals.got_request_exception, signals.request_finished) as sent:
+        with pytest.raises(OSError, match="cannot start 500"):
+            app(env, refusing)
+    assert calls == ["202" if path == "/response" else "200", "500"]
+    assert sent.names == ["got_request_exception", "request_finished"]
+    sent.assert_sent_once_with(signals.request_finished, status=500)
+    records = [r for r in caplog.records if r.name == "framework.request"]
+    assert [str(r.exc_info[1]) for r in records] == [
+        "cannot start " + ("202 ACCEPTED" if path == "/response" else "200 OK")
+    ]
+
+
 def failing_middleware(wsgi_app):
     def wrapped(environ, start_response):
         raise RuntimeError("middleware failed")
@@ -1038,3 +1065,74 @@ def test_request_finished_reads_any_status_line(app, line, status):
     with capture(signals.request_finished) as calls:
         _request(app)
     calls.assert_sent_once_with(signals.request_finished, status=status)
+
+
+@pytest.mark.parametrize(
+    "path", ["/inner/stream", "/inner/stream-error", "/inner/hello"]
+)
+def test_an_app_mounted_in_another_finishes_both_requests(app, path):
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+    class OuterApp(App):
+        pass
+
+    outer = OuterApp(__name__)
+    outer.add_wsgi_middleware(DispatcherMiddleware, {"/inner": app})
+    with capture(*REQUEST_SIGNALS) as calls:
+        _, result, _ = call(outer, path)
+        chunks = []
+        with pytest.raises(RuntimeError) if "error" in path else nullcontext():
+            for chunk in result:
+                chunks.append(chunk)
+        result.close()
+        result.close()
+    assert [call.sender for call in calls.calls_of(signals.request_started)] == [
+        OuterApp,
+        App,
+    ]
+    # Each app ends its own request: the mounted one first, as its body
+    # closes inside the outer one's.
+    finished = calls.calls_of(signals.request_finished)
+    assert [call.sender for call in finished] == [App, OuterApp]
+    # A failure while streaming goes through both: each app reports it.
+    reported = calls.calls_of(signals.got_request_exception)
+    assert [call.sender for call in reported] == (
+        [App, OuterApp] if "error" in path else []
+    )
+    if path == "/inner/stream":
+        assert lifecycle.EVENTS == ["generator closed"]
+
+
+@pytest.mark.parametrize("one_sender", [False, True])
+def test_the_first_request_started_failure_is_the_500s_every_one_logged(
+    app, caplog, one_sender
+):
+    """The generated send and send_robust() (a receiver for one sender) agree."""
+
+    def first(**kwargs):
+        raise ValueError("first")
+
+    def second(**kwargs):
+        raise KeyError("second")
+
+    def other(**kwargs):
+        raise AssertionError("a receiver for another sender ran")
+
+    # A receiver for another sender makes the app's send send_robust() itself.
+    started_signal = signals.request_started
+    for_another = (
+        started_signal.connected_to(other, sender=object())
+        if one_sender
+        else nullcontext()
+    )
+    with capture(signals.got_request_exception) as calls:
+        with started_signal.connected_to(first), started_signal.connected_to(second):
+            with for_another:
+                _, result, started = call(app, "/hello")
+                result.close()
+    assert started[0][0].startswith("500")
+    assert len(calls) == 1
+    logged = [r.exc_info[1] for r in caplog.records if r.exc_info]
+    # Each receiver's failure, then the unhandled exception: the first one.
+    assert [type(exc) for exc in logged] == [ValueError, KeyError, ValueError]
+    assert logged[2] is logged[0]
