@@ -816,14 +816,6 @@ class App:
                     response = rv
                 else:
                     response = self.make_response(rv)
-            response = self._finish_response(state, request, response)
-            if type(response) is Response:
-                # PERF: the server's own start_response, the status recorded
-                # first, as ClosingIterable.start_response does (a Response
-                # starts with its own status line).
-                closing.status = response._status
-                return response(environ, closing.server_start_response)
-            return response(environ, closing.start_response)
         except HTTPException as exc:
             response = self.handle_http_exception(request, exc)
         except Exception:
@@ -833,7 +825,17 @@ class App:
                 # if the server refuses that too, nothing here tries again.
                 raise
             response = self.handle_exception(request)
+        # NOTE: outside the try, so that a failure from here on (saving the
+        # session, a response hook, the server refusing the headers) is the
+        # handler's to answer (App._unhandled): once, never through this
+        # method's error handling a second time.
         response = self._finish_response(state, request, response)
+        if type(response) is Response:
+            # PERF: the server's own start_response, the status recorded
+            # first, as ClosingIterable.start_response does (a Response
+            # starts with its own status line).
+            closing.status = response._status
+            return response(environ, closing.server_start_response)
         return response(environ, closing.start_response)
 
     def _finish_response(
