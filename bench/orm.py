@@ -3,7 +3,9 @@
 Run: ``python bench/orm.py`` (needs the ``bench`` extra). Every contender gets
 its own SQLite file in a temporary directory, with the same settings (WAL,
 synchronous=NORMAL) and the same table ``item(id, name varchar(50), score int
-indexed)``. The ORMs have a ``pre_save`` and a ``post_save`` receiver
+indexed)``, whose ``id`` is ``AUTOINCREMENT`` (never reused: what framework.orm
+and Django create; each insert also updates ``sqlite_sequence``) but for
+peewee, which does not ask for it. The ORMs have a ``pre_save`` and a ``post_save`` receiver
 connected for the model (peewee through ``playhouse.signals``); raw sqlite3
 and SQLAlchemy Core have no signals and are the floor.
 
@@ -178,8 +180,8 @@ class RawSQLite(Contender):
         for pragma in PRAGMAS:
             self.conn.execute(pragma)
         self.conn.execute(
-            "CREATE TABLE item (id INTEGER PRIMARY KEY, name VARCHAR(50) NOT NULL,"
-            " score INTEGER NOT NULL)"
+            "CREATE TABLE item (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " name VARCHAR(50) NOT NULL, score INTEGER NOT NULL)"
         )
         self.conn.execute("CREATE INDEX item_score ON item (score)")
         self.conn.executescript(
@@ -280,6 +282,7 @@ class SQLAlchemyCore(Contender):
             sa.Column("id", sa.Integer, primary_key=True),
             sa.Column("name", sa.String(50), nullable=False),
             sa.Column("score", sa.Integer, nullable=False, index=True),
+            sqlite_autoincrement=True,
         )
         self.author = sa.Table(
             "author",
