@@ -5,9 +5,10 @@ its own SQLite file in a temporary directory, with the same settings (WAL,
 synchronous=NORMAL) and the same table ``item(id, name varchar(50), score int
 indexed)``, whose ``id`` is ``AUTOINCREMENT`` (never reused: what framework.orm
 and Django create; each insert also updates ``sqlite_sequence``) but for
-peewee, which does not ask for it. The ORMs have a ``pre_save`` and a ``post_save`` receiver
-connected for the model (peewee through ``playhouse.signals``); raw sqlite3
-and SQLAlchemy Core have no signals and are the floor.
+peewee, which does not ask for it. The ORMs have a ``pre_save`` and a
+``post_save`` receiver connected for the model (peewee through
+``playhouse.signals``); raw sqlite3 and SQLAlchemy Core have no signals and
+are the floor.
 
 Cases (microseconds per operation, best of ``--repeat`` runs):
 
