@@ -359,18 +359,11 @@ def create_pg_database(prefix: str) -> tuple[str, str]:
     require_postgres()
     import psycopg
 
+    from framework.testing.databases import recreate_database
+
     name = f"{prefix}_{os.getpid()}_{next(_counter)}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                admin.execute(f"CREATE DATABASE {name}")
-                break
-            except psycopg.errors.ObjectInUse:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.25)
+        recreate_database(admin, name)
     return name, pg_url(name)
 
 

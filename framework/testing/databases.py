@@ -39,7 +39,13 @@ from ..orm import transaction
 from ..orm.db import close_old_connections
 from ..orm.db import parse_database
 
-__all__ = ["TestDatabases", "name_of_test_database", "rolled_back", "xdist_suffix"]
+__all__ = [
+    "TestDatabases",
+    "name_of_test_database",
+    "recreate_database",
+    "rolled_back",
+    "xdist_suffix",
+]
 
 _CLOSE_UID: t.Final = "framework.orm.close_old_connections"
 _SAFE_NAME: t.Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -57,6 +63,28 @@ def name_of_test_database(name: str, suffix: str = "") -> str:
             " is not a plain identifier of at most 63 characters."
         )
     return test_name
+
+
+def recreate_database(admin: t.Any, name: str) -> None:
+    """Drop the PostgreSQL database ``name`` (ending its sessions) and create it.
+
+    ``admin`` is an autocommit psycopg connection to another database.
+    ``CREATE DATABASE`` copies ``template1`` and fails while another session
+    copies it too (SQLSTATE 55006, whatever the server's language): that is
+    retried for up to 10 s.
+    """
+    import psycopg
+
+    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            admin.execute(f'CREATE DATABASE "{name}"')
+            return
+        except psycopg.errors.ObjectInUse:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.25)
 
 
 class TestDatabases:
@@ -107,22 +135,8 @@ class TestDatabases:
     def _create_postgres(self, url: str) -> str:
         parsed = sa.engine.make_url(url)
         name = name_of_test_database(parsed.database or "postgres", self.suffix)
-        import psycopg
-
         with _admin_connection(parsed) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    admin.execute(f'CREATE DATABASE "{name}"')
-                    break
-                except psycopg.errors.ObjectInUse:
-                    # NOTE: another session is copying the template database
-                    # right now (SQLSTATE 55006, whatever the server's
-                    # language): retry.
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.25)
+            recreate_database(admin, name)
         self._created.append(url)
         return parsed.set(database=name).render_as_string(hide_password=False)
 
