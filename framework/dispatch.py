@@ -1010,7 +1010,12 @@ class Signal:
             def emit(sender: t.Any, *values: t.Any) -> Exception | None:
                 named = dict(zip(names, values, strict=True))
                 for _receiver, response in self.send_robust(sender, **named):
-                    if isinstance(response, Exception):
+                    # A raised exception has its traceback; an exception
+                    # object a receiver returned is a response like any.
+                    if (
+                        isinstance(response, Exception)
+                        and response.__traceback__ is not None
+                    ):
                         return response
                 return None
 

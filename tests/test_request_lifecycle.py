@@ -1136,3 +1136,17 @@ def test_the_first_request_started_failure_is_the_500s_every_one_logged(
     # Each receiver's failure, then the unhandled exception: the first one.
     assert [type(exc) for exc in logged] == [ValueError, KeyError, ValueError]
     assert logged[2] is logged[0]
+
+
+@pytest.mark.parametrize("for_one_sender", [False, True])
+def test_a_request_started_receiver_returning_an_exception_is_not_a_failure(
+    app, for_one_sender
+):
+    # A receiver for one sender takes send_robust()'s path, the others the
+    # generated one: both treat a returned value as a response, never a failure.
+    def returns_an_exception(sender, **kwargs):
+        return ValueError("a value, not a failure")
+
+    sender = App if for_one_sender else None
+    with signals.request_started.connected_to(returns_an_exception, sender=sender):
+        assert _request(app) == "200 OK"
