@@ -786,15 +786,8 @@ class App:
                     # the output equals Response's (tests/test_app.py
                     # compares them). No kind is fast while a response hook
                     # needs a Response object.
-                    if kind is str:
-                        body = rv.encode(state.charset)
-                        headers = [
-                            ("Content-Type", state.html_type),
-                            ("Content-Length", str(len(body))),
-                            *state.html_headers,
-                        ]
-                    elif kind is bytes:
-                        body = rv
+                    if kind is str or kind is bytes:
+                        body = rv.encode(state.charset) if kind is str else rv
                         headers = [
                             ("Content-Type", state.html_type),
                             ("Content-Length", str(len(body))),

@@ -340,7 +340,12 @@ def test_every_response_kind_passes_webtest_lint(
 
 
 def test_response_hooks_see_every_response_the_core_makes():
-    """The internal hook point (sessions, CSRF, security headers build on it)."""
+    """The internal hook point: every response the core makes passes through it.
+
+    Nothing in the framework installs a hook today (sessions and security
+    headers are App._finish_response's own steps); the test pins that the
+    one place sees every response, the error and middleware ones included.
+    """
     app = App(__name__)
     app.add_route("/text", lambda request: "text", endpoint="text")
     app.add_route("/json", lambda request: {"a": 1}, endpoint="json")
