@@ -58,6 +58,8 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _REQUEST_NAME = re.compile(r"[^\t\r\n]{1,100}")
 _CAPTURE = re.compile(r"(json|header|cookie):(.+)")
 _PATH_SAFE = "-._~:@!$'()*,;/"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_HEADER_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a tab may be in a value
 
 
 class ScenarioError(ValueError):
@@ -284,6 +286,12 @@ class _Reader:
                 )
             if header_names and not _HEADER_NAME.fullmatch(key):
                 raise self.error(line, f"{what}: {key!r} is not a header name.")
+            if "\x00" in item or (header_names and _HEADER_CONTROL.search(item)):
+                # A line break would end the header (or smuggle another in);
+                # a NUL cannot go into a header or an environment variable.
+                raise self.error(
+                    line, f"{what}: {key} = {item!r} has a control character."
+                )
         return dict(value)
 
     def template(self, text: str, context: str, line: int) -> list[Part]:
@@ -323,7 +331,7 @@ class _Reader:
                 f"{where}: path must be a string starting with '/'"
                 + (f", not {path!r}." if "path" in data else " (it is missing)."),
             )
-        if any(character in path for character in " \t\r\n#"):
+        if " " in path or "#" in path or _CONTROL.search(path):
             raise self.error(
                 line("path"),
                 f"{where}: path {path!r} has a space, a control character or '#';"
@@ -402,7 +410,13 @@ class _Reader:
                 raise self.error(line("body"), f"{where}: body must be a string.")
             return self.template(data["body"], "raw", line("body")), False
         if "json" in data:
-            text = json.dumps(data["json"], separators=(",", ":"))
+            try:
+                text = json.dumps(data["json"], separators=(",", ":"), allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                # TOML has dates and nan/inf; JSON has neither.
+                raise self.error(
+                    line("json"), f"{where}: json cannot be sent as JSON ({exc})."
+                ) from None
             return self.template(text, "json", line("json")), True
         return None, False
 

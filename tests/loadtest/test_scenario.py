@@ -176,6 +176,16 @@ def test_split_shares_whole_numbers():
             "not a header name",
         ),
         (
+            '[[request]]\npath = "/"\nheaders = { X = "a\\r\\nY: b" }\n',
+            3,
+            "X = 'a\\r\\nY: b' has a control character",
+        ),
+        ('[metrics]\nheaders = { X = "a\\nb" }\n', 2, "has a control character"),
+        ('[server]\nenv = { A = "a\\u0000" }\n', 2, "has a control character"),
+        ('[[request]]\npath = "/a\\u0001"\n', 2, "a control character"),
+        ('[[request]]\npath = "/"\njson = { a = nan }\n', 3, "cannot be sent as JSON"),
+        ('[[request]]\npath = "/"\njson = { d = 2024-01-02 }\n', 3, "type date"),
+        (
             '[metrics]\nheaders = { Authorization = "Bearer ${token}" }\n'
             '[[request]]\npath = "/"\n',
             2,
