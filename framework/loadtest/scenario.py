@@ -274,6 +274,14 @@ class _Reader:
                 f" {', '.join(sorted(known))}.",
             )
 
+    def subtable(self, data: dict[str, t.Any], name: str, known: set[str]) -> t.Any:
+        """Return the table ``[name]``, checked to be a table of ``known`` keys."""
+        table = data[name]
+        if not isinstance(table, dict):
+            raise self.error(self.lines.table(name)[0], f"[{name}] must be a table.")
+        self.unknown(table, known, f"[{name}]", name)
+        return table
+
     def table_of_strings(
         self, value: t.Any, what: str, line: int, header_names: bool = False
     ) -> dict[str, str]:
@@ -508,11 +516,7 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:  # noqa: C901
 
     defaults: dict[str, str] = {}
     if "defaults" in data:
-        line = reader.lines.table("defaults")[0]
-        table = data["defaults"]
-        if not isinstance(table, dict):
-            raise reader.error(line, "[defaults] must be a table.")
-        reader.unknown(table, {"headers"}, "[defaults]", "defaults")
+        table = reader.subtable(data, "defaults", {"headers"})
         if "headers" in table:
             defaults = reader.table_of_strings(
                 table["headers"],
@@ -523,18 +527,14 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:  # noqa: C901
 
     scenario = Scenario(requests=[], values=values, source=source)
     if "server" in data:
-        line = reader.lines.table("server")[0]
-        table = data["server"]
-        if not isinstance(table, dict):
-            raise reader.error(line, "[server] must be a table.")
-        reader.unknown(table, {"env", "prepare"}, "[server]", "server")
+        table = reader.subtable(data, "server", {"env", "prepare"})
         if "env" in table:
             env_line = reader.lines.key("server", "env")
             scenario.server_env = reader.table_of_strings(
                 table["env"], "[server] env", env_line
             )
             for key in scenario.server_env:
-                if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+                if not _NAME.fullmatch(key):
                     raise reader.error(
                         env_line, f"[server] env: {key!r} is not a variable name."
                     )
@@ -555,11 +555,7 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:  # noqa: C901
             scenario.prepare = [list(command) for command in commands]
 
     if "metrics" in data:
-        line = reader.lines.table("metrics")[0]
-        table = data["metrics"]
-        if not isinstance(table, dict):
-            raise reader.error(line, "[metrics] must be a table.")
-        reader.unknown(table, {"path", "headers"}, "[metrics]", "metrics")
+        table = reader.subtable(data, "metrics", {"path", "headers"})
         metrics_path = table.get("path", "/metrics")
         if not isinstance(metrics_path, str) or not metrics_path.startswith("/"):
             raise reader.error(
