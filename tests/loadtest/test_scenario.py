@@ -171,7 +171,7 @@ def test_split_shares_whole_numbers():
         ),
         ('server = "x"\n[[request]]\npath = "/"\n', 1, "[server] must be a table"),
         ('[metrics]\npth = "/m"\n', 2, "unknown key 'pth' in [metrics]"),
-        ('[defaults]\nheader = {}\n', 2, "unknown key 'header' in [defaults]"),
+        ("[defaults]\nheader = {}\n", 2, "unknown key 'header' in [defaults]"),
         ('[values]\ntag = []\n[[request]]\npath = "/"\n', 2, "non-empty list"),
         ('[values]\nunique = ["x"]\n[[request]]\npath = "/"\n', 2, "cannot be a"),
         ('[[setup]]\npath = "/"\ncapture = { t = "body" }\n', 3, "capture t = 'body'"),
