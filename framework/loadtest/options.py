@@ -87,9 +87,20 @@ class Options:
 
 
 def _check_url(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a bad port)
+    except ValueError as exc:
+        raise UsageError(f"--url {url!r} is not a URL ({exc}).") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"--url {url!r} is not an http:// or https:// URL.")
+    if "@" in parts.netloc:
+        # The counters are read with the scenario's [metrics] headers; a
+        # user:password here would only be taken for part of the host name.
+        raise UsageError(
+            f"--url {url!r}: give the server's root without user:password@;"
+            " put credentials in the scenario's [metrics] headers."
+        )
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise UsageError(
             f"--url {url!r}: give the server's root, {parts.scheme}://"

@@ -9,10 +9,12 @@ import json
 import os
 import pathlib
 import random
+import re
 import secrets
 import subprocess
 import sys
 import typing as t
+import urllib.parse
 
 from .. import metrics
 from .options import LoadTestError
@@ -177,6 +179,9 @@ def capture(source: str, answer: HTTPAnswer) -> str | None:
     return None
 
 
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+
+
 def run_setup(
     scenario: Scenario, url: str, prefix: str, timeout: float, echo: Output
 ) -> tuple[dict[str, str], int]:
@@ -186,13 +191,23 @@ def run_setup(
         values = {"unique": f"{prefix}-setup-{number}", **constants}
         for name, items in scenario.values.items():
             values.setdefault(name, random.choice(items))
-        path = render(request.path, values)
+        # The generators send a path's UTF-8 as it is (wrk) or percent-encode
+        # it (Locust); http.client takes ASCII only.
+        path = _NON_ASCII.sub(
+            lambda match: urllib.parse.quote(match.group()),
+            render(request.path, values),
+        )
         headers = {name: render(value, values) for name, value in request.headers}
         body = render(request.body, values).encode() if request.body else None
         try:
             answer = http_request(
                 url, request.method, path, headers=headers, body=body, timeout=timeout
             )
+        except ValueError as exc:  # a header http.client cannot send
+            raise LoadTestError(
+                f"set-up request {number} ({request.method} {path}) cannot be"
+                f" sent: {exc}"
+            ) from None
         except OSError as exc:
             raise LoadTestError(
                 f"set-up request {number} ({request.method} {path}) got no answer:"

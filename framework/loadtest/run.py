@@ -620,6 +620,14 @@ def _without_password(value: str) -> str:
     return parts._replace(netloc=f"{user}:<hidden>@{host}").geturl()
 
 
+def _server_ms(snapshot: metrics.Snapshot) -> dict[str, float]:
+    """Return the server-side p50, p90 and p99 of ``snapshot``, in milliseconds."""
+    return {
+        key: round(snapshot.percentile(fraction) * 1000, 3)
+        for key, fraction in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))
+    }
+
+
 def _results(
     options: Options,
     *,
@@ -641,10 +649,7 @@ def _results(
     first = samples.first_start or started
     last = max(samples.times) if samples.count else first
     elapsed = max(last - first, 1e-9)
-    server_ms = {
-        key: round(summed.percentile(fraction) * 1000, 3)
-        for key, fraction in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))
-    }
+    server_ms = _server_ms(summed)
     server_ms["max"] = round(summed.max_seconds * 1000, 3)
     instances = []
     for index, url in enumerate(urls):
@@ -660,10 +665,7 @@ def _results(
                 "expected_exceptions": samples.expected_exceptions[index],
                 "workers": book.workers,
                 "exit_code": None if options.urls else exit_codes[index],
-                "server_ms": {
-                    key: round(book.server.percentile(fraction) * 1000, 3)
-                    for key, fraction in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))
-                },
+                "server_ms": _server_ms(book.server),
                 "log": None if options.urls else f"server-{index}.log",
             }
         )

@@ -58,6 +58,8 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _REQUEST_NAME = re.compile(r"[^\t\r\n]{1,100}")
 _CAPTURE = re.compile(r"(json|header|cookie):(.+)")
 _PATH_SAFE = "-._~:@!$'()*,;/"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_HEADER_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a tab may be in a value
 
 
 class ScenarioError(ValueError):
@@ -272,6 +274,14 @@ class _Reader:
                 f" {', '.join(sorted(known))}.",
             )
 
+    def subtable(self, data: dict[str, t.Any], name: str, known: set[str]) -> t.Any:
+        """Return the table ``[name]``, checked to be a table of ``known`` keys."""
+        table = data[name]
+        if not isinstance(table, dict):
+            raise self.error(self.lines.table(name)[0], f"[{name}] must be a table.")
+        self.unknown(table, known, f"[{name}]", name)
+        return table
+
     def table_of_strings(
         self, value: t.Any, what: str, line: int, header_names: bool = False
     ) -> dict[str, str]:
@@ -284,6 +294,12 @@ class _Reader:
                 )
             if header_names and not _HEADER_NAME.fullmatch(key):
                 raise self.error(line, f"{what}: {key!r} is not a header name.")
+            if "\x00" in item or (header_names and _HEADER_CONTROL.search(item)):
+                # A line break would end the header (or smuggle another in);
+                # a NUL cannot go into a header or an environment variable.
+                raise self.error(
+                    line, f"{what}: {key} = {item!r} has a control character."
+                )
         return dict(value)
 
     def template(self, text: str, context: str, line: int) -> list[Part]:
@@ -323,7 +339,7 @@ class _Reader:
                 f"{where}: path must be a string starting with '/'"
                 + (f", not {path!r}." if "path" in data else " (it is missing)."),
             )
-        if any(character in path for character in " \t\r\n#"):
+        if " " in path or "#" in path or _CONTROL.search(path):
             raise self.error(
                 line("path"),
                 f"{where}: path {path!r} has a space, a control character or '#';"
@@ -402,7 +418,13 @@ class _Reader:
                 raise self.error(line("body"), f"{where}: body must be a string.")
             return self.template(data["body"], "raw", line("body")), False
         if "json" in data:
-            text = json.dumps(data["json"], separators=(",", ":"))
+            try:
+                text = json.dumps(data["json"], separators=(",", ":"), allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                # TOML has dates and nan/inf; JSON has neither.
+                raise self.error(
+                    line("json"), f"{where}: json cannot be sent as JSON ({exc})."
+                ) from None
             return self.template(text, "json", line("json")), True
         return None, False
 
@@ -494,11 +516,7 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:  # noqa: C901
 
     defaults: dict[str, str] = {}
     if "defaults" in data:
-        line = reader.lines.table("defaults")[0]
-        table = data["defaults"]
-        if not isinstance(table, dict):
-            raise reader.error(line, "[defaults] must be a table.")
-        reader.unknown(table, {"headers"}, "[defaults]", "defaults")
+        table = reader.subtable(data, "defaults", {"headers"})
         if "headers" in table:
             defaults = reader.table_of_strings(
                 table["headers"],
@@ -509,18 +527,14 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:  # noqa: C901
 
     scenario = Scenario(requests=[], values=values, source=source)
     if "server" in data:
-        line = reader.lines.table("server")[0]
-        table = data["server"]
-        if not isinstance(table, dict):
-            raise reader.error(line, "[server] must be a table.")
-        reader.unknown(table, {"env", "prepare"}, "[server]", "server")
+        table = reader.subtable(data, "server", {"env", "prepare"})
         if "env" in table:
             env_line = reader.lines.key("server", "env")
             scenario.server_env = reader.table_of_strings(
                 table["env"], "[server] env", env_line
             )
             for key in scenario.server_env:
-                if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+                if not _NAME.fullmatch(key):
                     raise reader.error(
                         env_line, f"[server] env: {key!r} is not a variable name."
                     )
@@ -541,11 +555,7 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:  # noqa: C901
             scenario.prepare = [list(command) for command in commands]
 
     if "metrics" in data:
-        line = reader.lines.table("metrics")[0]
-        table = data["metrics"]
-        if not isinstance(table, dict):
-            raise reader.error(line, "[metrics] must be a table.")
-        reader.unknown(table, {"path", "headers"}, "[metrics]", "metrics")
+        table = reader.subtable(data, "metrics", {"path", "headers"})
         metrics_path = table.get("path", "/metrics")
         if not isinstance(metrics_path, str) or not metrics_path.startswith("/"):
             raise reader.error(

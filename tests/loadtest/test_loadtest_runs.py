@@ -78,6 +78,8 @@ def test_a_scenario_run_writes_results_report_and_logs(project, loadtest):
     assert requests["boom"]["statuses"] == {"500": requests["boom"]["count"]}
     (books,) = results["instances"]
     assert books["got_request_exception"] == requests["boom"]["count"] > 0
+    assert set(books["server_ms"]) == {"p50", "p90", "p99"}
+    assert 0 < books["server_ms"]["p50"] <= books["server_ms"]["p99"]
     added = results["acknowledged"]["add"]
     assert len(added) == len(set(added)) == requests["add"]["count"]
     assert all(value.startswith(results["unique_prefix"] + "-") for value in added)

@@ -21,6 +21,9 @@ CASES = [
     ((), ("--url", "http://127.0.0.1:9"), "--url http://127.0.0.1:9: cannot reach"),
     ((), ("--url", "ftp://x"), "is not an http:// or https:// URL"),
     ((), ("--url", "http://127.0.0.1:9/app"), "give the server's root"),
+    ((), ("--url", "http://127.0.0.1:http"), "is not a URL (Port could not be"),
+    ((), ("--url", "http://[::1"), "is not a URL (Invalid IPv6 URL)"),
+    ((), ("--url", "http://me:pw@127.0.0.1:9"), "without user:password@"),
     (
         (),
         ("--url", "http://127.0.0.1:9", "--url", "http://127.0.0.1:9/"),

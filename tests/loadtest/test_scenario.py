@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import pathlib
+import threading
 
 import pytest
 
 from framework import App
+from framework.loadtest import LoadTestError
 from framework.loadtest import ScenarioError
 from framework.loadtest import default_scenario
 from framework.loadtest import load_scenario
 from framework.loadtest._plan import compile_plan
 from framework.loadtest._plan import split
+from framework.loadtest.prepare import run_setup
 from framework.loadtest.scenario import parse_template
 from framework.loadtest.scenario import render
 from framework.loadtest.wrk import lua_literal
@@ -165,6 +169,9 @@ def test_split_shares_whole_numbers():
             2,
             "list of commands",
         ),
+        ('server = "x"\n[[request]]\npath = "/"\n', 1, "[server] must be a table"),
+        ('[metrics]\npth = "/m"\n', 2, "unknown key 'pth' in [metrics]"),
+        ("[defaults]\nheader = {}\n", 2, "unknown key 'header' in [defaults]"),
         ('[values]\ntag = []\n[[request]]\npath = "/"\n', 2, "non-empty list"),
         ('[values]\nunique = ["x"]\n[[request]]\npath = "/"\n', 2, "cannot be a"),
         ('[[setup]]\npath = "/"\ncapture = { t = "body" }\n', 3, "capture t = 'body'"),
@@ -175,6 +182,16 @@ def test_split_shares_whole_numbers():
             3,
             "not a header name",
         ),
+        (
+            '[[request]]\npath = "/"\nheaders = { X = "a\\r\\nY: b" }\n',
+            3,
+            "X = 'a\\r\\nY: b' has a control character",
+        ),
+        ('[metrics]\nheaders = { X = "a\\nb" }\n', 2, "has a control character"),
+        ('[server]\nenv = { A = "a\\u0000" }\n', 2, "has a control character"),
+        ('[[request]]\npath = "/a\\u0001"\n', 2, "a control character"),
+        ('[[request]]\npath = "/"\njson = { a = nan }\n', 3, "cannot be sent as JSON"),
+        ('[[request]]\npath = "/"\njson = { d = 2024-01-02 }\n', 3, "type date"),
         (
             '[metrics]\nheaders = { Authorization = "Bearer ${token}" }\n'
             '[[request]]\npath = "/"\n',
@@ -233,3 +250,44 @@ def test_app_examples_scenario_is_valid():
     names = {request.name: request for request in scenario.requests}
     assert names["write"].expect == {201} and "unique" in names["write"].placeholders
     assert names["fail"].expect == {500}
+
+
+def test_set_up_requests_send_what_http_client_cannot_or_say_why(tmp_path):
+    paths = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            paths.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        # A path's UTF-8 goes percent-encoded, as Locust sends it.
+        scenario = load_scenario(
+            write(tmp_path, '[[setup]]\npath = "/café"\n[[request]]\npath = "/"\n')
+        )
+        assert run_setup(scenario, url, "lt1", 5.0, lambda line: None) == ({}, 1)
+        assert paths == ["/caf%C3%A9"]
+        # A header value beyond latin-1 is one line, not a UnicodeEncodeError.
+        scenario = load_scenario(
+            write(
+                tmp_path,
+                '[[setup]]\npath = "/"\nheaders = { X = "5 €" }\n'
+                '[[request]]\npath = "/"\n',
+            )
+        )
+        with pytest.raises(LoadTestError, match=r"set-up request 1 \(GET /\) cannot"):
+            run_setup(scenario, url, "lt1", 5.0, lambda line: None)
+        assert paths == ["/caf%C3%A9"]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
