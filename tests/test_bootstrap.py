@@ -177,6 +177,26 @@ def test_an_empty_logging_setting_leaves_logging_alone():
     assert result.stdout.split() == ["0"]
 
 
+def test_a_logging_setting_keeps_the_loggers_that_exist_unless_it_says_so():
+    code = """
+        import logging, framework
+        before = logging.getLogger("made.before.setup")
+        framework.setup()
+        print(before.disabled)
+        """
+    for logging_setting, disabled in (
+        ('{"root": {"level": "INFO"}}', "False"),
+        ('{"root": {"level": "INFO"}, "disable_existing_loggers": true}', "True"),
+    ):
+        env = {
+            "FRAMEWORK_SETTINGS_MODULE": "reqcount_settings",
+            "FRAMEWORK_LOGGING": logging_setting,
+        }
+        result = run_python(code, env)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split() == [disabled], logging_setting
+
+
 def test_settings_read_too_early_are_read_again_from_the_module():
     result = run_python(
         """

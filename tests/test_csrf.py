@@ -40,6 +40,11 @@ def make_app(**options):
     def api(request):
         return {"api": True}
 
+    @csrf_exempt
+    @app.route("/api-marked-above", methods=["POST"])
+    def api_marked_above(request):
+        return {"above": True}
+
     @app.route("/signin", methods=["POST"])
     def signin(request):
         rotate_token(request)
@@ -136,6 +141,7 @@ def test_rotation_invalidates_earlier_tokens(client):
 
 def test_exempt_views_and_safe_methods_are_not_checked(client):
     assert client.post_json("/api", {"a": 1}).json == {"api": True}
+    assert client.post_json("/api-marked-above", {}).json == {"above": True}
     assert client.get("/form").status_int == 200
     assert client.head("/form").status_int == 200
     assert client.options("/submit").status_int == 200

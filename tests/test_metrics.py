@@ -226,6 +226,21 @@ def test_extra_counter_names_are_checked(name):
         metrics.count(signals.setting_changed, name or "-")
 
 
+def test_at_most_16_extra_signals_are_counted():
+    code = (
+        "from framework import metrics, signals\n"
+        "for number in range(16):\n"
+        "    metrics.count(signals.setting_changed, f'extra_{number}')\n"
+        "metrics.count(signals.setting_changed, 'extra_0')  # again: no new one\n"
+        "try:\n"
+        "    metrics.count(signals.setting_changed, 'extra_16')\n"
+        "except ValueError as exc:\n"
+        "    print(exc)\n"
+    )
+    printed = _run(code, {metrics.DIRECTORY_VARIABLE: ""})
+    assert printed == "At most 16 extra counters can be counted.\n"
+
+
 def test_the_exposition_is_strict_prometheus_text_and_reads_back(counting, app):
     client = TestApp(app)
     for path in ("/", "/", "/slow"):

@@ -260,3 +260,18 @@ def test_session_tracks_every_mutation():
         change(fresh)
         assert fresh.modified
     assert "modified" in repr(fresh)
+
+
+def test_loaded_session_is_none_until_something_reads_the_session(app, client):
+    seen = []
+
+    @app.route("/loaded")
+    def loaded(request):
+        seen.append(request.loaded_session)
+        session = request.session
+        seen.append(request.loaded_session)
+        return {"same": request.loaded_session is session}
+
+    assert client.get("/loaded").json == {"same": True}
+    assert seen[0] is None
+    assert isinstance(seen[1], Session)

@@ -103,9 +103,10 @@ def test_new_never_overwrites(runner, new_project, tmp_path):
         ("class", "'class' is not a valid project name"),
         ("json", "'json' is the name of a module Python already finds"),
         ("framework", "'framework' is the name of a module Python already finds"),
-        # The package would clash with wsgi.py or tests/ beside it.
+        # The package would clash with wsgi.py, tests/ or wheels/ beside it.
         ("wsgi", "'wsgi' is taken: the project's package sits beside its own"),
         ("tests", "'tests' is taken: the project's package sits beside its own"),
+        ("wheels", "'wheels' is taken: the project's package sits beside its own"),
     ],
 )
 def test_new_refuses_names_that_cannot_be_a_package(

@@ -120,6 +120,32 @@ def test_db_fixtures_on_postgresql_use_test_name(tmp_path):
         drop_pg_database(name)
 
 
+@pytest.mark.postgres
+def test_an_xdist_worker_gets_its_own_database_and_a_leftover_one_is_dropped_first(
+    tmp_path,
+):
+    import psycopg
+
+    name, url = create_pg_database("fw_plugin")
+    leftover = f"test_{name}_gw3"
+    try:
+        # What an interrupted run of the same worker left behind.
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{leftover}"')
+        project = make_project(tmp_path)
+        # The variable pytest-xdist sets in each of its workers.
+        env = {"DATABASE_URL": url, "PYTEST_XDIST_WORKER": "gw3"}
+        code, output = run_pytest(project, env)
+        assert code == 0, output
+        assert f"TEST DATABASE {url.rsplit('/', 1)[0]}/{leftover}" in output
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            names = {row[0] for row in admin.execute("SELECT datname FROM pg_database")}
+        assert leftover not in names  # dropped at the end
+    finally:
+        drop_pg_database(leftover)
+        drop_pg_database(name)
+
+
 def test_client_without_webtest_says_what_to_install(tmp_path):
     project = make_project(tmp_path)
     (project / "tests" / "conftest.py").write_text(
