@@ -58,3 +58,26 @@ def test_the_readmes_links_resolve():
     assert "docs/project.md" in targets
     missing = [target for target in targets if not (ROOT / target).exists()]
     assert missing == []
+
+
+def test_read_the_docs_builds_the_site_as_ci_does():
+    """The package's Documentation link is built from .readthedocs.yaml."""
+    import tomllib
+
+    import yaml
+
+    config = yaml.safe_load((ROOT / ".readthedocs.yaml").read_text())
+    assert config["version"] == 2
+    assert config["mkdocs"] == {"configuration": "mkdocs.yml", "fail_on_warning": True}
+    (install,) = config["python"]["install"]
+    assert install["method"] == "pip" and install["path"] == "."
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    docs_requirements = [
+        requirement
+        for extra in install["extra_requirements"]
+        for requirement in extras[extra]
+    ]
+    assert any(requirement.startswith("mkdocs") for requirement in docs_requirements)
+    site_url = yaml.safe_load((ROOT / "mkdocs.yml").read_text())["site_url"]
+    assert site_url == project["urls"]["Documentation"]
