@@ -1,12 +1,14 @@
 """Bad input gets a 4xx (never a 500, never got_request_exception).
 
-Every case still sends request_finished exactly once.
+Every case still sends request_finished exactly once, and none logs a
+traceback (docs/app.md says so): ``run()`` checks the log of each request.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 
 import pytest
 from werkzeug.test import EnvironBuilder
@@ -22,18 +24,35 @@ def app():
     return lifecycle.make_app()
 
 
-def run(app, env):
+class _Tracebacks(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records = []
+
+    def emit(self, record):
+        if record.exc_info:
+            self.records.append(record)
+
+
+def run(app, env, tracebacks_expected=False):
     started = []
-    with capture(
-        signals.request_started,
-        signals.got_request_exception,
-        signals.request_finished,
-    ) as calls:
-        result = app(env, lambda s, h, e=None: started.append((s, h)))
-        body = b"".join(result)
-        result.close()
+    logged = _Tracebacks()
+    logging.getLogger().addHandler(logged)
+    try:
+        with capture(
+            signals.request_started,
+            signals.got_request_exception,
+            signals.request_finished,
+        ) as calls:
+            result = app(env, lambda s, h, e=None: started.append((s, h)))
+            body = b"".join(result)
+            result.close()
+    finally:
+        logging.getLogger().removeHandler(logged)
     assert len(calls.calls_of(signals.request_started)) == 1
     assert len(calls.calls_of(signals.request_finished)) == 1
+    if not tracebacks_expected:
+        assert [record.getMessage() for record in logged.records] == []
     return int(started[-1][0][:3]), dict(started[-1][1]), body, calls
 
 
@@ -191,7 +210,7 @@ def test_malformed_json_is_a_clear_400(app):
     "path", ["/split-header", "/split-header-direct", "/control-header", "/tab-header"]
 )
 def test_header_with_newline_is_a_logged_500(app, caplog, path):
-    code, headers, body, calls = run(app, environ(path))
+    code, headers, body, calls = run(app, environ(path), tracebacks_expected=True)
     assert code == 500
     assert "Set-Cookie" not in headers
     assert "X-Evil" not in headers
