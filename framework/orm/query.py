@@ -522,18 +522,12 @@ class QuerySet(t.Generic[M]):
         :param extra: for statements built elsewhere (aggregate(), update()):
             an object with ``key``, ``build(qs, compiler)`` and ``walk(walker)``.
         """
+        # A subquery's shape, plus what only a query of its own has.
         key = (
-            kind,
+            self._shape_key(kind),
             conn.vendor,
-            tuple(_shape(node) for node in self._where),
-            tuple((path.key, desc) for path, desc in self._ordering()),
-            self._low,
-            self._high,
-            self._distinct,
-            self._values,
             self._select_related,
             self._for_update if kind != "count" else None,
-            self._extra,
             None if extra is None else extra.key,
         )
         cache = self.model._meta._query_cache
@@ -572,7 +566,11 @@ class QuerySet(t.Generic[M]):
             walker.where(node)
 
     def _shape_key(self, kind: str) -> t.Hashable:
-        """Return what decides this query's SQL as a subquery (not its values)."""
+        """Return what decides this query's SQL as a subquery (not its values).
+
+        A subquery never locks nor joins for select_related() (Subquery and
+        Exists drop both); :meth:`_sql` adds them for a query of its own.
+        """
         return (
             kind,
             self.model,
