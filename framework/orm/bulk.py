@@ -256,7 +256,6 @@ class _UpdateStatement:
     def build(self, qs: QuerySet[t.Any], compiler: t.Any) -> t.Any:
         where = qs._where_expr(compiler)
         table = compiler.table
-        pk_column = table.c[qs.model._meta.pk.column]
         columns = {}
         for index, (field, item) in enumerate(self.assignments):
             if isinstance(item, _Plain):
@@ -265,17 +264,9 @@ class _UpdateStatement:
                 )
             else:
                 columns[field.column] = item.compile(compiler)
-        stmt: t.Any = table.update().values(columns)
-        if compiler.joins:
-            # UPDATE cannot join: select the keys of the matching rows.
-            keys = sa.select(pk_column).select_from(compiler.from_clause)
-            if where is not None:
-                keys = keys.where(where)
-            stmt = stmt.where(pk_column.in_(keys.correlate(None)))
-        elif where is not None:
-            stmt = stmt.where(where)
+        stmt = qs._restrict(table.update().values(columns), compiler, where)
         if self.want_pks:
-            stmt = stmt.returning(pk_column)
+            stmt = stmt.returning(table.c[qs.model._meta.pk.column])
         return stmt
 
     def walk(self, walker: t.Any) -> None:
