@@ -183,11 +183,18 @@ def update_rows(
         if field.primary_key:
             raise ValueError(f"update() cannot change the primary key {name!r}.")
         fields[name] = field
-    plain = {k: v for k, v in values.items() if not isinstance(v, Resolvable)}
+    # A Value() of no stated type is set like the plain value it holds.
+    assigned: dict[str, t.Any] = {
+        name: t.cast(t.Any, value).value
+        if isinstance(value, Resolvable) and value.plain
+        else value
+        for name, value in values.items()
+    }
+    plain = {k: v for k, v in assigned.items() if not isinstance(v, Resolvable)}
     check_values(model, plain)
     conn = connections[qs.db]
     assignments: list[tuple[t.Any, t.Any]] = []
-    for name, value in values.items():
+    for name, value in assigned.items():
         field = fields[name]
         if isinstance(value, Resolvable):
             node = value.resolve(_Context(model, {}, "update"))
