@@ -146,6 +146,9 @@ class Resolvable:
     __slots__ = ()
     conditional: t.ClassVar[bool] = False
     """True for expressions usable as a condition on their own (``Exists``)."""
+    plain: bool = False
+    """True for a constant of no stated type (``Value(3)``): compared with or
+    assigned to a field, its ``value`` is that field's value, checked by it."""
 
     def __init_subclass__(cls, **kwargs: t.Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -362,7 +365,10 @@ def _resolve_q(
             path = (annotations and _annotation_path(model, key, annotations)) or (
                 resolve_path(model, key)
             )
-            if value.__class__ in _RESOLVABLE_TYPES:
+            expression = value.__class__ in _RESOLVABLE_TYPES
+            if expression and value.plain:
+                value, expression = value.value, False
+            if expression:
                 if path.lookup not in _EXPRESSION_LOOKUPS:
                     raise FieldError(
                         f"{key!r}: the {path.lookup!r} lookup cannot compare with"

@@ -183,11 +183,18 @@ def update_rows(
         if field.primary_key:
             raise ValueError(f"update() cannot change the primary key {name!r}.")
         fields[name] = field
-    plain = {k: v for k, v in values.items() if not isinstance(v, Resolvable)}
+    # A Value() of no stated type is set like the plain value it holds.
+    assigned: dict[str, t.Any] = {
+        name: t.cast(t.Any, value).value
+        if isinstance(value, Resolvable) and value.plain
+        else value
+        for name, value in values.items()
+    }
+    plain = {k: v for k, v in assigned.items() if not isinstance(v, Resolvable)}
     check_values(model, plain)
     conn = connections[qs.db]
     assignments: list[tuple[t.Any, t.Any]] = []
-    for name, value in values.items():
+    for name, value in assigned.items():
         field = fields[name]
         if isinstance(value, Resolvable):
             node = value.resolve(_Context(model, {}, "update"))
@@ -256,7 +263,6 @@ class _UpdateStatement:
     def build(self, qs: QuerySet[t.Any], compiler: t.Any) -> t.Any:
         where = qs._where_expr(compiler)
         table = compiler.table
-        pk_column = table.c[qs.model._meta.pk.column]
         columns = {}
         for index, (field, item) in enumerate(self.assignments):
             if isinstance(item, _Plain):
@@ -265,17 +271,9 @@ class _UpdateStatement:
                 )
             else:
                 columns[field.column] = item.compile(compiler)
-        stmt: t.Any = table.update().values(columns)
-        if compiler.joins:
-            # UPDATE cannot join: select the keys of the matching rows.
-            keys = sa.select(pk_column).select_from(compiler.from_clause)
-            if where is not None:
-                keys = keys.where(where)
-            stmt = stmt.where(pk_column.in_(keys.correlate(None)))
-        elif where is not None:
-            stmt = stmt.where(where)
+        stmt = qs._restrict(table.update().values(columns), compiler, where)
         if self.want_pks:
-            stmt = stmt.returning(pk_column)
+            stmt = stmt.returning(table.c[qs.model._meta.pk.column])
         return stmt
 
     def walk(self, walker: t.Any) -> None:

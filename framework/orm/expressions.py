@@ -210,7 +210,7 @@ class Value(Expression):
     :param output_field: the field describing it (inferred from the type).
     """
 
-    __slots__ = ("output_field", "value")
+    __slots__ = ("output_field", "plain", "value")
 
     def __init__(self, value: t.Any, output_field: _fields.Field | None = None) -> None:
         if isinstance(value, str) and not _fields.text_storable(value):
@@ -220,6 +220,9 @@ class Value(Expression):
             )
         self.value = value
         self.output_field = output_field or _field_for_value(value)
+        # Untyped: filter(pages=Value("x")) and update(pages=Value(2**70)) are
+        # checked by the field, as a plain value is, not left to the driver.
+        self.plain = output_field is None
 
     def __repr__(self) -> str:
         return f"Value({self.value!r})"

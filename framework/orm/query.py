@@ -434,15 +434,21 @@ class QuerySet(t.Generic[M]):
         return parts[0] if len(parts) == 1 else sa.and_(*parts)
 
     def _delete_statement(self, compiler: _Compiler, where: t.Any) -> t.Any:
-        table = compiler.table
+        return self._restrict(compiler.table.delete(), compiler, where)
+
+    def _restrict(self, stmt: t.Any, compiler: _Compiler, where: t.Any) -> t.Any:
+        """Return the UPDATE or DELETE ``stmt`` limited to the matching rows."""
         if compiler.joins:
-            # DELETE cannot join: select the keys of the matching rows.
-            pk_column = table.c[self.model._meta.pk.column]
-            keys = sa.select(pk_column).select_from(compiler.from_clause)
-            if where is not None:
-                keys = keys.where(where)
-            return table.delete().where(pk_column.in_(keys.correlate(None)))
-        return table.delete() if where is None else table.delete().where(where)
+            # UPDATE and DELETE cannot join: select the keys of the matching rows.
+            keys = self._keys(compiler, where).correlate(None)
+            return stmt.where(compiler.table.c[self.model._meta.pk.column].in_(keys))
+        return stmt if where is None else stmt.where(where)
+
+    def _keys(self, compiler: _Compiler, where: t.Any) -> t.Any:
+        """Return the SELECT of the primary keys of the matching rows."""
+        pk_column = compiler.table.c[self.model._meta.pk.column]
+        stmt = sa.select(pk_column).select_from(compiler.from_clause)
+        return stmt if where is None else stmt.where(where)
 
     def _columns(self, compiler: _Compiler, kind: str) -> list[t.Any]:
         # A row: the (loaded) fields, the select_related() models' fields,
@@ -522,18 +528,12 @@ class QuerySet(t.Generic[M]):
         :param extra: for statements built elsewhere (aggregate(), update()):
             an object with ``key``, ``build(qs, compiler)`` and ``walk(walker)``.
         """
+        # A subquery's shape, plus what only a query of its own has.
         key = (
-            kind,
+            self._shape_key(kind),
             conn.vendor,
-            tuple(_shape(node) for node in self._where),
-            tuple((path.key, desc) for path, desc in self._ordering()),
-            self._low,
-            self._high,
-            self._distinct,
-            self._values,
             self._select_related,
             self._for_update if kind != "count" else None,
-            self._extra,
             None if extra is None else extra.key,
         )
         cache = self.model._meta._query_cache
@@ -572,7 +572,11 @@ class QuerySet(t.Generic[M]):
             walker.where(node)
 
     def _shape_key(self, kind: str) -> t.Hashable:
-        """Return what decides this query's SQL as a subquery (not its values)."""
+        """Return what decides this query's SQL as a subquery (not its values).
+
+        A subquery never locks nor joins for select_related() (Subquery and
+        Exists drop both); :meth:`_sql` adds them for a query of its own.
+        """
         return (
             kind,
             self.model,
@@ -1003,11 +1007,7 @@ class QuerySet(t.Generic[M]):
 
     def _pk_select(self, conn: DatabaseWrapper) -> t.Any:
         compiler, where = self._compiler(conn)
-        pk_column = compiler.table.c[self.model._meta.pk.column]
-        stmt = sa.select(pk_column).select_from(compiler.from_clause)
-        if where is not None:
-            stmt = stmt.where(where)
-        return stmt, bool(compiler.joins), where
+        return self._keys(compiler, where), bool(compiler.joins), where
 
 
 def _label(name: str) -> t.Any:

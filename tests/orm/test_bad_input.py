@@ -372,3 +372,53 @@ def test_text_no_column_can_hold_is_refused_on_save(sql_log, values, message):
     assert sql_log == []
     author = Author.objects.create(name="ok \U0001f600 ünï")  # real non-ASCII is fine
     assert Author.objects.get(pk=author.pk).name == "ok \U0001f600 ünï"
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (
+            lambda: Book.objects.update(pages=orm.Value(2**70)),
+            orm.ValidationError,
+            "out of range",
+        ),
+        (
+            lambda: Book.objects.update(title=orm.Value("x" * 101)),
+            orm.ValidationError,
+            "at most 100",
+        ),
+        (
+            lambda: Book.objects.update(pages=orm.Value("many")),
+            orm.ValidationError,
+            "expected an integer",
+        ),
+        (
+            lambda: list(Book.objects.filter(pages=orm.Value("many"))),
+            ValueError,
+            "expected an integer",
+        ),
+    ],
+)
+def test_untyped_value_is_checked_by_its_field(sql_log, call, error, message):
+    """Value() of no stated type, set or compared, is checked as the plain value is.
+
+    PostgreSQL refused each of these in the driver (bigint out of range, value
+    too long, integer = character varying): a 500 instead of a clear error.
+    """
+    author = Author.objects.create(name="keep")
+    Book.objects.create(title="t", author=author, pages=10)
+    del sql_log[:]
+    with pytest.raises(error, match=message):
+        call()
+    assert sql_log == []
+    assert Book.objects.get().pages == 10
+
+
+def test_untyped_value_in_range_filters_and_sets_like_a_plain_value(db):
+    author = Author.objects.create(name="keep")
+    book = Book.objects.create(title="t", author=author, pages=10)
+    assert list(Book.objects.filter(pages=orm.Value(10))) == [book]
+    assert list(Book.objects.filter(pages__gt=orm.Value(2**40))) == []
+    assert Book.objects.update(pages=orm.Value(12), title=orm.Value("u")) == 1
+    book.refresh_from_db()
+    assert (book.pages, book.title) == (12, "u")
