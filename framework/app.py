@@ -685,14 +685,27 @@ class App:
                 # PERF: skipped outright when nothing is connected, as
                 # request_finished is (ClosingIterable.finish).
                 if request_started.connected:
-                    # PERF: send_robust() through its emitter (dispatch.py).
-                    try:
-                        emit = request_started._emitters[_ENVIRON]
-                    except KeyError:
-                        emit = request_started._emitter(_ENVIRON)
-                    failure = emit(type(self), environ)
-                    if failure is not None:
-                        raise failure
+                    # PERF: send_robust() as it would run: its lone receiver
+                    # called here, or through an emitter (dispatch.py).
+                    lone = request_started._lone
+                    if lone is not None:
+                        try:
+                            lone(
+                                signal=request_started,
+                                sender=type(self),
+                                environ=environ,
+                            )
+                        except Exception as exc:
+                            request_started._log_failure(lone, exc)
+                            raise
+                    else:
+                        try:
+                            emit = request_started._emitters[_ENVIRON]
+                        except KeyError:
+                            emit = request_started._emitter(_ENVIRON)
+                        failure = emit(type(self), environ)
+                        if failure is not None:
+                            raise failure
                 if self._direct:
                     closing.iterable = self._handle(environ, closing)
                 else:

@@ -506,6 +506,21 @@ def _make_emitter_factory(strong: tuple[bool, ...], names: tuple[str, ...]) -> t
     return factory
 
 
+def _lone_receiver(records: cabc.Sequence[_Record]) -> Receiver | None:
+    """Return the receiver of ``records`` if a send calls it alone, plainly.
+
+    That is: one receiver, for any sender, strongly held, neither async nor
+    on_commit. The framework's per-request sends call it directly (app.py,
+    wrappers.py); anything else goes through an emitter (see _emitter).
+    """
+    if len(records) != 1:
+        return None
+    (rec,) = records
+    if rec.weak or rec.sender_ref is not None or rec.is_async or rec.on_commit:
+        return None
+    return t.cast("Receiver | None", rec.ref())
+
+
 class Signal:
     """A named event that receivers can subscribe to.
 
@@ -549,6 +564,8 @@ class Signal:
         self._cache: dict[int, _Entry] = {}
         # The framework's own hot sends (see _emitter): names -> emit.
         self._emitters: dict[tuple[str, ...], Emitter] = {}
+        # The one receiver, when that is all a send calls (see _publish).
+        self._lone: Receiver | None = None
         self._dirty = False
         self._seq = itertools.count()
         _registry[next(_signal_seq)] = self
@@ -862,6 +879,7 @@ class Signal:
         # Caller holds self._lock. Order matters for lock-free readers: the
         # new records first, then the empty cache (see _lookup).
         self._records = tuple(records)
+        self._lone = _lone_receiver(records)
         self.connected = bool(records)
         self._cache = {}
         self._emitters = {}
@@ -995,6 +1013,8 @@ class Signal:
         Any other case (a receiver for one sender, async or on_commit
         receivers, more than ``_UNROLL_MAX``) is send_robust() itself.
         Connecting or disconnecting, or a receiver dying, drops every emit.
+        A lone strongly held receiver (``_lone``) is called by those sends
+        themselves, one frame less; this is for every other set.
         """
         # Read the dict before the records, as _lookup() does the cache.
         emitters = self._emitters

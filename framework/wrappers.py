@@ -922,14 +922,25 @@ class ClosingIterable(list[bytes]):
                 return
         if request_finished.connected:
             # PERF: finish()'s send, inlined for the common case (a status
-            # line werkzeug makes, the emitter ready); finish() does the rest.
+            # line werkzeug makes, a lone receiver); finish() does the rest.
+            lone = request_finished._lone
             try:
                 code = _STATUS_CODES[self.status]  # type: ignore[index]
-                emit = request_finished._emitters[_FINISHED_ARGS]
             except KeyError:
+                lone = None
+            if lone is None:
                 self.finish()
                 return
-            emit(type(self.app), self.environ, code, _perf_counter() - self.started)
+            try:
+                lone(
+                    signal=request_finished,
+                    sender=type(self.app),
+                    environ=self.environ,
+                    status=code,
+                    duration=_perf_counter() - self.started,
+                )
+            except Exception as exc:
+                request_finished._log_failure(lone, exc)
 
     def finish(self) -> None:
         """Send ``request_finished``; log any receiver failure, never raise."""
@@ -942,6 +953,19 @@ class ClosingIterable(list[bytes]):
         # PERF: send_robust() through its emitter (dispatch.py).
         status = self.status
         code = _STATUS_CODES.get(status) or _status_code(status)  # type: ignore[arg-type]
+        lone = request_finished._lone
+        if lone is not None:
+            try:
+                lone(
+                    signal=request_finished,
+                    sender=type(self.app),
+                    environ=self.environ,
+                    status=code,
+                    duration=_perf_counter() - self.started,
+                )
+            except Exception as exc:
+                request_finished._log_failure(lone, exc)
+            return
         try:
             emit = request_finished._emitters[_FINISHED_ARGS]
         except KeyError:

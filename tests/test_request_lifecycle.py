@@ -1150,3 +1150,76 @@ def test_a_request_started_receiver_returning_an_exception_is_not_a_failure(
     sender = App if for_one_sender else None
     with signals.request_started.connected_to(returns_an_exception, sender=sender):
         assert _request(app) == "200 OK"
+
+
+@pytest.mark.parametrize("weak", [False, True], ids=["strong", "weak"])
+@pytest.mark.parametrize("path", ["/hello", "/stream"])
+def test_a_lone_request_receiver_gets_what_send_robust_gives(app, weak, path):
+    # One strongly held receiver is called by the request path itself, any
+    # other set through an emitter (dispatch.py): the two must not differ.
+    calls = []
+
+    def started(**kwargs):
+        calls.append(("started", kwargs))
+
+    def finished(**kwargs):
+        calls.append(("finished", kwargs))
+
+    signals.request_started.connect(started, weak=weak)
+    signals.request_finished.connect(finished, weak=weak)
+    try:
+        environ, result, _ = call(app, path)
+        b"".join(result)
+        result.close()
+    finally:
+        signals.request_started.disconnect(started)
+        signals.request_finished.disconnect(finished)
+    assert [name for name, _ in calls] == ["started", "finished"]
+    assert calls[0][1] == {
+        "signal": signals.request_started,
+        "sender": type(app),
+        "environ": environ,
+    }
+    sent = calls[1][1]
+    assert set(sent) == {"signal", "sender", "environ", "status", "duration"}
+    assert (sent["signal"], sent["sender"], sent["environ"], sent["status"]) == (
+        signals.request_finished,
+        type(app),
+        environ,
+        200,
+    )
+    assert 0 < sent["duration"] < 60
+    assert _request(app, path) == "200 OK"
+    assert len(calls) == 2  # disconnected: not called again
+
+
+@pytest.mark.parametrize("weak", [False, True], ids=["strong", "weak"])
+def test_a_lone_failing_request_receiver_is_logged_once(app, weak, caplog):
+    def explode_started(**kwargs):
+        raise ValueError("started failed")
+
+    def explode_finished(**kwargs):
+        raise ValueError("finished failed")
+
+    with capture(signals.got_request_exception) as calls:
+        signals.request_started.connect(explode_started, weak=weak)
+        try:
+            assert _request(app).startswith("500")
+        finally:
+            signals.request_started.disconnect(explode_started)
+        calls.assert_sent_once_with(signals.got_request_exception)
+        signals.request_finished.connect(explode_finished, weak=weak)
+        try:
+            assert _request(app) == "200 OK"
+            assert _request(app, "/stream") == "200 OK"
+        finally:
+            signals.request_finished.disconnect(explode_finished)
+    failures = [
+        record.exc_info[1].args
+        for record in caplog.records
+        if record.exc_info and isinstance(record.exc_info[1], ValueError)
+    ]
+    assert failures.count(("started failed",)) == 2  # the receiver's, the 500's
+    assert failures.count(("finished failed",)) == 2
+    named = [r for r in caplog.records if "explode_" in r.getMessage()]
+    assert len(named) == 3

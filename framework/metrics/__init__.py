@@ -55,11 +55,11 @@ from ..dispatch import Signal
 from ._exposition import parse
 from ._exposition import prometheus_text as _render
 from ._files import _BUCKETS
-from ._files import _DURATION_NS
+from ._files import _DURATION
 from ._files import _EXCEPTION
 from ._files import _EXTRAS
+from ._files import _MAX
 from ._files import _MAX_EXTRA
-from ._files import _MAX_NS
 from ._files import _NAME
 from ._files import _STARTED
 from ._files import BUCKET_BOUNDS
@@ -122,13 +122,48 @@ def _chosen_directory() -> str:
     return os.environ.get(DIRECTORY_VARIABLE, "")
 
 
+class _Unopened:
+    """Stands for this process's slots until its counters are opened.
+
+    The first use opens them (see :func:`_open`), and goes to their slots.
+    """
+
+    __slots__ = ("view",)
+
+    def __init__(self, view: str) -> None:
+        self.view = view
+
+    def __getitem__(self, index: int) -> t.Any:
+        return getattr(_open(), self.view)[index]
+
+    def __setitem__(self, index: int, value: t.Any) -> None:
+        getattr(_open(), self.view)[index] = value
+
+
+# PERF: the receivers write this process's slots through these two globals
+# (the counters' ``slots`` and ``seconds``), which _use() keeps in step with
+# _current: no attribute or "is it open" test per request.
+_slots: t.Any = _Unopened("slots")
+_seconds: t.Any = _Unopened("seconds")
+
+
+def _use(counters: WorkerCounters | None) -> None:
+    """Make ``counters`` this process's (``None``: open anew on first use)."""
+    global _current, _slots, _seconds
+    _current = counters
+    if counters is None:
+        _slots, _seconds = _Unopened("slots"), _Unopened("seconds")
+    else:
+        _slots, _seconds = counters.slots, counters.seconds
+
+
 def _open() -> WorkerCounters:
     """Return this process's counters, opening them on first use."""
-    global _current
     with _open_lock:
         counters = _current
         if counters is None or counters.pid != os.getpid():
-            counters = _current = WorkerCounters(_chosen_directory(), _extra_names)
+            counters = WorkerCounters(_chosen_directory(), _extra_names)
+            _use(counters)
         return counters
 
 
@@ -145,8 +180,8 @@ def _add(counters: WorkerCounters, snapshot: Snapshot) -> None:
     with counters.lock:
         counters.slots[_STARTED] += snapshot.request_started
         counters.slots[_EXCEPTION] += snapshot.got_request_exception
-        counters.slots[_DURATION_NS] += snapshot.duration_ns
-        counters.slots[_MAX_NS] = max(counters.slots[_MAX_NS], snapshot.max_ns)
+        counters.seconds[_DURATION] += snapshot.duration_ns / 1e9
+        counters.seconds[_MAX] = max(counters.seconds[_MAX], snapshot.max_ns / 1e9)
         for index, value in enumerate(snapshot.buckets):
             counters.slots[_BUCKETS + index] += value
         for slot, value in extras.items():
@@ -156,8 +191,8 @@ def _add(counters: WorkerCounters, snapshot: Snapshot) -> None:
 def _forget_after_fork() -> None:
     # A forked child counts in a file of its own; the parent's map and lock
     # are left alone (the lock may have been held by another thread).
-    global _current, _open_lock
-    _current = None
+    global _open_lock
+    _use(None)
     _open_lock = threading.Lock()
 
 
@@ -172,8 +207,8 @@ def current() -> WorkerCounters | None:
     return counters
 
 
-# PERF: the receivers below run on every request once enabled: one global
-# read and a few stores into a memoryview of the shared map. The locked ones
+# PERF: the receivers below run on every request once enabled: a few loads
+# and stores through memoryviews of the shared map. The locked ones
 # serve threaded workers; a sync worker handles one request at a time, and its
 # receivers skip the lock (about 0.1 us each; bench/requests.py measures the
 # whole cost, in process). The unlocked ones name every argument their signal
@@ -206,7 +241,7 @@ def count_got_request_exception(sender: t.Any, **kwargs: t.Any) -> None:
 def _count_request_started_unlocked(
     signal: t.Any = None, sender: t.Any = None, environ: t.Any = None, **kwargs: t.Any
 ) -> None:
-    (_current or _open()).slots[_STARTED] += 1
+    _slots[_STARTED] += 1
 
 
 def _count_request_finished_unlocked(
@@ -217,16 +252,15 @@ def _count_request_finished_unlocked(
     duration: float = 0.0,
     **kwargs: t.Any,
 ) -> None:
-    slots = (_current or _open()).slots
-    nanoseconds = int(duration * 1e9)
-    slots[_DURATION_NS] += nanoseconds
-    slots[_BUCKETS + _bisect_left(BUCKET_BOUNDS, duration)] += 1
-    if nanoseconds > slots[_MAX_NS]:
-        slots[_MAX_NS] = nanoseconds
+    seconds = _seconds
+    seconds[_DURATION] += duration
+    if duration > seconds[_MAX]:
+        seconds[_MAX] = duration
+    _slots[_BUCKETS + _bisect_left(BUCKET_BOUNDS, duration)] += 1
 
 
 def _count_got_request_exception_unlocked(sender: t.Any, **kwargs: t.Any) -> None:
-    (_current or _open()).slots[_EXCEPTION] += 1
+    _slots[_EXCEPTION] += 1
 
 
 _SIGNALS = (
@@ -271,7 +305,7 @@ def enable(
     :returns: this process's counters.
     :raises MetricsDirectoryError: the directory is not safe to use.
     """
-    global _directory, _current
+    global _directory
     with _open_lock:
         _directory = os.fspath(directory) if directory is not None else None
         previous = current()
@@ -280,7 +314,7 @@ def enable(
         if previous is not None and _same_place(previous, _chosen_directory()):
             previous = None  # kept
         elif previous is not None:
-            _current = None
+            _use(None)
     carried = None
     if previous is not None:
         if not previous.directory:
@@ -313,11 +347,12 @@ def disable() -> None:
     Extra counters (:func:`count`) stay connected and reopen the counters
     when they next count.
     """
-    global _current, _directory
+    global _directory
     for signal in _SIGNALS:
         signal.disconnect(dispatch_uid=_UID)
     with _open_lock:
-        previous, _current = _current, None
+        previous = _current
+        _use(None)
         _directory = None
     if previous is not None and previous.pid == os.getpid():
         previous.close()

@@ -59,7 +59,7 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
 _WORKER_FILE = re.compile(r"worker-([1-9][0-9]{0,9})\.counters")
 _RETIRED_FILE = "retired.counters"
 _LOCK_FILE = ".lock"
-_MAGIC = int.from_bytes(b"FWMTRC01", "little")
+_MAGIC = int.from_bytes(b"FWMTRC02", "little")
 
 # Slot layout of a counters file (64-bit unsigned integers, native order:
 # files never leave the machine), then the names of the extra counters.
@@ -67,8 +67,10 @@ _MAGIC_SLOT = 0
 _STARTED = 1
 # Slot 2 is unused: request_finished is the sum of the buckets.
 _EXCEPTION = 3
-_DURATION_NS = 4
-_MAX_NS = 5
+# Slots 4 and 5 are doubles (seconds), added to and compared as the float
+# request_finished carries: no conversion per request.
+_DURATION = 4
+_MAX = 5
 _BUCKETS = 6
 _EXTRAS = _BUCKETS + _BUCKET_COUNT
 _SLOT_COUNT = _EXTRAS + _MAX_EXTRA
@@ -183,9 +185,11 @@ def _decode(data: bytes | bytearray | memoryview) -> Snapshot | None:
     """Decode one counters block; ``None`` unless it is one of ours."""
     if len(data) < SIZE:
         return None
-    slots = memoryview(bytes(data[:_NAMES_OFFSET])).cast("Q")
+    block = memoryview(bytes(data[:_NAMES_OFFSET]))
+    slots = block.cast("Q")
     if slots[_MAGIC_SLOT] != _MAGIC:
         return None
+    seconds = block.cast("d")
     counters = {}
     for index in range(_MAX_EXTRA):
         start = _NAMES_OFFSET + index * _NAME_SIZE
@@ -204,22 +208,30 @@ def _decode(data: bytes | bytearray | memoryview) -> Snapshot | None:
         # the count (the receiver stores nothing else for it).
         request_finished=sum(slots[_BUCKETS:_EXTRAS]),
         got_request_exception=slots[_EXCEPTION],
-        duration_ns=slots[_DURATION_NS],
-        max_ns=slots[_MAX_NS],
+        duration_ns=_nanoseconds(seconds[_DURATION]),
+        max_ns=_nanoseconds(seconds[_MAX]),
         buckets=tuple(slots[_BUCKETS:_EXTRAS]),
         counters=counters,
     )
+
+
+def _nanoseconds(seconds: float) -> int:
+    """Return a duration slot's seconds in whole nanoseconds (0 if not finite)."""
+    if not 0.0 <= seconds < 1e12:  # NaN and damage too
+        return 0
+    return round(seconds * 1e9)
 
 
 def _encode(snapshot: Snapshot) -> bytearray:
     """Encode ``snapshot`` as a counters block (extras beyond 16 are dropped)."""
     data = bytearray(SIZE)
     slots = memoryview(data)[:_NAMES_OFFSET].cast("Q")
+    seconds = memoryview(data)[:_NAMES_OFFSET].cast("d")
     slots[_MAGIC_SLOT] = _MAGIC
     slots[_STARTED] = snapshot.request_started
     slots[_EXCEPTION] = snapshot.got_request_exception
-    slots[_DURATION_NS] = snapshot.duration_ns
-    slots[_MAX_NS] = snapshot.max_ns
+    seconds[_DURATION] = snapshot.duration_ns / 1e9
+    seconds[_MAX] = snapshot.max_ns / 1e9
     for index, value in enumerate(snapshot.buckets):
         slots[_BUCKETS + index] = value
     for index, (name, value) in enumerate(
@@ -499,6 +511,8 @@ class WorkerCounters:
         self._buffer = buffer
         self.slots = memoryview(buffer)[:_NAMES_OFFSET].cast("Q")
         """The 64-bit slots (the receivers write them directly)."""
+        self.seconds = memoryview(buffer)[:_NAMES_OFFSET].cast("d")
+        """The same slots as doubles (the duration's sum and maximum)."""
         self.slots[_MAGIC_SLOT] = _MAGIC
         self.names: list[str] = []
         """Names of the extra counters, by slot."""
@@ -551,6 +565,7 @@ class WorkerCounters:
     def close(self) -> None:
         """Stop using the file (the numbers stay in it for readers)."""
         self.slots.release()
+        self.seconds.release()
         if self._mmap is not None:
             self._mmap.close()
             self._mmap = None
