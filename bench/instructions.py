@@ -8,6 +8,12 @@ serves the pattern ``--number`` times under callgrind, and another serves it
 no times; the difference per request is what one request costs.
 
     python bench/instructions.py [--number 2000] [--only NAME ...]
+    python bench/instructions.py --counters [--number 2000]
+
+``--counters`` counts the cost of framework.metrics' counters instead: the
+framework's ``GET /hello`` alone, with one no-op receiver per request signal,
+and with the counters as a sync worker of ``framework serve`` has them (the
+rows of bench/requests.py's main table).
 
 Needs ``valgrind`` (Debian's package) and the ``bench`` extra (Falcon). A
 serial run takes about ten minutes.
@@ -37,17 +43,37 @@ APPS: t.Final = {
 _COLLECTED: t.Final = re.compile(r"Collected : (\d+)")
 
 
+COUNTERS: t.Final = (
+    "framework",
+    "framework, 1 receiver each",
+    "framework + metrics counters",
+)
+
+
 def serve(app_name: str, pattern_name: str, number: int) -> None:
     """Serve one pattern ``number`` times (after 200 unmeasured requests)."""
     import gc
 
-    app = APPS[app_name]()
-    (pattern,) = [p for p in patterns.PATTERNS if p.name == pattern_name]
-    environ = patterns.pattern_environ(pattern)
+    if app_name == "counters":
+        # pattern_name is a row of COUNTERS: GET /hello, set up as in
+        # bench/requests.py.
+        app = patterns.framework_app()
+        counters = patterns.Counters()
+        if pattern_name == COUNTERS[1]:
+            patterns.connect_one_receiver_each()
+        elif pattern_name == COUNTERS[2]:
+            counters.__enter__()
+        environ = patterns.make_environ("/hello")
+        body = b""
+    else:
+        app = APPS[app_name]()
+        (pattern,) = [p for p in patterns.PATTERNS if p.name == pattern_name]
+        environ = patterns.pattern_environ(pattern)
+        body = pattern.body
 
     def one() -> None:
         env = environ.copy()
-        env["wsgi.input"] = io.BytesIO(pattern.body)
+        env["wsgi.input"] = io.BytesIO(body)
         result = app(env, patterns.start_response)
         for _chunk in result:
             pass
@@ -62,6 +88,8 @@ def serve(app_name: str, pattern_name: str, number: int) -> None:
     gc.disable()
     for _ in range(number):
         one()
+    if app_name == "counters" and pattern_name == COUNTERS[2]:
+        counters.__exit__(None, None, None)
 
 
 def instructions(app_name: str, pattern_name: str, number: int) -> int:
@@ -97,6 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--number", type=int, default=2000)
     parser.add_argument("--only", nargs="*", default=None)
+    parser.add_argument("--counters", action="store_true")
     parser.add_argument("--serve", nargs=3, help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     if options.serve:
@@ -105,6 +134,14 @@ def main(argv: list[str] | None = None) -> None:
         return
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
+    if options.counters:
+        counts = {row: per_request("counters", row, options.number) for row in COUNTERS}
+        plain = counts[COUNTERS[0]]
+        print("| GET /hello | instructions | over the framework row |")
+        print("| --- | ---: | ---: |")
+        for row, count in counts.items():
+            print(f"| {row} | {count:,.0f} | {count - plain:+,.0f} |")
+        return
     print("| pattern | framework instr | falcon instr | / falcon |")
     print("| --- | ---: | ---: | ---: |")
     for pattern in patterns.PATTERNS:
