@@ -576,6 +576,37 @@ def test_a_retirement_cut_short_is_finished_without_counting_twice(tmp_path):
     assert not (tmp_path / f"worker-{pid}.counters").exists()
 
 
+def test_a_file_of_the_first_layout_is_retired_with_its_numbers(tmp_path):
+    # Written by an earlier release (durations in integer nanoseconds), left
+    # by a worker that has exited: an upgrade loses none of its numbers.
+    import array
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    pid = int(dead.stdout)
+    slots = array.array("Q", bytes(metrics.SIZE))
+    slots[0] = int.from_bytes(b"FWMTRC01", "little")
+    slots[1] = 5  # request_started
+    slots[3] = 1  # got_request_exception
+    slots[4] = 2_500_000_000  # duration sum: 2.5 s
+    slots[5] = 2_000_000_000  # the longest: 2 s
+    slots[6 + metrics.BUCKET_BOUNDS.index(0.5)] = 4
+    (tmp_path / f"worker-{pid}.counters").write_bytes(slots.tobytes())
+    tmp_path.chmod(0o700)
+
+    assert metrics.retire_exited(tmp_path) == 1
+    retired = metrics.read(tmp_path)[RETIRED]
+    assert (retired.request_started, retired.request_finished) == (5, 4)
+    assert retired.got_request_exception == 1
+    assert (retired.duration_ns, retired.max_ns) == (2_500_000_000, 2_000_000_000)
+    stored = array.array("d", (tmp_path / "retired.counters").read_bytes()[:48])
+    assert stored[4:6].tolist() == [2.5, 2.0]  # written in today's layout
+
+
 def test_a_forked_child_counts_in_a_file_of_its_own(tmp_path):
     metrics.enable(tmp_path)
     try:

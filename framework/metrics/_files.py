@@ -60,6 +60,9 @@ _WORKER_FILE = re.compile(r"worker-([1-9][0-9]{0,9})\.counters")
 _RETIRED_FILE = "retired.counters"
 _LOCK_FILE = ".lock"
 _MAGIC = int.from_bytes(b"FWMTRC02", "little")
+# The first layout, read (a dead worker's file, an old retired total) and
+# never written: the duration's sum and maximum in integer nanoseconds.
+_MAGIC_01 = int.from_bytes(b"FWMTRC01", "little")
 
 # Slot layout of a counters file (64-bit unsigned integers, native order:
 # files never leave the machine), then the names of the extra counters.
@@ -187,9 +190,14 @@ def _decode(data: bytes | bytearray | memoryview) -> Snapshot | None:
         return None
     block = memoryview(bytes(data[:_NAMES_OFFSET]))
     slots = block.cast("Q")
-    if slots[_MAGIC_SLOT] != _MAGIC:
+    if slots[_MAGIC_SLOT] == _MAGIC:
+        seconds = block.cast("d")
+        duration_ns = _nanoseconds(seconds[_DURATION])
+        max_ns = _nanoseconds(seconds[_MAX])
+    elif slots[_MAGIC_SLOT] == _MAGIC_01:
+        duration_ns, max_ns = slots[_DURATION], slots[_MAX]
+    else:
         return None
-    seconds = block.cast("d")
     counters = {}
     for index in range(_MAX_EXTRA):
         start = _NAMES_OFFSET + index * _NAME_SIZE
@@ -208,8 +216,8 @@ def _decode(data: bytes | bytearray | memoryview) -> Snapshot | None:
         # the count (the receiver stores nothing else for it).
         request_finished=sum(slots[_BUCKETS:_EXTRAS]),
         got_request_exception=slots[_EXCEPTION],
-        duration_ns=_nanoseconds(seconds[_DURATION]),
-        max_ns=_nanoseconds(seconds[_MAX]),
+        duration_ns=duration_ns,
+        max_ns=max_ns,
         buckets=tuple(slots[_BUCKETS:_EXTRAS]),
         counters=counters,
     )
