@@ -86,3 +86,38 @@ def test_the_installed_command_balances_the_books_of_any_app(
     assert "app_example" not in result.stderr
     assert result.stderr.count("\n") == 1
     assert listing(empty) == []
+
+
+def test_the_installed_loadtest_extra_drives_locust(
+    installed_framework, project, tmp_path
+):
+    # pip install 'framework[loadtest]': Locust, as a user gets it, with no wrk
+    # on the PATH the command would take; here it is asked for by name.
+    installed_framework.pip_install(f"{installed_framework.wheel}[loadtest]")
+    files = listing(project)
+    result = installed_framework.run(
+        "framework",
+        "--app",
+        "notes:app",
+        "loadtest",
+        "--scenario",
+        "scenario.toml",
+        "--generator",
+        "locust",
+        "-n",
+        "100",
+        "-c",
+        "2",
+        "--out",
+        str(tmp_path / "locust"),
+        cwd=project,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "BALANCED" in result.stdout
+    results = json.loads((tmp_path / "locust" / "results.json").read_text())
+    assert results["config"]["generator"] == "locust"
+    assert results["balanced"] and results["completed"] >= 100
+    assert results["signals"][0]["request_started"] == results["completed"]
+    assert (tmp_path / "locust" / "locust-master.log").is_file()
+    assert listing(project) == files
