@@ -128,6 +128,25 @@ def test_threads_lose_no_count(counting):
     assert sum(snapshot.buckets) == 8000
 
 
+@pytest.mark.parametrize("threads", [True, False], ids=["locked", "unlocked"])
+@pytest.mark.parametrize("duration", [float("nan"), -0.5, float("inf"), 1e300], ids=str)
+def test_an_impossible_duration_is_refused_and_counts_nothing(threads, duration):
+    counters = metrics.enable("", threads=threads)
+    try:
+        signals.request_finished.send(App, environ={}, status=200, duration=0.25)
+        responses = signals.request_finished.send_robust(
+            App, environ={}, status=200, duration=duration
+        )
+        (failure,) = [response for _, response in responses]
+        assert isinstance(failure, ValueError)
+        assert "impossible duration" in str(failure)
+        snapshot = counters.snapshot()
+    finally:
+        metrics.disable()
+    assert snapshot.request_finished == 1
+    assert (snapshot.duration_ns, snapshot.max_ns) == (250_000_000, 250_000_000)
+
+
 def test_the_receivers_can_be_disconnected_by_their_dispatch_uid(counting):
     assert metrics.enabled()
     assert signals.request_finished.disconnect(dispatch_uid="framework.metrics")

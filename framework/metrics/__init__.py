@@ -252,11 +252,16 @@ def _count_request_finished_unlocked(
     duration: float = 0.0,
     **kwargs: t.Any,
 ) -> None:
+    if not 0.0 <= duration < _MAX_SECONDS:  # NaN too: it would stick in the sum
+        raise ValueError(f"request_finished sent an impossible duration: {duration!r}")
     seconds = _seconds
     seconds[_DURATION] += duration
     if duration > seconds[_MAX]:
         seconds[_MAX] = duration
     _slots[_BUCKETS + _bisect_left(BUCKET_BOUNDS, duration)] += 1
+
+
+_MAX_SECONDS = 1e9  # about 32 years; a duration past it is a mistake
 
 
 def _count_got_request_exception_unlocked(sender: t.Any, **kwargs: t.Any) -> None:
