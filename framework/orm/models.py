@@ -956,8 +956,13 @@ class Model(metaclass=ModelBase):
         """Reload the fields from the database (one query).
 
         :param fields: reload only these (names or attnames); by default every
-            loaded field (deferred ones stay deferred, as in Django).
+            loaded field (deferred ones stay deferred, as in Django). Empty:
+            nothing to reload, no query.
         """
+        if fields is not None:
+            fields = list(fields)
+            if not fields:
+                return
         cls = type(self)
         meta = cls._meta
         alias = using or self._state.db or DEFAULT_DB_ALIAS

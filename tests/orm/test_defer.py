@@ -120,6 +120,11 @@ def test_delete_and_refresh_of_deferred_instances(data):
     assert book.get_deferred_fields() == BOOK_FIELDS - {"id", "name"}
     book.refresh_from_db(fields=["pages", "contact"])
     assert book.pages == 946 and book.contact_id == data.a[8].pk
+    with assert_num_queries(0):
+        book.refresh_from_db(fields=[])  # nothing asked for: no query
+        book.refresh_from_db(fields=iter(()))
+    with assert_num_queries(1):
+        book.refresh_from_db(fields=iter(["rating"]))  # any iterable, once
     with capture(signals.pre_delete, signals.post_delete, sender=Book) as recorded:
         assert book.delete()[0] >= 1
     assert [c.kwargs["instance"] for c in recorded.calls] == [book, book]
