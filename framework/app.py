@@ -56,11 +56,14 @@ from .signals import got_request_exception
 from .signals import request_started
 from .signals import setting_changed
 from .static import StaticFiles
+from .wrappers import _BODYLESS_CODES
+from .wrappers import _STATUS_LINES
 from .wrappers import ClosingIterable
 from .wrappers import ClosingStream
 from .wrappers import FinishingFile
 from .wrappers import Request
 from .wrappers import Response
+from .wrappers import _content_type
 from .wrappers import _StreamedBody
 from .wrappers import _text_response
 
@@ -103,6 +106,12 @@ _BAD_HEADER_CHARS: t.Final = re.compile(r"[\x00-\x1f\x7f]")
 _JSON_TYPE: t.Final = "application/json"
 _FAST_KINDS: t.Final[frozenset[type]] = frozenset({str, bytes, dict, list})
 """View return types the core answers without a Response object."""
+_HANDLER_LINES: t.Final = {
+    code: line
+    for code, line in _STATUS_LINES.items()
+    if code >= 200 and code not in _BODYLESS_CODES
+}
+"""Status code -> line, of the statuses an error handler's text is sent with."""
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
@@ -284,6 +293,9 @@ class _State:
         "csrf_exempt",
         "response_hooks",
         "fast_kinds",
+        "lean_errors",
+        "text_type",
+        "text_extra",
     )
 
     router: Router
@@ -301,6 +313,9 @@ class _State:
     csrf_exempt: frozenset[str]
     response_hooks: tuple[cabc.Callable[[Request, Response], Response], ...]
     fast_kinds: frozenset[type]
+    lean_errors: bool
+    text_type: str
+    text_extra: tuple[tuple[str, str], ...]
 
 
 def _security_headers(setting: t.Any) -> tuple[tuple[str, str], ...]:
@@ -662,6 +677,32 @@ class App:
             state.handler = handler
             state.response_hooks = tuple(self._response_hooks)
             state.fast_kinds = frozenset() if state.response_hooks else _FAST_KINDS
+            # An error handler's (text, status) is sent without a Response
+            # (_handle) as Response(text, status) would be: its content type,
+            # and for HTML the security headers _finish_response adds to it.
+            # Not while a response hook needs a Response object, nor for a
+            # subclass's own way of handling errors.
+            text_type = _content_type(Response.default_mimetype)
+            state.text_type = text_type or ""
+            state.text_extra = ()
+            if state.text_type.startswith("text/html"):
+                state.text_extra = tuple(
+                    (name, value)
+                    for name, lower, value in state.html_headers_lower
+                    if lower not in ("content-type", "content-length")
+                )
+            cls = type(self)
+            state.lean_errors = (
+                text_type is not None
+                # Response.__call__ would look at these (werkzeug's path).
+                and not {"location", "content-location"}.intersection(
+                    name.lower() for name, _ in state.text_extra
+                )
+                and not state.response_hooks
+                and cls.handle_exception is App.handle_exception
+                and cls.make_response is App.make_response
+                and cls._call_handler is App._call_handler
+            )
             self._state = state
             return state
 
@@ -824,13 +865,37 @@ class App:
                     response = self.make_response(rv)
         except HTTPException as exc:
             response = self.handle_http_exception(request, exc)
-        except Exception:
+        except Exception as exc:
             if closing.status is not None:
                 # NOTE: the server refused the headers: the handler answers
                 # 500 (App._unhandled, with exc_info as PEP 3333 wants), once;
                 # if the server refuses that too, nothing here tries again.
                 raise
-            response = self.handle_exception(request)
+            handler = self._find_handler(exc) if state.lean_errors else None
+            if handler is None:
+                response = self.handle_exception(request)
+            else:
+                # handle_exception(), its handler found: the same steps.
+                answer = self._call_handler(request, handler, exc, lean=True)
+                if isinstance(answer, tuple):
+                    # PERF: the handler's (text, status), sent as the plain
+                    # view path sends a str: what make_response(),
+                    # _finish_response() and Response.__call__ make of it,
+                    # without the Response (tests/test_app.py compares them).
+                    text, code = answer
+                    body = text.encode()
+                    headers = [
+                        ("Content-Type", state.text_type),
+                        ("Content-Length", str(len(body))),
+                        *state.text_extra,
+                    ]
+                    line = _HANDLER_LINES[code]
+                    closing.status = line
+                    closing.server_start_response(line, headers)
+                    if request.method == "HEAD":
+                        return []
+                    return [body]
+                response = answer
         # NOTE: outside the try, so that a failure from here on (saving the
         # session, a response hook, the server refusing the headers) is the
         # handler's to answer (App._unhandled): once, never through this
@@ -1074,17 +1139,45 @@ class App:
             self._find_handler(exc) if not isinstance(exc, HTTPException) else None
         )
         if handler is not None:
-            try:
-                return self.make_response(handler(request, exc))
-            except HTTPException as other:
-                # abort(404) in a handler of, say, LookupError: a response.
-                environ = request.environ if request is not None else None
-                return t.cast(Response, other.get_response(environ))
-            except Exception as handler_exc:
-                # A failing handler is unhandled; handlers are not searched
-                # again (a handler failing with its own class would loop).
-                return self._server_error(request, handler_exc)
+            return t.cast(Response, self._call_handler(request, handler, exc))
         return self._server_error(request, exc)
+
+    def _call_handler(
+        self,
+        request: Request | None,
+        handler: ErrorHandler,
+        exc: BaseException,
+        lean: bool = False,
+    ) -> Response | tuple[str, int]:
+        """Return the response of ``handler`` (found for ``exc``, not an HTTP error).
+
+        With ``lean``, an answer ``(text, status)`` that :meth:`_handle` can
+        send without a :class:`Response` (the app's own response class, a
+        status with a body, no session to save) is returned as it is.
+        """
+        try:
+            rv = handler(request, exc)
+            if (
+                lean
+                and type(rv) is tuple
+                and len(rv) == 2
+                and type(rv[0]) is str
+                and type(rv[1]) is int
+                and rv[1] in _HANDLER_LINES
+                and request is not None
+                and request.loaded_session is None
+                and self.response_class is Response
+            ):
+                return t.cast("tuple[str, int]", rv)
+            return self.make_response(rv)
+        except HTTPException as other:
+            # abort(404) in a handler of, say, LookupError: a response.
+            environ = request.environ if request is not None else None
+            return t.cast(Response, other.get_response(environ))
+        except Exception as handler_exc:
+            # A failing handler is unhandled; handlers are not searched
+            # again (a handler failing with its own class would loop).
+            return self._server_error(request, handler_exc)
 
     def _server_error(self, request: Request | None, exc: BaseException) -> Response:
         """Log ``exc``, send got_request_exception and return the 500 response."""
