@@ -949,7 +949,7 @@ class App:
             elif headers.get("Content-Type", "").startswith("text/html"):
                 for name, value in state.html_headers:
                     headers.setdefault(name, value)
-        if request is not None:
+        if state.response_hooks and request is not None:
             for hook in state.response_hooks:
                 response = hook(request, response)
         return response

@@ -18,6 +18,7 @@ import io
 import json
 import logging
 import time
+import types
 import typing as t
 from urllib.parse import parse_qsl
 
@@ -487,6 +488,12 @@ _STATUS_LINES: t.Final = {
 """Status code -> status line, as werkzeug's ``Response.status`` setter makes it."""
 
 _CACHE_LIMIT: t.Final = 256
+_BUFFER_TYPES: t.Final = (str, bytes, bytearray)
+"""Body types (and their subclasses) werkzeug's ``Response`` buffers."""
+_ITERABLE_KINDS: t.Final = frozenset({types.GeneratorType, list, tuple})
+"""Body types that are none of :data:`_BUFFER_TYPES`: streamed or iterated."""
+_new_headers: t.Final = Headers.__new__
+"""PERF: ``Headers.__new__``, looked up once (it is ``object.__new__``)."""
 _BODYLESS_CODES: t.Final = frozenset((*range(100, 200), 204, 304))
 """Statuses whose responses werkzeug sends without a body (its own path)."""
 _STATUS_CODES: t.Final = {line: code for code, line in _STATUS_LINES.items()}
@@ -640,18 +647,21 @@ class Response(_WerkzeugResponse):
                 elif response is None:
                     response = []
                     items = [("Content-Type", ctype)]
-                elif kind is bytearray or isinstance(response, (str, bytes)):
+                elif kind not in _ITERABLE_KINDS and isinstance(
+                    response, _BUFFER_TYPES
+                ):
                     items = []  # a subclass such as Markup: werkzeug's path
                 else:
                     items = [("Content-Type", ctype)]
                 if items:
                     # Headers() with its list set: what Headers.__init__
                     # does, without the call.
-                    new_headers = Headers.__new__(Headers)
+                    new_headers = _new_headers(Headers)
                     new_headers._list = items
                     self.headers = new_headers
                     self._status = line
-                    self._status_code = t.cast(int, status)
+                    # PERF: an int (tested above), not t.cast()'s call.
+                    self._status_code = status  # type: ignore[assignment]
                     self.direct_passthrough = direct_passthrough
                     self._on_close = []
                     self.response = response  # type: ignore[assignment]
@@ -707,8 +717,11 @@ class Response(_WerkzeugResponse):
             if has_length is None:
                 return super().__call__(environ, start_response)
             break
-        body = self.response
-        if type(body) is list:
+        # Typed as returned: the kind tests below stand for isinstance()
+        # (PERF: no t.cast call).
+        body: cabc.Iterable[bytes] = self.response  # type: ignore[assignment]
+        kind = type(body)
+        if kind is list:
             if self._on_close:
                 return super().__call__(environ, start_response)
             for chunk in body:
@@ -720,12 +733,14 @@ class Response(_WerkzeugResponse):
             if environ["REQUEST_METHOD"] == "HEAD":
                 return []
             return body
-        if environ["REQUEST_METHOD"] == "HEAD" or type(body) is tuple:
+        if kind is tuple or environ["REQUEST_METHOD"] == "HEAD":
             return super().__call__(environ, start_response)
         start_response(self._status, items)
         if self.direct_passthrough:
-            return t.cast("cabc.Iterable[bytes]", body)
-        streamed = _StreamedBody.__new__(_StreamedBody)
+            return body
+        # PERF: a class without __init__ or __new__ of its own is made
+        # faster by calling it than by its __new__.
+        streamed = _StreamedBody()
         streamed.response = self
         streamed.closing = None
         streamed.close = self.close
@@ -775,7 +790,7 @@ def _built_response(
     is a status werkzeug knows: the caller checked.
     """
     response = cls.__new__(cls)
-    new_headers = Headers.__new__(Headers)
+    new_headers = _new_headers(Headers)
     new_headers._list = headers
     response.headers = new_headers
     response._status = _STATUS_LINES[code]
