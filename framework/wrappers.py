@@ -151,6 +151,21 @@ class _lazy(t.Generic[_T]):
         return value
 
 
+_METHODS: t.Final = {
+    method: method
+    for method in (
+        "GET",
+        "HEAD",
+        "POST",
+        "PUT",
+        "PATCH",
+        "DELETE",
+        "OPTIONS",
+        "TRACE",
+        "CONNECT",
+    )
+}
+"""Request methods already in upper case, each mapped to itself."""
 _FORM_TYPE: t.Final = "application/x-www-form-urlencoded"
 _PLAIN_FORM_LIMIT: t.Final = 64 * 1024
 """Largest urlencoded body the plain form path reads (werkzeug parses larger)."""
@@ -269,7 +284,10 @@ class Request(_WerkzeugRequest):
         # with werkzeug's own expressions (tests/test_wrappers.py compares
         # them). ``shallow`` is the class's False unless given.
         self.environ = environ
-        self.method = environ.get("REQUEST_METHOD", "GET").upper()
+        method = environ.get("REQUEST_METHOD", "GET")
+        # PERF: a usual method is its own upper case: the constant string
+        # (its hash known) instead of a new one that routing hashes again.
+        self.method = _METHODS.get(method) or method.upper()
         # PERF: an instance attribute, so the app's "was the session used?"
         # check is the cheapest attribute read there is (bench/requests.py).
         self.loaded_session: Session | None = None
@@ -629,43 +647,50 @@ class Response(_WerkzeugResponse):
                 mimetype = self.default_mimetype
             if status is None:
                 status = self.default_status
-            line = _STATUS_LINES.get(status) if type(status) is int else None
-            ctype = None
-            if type(mimetype) is str:
-                ctype = _content_types.get(mimetype) or _content_type(mimetype)
-            kind: t.Any = type(response)
-            if line is not None and ctype is not None:
-                if kind is str or kind is bytes:
-                    body: t.Any = response
-                    if kind is str:
-                        body = body.encode()
-                    response = [body]
-                    items = [
-                        ("Content-Type", ctype),
-                        ("Content-Length", str(len(body))),
-                    ]
-                elif response is None:
-                    response = []
-                    items = [("Content-Type", ctype)]
-                elif kind not in _ITERABLE_KINDS and isinstance(
-                    response, _BUFFER_TYPES
-                ):
-                    items = []  # a subclass such as Markup: werkzeug's path
-                else:
-                    items = [("Content-Type", ctype)]
-                if items:
-                    # Headers() with its list set: what Headers.__init__
-                    # does, without the call.
-                    new_headers = _new_headers(Headers)
-                    new_headers._list = items
-                    self.headers = new_headers
-                    self._status = line
-                    # PERF: an int (tested above), not t.cast()'s call.
-                    self._status_code = status  # type: ignore[assignment]
-                    self.direct_passthrough = direct_passthrough
-                    self._on_close = []
-                    self.response = response  # type: ignore[assignment]
-                    return
+            if type(status) is int and type(mimetype) is str:
+                line: str | None
+                ctype: str | None
+                try:
+                    # PERF: subscripts, not get() calls; a miss is rare.
+                    line = _STATUS_LINES[status]
+                    ctype = _content_types[mimetype]
+                except KeyError:
+                    line = _STATUS_LINES.get(status)
+                    ctype = _content_type(mimetype)
+                if line is not None and ctype is not None:
+                    kind: t.Any = type(response)
+                    # PERF: a streamed body (the kind tested first) has one
+                    # header; a str or bytes one is buffered.
+                    if kind in _ITERABLE_KINDS:
+                        items = [("Content-Type", ctype)]
+                    elif kind is str or kind is bytes:
+                        body: t.Any = response
+                        if kind is str:
+                            body = body.encode()
+                        response = [body]
+                        items = [
+                            ("Content-Type", ctype),
+                            ("Content-Length", str(len(body))),
+                        ]
+                    elif response is None:
+                        response = []
+                        items = [("Content-Type", ctype)]
+                    elif isinstance(response, _BUFFER_TYPES):
+                        items = []  # a subclass such as Markup: werkzeug's path
+                    else:
+                        items = [("Content-Type", ctype)]
+                    if items:
+                        # Headers() with its list set: what Headers.__init__
+                        # does, without the call.
+                        new_headers = _new_headers(Headers)
+                        new_headers._list = items
+                        self.headers = new_headers
+                        self._status = line
+                        self._status_code = status
+                        self.direct_passthrough = direct_passthrough
+                        self._on_close = []
+                        self.response = response  # type: ignore[assignment]
+                        return
         super().__init__(
             response, status, headers, mimetype, content_type, direct_passthrough
         )
@@ -836,11 +861,12 @@ class _StreamedBody:
     close: cabc.Callable[[], None]
 
     def __iter__(self) -> cabc.Iterator[bytes]:
-        closing = self.closing
         try:
             for chunk in self.response.response:
                 yield chunk if type(chunk) is bytes else _encoded(chunk)
         except Exception:
+            # Adopted before the server iterates, if at all (App.__call__).
+            closing = self.closing
             if closing is not None:
                 closing.report_stream_failure()
             raise
