@@ -276,6 +276,49 @@ def _error_response(exc: HTTPException, environ: WSGIEnvironment) -> Response:
     return Response(cached[1], exc.code)
 
 
+_PLAIN_HEADER_NAMES: t.Final = frozenset(
+    {
+        "Content-Type",
+        "Content-Length",
+        "Content-Disposition",
+        "Content-Encoding",
+        "Content-Language",
+        "Location",
+        "Set-Cookie",
+        "Cache-Control",
+        "ETag",
+        "Expires",
+        "Last-Modified",
+        "Date",
+        "Vary",
+        "Accept-Ranges",
+        "Allow",
+        "Retry-After",
+        "WWW-Authenticate",
+    }
+)
+"""Header names responses often carry, spelled as werkzeug spells them."""
+
+
+def _add_security_headers(state: _State, items: list[tuple[str, str]]) -> None:
+    """Append to ``items`` the security headers it lacks (names case-blind)."""
+    # PERF: when every name is one of the plain names (those of the usual
+    # headers that are no security header, in this exact spelling), none of
+    # the security headers is there: they are all appended, without the set
+    # of lower-case names (about 4k instructions less for three headers).
+    plain = state.plain_names
+    for name, _ in items:
+        if name not in plain:
+            break
+    else:
+        items.extend(state.html_headers)
+        return
+    present = {name.lower() for name, _ in items}
+    for name, lower, extra in state.html_headers_lower:
+        if lower not in present:
+            items.append((name, extra))
+
+
 class _State:
     """What an app reads from the settings and builds once, per change."""
 
@@ -291,6 +334,7 @@ class _State:
         "handler",
         "html_headers",
         "html_headers_lower",
+        "plain_names",
         "csrf_enabled",
         "csrf_exempt",
         "response_hooks",
@@ -311,6 +355,7 @@ class _State:
     handler: cabc.Callable[[Request], Response] | None
     html_headers: tuple[tuple[str, str], ...]
     html_headers_lower: tuple[tuple[str, str, str], ...]
+    plain_names: frozenset[str]
     csrf_enabled: bool
     csrf_exempt: frozenset[str]
     response_hooks: tuple[cabc.Callable[[Request, Response], Response], ...]
@@ -654,6 +699,10 @@ class App:
             state.html_headers_lower = tuple(
                 (name, name.lower(), value) for name, value in state.html_headers
             )
+            security = {lower for _, lower, _ in state.html_headers_lower}
+            state.plain_names = frozenset(
+                name for name in _PLAIN_HEADER_NAMES if name.lower() not in security
+            )
             state.csrf_enabled = bool(settings.CSRF_ENABLED)
             state.csrf_exempt = frozenset(
                 endpoint
@@ -952,10 +1001,7 @@ class App:
                             if len(_html_types) < 256:
                                 _html_types[value] = html
                         if html:
-                            present = {name.lower() for name, _ in items}
-                            for name, lower, extra in state.html_headers_lower:
-                                if lower not in present:
-                                    items.append((name, extra))
+                            _add_security_headers(state, items)
                         break
             elif headers.get("Content-Type", "").startswith("text/html"):
                 for name, value in state.html_headers:
