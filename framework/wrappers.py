@@ -732,16 +732,26 @@ class Response(_WerkzeugResponse):
         # copied directly, without the iterator and length protocols.
         items = headers._list.copy()
         has_length: bool | None = False
-        for key, _ in items:
+        location = None
+        for key, value in items:
             if key in _ORDINARY_HEADERS:
                 continue
             if key == "Content-Length":
                 has_length = True
-                continue
-            has_length = self._scan_headers(items)
-            if has_length is None:
-                return super().__call__(environ, start_response)
-            break
+            elif (
+                key == "Location"
+                and location is None
+                and not self.autocorrect_location_header
+                and _same_uri(value)
+            ):
+                # PERF: a redirect's Location, as werkzeug leaves it, is
+                # passed here, without _scan_headers' second look at the list.
+                location = value
+            else:
+                has_length = self._scan_headers(items)
+                if has_length is None:
+                    return super().__call__(environ, start_response)
+                break
         # Typed as returned: the kind tests below stand for isinstance()
         # (PERF: no t.cast call).
         body: cabc.Iterable[bytes] = self.response  # type: ignore[assignment]
