@@ -214,6 +214,10 @@ def _unquote(text: str) -> str:
 
 _PLAIN_MULTIDICTS: t.Final = frozenset({MultiDict, ImmutableMultiDict})
 """Classes whose instances are their dict of lists (MultiDict's __init__)."""
+_dict_new: t.Final = dict.__new__
+_dict_init: t.Final = dict.__init__
+"""PERF: ``dict.__new__`` / ``dict.__init__`` (what those classes' ``__new__``
+is and their ``__init__`` ends in), looked up once rather than per request."""
 
 
 def _parse_ascii(text: str, cls: type[MultiDict[str, str]]) -> MultiDict[str, str]:
@@ -241,8 +245,8 @@ def _parse_ascii(text: str, cls: type[MultiDict[str, str]]) -> MultiDict[str, st
     if cls not in _PLAIN_MULTIDICTS:
         return cls([(key, value) for key, items in values.items() for value in items])
     # MultiDict.__init__ builds this very dict of lists from the pairs.
-    multi = cls.__new__(cls)
-    dict.__init__(multi, values)
+    multi = _dict_new(cls)
+    _dict_init(multi, values)
     return multi
 
 
@@ -369,7 +373,9 @@ class Request(_WerkzeugRequest):
         else:
             text = raw.decode("latin1")
         limit = self.max_form_fields
-        if limit is not None and text.count("&") >= limit:
+        # PERF: str.count() parses its arguments as a tuple; a text shorter
+        # than the limit cannot have that many "&".
+        if limit is not None and len(text) >= limit and text.count("&") >= limit:
             # Count the real fields only when the cheap bound is exceeded.
             fields = [p for p in text.split("&") if p]
             if len(fields) > limit:
@@ -483,7 +489,7 @@ class Request(_WerkzeugRequest):
                     parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote")
                 )
         # An empty MultiDict is a bare instance: its __init__ adds nothing.
-        files = cls.__new__(cls) if cls in _PLAIN_MULTIDICTS else cls()
+        files = _dict_new(cls) if cls in _PLAIN_MULTIDICTS else cls()
         d["stream"], d["form"], d["files"] = io.BytesIO(), form, files
         fields = self.max_form_fields
         if fields is not None and len(form) > fields:
