@@ -56,11 +56,14 @@ from .signals import got_request_exception
 from .signals import request_started
 from .signals import setting_changed
 from .static import StaticFiles
+from .wrappers import _BODYLESS_CODES
+from .wrappers import _STATUS_LINES
 from .wrappers import ClosingIterable
 from .wrappers import ClosingStream
 from .wrappers import FinishingFile
 from .wrappers import Request
 from .wrappers import Response
+from .wrappers import _content_type
 from .wrappers import _StreamedBody
 from .wrappers import _text_response
 
@@ -103,6 +106,12 @@ _BAD_HEADER_CHARS: t.Final = re.compile(r"[\x00-\x1f\x7f]")
 _JSON_TYPE: t.Final = "application/json"
 _FAST_KINDS: t.Final[frozenset[type]] = frozenset({str, bytes, dict, list})
 """View return types the core answers without a Response object."""
+_HANDLER_LINES: t.Final = {
+    code: line
+    for code, line in _STATUS_LINES.items()
+    if code >= 200 and code not in _BODYLESS_CODES
+}
+"""Status code -> line, of the statuses an error handler's text is sent with."""
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
@@ -234,6 +243,8 @@ def _check_length(length: str, limit: int) -> None:
 
 
 _error_bodies: dict[type[HTTPException], tuple[str | None, str]] = {}
+_html_types: dict[str, bool] = {}
+"""Content-Type value -> whether it is HTML (SECURITY_HEADERS join it)."""
 
 
 def _error_response(exc: HTTPException, environ: WSGIEnvironment) -> Response:
@@ -265,6 +276,49 @@ def _error_response(exc: HTTPException, environ: WSGIEnvironment) -> Response:
     return Response(cached[1], exc.code)
 
 
+_PLAIN_HEADER_NAMES: t.Final = frozenset(
+    {
+        "Content-Type",
+        "Content-Length",
+        "Content-Disposition",
+        "Content-Encoding",
+        "Content-Language",
+        "Location",
+        "Set-Cookie",
+        "Cache-Control",
+        "ETag",
+        "Expires",
+        "Last-Modified",
+        "Date",
+        "Vary",
+        "Accept-Ranges",
+        "Allow",
+        "Retry-After",
+        "WWW-Authenticate",
+    }
+)
+"""Header names responses often carry, spelled as werkzeug spells them."""
+
+
+def _add_security_headers(state: _State, items: list[tuple[str, str]]) -> None:
+    """Append to ``items`` the security headers it lacks (names case-blind)."""
+    # PERF: when every name is one of the plain names (those of the usual
+    # headers that are no security header, in this exact spelling), none of
+    # the security headers is there: they are all appended, without the set
+    # of lower-case names (about 4k instructions less for three headers).
+    plain = state.plain_names
+    for name, _ in items:
+        if name not in plain:
+            break
+    else:
+        items.extend(state.html_headers)
+        return
+    present = {name.lower() for name, _ in items}
+    for name, lower, extra in state.html_headers_lower:
+        if lower not in present:
+            items.append((name, extra))
+
+
 class _State:
     """What an app reads from the settings and builds once, per change."""
 
@@ -280,10 +334,14 @@ class _State:
         "handler",
         "html_headers",
         "html_headers_lower",
+        "plain_names",
         "csrf_enabled",
         "csrf_exempt",
         "response_hooks",
         "fast_kinds",
+        "lean_errors",
+        "text_type",
+        "text_extra",
     )
 
     router: Router
@@ -297,10 +355,14 @@ class _State:
     handler: cabc.Callable[[Request], Response] | None
     html_headers: tuple[tuple[str, str], ...]
     html_headers_lower: tuple[tuple[str, str, str], ...]
+    plain_names: frozenset[str]
     csrf_enabled: bool
     csrf_exempt: frozenset[str]
     response_hooks: tuple[cabc.Callable[[Request, Response], Response], ...]
     fast_kinds: frozenset[type]
+    lean_errors: bool
+    text_type: str
+    text_extra: tuple[tuple[str, str], ...]
 
 
 def _security_headers(setting: t.Any) -> tuple[tuple[str, str], ...]:
@@ -637,6 +699,10 @@ class App:
             state.html_headers_lower = tuple(
                 (name, name.lower(), value) for name, value in state.html_headers
             )
+            security = {lower for _, lower, _ in state.html_headers_lower}
+            state.plain_names = frozenset(
+                name for name in _PLAIN_HEADER_NAMES if name.lower() not in security
+            )
             state.csrf_enabled = bool(settings.CSRF_ENABLED)
             state.csrf_exempt = frozenset(
                 endpoint
@@ -662,6 +728,32 @@ class App:
             state.handler = handler
             state.response_hooks = tuple(self._response_hooks)
             state.fast_kinds = frozenset() if state.response_hooks else _FAST_KINDS
+            # An error handler's (text, status) is sent without a Response
+            # (_handle) as Response(text, status) would be: its content type,
+            # and for HTML the security headers _finish_response adds to it.
+            # Not while a response hook needs a Response object, nor for a
+            # subclass's own way of handling errors.
+            text_type = _content_type(Response.default_mimetype)
+            state.text_type = text_type or ""
+            state.text_extra = ()
+            if state.text_type.startswith("text/html"):
+                state.text_extra = tuple(
+                    (name, value)
+                    for name, lower, value in state.html_headers_lower
+                    if lower not in ("content-type", "content-length")
+                )
+            cls = type(self)
+            state.lean_errors = (
+                text_type is not None
+                # Response.__call__ would look at these (werkzeug's path).
+                and not {"location", "content-location"}.intersection(
+                    name.lower() for name, _ in state.text_extra
+                )
+                and not state.response_hooks
+                and cls.handle_exception is App.handle_exception
+                and cls.make_response is App.make_response
+                and cls._call_handler is App._call_handler
+            )
             self._state = state
             return state
 
@@ -824,13 +916,37 @@ class App:
                     response = self.make_response(rv)
         except HTTPException as exc:
             response = self.handle_http_exception(request, exc)
-        except Exception:
+        except Exception as exc:
             if closing.status is not None:
                 # NOTE: the server refused the headers: the handler answers
                 # 500 (App._unhandled, with exc_info as PEP 3333 wants), once;
                 # if the server refuses that too, nothing here tries again.
                 raise
-            response = self.handle_exception(request)
+            handler = self._find_handler(exc) if state.lean_errors else None
+            if handler is None:
+                response = self.handle_exception(request)
+            else:
+                # handle_exception(), its handler found: the same steps.
+                answer = self._call_handler(request, handler, exc, lean=True)
+                if isinstance(answer, tuple):
+                    # PERF: the handler's (text, status), sent as the plain
+                    # view path sends a str: what make_response(),
+                    # _finish_response() and Response.__call__ make of it,
+                    # without the Response (tests/test_app.py compares them).
+                    text, code = answer
+                    body = text.encode()
+                    headers = [
+                        ("Content-Type", state.text_type),
+                        ("Content-Length", str(len(body))),
+                        *state.text_extra,
+                    ]
+                    line = _HANDLER_LINES[code]
+                    closing.status = line
+                    closing.server_start_response(line, headers)
+                    if request.method == "HEAD":
+                        return []
+                    return [body]
+                response = answer
         # NOTE: outside the try, so that a failure from here on (saving the
         # session, a response hook, the server refusing the headers) is the
         # handler's to answer (App._unhandled): once, never through this
@@ -875,16 +991,22 @@ class App:
                 items = headers._list
                 for key, value in items:
                     if key == "Content-Type" or key.lower() == "content-type":
-                        if value.startswith("text/html"):
-                            present = {name.lower() for name, _ in items}
-                            for name, lower, extra in state.html_headers_lower:
-                                if lower not in present:
-                                    items.append((name, extra))
+                        # PERF: str.startswith() parses its arguments as a
+                        # tuple (about 0.9k instructions); looking up the
+                        # few content types an app sends costs a tenth.
+                        try:
+                            html = _html_types[value]
+                        except KeyError:
+                            html = value.startswith("text/html")
+                            if len(_html_types) < 256:
+                                _html_types[value] = html
+                        if html:
+                            _add_security_headers(state, items)
                         break
             elif headers.get("Content-Type", "").startswith("text/html"):
                 for name, value in state.html_headers:
                     headers.setdefault(name, value)
-        if request is not None:
+        if state.response_hooks and request is not None:
             for hook in state.response_hooks:
                 response = hook(request, response)
         return response
@@ -1074,17 +1196,45 @@ class App:
             self._find_handler(exc) if not isinstance(exc, HTTPException) else None
         )
         if handler is not None:
-            try:
-                return self.make_response(handler(request, exc))
-            except HTTPException as other:
-                # abort(404) in a handler of, say, LookupError: a response.
-                environ = request.environ if request is not None else None
-                return t.cast(Response, other.get_response(environ))
-            except Exception as handler_exc:
-                # A failing handler is unhandled; handlers are not searched
-                # again (a handler failing with its own class would loop).
-                return self._server_error(request, handler_exc)
+            return t.cast(Response, self._call_handler(request, handler, exc))
         return self._server_error(request, exc)
+
+    def _call_handler(
+        self,
+        request: Request | None,
+        handler: ErrorHandler,
+        exc: BaseException,
+        lean: bool = False,
+    ) -> Response | tuple[str, int]:
+        """Return the response of ``handler`` (found for ``exc``, not an HTTP error).
+
+        With ``lean``, an answer ``(text, status)`` that :meth:`_handle` can
+        send without a :class:`Response` (the app's own response class, a
+        status with a body, no session to save) is returned as it is.
+        """
+        try:
+            rv = handler(request, exc)
+            if (
+                lean
+                and type(rv) is tuple
+                and len(rv) == 2
+                and type(rv[0]) is str
+                and type(rv[1]) is int
+                and rv[1] in _HANDLER_LINES
+                and request is not None
+                and request.loaded_session is None
+                and self.response_class is Response
+            ):
+                return t.cast("tuple[str, int]", rv)
+            return self.make_response(rv)
+        except HTTPException as other:
+            # abort(404) in a handler of, say, LookupError: a response.
+            environ = request.environ if request is not None else None
+            return t.cast(Response, other.get_response(environ))
+        except Exception as handler_exc:
+            # A failing handler is unhandled; handlers are not searched
+            # again (a handler failing with its own class would loop).
+            return self._server_error(request, handler_exc)
 
     def _server_error(self, request: Request | None, exc: BaseException) -> Response:
         """Log ``exc``, send got_request_exception and return the 500 response."""

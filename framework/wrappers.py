@@ -18,6 +18,7 @@ import io
 import json
 import logging
 import time
+import types
 import typing as t
 from urllib.parse import parse_qsl
 
@@ -150,6 +151,21 @@ class _lazy(t.Generic[_T]):
         return value
 
 
+_METHODS: t.Final = {
+    method: method
+    for method in (
+        "GET",
+        "HEAD",
+        "POST",
+        "PUT",
+        "PATCH",
+        "DELETE",
+        "OPTIONS",
+        "TRACE",
+        "CONNECT",
+    )
+}
+"""Request methods already in upper case, each mapped to itself."""
 _FORM_TYPE: t.Final = "application/x-www-form-urlencoded"
 _PLAIN_FORM_LIMIT: t.Final = 64 * 1024
 """Largest urlencoded body the plain form path reads (werkzeug parses larger)."""
@@ -198,6 +214,10 @@ def _unquote(text: str) -> str:
 
 _PLAIN_MULTIDICTS: t.Final = frozenset({MultiDict, ImmutableMultiDict})
 """Classes whose instances are their dict of lists (MultiDict's __init__)."""
+_dict_new: t.Final = dict.__new__
+_dict_init: t.Final = dict.__init__
+"""PERF: ``dict.__new__`` / ``dict.__init__`` (what those classes' ``__new__``
+is and their ``__init__`` ends in), looked up once rather than per request."""
 
 
 def _parse_ascii(text: str, cls: type[MultiDict[str, str]]) -> MultiDict[str, str]:
@@ -225,8 +245,8 @@ def _parse_ascii(text: str, cls: type[MultiDict[str, str]]) -> MultiDict[str, st
     if cls not in _PLAIN_MULTIDICTS:
         return cls([(key, value) for key, items in values.items() for value in items])
     # MultiDict.__init__ builds this very dict of lists from the pairs.
-    multi = cls.__new__(cls)
-    dict.__init__(multi, values)
+    multi = _dict_new(cls)
+    _dict_init(multi, values)
     return multi
 
 
@@ -268,7 +288,10 @@ class Request(_WerkzeugRequest):
         # with werkzeug's own expressions (tests/test_wrappers.py compares
         # them). ``shallow`` is the class's False unless given.
         self.environ = environ
-        self.method = environ.get("REQUEST_METHOD", "GET").upper()
+        method = environ.get("REQUEST_METHOD", "GET")
+        # PERF: a usual method is its own upper case: the constant string
+        # (its hash known) instead of a new one that routing hashes again.
+        self.method = _METHODS.get(method) or method.upper()
         # PERF: an instance attribute, so the app's "was the session used?"
         # check is the cheapest attribute read there is (bench/requests.py).
         self.loaded_session: Session | None = None
@@ -350,7 +373,9 @@ class Request(_WerkzeugRequest):
         else:
             text = raw.decode("latin1")
         limit = self.max_form_fields
-        if limit is not None and text.count("&") >= limit:
+        # PERF: str.count() parses its arguments as a tuple; a text shorter
+        # than the limit cannot have that many "&".
+        if limit is not None and len(text) >= limit and text.count("&") >= limit:
             # Count the real fields only when the cheap bound is exceeded.
             fields = [p for p in text.split("&") if p]
             if len(fields) > limit:
@@ -464,7 +489,7 @@ class Request(_WerkzeugRequest):
                     parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote")
                 )
         # An empty MultiDict is a bare instance: its __init__ adds nothing.
-        files = cls.__new__(cls) if cls in _PLAIN_MULTIDICTS else cls()
+        files = _dict_new(cls) if cls in _PLAIN_MULTIDICTS else cls()
         d["stream"], d["form"], d["files"] = io.BytesIO(), form, files
         fields = self.max_form_fields
         if fields is not None and len(form) > fields:
@@ -487,6 +512,12 @@ _STATUS_LINES: t.Final = {
 """Status code -> status line, as werkzeug's ``Response.status`` setter makes it."""
 
 _CACHE_LIMIT: t.Final = 256
+_BUFFER_TYPES: t.Final = (str, bytes, bytearray)
+"""Body types (and their subclasses) werkzeug's ``Response`` buffers."""
+_ITERABLE_KINDS: t.Final = frozenset({types.GeneratorType, list, tuple})
+"""Body types that are none of :data:`_BUFFER_TYPES`: streamed or iterated."""
+_new_headers: t.Final = Headers.__new__
+"""PERF: ``Headers.__new__``, looked up once (it is ``object.__new__``)."""
 _BODYLESS_CODES: t.Final = frozenset((*range(100, 200), 204, 304))
 """Statuses whose responses werkzeug sends without a body (its own path)."""
 _STATUS_CODES: t.Final = {line: code for code, line in _STATUS_LINES.items()}
@@ -622,40 +653,50 @@ class Response(_WerkzeugResponse):
                 mimetype = self.default_mimetype
             if status is None:
                 status = self.default_status
-            line = _STATUS_LINES.get(status) if type(status) is int else None
-            ctype = None
-            if type(mimetype) is str:
-                ctype = _content_types.get(mimetype) or _content_type(mimetype)
-            kind: t.Any = type(response)
-            if line is not None and ctype is not None:
-                if kind is str or kind is bytes:
-                    body: t.Any = response
-                    if kind is str:
-                        body = body.encode()
-                    response = [body]
-                    items = [
-                        ("Content-Type", ctype),
-                        ("Content-Length", str(len(body))),
-                    ]
-                elif response is None:
-                    response = []
-                    items = [("Content-Type", ctype)]
-                elif kind is bytearray or isinstance(response, (str, bytes)):
-                    items = []  # a subclass such as Markup: werkzeug's path
-                else:
-                    items = [("Content-Type", ctype)]
-                if items:
-                    # Headers() with its list set: what Headers.__init__
-                    # does, without the call.
-                    new_headers = Headers.__new__(Headers)
-                    new_headers._list = items
-                    self.headers = new_headers
-                    self._status = line
-                    self._status_code = t.cast(int, status)
-                    self.direct_passthrough = direct_passthrough
-                    self._on_close = []
-                    self.response = response  # type: ignore[assignment]
-                    return
+            if type(status) is int and type(mimetype) is str:
+                line: str | None
+                ctype: str | None
+                try:
+                    # PERF: subscripts, not get() calls; a miss is rare.
+                    line = _STATUS_LINES[status]
+                    ctype = _content_types[mimetype]
+                except KeyError:
+                    line = _STATUS_LINES.get(status)
+                    ctype = _content_type(mimetype)
+                if line is not None and ctype is not None:
+                    kind: t.Any = type(response)
+                    # PERF: a streamed body (the kind tested first) has one
+                    # header; a str or bytes one is buffered.
+                    if kind in _ITERABLE_KINDS:
+                        items = [("Content-Type", ctype)]
+                    elif kind is str or kind is bytes:
+                        body: t.Any = response
+                        if kind is str:
+                            body = body.encode()
+                        response = [body]
+                        items = [
+                            ("Content-Type", ctype),
+                            ("Content-Length", str(len(body))),
+                        ]
+                    elif response is None:
+                        response = []
+                        items = [("Content-Type", ctype)]
+                    elif isinstance(response, _BUFFER_TYPES):
+                        items = []  # a subclass such as Markup: werkzeug's path
+                    else:
+                        items = [("Content-Type", ctype)]
+                    if items:
+                        # Headers() with its list set: what Headers.__init__
+                        # does, without the call.
+                        new_headers = _new_headers(Headers)
+                        new_headers._list = items
+                        self.headers = new_headers
+                        self._status = line
+                        self._status_code = status
+                        self.direct_passthrough = direct_passthrough
+                        self._on_close = []
+                        self.response = response  # type: ignore[assignment]
+                        return
         super().__init__(
             response, status, headers, mimetype, content_type, direct_passthrough
         )
@@ -697,18 +738,31 @@ class Response(_WerkzeugResponse):
         # copied directly, without the iterator and length protocols.
         items = headers._list.copy()
         has_length: bool | None = False
-        for key, _ in items:
+        location = None
+        for key, value in items:
             if key in _ORDINARY_HEADERS:
                 continue
             if key == "Content-Length":
                 has_length = True
-                continue
-            has_length = self._scan_headers(items)
-            if has_length is None:
-                return super().__call__(environ, start_response)
-            break
-        body = self.response
-        if type(body) is list:
+            elif (
+                key == "Location"
+                and location is None
+                and not self.autocorrect_location_header
+                and _same_uri(value)
+            ):
+                # PERF: a redirect's Location, as werkzeug leaves it, is
+                # passed here, without _scan_headers' second look at the list.
+                location = value
+            else:
+                has_length = self._scan_headers(items)
+                if has_length is None:
+                    return super().__call__(environ, start_response)
+                break
+        # Typed as returned: the kind tests below stand for isinstance()
+        # (PERF: no t.cast call).
+        body: cabc.Iterable[bytes] = self.response  # type: ignore[assignment]
+        kind = type(body)
+        if kind is list:
             if self._on_close:
                 return super().__call__(environ, start_response)
             for chunk in body:
@@ -720,12 +774,14 @@ class Response(_WerkzeugResponse):
             if environ["REQUEST_METHOD"] == "HEAD":
                 return []
             return body
-        if environ["REQUEST_METHOD"] == "HEAD" or type(body) is tuple:
+        if kind is tuple or environ["REQUEST_METHOD"] == "HEAD":
             return super().__call__(environ, start_response)
         start_response(self._status, items)
         if self.direct_passthrough:
-            return t.cast("cabc.Iterable[bytes]", body)
-        streamed = _StreamedBody.__new__(_StreamedBody)
+            return body
+        # PERF: a class without __init__ or __new__ of its own is made
+        # faster by calling it than by its __new__.
+        streamed = _StreamedBody()
         streamed.response = self
         streamed.closing = None
         streamed.close = self.close
@@ -775,7 +831,7 @@ def _built_response(
     is a status werkzeug knows: the caller checked.
     """
     response = cls.__new__(cls)
-    new_headers = Headers.__new__(Headers)
+    new_headers = _new_headers(Headers)
     new_headers._list = headers
     response.headers = new_headers
     response._status = _STATUS_LINES[code]
@@ -821,11 +877,12 @@ class _StreamedBody:
     close: cabc.Callable[[], None]
 
     def __iter__(self) -> cabc.Iterator[bytes]:
-        closing = self.closing
         try:
             for chunk in self.response.response:
                 yield chunk if type(chunk) is bytes else _encoded(chunk)
         except Exception:
+            # Adopted before the server iterates, if at all (App.__call__).
+            closing = self.closing
             if closing is not None:
                 closing.report_stream_failure()
             raise

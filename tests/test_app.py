@@ -484,3 +484,140 @@ def test_a_response_class_with_its_own_init_builds_every_text_answer():
     ]:
         response = client.get(path, status=status)
         assert (response.text, response.headers.get("X-Tag")) == (body, "tagged")
+
+
+class Refused(Exception):
+    pass
+
+
+class SlowErrors(App):
+    """An app whose handle_exception is its own: the Response path, always."""
+
+    def handle_exception(self, request):
+        return super().handle_exception(request)
+
+
+def run_wsgi(wsgi_app, environ):
+    """Return the status line, headers and body an app answers, and its signals."""
+    started = []
+    with capture(signals.got_request_exception, signals.request_finished) as calls:
+        result = wsgi_app(environ, lambda s, h, e=None: started.append((s, h)))
+        body = b"".join(result)
+        if hasattr(result, "close"):
+            result.close()
+    names = [(call.name, call.kwargs.get("status")) for call in calls]
+    return started[0][0], started[0][1], body, names
+
+
+HANDLER_ANSWERS = [
+    ("conflict", 409),
+    ("", 200),
+    ("h\xe9llo \u20ac", 201),
+    ("gone", 404),
+    ("broken", 500),
+    ("teapot", 418),
+]
+SECURITY_SETTINGS = {
+    "default": {},
+    "none": {"SECURITY_HEADERS": {}},
+    "own": {
+        "SECURITY_HEADERS": {
+            "Permissions-Policy": "camera=()",
+            "content-type": "text/plain",
+            "X-Frame-Options": None,
+        }
+    },
+}
+
+
+@pytest.mark.parametrize("overrides", SECURITY_SETTINGS.values(), ids=SECURITY_SETTINGS)
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("answer", HANDLER_ANSWERS, ids=repr)
+def test_error_handler_text_answers_match_werkzeug(answer, method, overrides):
+    def view(request):
+        raise Refused()
+
+    apps = []
+    for cls in (App, SlowErrors):
+        app = cls(__name__)
+        app.add_route("/", view, endpoint="index")
+        app.register_error_handler(Refused, lambda request, exc: answer)
+        apps.append(app)
+    fast_app, slow_app = apps
+    environ = EnvironBuilder("/", method=method).get_environ()
+    with override_settings(**overrides):
+        fast = run_wsgi(fast_app, dict(environ))
+        slow = run_wsgi(slow_app, dict(environ))
+        assert fast_app._state.lean_errors
+        assert not slow_app._state.lean_errors
+        theirs = WerkzeugResponse(answer[0], answer[1], mimetype="text/html")
+        for name, value in settings.SECURITY_HEADERS.items():
+            if value is not None:
+                theirs.headers.setdefault(name, value)
+    generic = functools.partial(WerkzeugResponse.__call__, theirs)
+    # Only the app's own request signals: the handled error is no exception.
+    names = [("request_finished", answer[1])]
+    assert fast == slow == (*run_wsgi(generic, dict(environ))[:3], names)
+
+
+def test_error_handler_answers_that_need_a_response_take_the_response_path():
+    app = App(__name__)
+    answers = {
+        "status-line": ("text", "409 CONFLICT"),
+        "bodyless": ("text", 304),
+        "no-content": ("text", 204),
+        "unknown-code": ("text", 599),
+        "bytes": (b"raw", 409),
+        "three": ("text", 409, {"X-A": "1"}),
+        "response": Response("made", status=409),
+    }
+
+    def view(request):
+        raise Refused(request.args["case"])
+
+    def handler(request, exc):
+        if exc.args[0] == "session":
+            request.session["seen"] = True
+            return ("with session", 409)
+        if exc.args[0] == "abort":
+            raise NotFound()
+        if exc.args[0] == "fails":
+            raise RuntimeError("the handler failed")
+        return answers[exc.args[0]]
+
+    app.add_route("/", view, endpoint="index")
+    app.register_error_handler(Refused, handler)
+    client = TestApp(app)
+    assert client.get("/?case=status-line", status=409).text == "text"
+    assert client.get("/?case=bodyless", status=304).body == b""
+    assert client.get("/?case=no-content", status=204).body == b""
+    assert client.get("/?case=unknown-code", status=599).text == "text"
+    assert client.get("/?case=bytes", status=409).body == b"raw"
+    assert client.get("/?case=three", status=409).headers["X-A"] == "1"
+    assert client.get("/?case=response", status=409).text == "made"
+    with override_settings(SECRET_KEY="test"):
+        with_session = client.get("/?case=session", status=409)
+    assert with_session.text == "with session"
+    assert "Set-Cookie" in with_session.headers
+    assert client.get("/?case=abort", status=404).status_int == 404
+    with capture(signals.got_request_exception) as calls:
+        client.get("/?case=fails", status=500)
+    assert len(calls) == 1
+
+
+def test_error_handler_text_answer_goes_through_response_hooks():
+    app = App(__name__)
+
+    def view(request):
+        raise Refused()
+
+    def hook(request, response):
+        response.headers["X-Hooked"] = "yes"
+        return response
+
+    app.add_route("/", view, endpoint="index")
+    app.register_error_handler(Refused, lambda request, exc: ("refused", 409))
+    app._response_hooks.append(hook)
+    response = TestApp(app).get("/", status=409)
+    assert (response.text, response.headers["X-Hooked"]) == ("refused", "yes")
+    assert not app._state.lean_errors

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import wsgiref.util
+from http import HTTPStatus
 
 import pytest
 from markupsafe import Markup
@@ -47,16 +48,30 @@ def generic(response):
         ("", 307),
         ("//other.example/p", 308),
         ("/x", 399),
+        ("/x", 599),
+        ("/x", "302 FOUND"),
+        ("/x", HTTPStatus.SEE_OTHER),
         (Markup("/m<a>"), 302),
     ],
     ids=repr,
 )
-def test_redirect_is_werkzeugs_with_framework_response(location, code):
-    ours = redirect(location, code)
-    theirs = werkzeug_redirect(location, code)
-    assert isinstance(ours, Response)
-    environ = EnvironBuilder("/from").get_environ()
-    assert run(ours, dict(environ)) == run(theirs, dict(environ))
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_redirect_is_werkzeugs_with_framework_response(location, code, method):
+    environ = EnvironBuilder("/from", method=method).get_environ()
+    # The first redirect to a location makes its page, the next ones reuse it.
+    for _ in range(2):
+        ours = redirect(location, code)
+        theirs = werkzeug_redirect(location, code)
+        assert type(ours) is Response
+        assert (ours.status, ours.status_code, ours.headers.to_wsgi_list()) == (
+            theirs.status,
+            theirs.status_code,
+            theirs.headers.to_wsgi_list(),
+        )
+        assert ours.get_data() == theirs.get_data()
+        assert ours.direct_passthrough is theirs.direct_passthrough is False
+        assert run(ours, dict(environ)) == run(theirs, dict(environ))
+        assert run(ours, dict(environ)) == run(generic(ours), dict(environ))
 
 
 def test_redirect_refuses_what_werkzeug_refuses():

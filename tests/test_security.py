@@ -95,6 +95,44 @@ def test_a_header_the_view_set_in_another_case_is_not_repeated(client):
     assert response.headers["Referrer-Policy"] == "same-origin"
 
 
+VIEW_HEADERS = {
+    "usual names": [("Location", "/x"), ("Cache-Control", "no-store")],
+    "a security header": [("X-Frame-Options", "SAMEORIGIN")],
+    "another spelling": [("x-frame-options", "ALLOW"), ("referrer-policy", "none")],
+    "an unusual name": [("X-Request-Id", "42"), ("Set-Cookie", "a=b")],
+    "a setting's own header": [("Cache-Control", "private")],
+}
+SECURITY_SETTINGS = [
+    None,
+    {"Cache-Control": "no-store", "X-Frame-Options": "DENY"},
+    {"cache-control": "no-cache", "set-cookie": "x=y"},
+    {"Content-Type": "text/plain", "Content-Length": "0", "Referrer-Policy": None},
+]
+
+
+@pytest.mark.parametrize("security", SECURITY_SETTINGS)
+@pytest.mark.parametrize("extra", VIEW_HEADERS.values(), ids=VIEW_HEADERS)
+def test_security_headers_join_as_werkzeug_setdefault_would(settings, extra, security):
+    """The headers added are those setdefault() adds, whatever the names' case."""
+    if security is not None:
+        settings.SECURITY_HEADERS = security
+    app = App(__name__)
+
+    def view(request):
+        response = Response("<p>x</p>")
+        for name, value in extra:
+            response.headers.add(name, value)
+        return response
+
+    app.add_route("/", view, endpoint="index")
+    expected = view(None).headers
+    for name, value in settings.SECURITY_HEADERS.items():
+        if value is not None:
+            expected.setdefault(name, value)
+    response = TestApp(app).get("/")
+    assert response.headerlist == expected.to_wsgi_list()
+
+
 @pytest.mark.parametrize(
     "headers",
     [{"X-Bad": "a\r\nSet-Cookie: x=1"}, {"X-Bad\n": "a"}, {"": "a"}],

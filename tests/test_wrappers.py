@@ -30,6 +30,9 @@ ENVIRONS = [
         "/caf%C3%A9//x", base_url="https://h.example:8443/root/"
     ).get_environ(),
     {"REQUEST_METHOD": "post", "wsgi.input": None},
+    {"REQUEST_METHOD": "Patch", "wsgi.input": None},
+    {"REQUEST_METHOD": "PROPFIND", "wsgi.input": None},
+    {"REQUEST_METHOD": "DELETE", "wsgi.input": None},
     {
         "PATH_INFO": "//lead\xff",
         "SCRIPT_NAME": "/s/",
