@@ -13,7 +13,9 @@ import time
 import typing as t
 
 from markupsafe import escape
+from werkzeug.exceptions import BadRequest
 from werkzeug.http import http_date
+from werkzeug.urls import iri_to_uri
 from werkzeug.utils import redirect as _werkzeug_redirect
 from werkzeug.utils import send_file as _werkzeug_send_file
 from werkzeug.wsgi import FileWrapper
@@ -107,8 +109,14 @@ def redirect(
     :param location: the URL to redirect to (an IRI is made a URI).
     :param code: the status: 301, 302, 303, 305, 307 or 308.
     :param Response: the response class to build instead.
+    :raises BadRequest: ``location`` is no URL a response can carry (a line
+        break, an unclosed IPv6 host, a port out of range): it is often the
+        client's (``?next=...``), and a 400 says so where werkzeug's
+        ``ValueError`` would be a 500.
     """
     if Response is not None or type(location) is not str:
+        if isinstance(location, str):
+            _check_location(location)
         cls = _Response if Response is None else Response
         return t.cast(_Response, _werkzeug_redirect(location, code, cls))
     # PERF: werkzeug's page with the location put in (once per location),
@@ -117,9 +125,7 @@ def redirect(
     # checks it (tests/test_helpers.py compares).
     page = _redirect_pages.get(location)
     if page is None:
-        if "\r" in location or "\n" in location:
-            # werkzeug's ValueError (its Headers refuse the value).
-            return t.cast(_Response, _werkzeug_redirect(location, code, _Response))
+        _check_location(location)
         body = _REDIRECT_PAGE.replace(_MARK, escape(location)).encode()
         page = (body, str(len(body)))
         if len(_redirect_pages) < _CACHE_LIMIT:
@@ -134,6 +140,19 @@ def redirect(
         ("Location", location),
     ]
     return _built_response(_Response, [page[0]], headers, code, False)
+
+
+def _check_location(location: str) -> None:
+    """Raise BadRequest unless a response can carry ``location``."""
+    if "\r" in location or "\n" in location:
+        problem = "has a line break"
+    else:
+        try:
+            iri_to_uri(location)  # what the response does with it
+            return
+        except ValueError as exc:
+            problem = f"cannot be read as a URL ({exc})"
+    raise BadRequest(f"The redirect target {problem}.")
 
 
 def send_file(

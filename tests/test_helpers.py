@@ -16,6 +16,7 @@ from werkzeug.utils import send_file as werkzeug_send_file
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from framework import App
+from framework import BadRequest
 from framework import Response
 from framework import redirect
 from framework import send_file
@@ -74,11 +75,40 @@ def test_redirect_is_werkzeugs_with_framework_response(location, code, method):
         assert run(ours, dict(environ)) == run(generic(ours), dict(environ))
 
 
-def test_redirect_refuses_what_werkzeug_refuses():
-    with pytest.raises(ValueError, match="newline"):
-        werkzeug_redirect("/a\r\nSet-Cookie: x=1")
-    with pytest.raises(ValueError, match="newline"):
-        redirect("/a\r\nSet-Cookie: x=1")
+BAD_TARGETS = [
+    ("/a\r\nSet-Cookie: x=1", "line break"),
+    ("/a\nb", "line break"),
+    ("http://[::1/next", "cannot be read as a URL"),
+    ("http://example.com:99999/", "cannot be read as a URL"),
+]
+
+
+@pytest.mark.parametrize(("location", "problem"), BAD_TARGETS)
+@pytest.mark.parametrize("cls", [None, WerkzeugResponse], ids=["ours", "werkzeug"])
+def test_redirect_to_what_no_response_can_carry_is_a_bad_request(
+    location, problem, cls
+):
+    with pytest.raises(ValueError):  # werkzeug's own: a 500 in a view
+        werkzeug_redirect(location).get_wsgi_headers(EnvironBuilder().get_environ())
+    with pytest.raises(BadRequest, match=problem):
+        redirect(location, Response=cls)
+
+
+@pytest.mark.parametrize(("location", "problem"), BAD_TARGETS)
+def test_a_clients_bad_next_url_is_a_400_not_a_500(location, problem):
+    app = App(__name__)
+
+    @app.route("/login")
+    def login(request):
+        return redirect(request.args.get("next", "/"))
+
+    client = TestApp(app)
+    response = client.get("/login", {"next": location}, status=400)
+    assert problem in response.text
+    assert "Location" not in response.headers
+    assert client.get("/login", {"next": "/home"}, status=302).location.endswith(
+        "/home"
+    )
 
 
 def test_redirect_takes_another_class():
