@@ -978,26 +978,7 @@ class ClosingIterable(list[bytes]):
                         self.finish()
                 return
         if request_finished.connected:
-            # PERF: finish()'s send, inlined for the common case (a status
-            # line werkzeug makes, a lone receiver); finish() does the rest.
-            lone = request_finished._lone
-            try:
-                code = _STATUS_CODES[self.status]  # type: ignore[index]
-            except KeyError:
-                lone = None
-            if lone is None:
-                self.finish()
-                return
-            try:
-                lone(
-                    signal=request_finished,
-                    sender=type(self.app),
-                    environ=self.environ,
-                    status=code,
-                    duration=_perf_counter() - self.started,
-                )
-            except Exception as exc:
-                request_finished._log_failure(lone, exc)
+            self.finish()
 
     def finish(self) -> None:
         """Send ``request_finished``; log any receiver failure, never raise."""
@@ -1007,9 +988,13 @@ class ClosingIterable(list[bytes]):
         if not request_finished.connected:
             return
         # Receiver failures are logged on framework.request by the signal.
-        # PERF: send_robust() through its emitter (dispatch.py).
+        # PERF: send_robust() as it would run: its lone receiver called here,
+        # or through an emitter (dispatch.py).
         status = self.status
-        code = _STATUS_CODES.get(status) or _status_code(status)  # type: ignore[arg-type]
+        try:
+            code = _STATUS_CODES[status]  # type: ignore[index]
+        except KeyError:  # a status line werkzeug does not make
+            code = _status_code(status)
         lone = request_finished._lone
         if lone is not None:
             try:
