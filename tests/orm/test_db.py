@@ -390,6 +390,29 @@ def test_health_checks_replace_dead_connections(backend):
         orm.connections.close_all()
 
 
+def test_a_thread_sees_only_the_connections_it_made(backend):
+    import threading
+
+    seen = {}
+
+    def other_thread():
+        seen["before"] = orm.connections.all(initialized_only=True)
+        orm.close_old_connections()  # nothing to clean: no error, no connection
+        seen["after"] = orm.connections.all(initialized_only=True)
+
+    with override_settings(DATABASES={"default": backend}):
+        wrapper = orm.connections["default"]
+        wrapper.ensure_connection()
+        try:
+            thread = threading.Thread(target=other_thread)
+            thread.start()
+            thread.join()
+            assert seen == {"before": [], "after": []}
+            assert orm.connections.all(initialized_only=True) == [wrapper]
+        finally:
+            orm.connections.close_all()
+
+
 def test_request_receiver_order():
     started = [info.name for info in signals.request_started.connections()]
     finished = [info.name for info in signals.request_finished.connections()]
