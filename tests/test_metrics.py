@@ -34,10 +34,32 @@ from framework.testing import TestApp
 SERVING = ROOT / "tests" / "serving"
 
 
+# The receivers metrics.enable() connects: the compiled ones (where the
+# extension was built, as the README's install builds it) and the Python ones
+# (a package built without a C compiler), which must count alike.
+RECEIVERS = [
+    pytest.param(
+        {"compiled": True},
+        id="compiled",
+        marks=pytest.mark.skipif(
+            not metrics.COMPILED, reason="the C extension was not built"
+        ),
+    ),
+    pytest.param({"compiled": False, "threads": True}, id="locked"),
+    pytest.param({"compiled": False, "threads": False}, id="unlocked"),
+]
+
+
+@pytest.fixture(params=RECEIVERS)
+def receivers(request):
+    """The options of metrics.enable() that choose its receivers."""
+    return request.param
+
+
 @pytest.fixture
-def counting():
+def counting(receivers):
     """Count in this process's memory for the test, then stop counting."""
-    counters = metrics.enable("")
+    counters = metrics.enable("", **receivers)
     yield counters
     metrics.disable()
 
@@ -128,10 +150,9 @@ def test_threads_lose_no_count(counting):
     assert sum(snapshot.buckets) == 8000
 
 
-@pytest.mark.parametrize("threads", [True, False], ids=["locked", "unlocked"])
 @pytest.mark.parametrize("duration", [float("nan"), -0.5, float("inf"), 1e300], ids=str)
-def test_an_impossible_duration_is_refused_and_counts_nothing(threads, duration):
-    counters = metrics.enable("", threads=threads)
+def test_an_impossible_duration_is_refused_and_counts_nothing(receivers, duration):
+    counters = metrics.enable("", **receivers)
     try:
         signals.request_finished.send(App, environ={}, status=200, duration=0.25)
         responses = signals.request_finished.send_robust(
@@ -152,6 +173,55 @@ def test_an_impossible_duration_is_refused_and_counts_nothing(threads, duration)
     assert (snapshot.duration_ns, snapshot.max_ns) == (250_000_000, 250_000_000)
 
 
+def test_the_compiled_and_python_receivers_count_alike():
+    """Every bucket's edges, and what lies between, land in the same bucket."""
+    if not metrics.COMPILED:
+        pytest.skip("the C extension was not built")
+    bounds = metrics.BUCKET_BOUNDS
+    durations = [0.0, 5e-324, 1e-6, 99.999, 100.0, 100.5, 3600.0, 1e8]
+    for bound in bounds:
+        durations += [bound, bound * (1 - 1e-12), bound * (1 + 1e-12)]
+    durations.append(7)  # an int, as a custom sender might send
+    found = {}
+    for compiled in (True, False):
+        counters = metrics.enable("", compiled=compiled)
+        try:
+            for duration in durations:
+                signals.request_started.send(App, environ={})
+                signals.request_finished.send(
+                    App, environ={}, status=200, duration=duration
+                )
+            signals.got_request_exception.send(App, request=None)
+            found[compiled] = counters.snapshot()
+        finally:
+            metrics.disable()
+    assert found[True] == found[False]
+    assert found[True].request_finished == len(durations)
+    assert found[True].got_request_exception == 1
+    assert found[True].max_ns == 1e8 * 1e9
+    # Every bucket got a duration: the boundaries were all tested.
+    assert all(found[True].buckets)
+
+
+def test_the_compiled_receivers_refuse_a_send_without_duration():
+    if not metrics.COMPILED:
+        pytest.skip("the C extension was not built")
+    counters = metrics.enable("", compiled=True)
+    try:
+        (counter,) = [
+            info.receiver
+            for info in signals.request_finished.connections()
+            if info.dispatch_uid == "framework.metrics"
+        ]
+        with pytest.raises(TypeError, match="'duration'"):
+            counter(signal=signals.request_finished, sender=App, status=200)
+        with pytest.raises(TypeError, match="must be real number"):
+            counter(sender=App, duration="0.5")
+        assert counters.snapshot().request_finished == 0
+    finally:
+        metrics.disable()
+
+
 def test_the_receivers_can_be_disconnected_by_their_dispatch_uid(counting):
     assert metrics.enabled()
     assert signals.request_finished.disconnect(dispatch_uid="framework.metrics")
@@ -161,12 +231,24 @@ def test_the_receivers_can_be_disconnected_by_their_dispatch_uid(counting):
     assert (snapshot.request_started, snapshot.request_finished) == (1, 0)
 
 
-def test_disable_disconnects_everything_it_connected():
-    metrics.enable("", threads=False)
+def test_disable_disconnects_everything_it_connected(receivers, tmp_path):
+    before = metrics.enable("", **receivers)
+    signals.request_started.send(App, environ={})
     assert metrics.enabled()
     metrics.disable()
     assert not metrics.enabled()
     assert metrics.current() is None
+    # Counting again opens new counters: nothing reaches the closed ones.
+    after = metrics.enable(tmp_path, **receivers)
+    try:
+        signals.request_started.send(App, environ={})
+        signals.request_started.send(App, environ={})
+    finally:
+        metrics.disable()
+    assert after is not before
+    assert metrics.read(tmp_path)[str(os.getpid())].request_started == 2
+    with pytest.raises(ValueError, match="released"):
+        before.slots[1]
 
 
 def test_extra_signals_are_counted_and_named(counting, tmp_path):
@@ -631,8 +713,8 @@ def test_a_file_of_the_first_layout_is_retired_with_its_numbers(tmp_path):
     assert stored[4:6].tolist() == [2.5, 2.0]  # written in today's layout
 
 
-def test_a_forked_child_counts_in_a_file_of_its_own(tmp_path):
-    metrics.enable(tmp_path)
+def test_a_forked_child_counts_in_a_file_of_its_own(tmp_path, receivers):
+    metrics.enable(tmp_path, **receivers)
     try:
         signals.request_started.send(None, environ={})
         pid = os.fork()

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
+import sysconfig
 import time
 import zipfile
 
 import pytest
+from support import ROOT
 from support import Server
 from support import free_port
 
@@ -17,6 +22,91 @@ def test_the_wheel_holds_the_package_only(installed_framework):
     assert any(name.startswith("framework/") for name in names)
     for outside in ("app_example/", "bench/", "tests/"):
         assert not any(name.startswith(outside) for name in names), outside
+
+
+COUNT_ONE_REQUEST = """
+import os, tempfile
+from framework import App, metrics
+from framework.testing import TestApp
+app = App("counted")
+app.add_route("/", lambda request: "hi")
+with tempfile.TemporaryDirectory() as directory:
+    counters = metrics.enable(directory)
+    TestApp(app).get("/")
+    snapshot = metrics.read(directory)[str(os.getpid())]
+    metrics.disable()
+print(metrics.COMPILED, metrics.__file__, snapshot.request_started,
+      snapshot.request_finished, sum(snapshot.buckets))
+"""
+
+
+def test_the_wheel_counts_requests_with_its_compiled_receivers(
+    installed_framework, tmp_path
+):
+    names = zipfile.ZipFile(installed_framework.wheel).namelist()
+    assert sorted(name for name in names if "_counting" in name) == [
+        f"framework/metrics/_counting{sysconfig.get_config_var('EXT_SUFFIX')}",
+        "framework/metrics/_counting.pyi",
+    ]
+    result = installed_framework.run("python", "-c", COUNT_ONE_REQUEST, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    compiled, where, *counts = result.stdout.split()
+    assert compiled == "True"
+    assert where.startswith(str(installed_framework.venv))
+    assert counts == ["1", "1", "1"]
+
+
+def test_without_a_c_compiler_the_package_installs_and_counts_in_python(tmp_path):
+    """The extension is optional: a failed build leaves the Python receivers."""
+    source = tmp_path / "source"
+    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE"):
+        source.mkdir(exist_ok=True)
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(
+        ROOT / "framework",
+        source / "framework",
+        ignore=shutil.ignore_patterns("*.so", "__pycache__"),
+    )
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir"]
+        + [str(tmp_path / "dist"), str(source)],
+        env={**os.environ, "CC": "false"},  # every compilation fails
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    (wheel,) = (tmp_path / "dist").glob("framework-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert [name for name in names if "_counting" in name] == [
+        "framework/metrics/_counting.pyi"
+    ]
+    target = tmp_path / "installed"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet"]
+        + ["--target", str(target), str(wheel)],
+        check=True,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=300,
+    )
+    # The dependencies come from this virtualenv; the package from the wheel.
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    ran = subprocess.run(
+        [sys.executable, "-c", COUNT_ONE_REQUEST],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ran.returncode == 0, ran.stderr
+    compiled, where, *counts = ran.stdout.split()
+    assert compiled == "False"
+    assert where.startswith(str(target))
+    assert counts == ["1", "1", "1"]
 
 
 def test_the_installed_command_runs_outside_the_checkout(installed_framework, tmp_path):

@@ -4,8 +4,11 @@
 ``request_finished`` and ``got_request_exception`` in this process, and sort the
 ``duration`` that ``request_finished`` carries into a fixed histogram (22
 buckets per decade from 10 us to 100 s), so the time a request spent in the
-app can be read back as percentiles. ``framework serve`` (and ``framework
-loadtest``) enable them in every gunicorn worker; no app code is needed.
+app can be read back as percentiles. The receivers are compiled
+(``_counting.c``, :data:`COMPILED`) where the package was built with a C
+compiler, and written in Python otherwise; both count the same.
+``framework serve`` (and ``framework loadtest``) enable them in every
+gunicorn worker; no app code is needed.
 :func:`count` counts any other signal the same way (app_example counts
 ``connection_created`` and ``template_rendered``).
 
@@ -46,6 +49,7 @@ import bisect
 import collections.abc as cabc
 import os
 import threading
+import types
 import typing as t
 import urllib.parse
 
@@ -78,6 +82,7 @@ from ._files import total
 
 __all__ = [
     "BUCKET_BOUNDS",
+    "COMPILED",
     "CONTENT_TYPE",
     "DIRECTORY_VARIABLE",
     "EXPOSED_BOUNDS",
@@ -106,6 +111,21 @@ __all__ = [
 ]
 
 _bisect_left = bisect.bisect_left
+
+_compiled: types.ModuleType | None
+try:
+    from . import _counting as _compiled
+except ImportError:  # built without a C compiler: the Python receivers count
+    _compiled = None
+
+COMPILED = _compiled is not None
+"""Whether the compiled receivers were built (the C extension ``_counting``).
+
+:func:`enable` connects them when they were; else it connects the Python
+receivers (:func:`count_request_started` and the others), which count the
+same in about three times as many instructions (``bench/instructions.py
+--counters``).
+"""
 
 _extra_names: list[str] = []
 _extra_signals: dict[str, Signal] = {}
@@ -155,14 +175,24 @@ def _use(counters: WorkerCounters | None) -> None:
         _slots, _seconds = _Unopened("slots"), _Unopened("seconds")
     else:
         _slots, _seconds = counters.slots, counters.seconds
+    if _compiled is not None:
+        # The compiled receivers hold the slots' buffer from now on (closing
+        # the counters first lets go of it here: see close()).
+        _compiled.use(None if counters is None else counters.slots)
 
 
-def _open() -> WorkerCounters:
-    """Return this process's counters, opening them on first use."""
+def _open(carried: Snapshot | None = None) -> WorkerCounters:
+    """Return this process's counters, opening them on first use.
+
+    :param carried: numbers to add to counters opened now, before any
+        receiver can count in them (the compiled ones take no lock).
+    """
     with _open_lock:
         counters = _current
         if counters is None or counters.pid != os.getpid():
             counters = WorkerCounters(_chosen_directory(), _extra_names)
+            if carried is not None:
+                _add(counters, carried)
             _use(counters)
         return counters
 
@@ -207,12 +237,13 @@ def current() -> WorkerCounters | None:
     return counters
 
 
-# PERF: the receivers below run on every request once enabled: a few loads
-# and stores through memoryviews of the shared map. The locked ones
-# serve threaded workers; a sync worker handles one request at a time, and its
-# receivers skip the lock (about 0.1 us each; bench/requests.py measures the
-# whole cost, in process). The unlocked ones name every argument their signal
-# sends: a call whose keywords all have a parameter builds no keyword dict.
+# PERF: the receivers below run on every request once enabled, where the
+# compiled ones (_counting.c) were not built: a few loads and stores through
+# memoryviews of the shared map. The locked ones serve threaded workers; a
+# sync worker handles one request at a time, and its receivers skip the lock
+# (about 0.1 us each; bench/requests.py measures the whole cost, in process).
+# The unlocked ones name every argument their signal sends: a call whose
+# keywords all have a parameter builds no keyword dict.
 
 
 def count_request_started(sender: t.Any, **kwargs: t.Any) -> None:
@@ -268,6 +299,23 @@ def _count_got_request_exception_unlocked(sender: t.Any, **kwargs: t.Any) -> Non
     _slots[_EXCEPTION] += 1
 
 
+if _compiled is not None:
+    _compiled.configure(
+        started=_STARTED,
+        exception=_EXCEPTION,
+        duration=_DURATION,
+        maximum=_MAX,
+        buckets=_BUCKETS,
+        bounds=BUCKET_BOUNDS,
+        max_seconds=_MAX_SECONDS,
+        opener=_open,
+    )
+    _COMPILED: tuple[Receiver, ...] = (
+        _compiled.request_started,
+        _compiled.request_finished,
+        _compiled.got_request_exception,
+    )
+
 _SIGNALS = (
     signals.request_started,
     signals.request_finished,
@@ -286,16 +334,20 @@ _UNLOCKED: tuple[Receiver, ...] = (
 
 
 def enable(
-    directory: str | os.PathLike[str] | None = None, *, threads: bool = True
+    directory: str | os.PathLike[str] | None = None,
+    *,
+    threads: bool = True,
+    compiled: bool = True,
 ) -> WorkerCounters:
     """Count the request signals in this process, from now on.
 
-    Connects :func:`count_request_started`, :func:`count_request_finished`
-    and :func:`count_got_request_exception` for any sender, with
+    Connects a receiver to each request signal for any sender, with
     ``dispatch_uid="framework.metrics"`` (so ``signal.disconnect(
     dispatch_uid="framework.metrics")`` removes one), and opens this process's
-    counters. A forked child counts in counters of its own, opened on first
-    use.
+    counters. The receivers are the compiled ones where they were built
+    (:data:`COMPILED`), else :func:`count_request_started`,
+    :func:`count_request_finished` and :func:`count_got_request_exception`.
+    A forked child counts in counters of its own, opened on first use.
 
     Counters this process already has (enabled before, or opened by a
     :func:`count` receiver) are kept when they are in the same place, so the
@@ -306,7 +358,11 @@ def enable(
     :param directory: the shared counters directory; ``None`` reads
         ``FRAMEWORK_METRICS_DIR``; empty: this process only.
     :param threads: ``False`` promises one request at a time in this process
-        (a sync worker): the receivers then skip their lock.
+        (a sync worker): the Python receivers then skip their lock. The
+        compiled ones need none: they update a slot without letting another
+        thread run in between.
+    :param compiled: ``False`` connects the Python receivers even where the
+        compiled ones were built (to compare them).
     :returns: this process's counters.
     :raises MetricsDirectoryError: the directory is not safe to use.
     """
@@ -325,14 +381,13 @@ def enable(
         if not previous.directory:
             carried = previous.snapshot()
         previous.close()
-    counters = _open()
-    if carried is not None:
-        _add(counters, carried)
+    counters = _open(carried)
+    receivers = _LOCKED if threads else _UNLOCKED
+    if compiled and _compiled is not None:
+        receivers = _COMPILED
     for signal in _SIGNALS:
         signal.disconnect(dispatch_uid=_UID)
-    for signal, receiver in zip(
-        _SIGNALS, _LOCKED if threads else _UNLOCKED, strict=True
-    ):
+    for signal, receiver in zip(_SIGNALS, receivers, strict=True):
         signal.connect(receiver, weak=False, dispatch_uid=_UID)
     return counters
 
