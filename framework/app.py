@@ -775,7 +775,7 @@ class App:
                 # Every receiver runs (the ORM's too) even if one raises; the
                 # first failure then makes the request an unhandled exception.
                 # PERF: skipped outright when nothing is connected, as
-                # request_finished is (ClosingIterable.finish).
+                # request_finished is (ClosingIterable.close).
                 if request_started.connected:
                     # PERF: send_robust() as it would run: its lone receiver
                     # called here, or through an emitter (dispatch.py).
@@ -808,8 +808,7 @@ class App:
             # NOTE: SystemExit from a worker timeout or KeyboardInterrupt, or
             # a failure while answering 500 (the server refusing it): no
             # iterable will reach the server, so end the request now.
-            closing.closed = True
-            closing.finish()
+            closing.close()
             raise
         iterable = closing.iterable
         kind = type(iterable)
