@@ -12,8 +12,9 @@ no times; the difference per request is what one request costs.
 
 ``--counters`` counts the cost of framework.metrics' counters instead: the
 framework's ``GET /hello`` alone, with one no-op receiver per request signal,
-and with the counters as a sync worker of ``framework serve`` has them (the
-rows of bench/requests.py's main table).
+with the counters as a sync worker of ``framework serve`` has them, and with
+their Python receivers (a package built without a C compiler): the rows of
+bench/requests.py's main table.
 
 Needs ``valgrind`` (Debian's package) and the ``bench`` extra (Falcon). A
 serial run takes about ten minutes.
@@ -47,6 +48,7 @@ COUNTERS: t.Final = (
     "framework",
     "framework, 1 receiver each",
     "framework + metrics counters",
+    "framework + counters in Python",
 )
 
 
@@ -58,10 +60,10 @@ def serve(app_name: str, pattern_name: str, number: int) -> None:
         # pattern_name is a row of COUNTERS: GET /hello, set up as in
         # bench/requests.py.
         app = patterns.framework_app()
-        counters = patterns.Counters()
+        counters = patterns.Counters(compiled=pattern_name != COUNTERS[3])
         if pattern_name == COUNTERS[1]:
             patterns.connect_one_receiver_each()
-        elif pattern_name == COUNTERS[2]:
+        elif pattern_name in COUNTERS[2:]:
             counters.__enter__()
         environ = patterns.make_environ("/hello")
         body = b""
@@ -88,7 +90,7 @@ def serve(app_name: str, pattern_name: str, number: int) -> None:
     gc.disable()
     for _ in range(number):
         one()
-    if app_name == "counters" and pattern_name == COUNTERS[2]:
+    if app_name == "counters" and pattern_name in COUNTERS[2:]:
         counters.__exit__(None, None, None)
 
 

@@ -580,7 +580,14 @@ def connect_one_receiver_each() -> list[tuple[t.Any, t.Any]]:
 
 
 class Counters:
-    """framework.metrics' counters, as a sync worker of ``framework serve`` has them."""
+    """framework.metrics' counters, as a sync worker of ``framework serve`` has them.
+
+    :param compiled: ``False``: the Python receivers, as a package built
+        without a C compiler has them.
+    """
+
+    def __init__(self, compiled: bool = True) -> None:
+        self.compiled = compiled
 
     def __enter__(self) -> None:
         import tempfile
@@ -588,7 +595,9 @@ class Counters:
         from framework import metrics
 
         self.directory = tempfile.TemporaryDirectory(prefix="bench-metrics-")
-        metrics.enable(self.directory.name + "/counters", threads=False)
+        metrics.enable(
+            self.directory.name + "/counters", threads=False, compiled=self.compiled
+        )
 
     def __exit__(self, *exc_info: t.Any) -> None:
         from framework import metrics
@@ -625,6 +634,7 @@ def main_table(options: argparse.Namespace) -> None:
         ("framework", framework_app),
         ("framework, 1 receiver each", framework_app),
         ("framework + metrics counters", framework_app),
+        ("framework + counters in Python", framework_app),
         ("falcon", falcon_app),
         ("bottle", bottle_app),
         ("flask", flask_app),
@@ -646,7 +656,9 @@ def main_table(options: argparse.Namespace) -> None:
     for round_number in range(options.rounds):
         for name, app in apps:
             connected = connect_one_receiver_each() if "receiver" in name else []
-            counting = Counters() if "counters" in name else contextlib.nullcontext()
+            counting: t.Any = contextlib.nullcontext()
+            if "counters" in name:
+                counting = Counters(compiled="Python" not in name)
             try:
                 with counting:
                     for path in paths:
@@ -674,6 +686,10 @@ def main_table(options: argparse.Namespace) -> None:
     )
     counted = measured.get("framework + metrics counters")
     receivers = measured.get("framework, 1 receiver each")
+    from framework import metrics
+
+    if not metrics.COMPILED:
+        print("framework.metrics: the C extension was not built: Python receivers")
     if base and counted:
         # The target: the counters cost at most 1 us per request in process.
         extra = [ours - plain for ours, plain in zip(counted, base, strict=True)]
@@ -684,9 +700,9 @@ def main_table(options: argparse.Namespace) -> None:
             + " / ".join(f"{c / b:.2f}x" for c, b in zip(counted, base, strict=True))
             + " the framework row)"
             + (
-                "; of which the counting itself (over 1 no-op receiver each): +"
-                + " / +".join(
-                    f"{c - r:.2f} us" for c, r in zip(counted, receivers, strict=True)
+                "; over 1 no-op Python receiver each: "
+                + " / ".join(
+                    f"{c - r:+.2f} us" for c, r in zip(counted, receivers, strict=True)
                 )
                 if receivers
                 else ""
