@@ -25,6 +25,7 @@ import gc
 import io
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -562,6 +563,26 @@ def per_request(app: t.Any, environ: dict[str, t.Any], number: int) -> float:
     return (time.perf_counter() - started) / number
 
 
+def paired_counter_cost(
+    app: t.Any, environ: dict[str, t.Any], rounds: int, number: int
+) -> float:
+    """Return what the counters add to a request, in seconds, measured in pairs.
+
+    Each round measures the app without, with, with and without the counters
+    (ABBA: a load that rises or falls through the round cancels out) and
+    takes the difference; the median over the rounds is the cost. The
+    difference of two best-of rows (the table) carries the noise of both.
+    """
+    differences = []
+    for _ in range(rounds):
+        times = []
+        for counted in (False, True, True, False):
+            with Counters() if counted else contextlib.nullcontext():
+                times.append(per_request(app, environ, number))
+        differences.append((times[1] + times[2] - times[0] - times[3]) / 2)
+    return statistics.median(differences)
+
+
 def connect_one_receiver_each() -> list[tuple[t.Any, t.Any]]:
     from framework import signals
 
@@ -694,8 +715,8 @@ def main_table(options: argparse.Namespace) -> None:
         # The target: the counters cost at most 1 us per request in process.
         extra = [ours - plain for ours, plain in zip(counted, base, strict=True)]
         print(
-            "framework.metrics counters: +"
-            + " / +".join(f"{us:.2f} us" for us in extra)
+            "framework.metrics counters: "
+            + " / ".join(f"{us:+.2f} us" for us in extra)
             + " per request ("
             + " / ".join(f"{c / b:.2f}x" for c, b in zip(counted, base, strict=True))
             + " the framework row)"
@@ -707,6 +728,17 @@ def main_table(options: argparse.Namespace) -> None:
                 if receivers
                 else ""
             )
+        )
+        app = dict(apps)["framework + metrics counters"]
+        paired = [
+            paired_counter_cost(app, environs[path], options.rounds, options.number)
+            for path in paths
+        ]
+        print(
+            "framework.metrics counters, paired (median of"
+            f" {options.rounds} rounds without/with/with/without): "
+            + " / ".join(f"{cost * 1e6:+.2f} us" for cost in paired)
+            + " per request"
         )
     if base and {"falcon", "bottle", "flask"} <= measured.keys():
         falcon, bottle, flask = (

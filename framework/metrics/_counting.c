@@ -193,15 +193,22 @@ PyDoc_STRVAR(request_started_doc,
 "\n"
 "Count one request_started.");
 
+/* Add one to a slot (once the slots are open); the two plain counters. */
 static PyObject *
-request_started(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
-                PyObject *kwnames)
+count_one(Py_ssize_t slot)
 {
     if (!in_use && ensure_open() < 0) {
         return NULL;
     }
-    slots[started_slot] += 1;
+    slots[slot] += 1;
     Py_RETURN_NONE;
+}
+
+static PyObject *
+request_started(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
+                PyObject *kwnames)
+{
+    return count_one(started_slot);
 }
 
 PyDoc_STRVAR(got_request_exception_doc,
@@ -214,11 +221,7 @@ static PyObject *
 got_request_exception(PyObject *module, PyObject *const *args,
                       Py_ssize_t nargs, PyObject *kwnames)
 {
-    if (!in_use && ensure_open() < 0) {
-        return NULL;
-    }
-    slots[exception_slot] += 1;
-    Py_RETURN_NONE;
+    return count_one(exception_slot);
 }
 
 PyDoc_STRVAR(request_finished_doc,
