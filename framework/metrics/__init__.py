@@ -176,8 +176,9 @@ def _use(counters: WorkerCounters | None) -> None:
     else:
         _slots, _seconds = counters.slots, counters.seconds
     if _compiled is not None:
-        # The compiled receivers hold the slots' buffer from now on (closing
-        # the counters first lets go of it here: see close()).
+        # The compiled receivers hold the slots' buffer until the next
+        # _use(): enable() and disable() call it before closing the counters
+        # they replace (the memoryview cannot be released while held).
         _compiled.use(None if counters is None else counters.slots)
 
 

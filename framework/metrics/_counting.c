@@ -22,6 +22,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <string.h>
 
 #define MAX_BOUNDS 1024
 
@@ -29,7 +30,6 @@ static Py_buffer held;          /* the slots, while in use */
 static int in_use = 0;
 static uint64_t *slots = NULL;
 static double *seconds = NULL;  /* the same memory, as doubles */
-static Py_ssize_t slot_count = 0;
 
 static Py_ssize_t started_slot = -1;
 static Py_ssize_t exception_slot = -1;
@@ -73,7 +73,6 @@ release(void)
         in_use = 0;
         slots = NULL;
         seconds = NULL;
-        slot_count = 0;
         PyBuffer_Release(&held);
     }
 }
@@ -93,6 +92,7 @@ configure(PyObject *module, PyObject *args, PyObject *kwargs)
     Py_ssize_t started, exception, duration, maximum, buckets, count, i;
     PyObject *sequence, *fast, *callable;
     double limit;
+    double given[MAX_BOUNDS];
 
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "nnnnnOdO:configure", names,
                                      &started, &exception, &duration, &maximum,
@@ -124,15 +124,16 @@ configure(PyObject *module, PyObject *args, PyObject *kwargs)
             Py_DECREF(fast);
             return NULL;
         }
-        if (i > 0 && !(bound > bounds[i - 1])) {
+        if (i > 0 && !(bound > given[i - 1])) {
             Py_DECREF(fast);
             PyErr_SetString(PyExc_ValueError, "the bounds must increase");
             return NULL;
         }
-        bounds[i] = bound;
+        given[i] = bound;
     }
     Py_DECREF(fast);
     release();
+    memcpy(bounds, given, (size_t)count * sizeof(double));
     bound_count = count;
     started_slot = started;
     exception_slot = exception;
@@ -182,7 +183,6 @@ use(PyObject *module, PyObject *arg)
     held = view;
     slots = (uint64_t *)view.buf;
     seconds = (double *)view.buf;
-    slot_count = view.len / 8;
     in_use = 1;
     Py_RETURN_NONE;
 }
