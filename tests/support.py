@@ -467,16 +467,29 @@ INSTALL_PACKAGES = ("pytest>=8.0", "webtest>=3.0")
 """Installed beside the wheel: what a user's test suite needs."""
 
 
-def install_framework(directory: pathlib.Path) -> InstalledFramework:
-    """Build the wheel of the checkout and install it in a new virtualenv.
+def install_framework(
+    directory: pathlib.Path,
+    source: pathlib.Path = ROOT,
+    *,
+    build_env: t.Mapping[str, str] | None = None,
+    extras: str = INSTALL_EXTRAS,
+    packages: t.Sequence[str] = INSTALL_PACKAGES,
+) -> InstalledFramework:
+    """Build the wheel of ``source`` and install it in a new virtualenv.
 
     Takes about 10 s (pip's cache serves the dependencies).
+
+    :param source: the project to build: the checkout, or a copy of it.
+    :param build_env: the environment of the build (``None``: this one).
+    :param extras: the wheel's extras to install too (empty: none).
+    :param packages: more distributions to install beside it.
     """
     dist = directory / "dist"
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps"]
-        + ["--wheel-dir", str(dist), str(ROOT)],
+        + ["--wheel-dir", str(dist), str(source)],
         check=True,
+        env=build_env,
         stdin=subprocess.DEVNULL,
         capture_output=True,
         timeout=300,
@@ -491,7 +504,7 @@ def install_framework(directory: pathlib.Path) -> InstalledFramework:
         timeout=300,
     )
     installed = InstalledFramework(venv, wheel)
-    installed.pip_install(f"{wheel}[{INSTALL_EXTRAS}]", *INSTALL_PACKAGES)
+    installed.pip_install(f"{wheel}[{extras}]" if extras else str(wheel), *packages)
     return installed
 
 

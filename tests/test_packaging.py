@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import sysconfig
 import time
 import zipfile
@@ -15,6 +13,7 @@ import pytest
 from support import ROOT
 from support import Server
 from support import free_port
+from support import install_framework
 
 
 def test_the_wheel_holds_the_package_only(installed_framework):
@@ -26,13 +25,15 @@ def test_the_wheel_holds_the_package_only(installed_framework):
 
 COUNT_ONE_REQUEST = """
 import os, tempfile
+from werkzeug.test import create_environ
 from framework import App, metrics
-from framework.testing import TestApp
 app = App("counted")
 app.add_route("/", lambda request: "hi")
 with tempfile.TemporaryDirectory() as directory:
     counters = metrics.enable(directory)
-    TestApp(app).get("/")
+    body = app(create_environ("/"), lambda status, headers, exc_info=None: None)
+    assert b"".join(body) == b"hi"
+    body.close()
     snapshot = metrics.read(directory)[str(os.getpid())]
     metrics.disable()
 print(metrics.COMPILED, metrics.__file__, snapshot.request_started,
@@ -59,53 +60,31 @@ def test_the_wheel_counts_requests_with_its_compiled_receivers(
 def test_without_a_c_compiler_the_package_installs_and_counts_in_python(tmp_path):
     """The extension is optional: a failed build leaves the Python receivers."""
     source = tmp_path / "source"
+    source.mkdir()
     for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE"):
-        source.mkdir(exist_ok=True)
         shutil.copy(ROOT / name, source / name)
     shutil.copytree(
         ROOT / "framework",
         source / "framework",
         ignore=shutil.ignore_patterns("*.so", "__pycache__"),
     )
-    built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir"]
-        + [str(tmp_path / "dist"), str(source)],
-        env={**os.environ, "CC": "false"},  # every compilation fails
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    # Every compilation fails; only the framework's own dependencies.
+    installed = install_framework(
+        tmp_path,
+        source,
+        build_env={**os.environ, "CC": "false"},
+        extras="",
+        packages=(),
     )
-    assert built.returncode == 0, built.stdout + built.stderr
-    (wheel,) = (tmp_path / "dist").glob("framework-*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
+    names = zipfile.ZipFile(installed.wheel).namelist()
     assert [name for name in names if "_counting" in name] == [
         "framework/metrics/_counting.pyi"
     ]
-    target = tmp_path / "installed"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet"]
-        + ["--target", str(target), str(wheel)],
-        check=True,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        timeout=300,
-    )
-    # The dependencies come from this virtualenv; the package from the wheel.
-    env = {**os.environ, "PYTHONPATH": str(target)}
-    ran = subprocess.run(
-        [sys.executable, "-c", COUNT_ONE_REQUEST],
-        cwd=tmp_path,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    ran = installed.run("python", "-c", COUNT_ONE_REQUEST, cwd=tmp_path)
     assert ran.returncode == 0, ran.stderr
     compiled, where, *counts = ran.stdout.split()
     assert compiled == "False"
-    assert where.startswith(str(target))
+    assert where.startswith(str(installed.venv))
     assert counts == ["1", "1", "1"]
 
 
