@@ -123,8 +123,8 @@ COMPILED = _compiled is not None
 
 :func:`enable` connects them when they were; else it connects the Python
 receivers (:func:`count_request_started` and the others), which count the
-same in about three times as many instructions (``bench/instructions.py
---counters``).
+same and add about four times as many instructions to a request
+(``bench/instructions.py --counters``).
 """
 
 _extra_names: list[str] = []
