@@ -23,6 +23,7 @@ serial run takes about ten minutes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import pathlib
@@ -56,15 +57,16 @@ def serve(app_name: str, pattern_name: str, number: int) -> None:
     """Serve one pattern ``number`` times (after 200 unmeasured requests)."""
     import gc
 
+    counting = contextlib.ExitStack()
     if app_name == "counters":
         # pattern_name is a row of COUNTERS: GET /hello, set up as in
         # bench/requests.py.
         app = patterns.framework_app()
-        counters = patterns.Counters(compiled=pattern_name != COUNTERS[3])
         if pattern_name == COUNTERS[1]:
             patterns.connect_one_receiver_each()
         elif pattern_name in COUNTERS[2:]:
-            counters.__enter__()
+            compiled = pattern_name != COUNTERS[3]
+            counting.enter_context(patterns.Counters(compiled=compiled))
         environ = patterns.make_environ("/hello")
         body = b""
     else:
@@ -82,16 +84,15 @@ def serve(app_name: str, pattern_name: str, number: int) -> None:
         if hasattr(result, "close"):
             result.close()
 
-    for _ in range(200):
-        one()
-    # The garbage collector would run at different moments in the two
-    # children: off, the counts differ by the requests alone.
-    gc.collect()
-    gc.disable()
-    for _ in range(number):
-        one()
-    if app_name == "counters" and pattern_name in COUNTERS[2:]:
-        counters.__exit__(None, None, None)
+    with counting:
+        for _ in range(200):
+            one()
+        # The garbage collector would run at different moments in the two
+        # children: off, the counts differ by the requests alone.
+        gc.collect()
+        gc.disable()
+        for _ in range(number):
+            one()
 
 
 def instructions(app_name: str, pattern_name: str, number: int) -> int:
